@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './semver.js';
+export * from './types.js';
+export * from './limits.js';
+export * from './hex.js';
