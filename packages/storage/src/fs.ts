@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { link, lstat, mkdir, open, opendir, readFile, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { HexrepoError } from '@hexrepo/core';
+import { assertSafeKey, contentEtag } from './keys.js';
+import { checkCondition } from './memory.js';
+import type { BlobStore, ObjectInfo, PutOptions, StoredObject } from './types.js';
+
+export interface FsStoreOptions {
+  /**
+   * fsync each file before renaming it into place, so a power loss never leaves an empty file.
+   * @default true
+   */
+  durable?: boolean;
+  /**
+   * How long a conditional write waits for another writer's lock before failing.
+   * @default 10_000 ms
+   */
+  lockTimeoutMs?: number;
+}
+
+interface EtagMemo {
+  stamp: string;
+  etag: string;
+}
+
+/**
+ * A store on a local folder. Every write goes to a hidden temp file that is renamed into place, so
+ * readers see the old or the new bytes, never a torn file. `ifNoneMatch: '*'` uses link(2), which is
+ * atomic; `ifMatch` holds a lock file while it compares and renames. Keys may not leave the folder,
+ * and a symlink pointing outside it reads as missing.
+ */
+export class FsStore implements BlobStore {
+  readonly root: string;
+  readonly url: string;
+  readonly #durable: boolean;
+  readonly #lockTimeoutMs: number;
+  readonly #etags = new Map<string, EtagMemo>();
+  #realRoot: string | undefined;
+
+  constructor(root: string, opts: FsStoreOptions = {}) {
+    this.root = resolve(root);
+    this.url = pathToFileURL(this.root).href;
+    this.#durable = opts.durable ?? true;
+    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+  }
+
+  /** Absolute path of a key (after the key check). */
+  pathOf(key: string): string {
+    return join(this.root, ...assertSafeKey(key).split('/'));
+  }
+
+  async get(key: string): Promise<StoredObject | null> {
+    const path = await this.#insidePath(key);
+    if (!path) return null;
+    let body: Buffer;
+    let st: Stats;
+    try {
+      [body, st] = await Promise.all([readFile(path), stat(path)]);
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw ioError('read', key, err);
+    }
+    if (!st.isFile()) return null;
+    const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    const etag = contentEtag(bytes);
+    this.#etags.set(path, { stamp: stampOf(st), etag });
+    return { body: bytes, etag, size: st.size, mtime: st.mtime };
+  }
+
+  async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
+    const path = await this.#insidePath(key);
+    if (!path) return null;
+    const st = await stat(path).catch((err: unknown) => (isMissing(err) ? null : Promise.reject(ioError('stat', key, err))));
+    if (!st?.isFile()) return null;
+    const memo = this.#etags.get(path);
+    if (memo && memo.stamp === stampOf(st)) return { key, size: st.size, mtime: st.mtime, etag: memo.etag };
+    const obj = await this.get(key);
+    return obj ? { key, size: obj.size, mtime: obj.mtime, etag: obj.etag } : null;
+  }
+
+  async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ etag: string }> {
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    const temp = join(dirname(path), `.tmp-${randomBytes(6).toString('hex')}-${path.slice(dirname(path).length + 1)}`);
+    await this.#writeTemp(temp, body, key);
+    try {
+      if (opts.ifNoneMatch === '*') {
+        try {
+          await link(temp, path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') checkCondition(key, 'existing', opts);
+          throw ioError('create', key, err);
+        }
+      } else if (opts.ifMatch !== undefined) {
+        await this.#withLock(path, key, async () => {
+          const current = await this.head(key);
+          checkCondition(key, current?.etag ?? null, opts);
+          await rename(temp, path);
+        });
+      } else {
+        await rename(temp, path).catch((err: unknown) => Promise.reject(ioError('rename', key, err)));
+      }
+    } finally {
+      await rm(temp, { force: true });
+    }
+    const etag = contentEtag(body);
+    const st = await stat(path).catch(() => null);
+    if (st) this.#etags.set(path, { stamp: stampOf(st), etag });
+    return { etag };
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    await unlink(path).catch((err: unknown) => (isMissing(err) ? undefined : Promise.reject(ioError('delete', key, err))));
+    this.#etags.delete(path);
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const start = dirKey === '' ? this.root : this.pathOf(dirKey);
+    yield* this.#walk(start, dirKey, prefix);
+  }
+
+  async *#walk(dir: string, dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
+    let handle;
+    try {
+      handle = await opendir(dir);
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw ioError('list', dirKey || '.', err);
+    }
+    for await (const entry of handle) {
+      if (entry.name.startsWith('.')) continue;
+      const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.#walk(join(dir, entry.name), key, prefix);
+      } else if ((entry.isFile() || entry.isSymbolicLink()) && key.startsWith(prefix)) {
+        const st = await stat(join(dir, entry.name)).catch(() => null);
+        if (st?.isFile()) yield { key, size: st.size, mtime: st.mtime };
+      }
+    }
+  }
+
+  /** The file path for a key when it exists and resolves inside the root; null otherwise. */
+  async #insidePath(key: string): Promise<string | null> {
+    const path = this.pathOf(key);
+    try {
+      const st = await lstat(path);
+      if (!st.isSymbolicLink()) return path;
+      this.#realRoot ??= await realpath(this.root);
+      const real = await realpath(path);
+      const rel = relative(this.#realRoot, real);
+      return rel === '' || rel.startsWith('..') || rel.startsWith(sep) ? null : path;
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw ioError('stat', key, err);
+    }
+  }
+
+  async #writeTemp(temp: string, body: Uint8Array, key: string): Promise<void> {
+    const fh = await open(temp, 'wx', 0o644).catch((err: unknown) => Promise.reject(ioError('write', key, err)));
+    try {
+      await fh.writeFile(body);
+      if (this.#durable) await fh.datasync();
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw ioError('write', key, err);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #withLock<T>(path: string, key: string, fn: () => Promise<T>): Promise<T> {
+    const lock = join(dirname(path), `.lock-${path.slice(dirname(path).length + 1)}`);
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        const fh = await open(lock, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+        await fh.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', key, err);
+        if (Date.now() > deadline) {
+          throw new HexrepoError('STORAGE_CONFLICT', `timed out waiting for the write lock on ${key}`, { key, lock, hint: `remove ${lock} if no hexrepo process is running` });
+        }
+        await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+}
+
+function stampOf(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+function ioError(op: string, key: string, err: unknown): HexrepoError {
+  if (err instanceof HexrepoError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+  return new HexrepoError('STORAGE_IO', `could not ${op} ${key}: ${code} ${(err as Error).message}`, { key, errno: code }, { cause: err });
+}

@@ -1,0 +1,48 @@
+import { HexrepoError } from '@hexrepo/core';
+import { assertSafeKey, contentEtag } from './keys.js';
+import type { BlobStore, ObjectInfo, PutOptions, StoredObject } from './types.js';
+
+/** An in-memory store, for tests and the dev server's scratch use. Conditional puts are exact. */
+export class MemoryStore implements BlobStore {
+  readonly url = 'memory://';
+  readonly #objects = new Map<string, StoredObject>();
+
+  async get(key: string): Promise<StoredObject | null> {
+    const obj = this.#objects.get(assertSafeKey(key));
+    return obj ? { ...obj, body: obj.body.slice() } : null;
+  }
+
+  async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
+    const obj = this.#objects.get(assertSafeKey(key));
+    return obj ? { key, size: obj.size, mtime: obj.mtime, etag: obj.etag } : null;
+  }
+
+  async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ etag: string }> {
+    assertSafeKey(key);
+    const current = this.#objects.get(key);
+    checkCondition(key, current?.etag ?? null, opts);
+    const etag = contentEtag(body);
+    this.#objects.set(key, { body: body.slice(), etag, size: body.byteLength, mtime: new Date() });
+    return { etag };
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#objects.delete(assertSafeKey(key));
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    for (const [key, obj] of [...this.#objects]) {
+      if (key.startsWith(prefix)) yield { key, size: obj.size, mtime: obj.mtime };
+    }
+  }
+}
+
+/** Shared rule for conditional writes: throws STORAGE_CONFLICT when the condition does not hold. */
+export function checkCondition(key: string, currentEtag: string | null, opts: PutOptions): void {
+  if (opts.ifNoneMatch === '*' && currentEtag !== null) {
+    throw new HexrepoError('STORAGE_CONFLICT', `${key} already exists`, { key, currentEtag });
+  }
+  if (opts.ifMatch !== undefined && currentEtag !== opts.ifMatch) {
+    throw new HexrepoError('STORAGE_CONFLICT', `${key} changed since it was read (expected ${opts.ifMatch}, found ${currentEtag ?? 'nothing'})`, { key, currentEtag, expected: opts.ifMatch });
+  }
+}

@@ -1,0 +1,43 @@
+/** An object read from a store. */
+export interface StoredObject {
+  body: Uint8Array;
+  /** Strong validator of the content (quoted, as in HTTP). */
+  etag: string;
+  size: number;
+  mtime: Date;
+}
+
+/** What `head` and `list` know about an object without reading it. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  mtime: Date;
+}
+
+export interface PutOptions {
+  /** Write only if the current object has this etag (optimistic concurrency). */
+  ifMatch?: string;
+  /** `'*'`: write only if no object exists at the key. */
+  ifNoneMatch?: '*';
+  /** Content-Type to record where the backend keeps one. */
+  contentType?: string;
+  /** Cache-Control to record where the backend keeps one. */
+  cacheControl?: string;
+}
+
+/**
+ * A bytes-only store. Keys are repository paths (`names`, `packages/foo`, `tarballs/foo-1.0.0.tar`),
+ * so a store written by hexrepo is itself a servable Hex repository. "Not there" is `null`.
+ * A failed condition throws HexrepoError STORAGE_CONFLICT; an unsafe key throws PATH_UNSAFE.
+ */
+export interface BlobStore {
+  /** A short description for logs and status bars, e.g. `file:///srv/acme/public`. */
+  readonly url: string;
+  get(key: string): Promise<StoredObject | null>;
+  head(key: string): Promise<(ObjectInfo & { etag: string }) | null>;
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ etag: string }>;
+  /** Removes the object; removing a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every object whose key starts with `prefix`, in no particular order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+}
