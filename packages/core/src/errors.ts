@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   // build inputs
   TARBALL_NAME_MISMATCH: 'the tarball file name disagrees with its metadata',
   DUPLICATE_RELEASE: 'two tarballs hold the same package version',
+  BUILD_INVALID_INPUT: 'one or more tarballs are invalid; nothing was written',
+  BUILD_CACHE_INVALID: 'the build cache could not be used',
   // registry files and keys
   REGISTRY_CORRUPT: 'a registry file could not be decoded',
   REGISTRY_BAD_SIGNATURE: 'a registry file signature does not verify',

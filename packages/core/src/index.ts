@@ -3,3 +3,4 @@ export * from './semver.js';
 export * from './types.js';
 export * from './limits.js';
 export * from './hex.js';
+export * from './config.js';

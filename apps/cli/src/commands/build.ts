@@ -1,0 +1,86 @@
+import { relative } from 'node:path';
+import { errorToJson, HexrepoError, isHexrepoError } from '@hexrepo/core';
+import { buildRegistry, loadCache, saveCache } from '@hexrepo/repo';
+import { fingerprint } from '@hexrepo/registry';
+import { FsStore } from '@hexrepo/storage';
+import type { Command } from '../command.js';
+import { defaultCachePath, loadSigningKey, resolveRepo } from '../project.js';
+import { progressBar } from '../progress.js';
+
+export const build: Command = {
+  name: 'build',
+  summary: 'Build the signed registry (names, versions, packages/NAME) from PUBLIC/tarballs/*.tar.',
+  usage: 'hexrepo build [PUBLIC] --name NAME --private-key KEY.pem [options]',
+  help: `
+Does what "mix hex.registry build" does, with the same inputs and output tree, but incrementally
+(only new or changed tarballs are read, only their packages re-signed), atomically (temp file +
+rename), and only after every tarball validated: a bad tarball is reported and nothing is written.
+PUBLIC, --name and --private-key default to the values in ./hexrepo.json (written by "hexrepo init").
+
+Options:
+  --name NAME                  repository name signed into the files (clients must use the same)
+  --private-key FILE           RSA key (PKCS#1 or PKCS#8 PEM); must be outside PUBLIC
+  --skip-invalid               leave invalid tarballs out with a warning instead of failing
+  --max-tarball-size SIZE      largest accepted tarball (default 8MiB, what every client can install)
+  --max-uncompressed-size SIZE largest accepted uncompressed contents (default 64MiB)
+  --cache FILE                 build cache (default: PUBLIC/../.hexrepo/build-cache-PUBLIC.json)
+  --no-cache                   ignore the cache and read every tarball (the result is the same)
+  --json                       print a JSON summary on stdout instead of the text report
+  --quiet                      print nothing but errors
+
+Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
+  options: {
+    name: { type: 'string' },
+    'private-key': { type: 'string' },
+    'skip-invalid': { type: 'boolean' },
+    'max-tarball-size': { type: 'string' },
+    'max-uncompressed-size': { type: 'string' },
+    cache: { type: 'string' },
+    'no-cache': { type: 'boolean' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+  },
+  async run({ values, positionals }, io) {
+    if (positionals.length > 1) throw new HexrepoError('USAGE', `hexrepo build: expected one PUBLIC folder, got ${positionals.length}`);
+    const repo = await resolveRepo('build', io.cwd, positionals[0], values, { key: true });
+    const privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
+    const cachePath = typeof values.cache === 'string' ? values.cache : defaultCachePath(repo.publicDir);
+    const { cache } = values['no-cache'] ? { cache: undefined } : await loadCache(cachePath, repo.name, fingerprint(privateKey));
+    const bar = progressBar(io);
+    const shown = relative(io.cwd, repo.publicDir) || '.';
+    try {
+      const { summary, cache: next } = await buildRegistry({
+        store: new FsStore(repo.publicDir),
+        repository: repo.name,
+        privateKey,
+        ...(cache ? { cache } : {}),
+        limits: repo.limits,
+        skipInvalid: values['skip-invalid'] === true,
+        onProgress: (e) => bar.update(e.phase, e.done, e.total),
+      });
+      bar.done();
+      await saveCache(cachePath, next);
+      if (values.json) {
+        io.out(`${JSON.stringify({ ok: true, ...summary, public: repo.publicDir, cache: cachePath }, null, 2)}\n`);
+        return 0;
+      }
+      if (values.quiet) return 0;
+      for (const p of summary.skipped) io.err(`warning: skipped tarballs/${p.file}: [${p.code}] ${p.message}\n`);
+      if (summary.publicKey !== 'unchanged') io.out(`* ${summary.publicKey === 'created' ? 'creating' : 'updating'} ${shown}/public_key\n`);
+      for (const key of summary.written) io.out(`* writing ${shown}/${key}\n`);
+      for (const key of summary.removed) io.out(`* removing ${shown}/${key}\n`);
+      io.out(
+        `Built "${summary.repository}": ${summary.packages} packages, ${summary.releases} releases; read ${summary.read} tarball(s), ` +
+          `reused ${summary.reused}, wrote ${summary.written.length} file(s), ${summary.unchanged} unchanged, in ${summary.durationMs} ms.\n`,
+      );
+      return 0;
+    } catch (err) {
+      bar.done();
+      if (values.json && isHexrepoError(err)) {
+        io.out(`${JSON.stringify({ ok: false, error: errorToJson(err) }, null, 2)}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  },
+};

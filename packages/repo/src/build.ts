@@ -1,0 +1,149 @@
+import type { KeyObject } from 'node:crypto';
+import { HexrepoError, type TarballLimits } from '@hexrepo/core';
+import { fingerprint, publicKeyPem } from '@hexrepo/registry';
+import type { BlobStore } from '@hexrepo/storage';
+import { type BuildCache, emptyCache } from './cache.js';
+import { packageNameOf, PACKAGES_PREFIX, PUBLIC_KEY_KEY, tarballFileOf, TARBALLS_PREFIX } from './layout.js';
+import { type Problem, readTarballs } from './read-tarballs.js';
+import { type OutputListing, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
+
+export interface BuildOptions {
+  /** The public folder (or bucket) holding `tarballs/` and receiving the registry files. */
+  store: BlobStore;
+  /** Repository name signed into every file; clients must use the same name. */
+  repository: string;
+  privateKey: KeyObject;
+  /** The previous build's cache; an empty one means a full build. */
+  cache?: BuildCache;
+  /** Tarball size limits. @default DEFAULT_LIMITS of @hexrepo/core */
+  limits?: Partial<TarballLimits>;
+  /** Leave invalid tarballs out with a warning instead of refusing to build. @default false */
+  skipInvalid?: boolean;
+  /** Tarballs read at once. @default 8 */
+  concurrency?: number;
+  /** Retirement and publish times from the repository's state. */
+  releaseState?: ReleaseStateLookup;
+  onProgress?: (event: { phase: 'read' | 'sign'; done: number; total: number }) => void;
+}
+
+export interface BuildSummary {
+  repository: string;
+  packages: number;
+  releases: number;
+  /** Tarballs read and validated in this run (new or changed). */
+  read: number;
+  /** Tarballs whose facts came from the cache. */
+  reused: number;
+  /** Invalid tarballs left out (only with skipInvalid). */
+  skipped: Problem[];
+  written: string[];
+  removed: string[];
+  unchanged: number;
+  publicKey: 'created' | 'updated' | 'unchanged';
+  durationMs: number;
+}
+
+/**
+ * Build the signed registry in `store` from `tarballs/*.tar`: the contract of
+ * `mix hex.registry build`, but incremental (only new or changed tarballs are read, only changed
+ * packages re-signed, unchanged files not rewritten), validated before anything is written, and
+ * with every file replaced atomically. Returns a summary and the updated cache (in `cache`).
+ */
+export async function buildRegistry(opts: BuildOptions): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
+  const started = performance.now();
+  const keyFp = fingerprint(opts.privateKey);
+  const cache = opts.cache && opts.cache.repository === opts.repository && opts.cache.keyFingerprint === keyFp ? opts.cache : emptyCache(opts.repository, keyFp);
+
+  // Scan: what is in tarballs/ and what outputs exist.
+  const current = new Map<string, { size: number; mtimeMs: number }>();
+  for await (const o of opts.store.list(TARBALLS_PREFIX)) {
+    const file = tarballFileOf(o.key);
+    if (file) current.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
+  }
+  const listing: OutputListing = new Map();
+  for await (const o of opts.store.list(PACKAGES_PREFIX)) listing.set(o.key, { size: o.size, mtimeMs: o.mtime.getTime() });
+  for (const key of ['names', 'versions']) {
+    const h = await opts.store.head(key);
+    if (h) listing.set(key, { size: h.size, mtimeMs: h.mtime.getTime() });
+  }
+
+  const toRead: string[] = [];
+  for (const [file, st] of current) {
+    const known = cache.tarballs.get(file);
+    if (!known || known.size !== st.size || known.mtimeMs !== st.mtimeMs) toRead.push(file);
+  }
+  toRead.sort();
+
+  // Read and validate everything new before writing anything.
+  const { facts: fresh, problems } = await readTarballs(opts.store, toRead, {
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.onProgress ? { onProgress: (done: number, total: number) => opts.onProgress?.({ phase: 'read', done, total }) } : {}),
+  });
+  const reading = new Set(toRead);
+  const records = new Map<string, ReleaseRecord>();
+  for (const [file] of current) {
+    const f = fresh.get(file) ?? (reading.has(file) ? undefined : cache.tarballs.get(file));
+    if (f) records.set(file, { file, size: f.size, mtimeMs: f.mtimeMs, facts: f.facts });
+  }
+  const seen = new Map<string, string>();
+  for (const r of [...records.values()].sort((a, b) => a.file.localeCompare(b.file))) {
+    const id = `${r.facts.name} ${r.facts.version}`;
+    const other = seen.get(id);
+    if (other) {
+      problems.push({ file: r.file, code: 'DUPLICATE_RELEASE', message: `${id} is also in ${other}` });
+      records.delete(r.file);
+    } else seen.set(id, r.file);
+  }
+  if (problems.length > 0 && !opts.skipInvalid) {
+    const list = problems.map((p) => `  tarballs/${p.file}: [${p.code}] ${p.message}`).join('\n');
+    throw new HexrepoError('BUILD_INVALID_INPUT', `${problems.length} invalid tarball${problems.length === 1 ? '' : 's'}; the registry was left as it was:\n${list}`, {
+      problems,
+      hint: 'fix or remove these files, or pass --skip-invalid to build without them',
+    });
+  }
+
+  // Apply: the index from every valid tarball, then write what is stale.
+  const index = new RegistryIndex(opts.repository, opts.privateKey, opts.releaseState);
+  for (const r of records.values()) index.put(r);
+  for (const key of listing.keys()) {
+    const name = packageNameOf(key);
+    if (name) index.markRemoved(name);
+  }
+  for (const key of cache.outputs.keys()) {
+    const name = packageNameOf(key);
+    if (name) index.markRemoved(name);
+  }
+  const publicKey = await writePublicKey(opts.store, opts.privateKey);
+  const flushed = await index.flush(opts.store, cache.outputs, listing, opts.onProgress ? (done, total) => opts.onProgress?.({ phase: 'sign', done, total }) : undefined);
+
+  cache.tarballs.clear();
+  for (const r of records.values()) cache.tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs, facts: r.facts });
+  const { packages, releases } = index.size;
+  return {
+    cache,
+    index,
+    summary: {
+      repository: opts.repository,
+      packages,
+      releases,
+      read: toRead.length,
+      reused: current.size - toRead.length,
+      skipped: problems,
+      written: flushed.written,
+      removed: flushed.removed,
+      unchanged: flushed.unchanged,
+      publicKey,
+      durationMs: Math.round(performance.now() - started),
+    },
+  };
+}
+
+/** Write `public_key` (PKCS#1 PEM, as mix writes it) unless it already holds exactly that. */
+export async function writePublicKey(store: BlobStore, privateKey: KeyObject): Promise<'created' | 'updated' | 'unchanged'> {
+  const pem = new TextEncoder().encode(publicKeyPem(privateKey));
+  const existing = await store.get(PUBLIC_KEY_KEY);
+  if (existing && Buffer.from(existing.body).equals(pem)) return 'unchanged';
+  await store.put(PUBLIC_KEY_KEY, pem, { contentType: 'text/plain' });
+  return existing ? 'updated' : 'created';
+}

@@ -1,0 +1,41 @@
+/** What a user needs to point Mix and rebar3 at a repository. */
+export interface ClientSetupInput {
+  repository: string;
+  /** The URL clients fetch from (no trailing slash needed). */
+  url: string;
+  /** Path of the public key file as the user should type it. */
+  publicKeyPath: string;
+  publicKeyPem: string;
+  fingerprint: string;
+}
+
+/** The exact client configuration lines: `mix hex.repo add` (both forms) and rebar3's repos entry. */
+export function clientSetup(input: ClientSetupInput): { mix: string; mixFetch: string; mixDep: string; rebar3: string } {
+  const url = input.url.replace(/\/+$/, '');
+  const pem = input.publicKeyPem.trimEnd().replace(/\n/g, '\\n');
+  return {
+    mix: `mix hex.repo add ${input.repository} ${url} --public-key ${input.publicKeyPath}`,
+    mixFetch: `mix hex.repo add ${input.repository} ${url} --fetch-public-key ${input.fingerprint}`,
+    mixDep: `{:PACKAGE, "~> VERSION", repo: "${input.repository}"}`,
+    rebar3: [
+      '{hex, [{repos, [#{name => <<"' + input.repository + '">>,',
+      '                  repo_url => <<"' + url + '">>,',
+      '                  repo_public_key => <<"' + pem + '">>}]}]}.',
+    ].join('\n'),
+  };
+}
+
+/** The set-up lines as one block of text for terminals. */
+export function formatClientSetup(input: ClientSetupInput): string {
+  const s = clientSetup(input);
+  return [
+    'Mix (the repository name must be exactly this one):',
+    `  ${s.mix}`,
+    '  or, fetching the key from the server and checking its fingerprint:',
+    `  ${s.mixFetch}`,
+    `  then depend on packages with ${s.mixDep}`,
+    '',
+    'rebar3 (rebar.config or ~/.config/rebar3/rebar.config):',
+    ...s.rebar3.split('\n').map((l) => `  ${l}`),
+  ].join('\n');
+}

@@ -1,0 +1,213 @@
+import { createHash, type KeyObject } from 'node:crypto';
+import { compareVersions, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
+import { assembleNamesPayload, assembleVersionsPayload, buildPackage, encodeNamesEntry, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
+import { contentEtag, type BlobStore } from '@hexrepo/storage';
+import type { CachedOutput } from './cache.js';
+import { NAMES_KEY, packageKey, VERSIONS_KEY } from './layout.js';
+
+/** One tarball the registry is built from. */
+export interface ReleaseRecord {
+  /** File name inside `tarballs/`. */
+  file: string;
+  size: number;
+  mtimeMs: number;
+  facts: ReleaseFacts;
+}
+
+/** Repository-side state of a release that is not in its tarball (retirement, publish time). */
+export interface ReleaseState {
+  retired?: Retirement;
+  publishedAt?: number;
+}
+
+/** Looks up the repository-side state of a release; absent means neither retired nor timed. */
+export type ReleaseStateLookup = (name: string, version: string) => ReleaseState | undefined;
+
+/** The size and mtime a store lists for an existing output, to tell whether it was touched. */
+export type OutputListing = Map<string, { size: number; mtimeMs: number }>;
+
+export interface FlushResult {
+  written: string[];
+  removed: string[];
+  unchanged: number;
+}
+
+interface PackageEntry {
+  releases: Map<string, ReleaseRecord>;
+  /** Memoised names/versions entries and input stamp; cleared when the package changes. */
+  memo?: { inputs: string; names: Uint8Array; versions: Uint8Array };
+}
+
+/**
+ * The in-memory registry: every release by package, and which outputs are stale. Changes are
+ * cheap (`put`, `remove`, `touch`); `flush` re-signs only the packages that changed plus `names`
+ * and `versions`, writes packages before the indexes that point at them, and skips files whose
+ * inputs and bytes did not change. Used by `hexrepo build` (loaded from the cache) and kept alive
+ * by long-running processes so one new tarball costs three signatures.
+ */
+export class RegistryIndex {
+  readonly #packages = new Map<string, PackageEntry>();
+  readonly #dirty = new Set<string>();
+  readonly #removedPackages = new Set<string>();
+  #indexesDirty = true;
+
+  constructor(
+    readonly repository: string,
+    private readonly privateKey: KeyObject,
+    private readonly releaseState: ReleaseStateLookup = () => undefined,
+  ) {}
+
+  /** Number of packages and releases. */
+  get size(): { packages: number; releases: number } {
+    let releases = 0;
+    for (const p of this.#packages.values()) releases += p.releases.size;
+    return { packages: this.#packages.size, releases };
+  }
+
+  /** Package names, sorted. */
+  packageNames(): string[] {
+    return [...this.#packages.keys()].sort();
+  }
+
+  /** The releases of a package, ascending by SemVer (empty when unknown). */
+  releasesOf(name: string): ReleaseRecord[] {
+    return [...(this.#packages.get(name)?.releases.values() ?? [])].sort((a, b) => compareVersions(a.facts.version, b.facts.version));
+  }
+
+  /** Adds or replaces a release. */
+  put(record: ReleaseRecord): void {
+    const { name, version } = record.facts;
+    let entry = this.#packages.get(name);
+    if (!entry) {
+      entry = { releases: new Map() };
+      this.#packages.set(name, entry);
+      this.#removedPackages.delete(name);
+    }
+    entry.releases.set(version, record);
+    this.touch(name);
+  }
+
+  /** Removes a release; the package goes when its last release goes. */
+  remove(name: string, version: string): void {
+    const entry = this.#packages.get(name);
+    if (!entry?.releases.delete(version)) return;
+    if (entry.releases.size === 0) {
+      this.#packages.delete(name);
+      this.#dirty.delete(name);
+      this.#removedPackages.add(name);
+      this.#indexesDirty = true;
+    } else this.touch(name);
+  }
+
+  /** Marks a package stale, e.g. after its retirement state changed. */
+  touch(name: string): void {
+    const entry = this.#packages.get(name);
+    if (entry) delete entry.memo;
+    this.#dirty.add(name);
+    this.#indexesDirty = true;
+  }
+
+  /** Marks every package stale (the next flush checks each against the output cache). */
+  touchAll(): void {
+    for (const name of this.#packages.keys()) this.touch(name);
+  }
+
+  /** The `RegistryRelease`s of a package, with repository-side state merged in. */
+  registryReleases(name: string): RegistryRelease[] {
+    return this.releasesOf(name).map((r) => {
+      const state = this.releaseState(name, r.facts.version);
+      return { ...r.facts, ...(state?.retired ? { retired: state.retired } : {}), ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}) };
+    });
+  }
+
+  /**
+   * Write what is stale. `outputs` is the output cache (updated in place); `listing` holds what the
+   * store has now, so a file edited or deleted behind hexrepo's back is rewritten.
+   */
+  async flush(store: BlobStore, outputs: Map<string, CachedOutput>, listing: OutputListing | null, onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
+    const result: FlushResult = { written: [], removed: [], unchanged: 0 };
+    const write = async (key: string, inputs: string, make: () => Uint8Array): Promise<void> => {
+      const cached = outputs.get(key);
+      const onStore = listing ? listing.get(key) : undefined;
+      const intact = cached && (listing === null || (onStore && onStore.size === cached.size && onStore.mtimeMs === cached.mtimeMs));
+      if (cached && cached.inputs === inputs && intact) {
+        result.unchanged++;
+        return;
+      }
+      const body = make();
+      const etag = contentEtag(body);
+      if (cached && intact && cached.etag === etag) {
+        outputs.set(key, { ...cached, inputs });
+        result.unchanged++;
+        return;
+      }
+      await store.put(key, body, { contentType: 'application/octet-stream' });
+      const head = await store.head(key);
+      outputs.set(key, { size: body.byteLength, mtimeMs: head ? head.mtime.getTime() : 0, etag, inputs });
+      result.written.push(key);
+    };
+
+    // 1. packages/NAME for every stale package, before any index names them.
+    const dirty = [...this.#dirty].filter((n) => this.#packages.has(n)).sort();
+    let done = 0;
+    for (const name of dirty) {
+      const inputs = this.#memo(name).inputs;
+      await write(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey));
+      onProgress?.(++done, dirty.length);
+    }
+    this.#dirty.clear();
+
+    // 2. versions, then names (clients reading mid-build never see a name without its file).
+    if (this.#indexesDirty) {
+      const names = this.packageNames();
+      const versionsPayload = assembleVersionsPayload(names.map((n) => this.#memo(n).versions), this.repository);
+      await write(VERSIONS_KEY, digest(versionsPayload), () => signAndWrap(versionsPayload, this.privateKey));
+      const namesPayload = assembleNamesPayload(names.map((n) => this.#memo(n).names), this.repository);
+      await write(NAMES_KEY, digest(namesPayload), () => signAndWrap(namesPayload, this.privateKey));
+      this.#indexesDirty = false;
+    }
+
+    // 3. packages whose last tarball is gone: only now that the indexes no longer list them.
+    for (const name of [...this.#removedPackages].sort()) {
+      const key = packageKey(name);
+      if (outputs.has(key) || listing?.has(key)) {
+        await store.delete(key);
+        outputs.delete(key);
+        result.removed.push(key);
+      }
+    }
+    this.#removedPackages.clear();
+    return result;
+  }
+
+  /** Forget outputs of packages no longer present, e.g. stale `packages/X` found on the store. */
+  markRemoved(name: string): void {
+    if (!this.#packages.has(name)) {
+      this.#removedPackages.add(name);
+      this.#indexesDirty = true;
+    }
+  }
+
+  #memo(name: string): NonNullable<PackageEntry['memo']> {
+    const entry = this.#packages.get(name);
+    if (!entry) throw new Error(`unknown package ${name}`);
+    if (entry.memo) return entry.memo;
+    const releases = this.releasesOf(name);
+    const states = releases.map((r) => this.releaseState(name, r.facts.version));
+    const stamp = createHash('sha256');
+    stamp.update(this.repository);
+    releases.forEach((r, i) => stamp.update(`\n${r.file}:${r.size}:${r.mtimeMs}:${JSON.stringify(states[i] ?? null)}`));
+    const newestMs = Math.max(...releases.map((r) => r.mtimeMs));
+    const retired = states.flatMap((s, i) => (s?.retired ? [i] : []));
+    entry.memo = {
+      inputs: stamp.digest('base64'),
+      names: encodeNamesEntry({ name, updatedAt: { seconds: Math.floor(newestMs / 1000), nanos: 0 } }),
+      versions: encodeVersionsEntry({ name, versions: releases.map((r) => r.facts.version), retired }),
+    };
+    return entry.memo;
+  }
+}
+
+function digest(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64');
+}

@@ -1,0 +1,53 @@
+// Set-up shared by the README's two commands: make sure pnpm (pinned in package.json) and the
+// workspace dependencies are there, and build. Plain Node, no dependencies: it runs before install.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PNPM_VERSION = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).packageManager.split('@')[1];
+
+export function log(message) {
+  process.stderr.write(`[hexrepo] ${message}\n`);
+}
+
+/** Run a command in the repo root with inherited output; returns true on exit 0. */
+export function run(cmd, args, opts = {}) {
+  const res = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...opts.env } });
+  return res.status === 0;
+}
+
+function has(cmd, args = ['--version']) {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+}
+
+/** The pnpm command to use: a global pnpm of the pinned version, installed with npm if needed. */
+export function ensurePnpm() {
+  const current = spawnSync('pnpm', ['--version'], { encoding: 'utf8' });
+  if (current.status === 0 && current.stdout.trim() === PNPM_VERSION) return ['pnpm'];
+  log(`installing pnpm ${PNPM_VERSION} with npm (corepack is not used: its signature check fails on some registries)`);
+  if (spawnSync('npm', ['install', '-g', `pnpm@${PNPM_VERSION}`], { stdio: 'inherit' }).status === 0 && has('pnpm')) return ['pnpm'];
+  log('global install failed; falling back to npx');
+  return ['npx', '--yes', `pnpm@${PNPM_VERSION}`];
+}
+
+/** Erlang and rebar3 for the end-to-end tests: installed with apt when missing and possible. */
+export function ensureErlang() {
+  if (has('erl', ['-noshell', '-eval', 'halt().']) && has('rebar3', ['version'])) return true;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && has('apt-get', ['--version'])) {
+    log('installing erlang-nox and rebar3 with apt-get (for the real-client tests)');
+    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq erlang-nox rebar3 >/dev/null'], { stdio: 'inherit' });
+    return has('rebar3', ['version']);
+  }
+  log('erl/rebar3 not found and cannot apt-get install them here: the rebar3 and hex_core cross-check tests will be skipped');
+  return false;
+}
+
+/** pnpm install (frozen lockfile on CI) and build every package. */
+export function installAndBuild(pnpm) {
+  const [cmd, ...pre] = pnpm;
+  const frozen = process.env.CI ? ['--frozen-lockfile'] : [];
+  if (!run(cmd, [...pre, 'install', ...frozen])) throw new Error('pnpm install failed');
+  if (!run(cmd, [...pre, 'run', 'build'])) throw new Error('build failed');
+}
