@@ -26,8 +26,10 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: all.filter((p) => p !== pkg && !allowed.includes(p)).map((p) => `@hexrepo/${p}`), message: `packages/${pkg} may only import ${allowed.map((p) => '@hexrepo/' + p).join(', ') || 'nothing from the workspace'}.` },
-          { group: ['hexrepo', '../../apps/*'], message: 'Packages never import apps.' },
+          {
+            group: [...all.filter((p) => p !== pkg && !allowed.includes(p)).map((p) => `@hexrepo/${p}`), 'hexrepo', '**/apps/**'],
+            message: `packages/${pkg} may only import ${allowed.map((p) => '@hexrepo/' + p).join(', ') || 'nothing from the workspace'}, and never apps.`,
+          },
         ],
       }],
       'no-restricted-globals': ['error', { name: 'process', message: 'Only apps read process.env; pass config down explicitly.' }],

@@ -6,6 +6,7 @@ const code = await main(process.argv.slice(2), {
   err: (text) => process.stderr.write(text),
   errIsTTY: process.stderr.isTTY === true,
   env: process.env,
-  cwd: process.cwd(),
+  // `pnpm hexrepo …` runs in the workspace root; INIT_CWD is where the user typed it.
+  cwd: process.env.npm_lifecycle_event === 'hexrepo' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd(),
 });
 process.exitCode = code;

@@ -35,8 +35,10 @@ export interface Resolved {
  * in the current folder (as written by `hexrepo init`). Flags always win.
  */
 export async function resolveRepo(cmd: string, cwd: string, positional: string | undefined, values: Record<string, unknown>, need: { key: boolean }): Promise<Resolved> {
-  const project = await readProject(cwd);
-  const publicDir = positional ? resolve(cwd, positional) : project ? resolve(project.root, project.config.publicDir) : undefined;
+  // The positional is either a project folder (holding hexrepo.json) or the public folder itself.
+  const positionalProject = positional ? await readProject(resolve(cwd, positional)) : null;
+  const project = positionalProject ?? (await readProject(cwd));
+  const publicDir = positional && !positionalProject ? resolve(cwd, positional) : project ? resolve(project.root, project.config.publicDir) : undefined;
   if (!publicDir) throw usage(cmd, 'missing PUBLIC folder (or run it where hexrepo.json is, as written by "hexrepo init")');
   const name = (typeof values.name === 'string' ? values.name : undefined) ?? project?.config.name;
   if (!name) throw usage(cmd, 'missing --name (the repository name clients configure)');

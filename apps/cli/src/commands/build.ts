@@ -10,12 +10,13 @@ import { progressBar } from '../progress.js';
 export const build: Command = {
   name: 'build',
   summary: 'Build the signed registry (names, versions, packages/NAME) from PUBLIC/tarballs/*.tar.',
-  usage: 'hexrepo build [PUBLIC] --name NAME --private-key KEY.pem [options]',
+  usage: 'hexrepo build [DIR|PUBLIC] --name NAME --private-key KEY.pem [options]',
   help: `
 Does what "mix hex.registry build" does, with the same inputs and output tree, but incrementally
 (only new or changed tarballs are read, only their packages re-signed), atomically (temp file +
 rename), and only after every tarball validated: a bad tarball is reported and nothing is written.
-PUBLIC, --name and --private-key default to the values in ./hexrepo.json (written by "hexrepo init").
+DIR is a folder made by "hexrepo init" (its hexrepo.json gives PUBLIC, --name and --private-key);
+PUBLIC is the served folder itself. With neither, ./hexrepo.json is used. Flags always win.
 
 Options:
   --name NAME                  repository name signed into the files (clients must use the same)

@@ -10,7 +10,7 @@ import { resolveRepo } from '../project.js';
 export const verify: Command = {
   name: 'verify',
   summary: 'Check a repository the way a strict client would.',
-  usage: 'hexrepo verify [PUBLIC] --name NAME [--public-key FILE] [--json]',
+  usage: 'hexrepo verify [DIR|PUBLIC] --name NAME [--public-key FILE] [--json]',
   help: `
 Checks every signature, the repository name in names, versions and packages/*, each package's
 name, that names, versions and packages/* agree, and every tarball's SHA-256 against its
