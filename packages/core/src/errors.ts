@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   USAGE: 'the command was used incorrectly',
   CONFIG_INVALID: 'a setting is invalid',
   INTERNAL: 'an unexpected internal error',
+  // appended (never reorder or rename the codes above)
+  CONTENTS_DUPLICATE_PATH: 'two package files have the same path, or a file is also used as a folder',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,5 @@
-import { relative } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { errorToJson, HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { buildRegistry, loadCache, saveCache } from '@hexrepo/repo';
 import { fingerprint } from '@hexrepo/registry';
@@ -45,6 +46,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
     if (positionals.length > 1) throw new HexrepoError('USAGE', `hexrepo build: expected one PUBLIC folder, got ${positionals.length}`);
     const repo = await resolveRepo('build', io.cwd, positionals[0], values, { key: true });
     const privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
+    await mkdir(join(repo.publicDir, 'tarballs'), { recursive: true }); // as mix does: the drop folder always exists
     const cachePath = typeof values.cache === 'string' ? values.cache : defaultCachePath(repo.publicDir);
     const { cache } = values['no-cache'] ? { cache: undefined } : await loadCache(cachePath, repo.name, fingerprint(privateKey));
     const bar = progressBar(io);
