@@ -1,0 +1,23 @@
+export { fingerprint, generateKeyPair, keysMatch, loadPrivateKey, loadPublicKey, publicKeyPem } from './keys.js';
+export { MAX_REGISTRY_FILE_SIZE, signAndWrap, unwrapAndVerify } from './signed.js';
+export {
+  assembleNamesPayload,
+  assembleVersionsPayload,
+  buildNames,
+  buildPackage,
+  buildVersions,
+  encodeNamesEntry,
+  encodePackagePayload,
+  encodeVersionsEntry,
+  unpackNames,
+  unpackPackage,
+  unpackVersions,
+  type NamesEntry,
+  type Timestamp,
+  type UnpackedNames,
+  type UnpackedPackage,
+  type UnpackedRelease,
+  type UnpackOptions,
+  type VersionsEntry,
+} from './resources.js';
+export { hexrepo as proto } from './generated/registry.js';
