@@ -24,7 +24,9 @@ function quote(text: string, q: '"' | "'"): string {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     let esc: string | undefined;
-    if (c === 92) esc = '\\\\';
+    // A backslash right before the closing quote is written in octal: hex_core's lexer would
+    // otherwise read `\\"` as an escaped quote and run the string on to the next quote in the file.
+    if (c === 92) esc = i === text.length - 1 ? '\\134' : '\\\\';
     else if (c === q.charCodeAt(0)) esc = `\\${q}`;
     else if (c < 32 || (c >= 127 && c < 160)) esc = ESCAPES[c] ?? `\\${c.toString(8).padStart(3, '0')}`;
     if (esc !== undefined) {
