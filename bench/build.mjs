@@ -100,7 +100,7 @@ const floorMs = performance.now() - f0;
 // --- full build through the CLI, no cache
 const pub = freshPublic(corpusDir, 'cli');
 const cache = join(work, 'cache.json');
-const common = [pub, '--name', 'bench', '--private-key', keyPath, '--cache', cache, '--json'];
+const common = ['build', pub, '--name', 'bench', '--private-key', keyPath, '--cache', cache, '--json'];
 const full = timeCli([...common, '--no-cache']);
 const noChange = timeCli(common);
 if (noChange.summary.read !== 0 || noChange.summary.written.length !== 0) throw new Error('no-change rebuild did work');

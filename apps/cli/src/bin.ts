@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { main } from './main.js';
 
+// Builds read and write thousands of small files at once; libuv's default of 4 threads for file
+// I/O is the bottleneck there. Must be set before the first file operation.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 const code = await main(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),

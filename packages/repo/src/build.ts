@@ -19,7 +19,7 @@ export interface BuildOptions {
   limits?: Partial<TarballLimits>;
   /** Leave invalid tarballs out with a warning instead of refusing to build. @default false */
   skipInvalid?: boolean;
-  /** Tarballs read at once. @default 8 */
+  /** Tarballs read at once. @default 32 */
   concurrency?: number;
   /** Retirement and publish times from the repository's state. */
   releaseState?: ReleaseStateLookup;

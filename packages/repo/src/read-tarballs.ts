@@ -49,7 +49,7 @@ export async function readTarballs(
       opts.onProgress?.(++done, files.length);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, files.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 32, files.length)) }, worker));
   problems.sort((a, b) => a.file.localeCompare(b.file));
   return { facts, problems };
 }

@@ -5,6 +5,9 @@ import { contentEtag, type BlobStore } from '@hexrepo/storage';
 import type { CachedOutput } from './cache.js';
 import { NAMES_KEY, packageKey, VERSIONS_KEY } from './layout.js';
 
+/** Registry files written at once while the next package is signed. */
+const WRITE_CONCURRENCY = 16;
+
 /** One tarball the registry is built from. */
 export interface ReleaseRecord {
   /** File name inside `tarballs/`. */
@@ -141,28 +144,42 @@ export class RegistryIndex {
         result.unchanged++;
         return;
       }
-      await store.put(key, body, { contentType: 'application/octet-stream' });
-      const head = await store.head(key);
-      outputs.set(key, { size: body.byteLength, mtimeMs: head ? head.mtime.getTime() : 0, etag, inputs });
+      const put = await store.put(key, body, { contentType: 'application/octet-stream' });
+      const mtime = put.mtime ?? (await store.head(key))?.mtime;
+      outputs.set(key, { size: body.byteLength, mtimeMs: mtime ? mtime.getTime() : 0, etag, inputs });
       result.written.push(key);
     };
 
-    // 1. packages/NAME for every stale package, before any index names them.
+    // 1. packages/NAME for every stale package, before any index names them. Signing is CPU work
+    //    on this thread; up to WRITE_CONCURRENCY writes are in flight meanwhile.
     const dirty = [...this.#dirty].filter((n) => this.#packages.has(n)).sort();
+    const pending = new Set<Promise<void>>();
+    let failure: unknown = null;
     let done = 0;
     for (const name of dirty) {
+      if (failure) break;
       const inputs = this.#memo(name).inputs;
-      await write(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey));
-      onProgress?.(++done, dirty.length);
+      const p = write(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey)).then(
+        () => onProgress?.(++done, dirty.length),
+        (err: unknown) => {
+          failure ??= err;
+        },
+      );
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+      if (pending.size >= WRITE_CONCURRENCY) await Promise.race(pending);
     }
+    await Promise.all(pending);
+    if (failure) throw failure;
     this.#dirty.clear();
 
-    // 2. versions, then names (clients reading mid-build never see a name without its file).
+    // 2. versions and names, only once every package file they name is in place.
     if (this.#indexesDirty) {
       const names = this.packageNames();
       const versionsPayload = assembleVersionsPayload(names.map((n) => this.#memo(n).versions), this.repository);
-      await write(VERSIONS_KEY, digest(versionsPayload), () => signAndWrap(versionsPayload, this.privateKey));
       const namesPayload = assembleNamesPayload(names.map((n) => this.#memo(n).names), this.repository);
+      // versions before names, the order a deploy uploads them in.
+      await write(VERSIONS_KEY, digest(versionsPayload), () => signAndWrap(versionsPayload, this.privateKey));
       await write(NAMES_KEY, digest(namesPayload), () => signAndWrap(namesPayload, this.privateKey));
       this.#indexesDirty = false;
     }

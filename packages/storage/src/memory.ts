@@ -1,6 +1,6 @@
 import { HexrepoError } from '@hexrepo/core';
 import { assertSafeKey, contentEtag } from './keys.js';
-import type { BlobStore, ObjectInfo, PutOptions, StoredObject } from './types.js';
+import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject } from './types.js';
 
 /** An in-memory store, for tests and the dev server's scratch use. Conditional puts are exact. */
 export class MemoryStore implements BlobStore {
@@ -17,13 +17,14 @@ export class MemoryStore implements BlobStore {
     return obj ? { key, size: obj.size, mtime: obj.mtime, etag: obj.etag } : null;
   }
 
-  async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ etag: string }> {
+  async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<PutResult> {
     assertSafeKey(key);
     const current = this.#objects.get(key);
     checkCondition(key, current?.etag ?? null, opts);
     const etag = contentEtag(body);
-    this.#objects.set(key, { body: body.slice(), etag, size: body.byteLength, mtime: new Date() });
-    return { etag };
+    const mtime = new Date();
+    this.#objects.set(key, { body: body.slice(), etag, size: body.byteLength, mtime });
+    return { etag, mtime };
   }
 
   async delete(key: string): Promise<void> {

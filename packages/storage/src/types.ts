@@ -25,6 +25,12 @@ export interface PutOptions {
   cacheControl?: string;
 }
 
+/** What a write reports: the new etag, and the modification time where the backend knows it. */
+export interface PutResult {
+  etag: string;
+  mtime?: Date;
+}
+
 /**
  * A bytes-only store. Keys are repository paths (`names`, `packages/foo`, `tarballs/foo-1.0.0.tar`),
  * so a store written by hexrepo is itself a servable Hex repository. "Not there" is `null`.
@@ -35,7 +41,7 @@ export interface BlobStore {
   readonly url: string;
   get(key: string): Promise<StoredObject | null>;
   head(key: string): Promise<(ObjectInfo & { etag: string }) | null>;
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ etag: string }>;
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutResult>;
   /** Removes the object; removing a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Every object whose key starts with `prefix`, in no particular order. */
