@@ -49,6 +49,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
     await mkdir(join(repo.publicDir, 'tarballs'), { recursive: true }); // as mix does: the drop folder always exists
     const cachePath = typeof values.cache === 'string' ? values.cache : defaultCachePath(repo.publicDir);
     const { cache } = values['no-cache'] ? { cache: undefined } : await loadCache(cachePath, repo.name, fingerprint(privateKey));
+    const cachedTarballs = cache?.tarballs.size;
     const bar = progressBar(io);
     const shown = relative(io.cwd, repo.publicDir) || '.';
     try {
@@ -62,7 +63,9 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
         onProgress: (e) => bar.update(e.phase, e.done, e.total),
       });
       bar.done();
-      await saveCache(cachePath, next);
+      // Nothing read, written or removed: the cache on disk already says all of it.
+      const unchanged = cache === next && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && next.tarballs.size === cachedTarballs;
+      if (!unchanged) await saveCache(cachePath, next);
       if (values.json) {
         io.out(`${JSON.stringify({ ok: true, ...summary, public: repo.publicDir, cache: cachePath }, null, 2)}\n`);
         return 0;
