@@ -7,6 +7,7 @@ const layers = {
   registry: ['core'],
   storage: ['core'],
   repo: ['core', 'tarball', 'registry', 'storage'],
+  http: ['core', 'storage', 'repo'],
 };
 const all = Object.keys(layers);
 

@@ -2,10 +2,12 @@ import { errorToJson, formatError, HexrepoError, isHexrepoError } from '@hexrepo
 import { type Command, helpText, type Io, parseCommandArgs } from './command.js';
 import { build } from './commands/build.js';
 import { init } from './commands/init.js';
+import { serve } from './commands/serve.js';
+import { token } from './commands/token.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify];
+export const COMMANDS: Command[] = [init, build, verify, serve, token];
 
 export const VERSION = '0.1.0';
 

@@ -35,11 +35,7 @@ export interface Resolved {
  * in the current folder (as written by `hexrepo init`). Flags always win.
  */
 export async function resolveRepo(cmd: string, cwd: string, positional: string | undefined, values: Record<string, unknown>, need: { key: boolean }): Promise<Resolved> {
-  // The positional is either a project folder (holding hexrepo.json) or the public folder itself.
-  const positionalProject = positional ? await readProject(resolve(cwd, positional)) : null;
-  const project = positionalProject ?? (await readProject(cwd));
-  const publicDir = positional && !positionalProject ? resolve(cwd, positional) : project ? resolve(project.root, project.config.publicDir) : undefined;
-  if (!publicDir) throw usage(cmd, 'missing PUBLIC folder (or run it where hexrepo.json is, as written by "hexrepo init")');
+  const { publicDir, project } = await resolvePublicDir(cmd, cwd, positional);
   const name = (typeof values.name === 'string' ? values.name : undefined) ?? project?.config.name;
   if (!name) throw usage(cmd, 'missing --name (the repository name clients configure)');
   const keyFlag = typeof values['private-key'] === 'string' ? values['private-key'] : undefined;
@@ -54,9 +50,31 @@ export async function resolveRepo(cmd: string, cwd: string, positional: string |
       limits[key] = n;
     }
   }
+  return { publicDir, name, keyPath, limits };
+}
+
+/**
+ * The public folder named by a positional, which is either a project folder (holding hexrepo.json)
+ * or the public folder itself; without one, the project in the current folder.
+ */
+export async function resolvePublicDir(cmd: string, cwd: string, positional: string | undefined): Promise<{ publicDir: string; project: { config: ProjectConfig; root: string } | null }> {
+  const positionalProject = positional ? await readProject(resolve(cwd, positional)) : null;
+  const project = positionalProject ?? (await readProject(cwd));
+  const publicDir = positional && !positionalProject ? resolve(cwd, positional) : project ? resolve(project.root, project.config.publicDir) : undefined;
+  if (!publicDir) throw usage(cmd, 'missing PUBLIC folder (or run it where hexrepo.json is, as written by "hexrepo init")');
   const st = await stat(publicDir).catch(() => null);
   if (!st?.isDirectory()) throw new HexrepoError('NOT_FOUND', `${publicDir} is not a folder`, { hint: 'create it with "hexrepo init", or pass the folder that holds tarballs/' });
-  return { publicDir, name, keyPath, limits };
+  return { publicDir, project };
+}
+
+/** Where per-repository state lives: beside the public folder, never inside it. */
+export function stateDir(publicDir: string): string {
+  return join(dirname(publicDir), '.hexrepo');
+}
+
+/** Default token file of a repository. */
+export function defaultTokensPath(publicDir: string): string {
+  return join(stateDir(publicDir), 'tokens.json');
 }
 
 /** True when `path` is `dir` or inside it. */
@@ -88,5 +106,5 @@ export async function loadSigningKey(keyPath: string, publicDir: string): Promis
 /** Default cache location: beside the public folder (never inside it, so it is never served). */
 export function defaultCachePath(publicDir: string): string {
   const base = publicDir.split(sep).filter(Boolean).pop() ?? 'public';
-  return join(dirname(publicDir), '.hexrepo', `build-cache-${base}.json`);
+  return join(stateDir(publicDir), `build-cache-${base}.json`);
 }

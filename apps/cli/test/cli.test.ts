@@ -19,7 +19,7 @@ describe('hexrepo --help and usage errors', () => {
   it('lists the commands', async () => {
     const res = await hexrepo(['--help']);
     expect(res.status).toBe(0);
-    for (const c of ['init', 'build', 'verify']) expect(res.stdout).toContain(c);
+    for (const c of ['init', 'build', 'verify', 'serve', 'token']) expect(res.stdout).toContain(c);
   });
 
   it('every command has --help with its options', async () => {

@@ -5,3 +5,4 @@ export { RegistryIndex, type ReleaseRecord, type ReleaseState, type ReleaseState
 export { buildRegistry, writePublicKey, type BuildOptions, type BuildSummary } from './build.js';
 export { verifyRepository, type VerifyProblem, type VerifyReport } from './verify.js';
 export * from './client-setup.js';
+export * from './tokens.js';

@@ -1,0 +1,109 @@
+import { watchFile, unwatchFile } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
+import { TokenStore } from '@hexrepo/repo';
+import { FsStore } from '@hexrepo/storage';
+import type { Command } from '../command.js';
+import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
+
+/** Files in the public folder's top level that look like a private key (never served; warned about). */
+async function strayKeys(publicDir: string): Promise<string[]> {
+  const entries = await readdir(publicDir).catch(() => []);
+  return entries.filter((f) => /\.(pem|key)$/i.test(f) || /private/i.test(f)).map((f) => join(publicDir, f));
+}
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'Serve the repository over HTTP, with access control, logs and metrics.',
+  usage: 'hexrepo serve [DIR|PUBLIC] [--port N] [--host ADDR] [--public-dir DIR] [--config FILE] [options]',
+  help: `
+Serves names, versions, packages/NAME, tarballs/NAME-VERSION.tar, docs/NAME-VERSION.tar.gz and
+public_key as Mix and rebar3 expect them: a strong ETag on every response, 304 for a matching
+If-None-Match, no Content-Encoding on registry files, Cache-Control per resource (tarballs
+immutable, indexes 60 s). Only those paths are ever served: a private key or any other file left
+in the folder is not reachable, whatever the encoding of the request path.
+
+Access: "private" needs credentials for every read; "public" serves reads to anyone (writes, with
+the publish API, always need credentials). By default the repository is private as soon as a user
+or a token exists, public otherwise. Credentials: Basic auth (AUTH_USERNAME/AUTH_PASSWORD, as in
+the Hex self-hosting guide: clients put user:password in the repository URL, or use ~/.netrc),
+and tokens from "hexrepo token create" (Mix --auth-key, rebar3 repo_key, "Bearer TOKEN", or Basic
+with the token as password). Failed attempts are rate-limited per client address (10 a minute).
+
+Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
+(pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
+finish (up to 10 s), exit 0.
+
+Options (strongest first: flag, environment, config file, hexrepo.json):
+  --public-dir DIR     the folder to serve; env PUBLIC_DIR (default: DIR argument or ./hexrepo.json)
+  --port N             env PORT or HEXREPO_PORT (default 4000; 0 picks a free port)
+  --host ADDR          env HEXREPO_HOST (default 127.0.0.1; 0.0.0.0 to listen on every interface)
+  --name NAME          env HEXREPO_NAME: the repository name, shown by /health (default: hexrepo.json)
+  --access MODE        env HEXREPO_ACCESS: private or public (default: see above)
+  --tokens FILE        env HEXREPO_TOKENS: the token file (default: .hexrepo/tokens.json beside
+                       the public folder)
+  --log-level LEVEL    env HEXREPO_LOG_LEVEL: fatal, error, warn, info, debug, trace, silent
+  --config FILE        env HEXREPO_CONFIG: a JSON file with any of
+                       ${CONFIG_KEYS.join(', ')}
+                       ("users": [{"username": …, "password": …}]; paths relative to the file)
+
+Environment only (never flags, which other users of the machine can see):
+${Object.entries(SERVE_ENV)
+  .filter(([k]) => k.startsWith('AUTH'))
+  .map(([k, v]) => `  ${k.padEnd(19)}  ${v}`)
+  .join('\n')}`,
+  options: {
+    'public-dir': { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    name: { type: 'string' },
+    access: { type: 'string' },
+    tokens: { type: 'string' },
+    'log-level': { type: 'string' },
+    config: { type: 'string' },
+  },
+  async run({ values, positionals }, io) {
+    const config = await resolveServeConfig({ values, positional: positionals[0], env: io.env, cwd: io.cwd });
+    const logger = createLogger({ level: config.logLevel });
+    const tokens = await TokenStore.open(config.tokensFile);
+    const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
+    const access = new Access({ visibility, users: config.users, tokens });
+    const store = new FsStore(config.publicDir);
+    const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger });
+    const server = await listen(handler, { host: config.host, port: config.port });
+
+    for (const file of await strayKeys(config.publicDir)) {
+      logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
+    }
+    if (visibility === 'private' && access.open) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
+    if (visibility === 'public') logger.info('access is public: anyone who can reach this address can read the repository');
+    // Tokens created or revoked while the server runs take effect within two seconds.
+    watchFile(config.tokensFile, { interval: 2000 }, (curr, prev) => {
+      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
+      tokens.reload().then(
+        () => logger.info({ tokens: tokens.size }, 'token file reloaded'),
+        (err: unknown) => logger.error({ err: (err as Error).message }, 'token file reload failed; keeping the previous tokens'),
+      );
+    });
+    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir, access: visibility, users: config.users.length, tokens: tokens.size }, 'listening');
+    io.err(`hexrepo serve: ${server.url} (${visibility}; ${config.publicDir})\n`);
+
+    await new Promise<void>((resolveStop) => {
+      const stop = (signal: string): void => {
+        logger.info({ signal }, 'shutting down: finishing requests in flight');
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onInt);
+        unwatchFile(config.tokensFile);
+        server.close(10_000).then(resolveStop, resolveStop);
+      };
+      const onTerm = (): void => stop('SIGTERM');
+      const onInt = (): void => stop('SIGINT');
+      process.on('SIGTERM', onTerm);
+      process.on('SIGINT', onInt);
+    });
+    logger.info('stopped');
+    logger.flush();
+    return 0;
+  },
+};

@@ -1,0 +1,176 @@
+/**
+ * `hexrepo serve` settings, from (strongest first) flags, environment, a JSON config file, and the
+ * project's hexrepo.json. The environment names of the Hex self-hosting guide (PORT, AUTH_USERNAME,
+ * AUTH_PASSWORD, PUBLIC_DIR) work as they do there; the rest are HEXREPO_*.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { HexrepoError, assertRepoName } from '@hexrepo/core';
+import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
+import { defaultTokensPath, isInside, resolvePublicDir } from './project.js';
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  publicDir: string;
+  name: string | undefined;
+  /** `auto`: private when any user or token is configured, public otherwise. */
+  access: 'public' | 'private' | 'auto';
+  users: BasicUser[];
+  tokensFile: string;
+  logLevel: LogLevel;
+  /** Where each setting came from, for the start-up line and error messages. */
+  sources: Record<string, string>;
+}
+
+/** The settings a config file may hold. */
+export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'name', 'access', 'users', 'tokensFile', 'logLevel'] as const;
+
+export const SERVE_ENV = {
+  PORT: 'port (also HEXREPO_PORT)',
+  PUBLIC_DIR: 'public folder (also HEXREPO_PUBLIC_DIR)',
+  AUTH_USERNAME: 'Basic-auth user name (with AUTH_PASSWORD)',
+  AUTH_PASSWORD: 'Basic-auth password',
+  HEXREPO_HOST: 'address to listen on',
+  HEXREPO_NAME: 'repository name',
+  HEXREPO_ACCESS: 'private or public',
+  HEXREPO_TOKENS: 'token file',
+  HEXREPO_LOG_LEVEL: `log level (${LOG_LEVELS.join(', ')})`,
+  HEXREPO_CONFIG: 'config file',
+} as const;
+
+function bad(setting: string, source: string, why: string): never {
+  throw new HexrepoError('CONFIG_INVALID', `${setting} (from ${source}) ${why}`, { setting, source, hint: 'run "hexrepo serve --help" for every setting and its sources' });
+}
+
+async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new HexrepoError('CONFIG_INVALID', `cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { setting: 'config' });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new HexrepoError('CONFIG_INVALID', `the config file ${path} is not valid JSON: ${(err as Error).message}`, { setting: 'config' });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) bad('config', path, 'must hold a JSON object');
+  for (const key of Object.keys(json)) if (!(CONFIG_KEYS as readonly string[]).includes(key)) bad(key, path, `is not a known setting (known: ${CONFIG_KEYS.join(', ')})`);
+  return json as Record<string, unknown>;
+}
+
+export async function resolveServeConfig(args: {
+  values: Record<string, unknown>;
+  positional: string | undefined;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+}): Promise<ServeConfig> {
+  const { values, env, cwd } = args;
+  const sources: Record<string, string> = {};
+  const flag = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const envOf = (...names: string[]): [string, string] | undefined => {
+    for (const n of names) if (env[n] !== undefined && env[n] !== '') return [env[n]!, n];
+    return undefined;
+  };
+
+  const configFlag = flag('config');
+  const configEnv = envOf('HEXREPO_CONFIG');
+  const configPath = configFlag ? resolve(cwd, configFlag) : configEnv ? resolve(cwd, configEnv[0]) : undefined;
+  const file = configPath ? await readConfigFile(configPath) : {};
+  const fileDir = configPath ? dirname(configPath) : cwd;
+
+  /** The first of flag, env names, config-file key; with its source. */
+  const pick = (setting: string, flagName: string | undefined, envNames: string[], key: string): [unknown, string] | undefined => {
+    const f = flagName ? flag(flagName) : undefined;
+    if (f !== undefined) return [f, `--${flagName}`];
+    const e = envOf(...envNames);
+    if (e) return [e[0], e[1]];
+    if (file[key] !== undefined) return [file[key], `${configPath} "${key}"`];
+    void setting;
+    return undefined;
+  };
+  const record = <T>(setting: string, found: [unknown, string] | undefined, dflt: T, parse: (v: unknown, source: string) => T): T => {
+    if (!found) {
+      sources[setting] = 'default';
+      return dflt;
+    }
+    sources[setting] = found[1];
+    return parse(found[0], found[1]);
+  };
+
+  // Public folder: flag, PUBLIC_DIR, config file (relative to it), then the DIR positional / project.
+  const publicFound = pick('publicDir', 'public-dir', ['PUBLIC_DIR', 'HEXREPO_PUBLIC_DIR'], 'publicDir');
+  let publicDir: string;
+  let projectName: string | undefined;
+  if (publicFound) {
+    if (typeof publicFound[0] !== 'string' || publicFound[0] === '') bad('publicDir', publicFound[1], 'must be a folder path');
+    const base = publicFound[1].startsWith(configPath ?? '\0') ? fileDir : cwd;
+    ({ publicDir } = await resolvePublicDir('serve', base, publicFound[0]).catch((err: unknown) => {
+      throw err instanceof HexrepoError ? new HexrepoError(err.code, `public folder (from ${publicFound[1]}): ${err.message}`, err.details) : err;
+    }));
+    sources.publicDir = publicFound[1];
+  } else {
+    const resolved = await resolvePublicDir('serve', cwd, args.positional);
+    publicDir = resolved.publicDir;
+    projectName = resolved.project?.config.name;
+    sources.publicDir = args.positional ? 'DIR argument' : 'hexrepo.json';
+  }
+
+  const host = record('host', pick('host', 'host', ['HEXREPO_HOST'], 'host'), '127.0.0.1', (v, src) => {
+    if (typeof v !== 'string' || v === '' || /\s/.test(v)) bad('host', src, 'must be an address such as 127.0.0.1, 0.0.0.0 or ::');
+    return v;
+  });
+  const port = record('port', pick('port', 'port', ['PORT', 'HEXREPO_PORT'], 'port'), 4000, (v, src) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < 0 || n > 65535) bad('port', src, `must be a port number 0-65535, got ${JSON.stringify(v)}`);
+    return n;
+  });
+  const name = record('name', pick('name', 'name', ['HEXREPO_NAME'], 'name'), projectName, (v, src) => {
+    if (typeof v !== 'string') bad('name', src, 'must be a string');
+    try {
+      assertRepoName(v, 'name');
+    } catch (err) {
+      bad('name', src, (err as Error).message);
+    }
+    return v;
+  });
+  const logLevel = record('logLevel', pick('logLevel', 'log-level', ['HEXREPO_LOG_LEVEL'], 'logLevel'), 'info' as LogLevel, (v, src) => {
+    if (!(LOG_LEVELS as readonly unknown[]).includes(v)) bad('logLevel', src, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as LogLevel;
+  });
+  const tokensFile = record('tokensFile', pick('tokensFile', 'tokens', ['HEXREPO_TOKENS'], 'tokensFile'), defaultTokensPath(publicDir), (v, src) => {
+    if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
+    return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
+  });
+  if (isInside(tokensFile, publicDir)) bad('tokensFile', sources.tokensFile!, `${tokensFile} is inside the public folder ${publicDir}; keep it beside the folder, never in it`);
+
+  // Users: AUTH_USERNAME + AUTH_PASSWORD (the guide), or "users" in the config file. Never flags:
+  // a password on the command line is visible to every user of the machine.
+  const users: BasicUser[] = [];
+  const envUser = env.AUTH_USERNAME;
+  const envPass = env.AUTH_PASSWORD;
+  if ((envUser ? 1 : 0) + (envPass ? 1 : 0) === 1) bad(envUser ? 'AUTH_PASSWORD' : 'AUTH_USERNAME', 'environment', `must be set together with ${envUser ? 'AUTH_USERNAME' : 'AUTH_PASSWORD'}`);
+  if (envUser && envPass) {
+    users.push({ username: envUser, password: envPass });
+    sources.users = 'AUTH_USERNAME/AUTH_PASSWORD';
+  } else if (file.users !== undefined) {
+    const list = file.users;
+    if (!Array.isArray(list)) bad('users', `${configPath}`, 'must be a list of {"username", "password"}');
+    for (const [i, u] of list.entries()) {
+      const user = u as Record<string, unknown>;
+      if (typeof user?.username !== 'string' || user.username === '' || user.username.includes(':') || typeof user.password !== 'string' || user.password.length < 8) {
+        bad(`users[${i}]`, `${configPath}`, 'must be {"username": NAME without ":", "password": at least 8 characters}');
+      }
+      users.push({ username: user.username, password: user.password });
+    }
+    sources.users = `${configPath} "users"`;
+  }
+
+  const access = record('access', pick('access', 'access', ['HEXREPO_ACCESS'], 'access'), 'auto' as 'public' | 'private' | 'auto', (v, src) => {
+    if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
+    return v;
+  });
+  return { host, port, publicDir, name, access, users, tokensFile, logLevel, sources };
+}

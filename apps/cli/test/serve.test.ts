@@ -1,0 +1,95 @@
+/** `hexrepo serve` settings and `hexrepo token`, as users drive them. */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hexrepo } from '../../../e2e/support/cli.js';
+import { resolveServeConfig } from '../src/serve-config.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hexrepo-serve-cfg-'));
+  await mkdir(join(dir, 'public'));
+  await writeFile(join(dir, 'hexrepo.json'), JSON.stringify({ name: 'acme' }));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const resolveWith = (values: Record<string, unknown>, env: Record<string, string> = {}) => resolveServeConfig({ values, env, cwd: dir, positional: undefined });
+const failure = async (p: Promise<unknown>): Promise<{ code: string; message: string }> => {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code: string; message: string };
+  }
+  throw new Error('expected a failure');
+};
+
+describe('serve settings', () => {
+  it('defaults from hexrepo.json', async () => {
+    const c = await resolveWith({});
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 4000, publicDir: join(dir, 'public'), name: 'acme', access: 'auto', users: [], logLevel: 'info', tokensFile: join(dir, '.hexrepo/tokens.json') });
+  });
+
+  it('the guide\'s environment: PORT, PUBLIC_DIR, AUTH_USERNAME, AUTH_PASSWORD', async () => {
+    const c = await resolveWith({}, { PORT: '8080', PUBLIC_DIR: 'public', AUTH_USERNAME: 'alice', AUTH_PASSWORD: 'wonderland' });
+    expect(c).toMatchObject({ port: 8080, publicDir: join(dir, 'public'), users: [{ username: 'alice', password: 'wonderland' }] });
+    expect(c.sources).toMatchObject({ port: 'PORT', publicDir: 'PUBLIC_DIR' });
+  });
+
+  it('flags beat environment, environment beats the config file (paths relative to the file)', async () => {
+    await mkdir(join(dir, 'etc'), { recursive: true });
+    await writeFile(join(dir, 'etc/serve.json'), JSON.stringify({ port: 7000, host: '0.0.0.0', logLevel: 'warn', publicDir: '../public', access: 'public', users: [{ username: 'bob', password: 'builder123' }] }));
+    const fromFile = await resolveWith({ config: 'etc/serve.json' });
+    expect(fromFile).toMatchObject({ port: 7000, host: '0.0.0.0', logLevel: 'warn', publicDir: join(dir, 'public'), access: 'public', users: [{ username: 'bob' }] });
+    const fromEnv = await resolveWith({ config: 'etc/serve.json' }, { PORT: '7001', HEXREPO_LOG_LEVEL: 'debug' });
+    expect(fromEnv).toMatchObject({ port: 7001, logLevel: 'debug', host: '0.0.0.0' });
+    const fromFlag = await resolveWith({ config: 'etc/serve.json', port: '7002' }, { PORT: '7001' });
+    expect(fromFlag.port).toBe(7002);
+    expect((await resolveWith({}, { HEXREPO_CONFIG: 'etc/serve.json' })).port).toBe(7000);
+  });
+
+  it('one clear message naming the setting and its source', async () => {
+    expect(await failure(resolveWith({ port: 'http' }))).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^port \(from --port\) must be a port number/) });
+    expect(await failure(resolveWith({}, { PORT: '70000' }))).toMatchObject({ message: expect.stringMatching(/^port \(from PORT\)/) });
+    expect(await failure(resolveWith({}, { AUTH_USERNAME: 'alice' }))).toMatchObject({ message: expect.stringMatching(/^AUTH_PASSWORD .* must be set together with AUTH_USERNAME/) });
+    expect(await failure(resolveWith({ access: 'secret' }))).toMatchObject({ message: expect.stringMatching(/^access \(from --access\) must be "private"/) });
+    expect(await failure(resolveWith({}, { HEXREPO_LOG_LEVEL: 'loud' }))).toMatchObject({ message: expect.stringMatching(/^logLevel \(from HEXREPO_LOG_LEVEL\)/) });
+    expect(await failure(resolveWith({ tokens: 'public/tokens.json' }))).toMatchObject({ message: expect.stringMatching(/inside the public folder/) });
+    await writeFile(join(dir, 'bad.json'), JSON.stringify({ prot: 1 }));
+    expect(await failure(resolveWith({ config: 'bad.json' }))).toMatchObject({ message: expect.stringMatching(/^prot .* is not a known setting/) });
+    await writeFile(join(dir, 'weak.json'), JSON.stringify({ users: [{ username: 'a', password: 'short' }] }));
+    expect(await failure(resolveWith({ config: 'weak.json' }))).toMatchObject({ message: expect.stringMatching(/users\[0\]/) });
+    expect(await failure(resolveWith({ 'public-dir': 'nowhere' }))).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/from --public-dir/) });
+  });
+
+  it('hexrepo serve exits 1 with the message on invalid config', async () => {
+    const res = await hexrepo(['serve', '--port', 'http'], { cwd: dir });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/^error\[CONFIG_INVALID\]: port \(from --port\)/);
+  });
+});
+
+describe('hexrepo token', () => {
+  it('create prints the secret once; list shows records without it; revoke removes it', async () => {
+    const created = await hexrepo(['token', 'create', '--label', 'ci', '--scope', 'read', '--scope', 'write', '--package', 'acme_*', '--json'], { cwd: dir });
+    expect(created.status, created.stderr).toBe(0);
+    const info = JSON.parse(created.stdout) as { token: string; id: string; scopes: string[]; packages: string[] };
+    expect(info).toMatchObject({ scopes: ['read', 'write'], packages: ['acme_*'] });
+    const list = await hexrepo(['token', 'list', '--json'], { cwd: dir });
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id: info.id, label: 'ci' })]);
+    expect(list.stdout).not.toContain(info.token);
+    const human = await hexrepo(['token', 'list'], { cwd: dir });
+    expect(human.stdout).toMatch(new RegExp(`^${info.id}\\s+read,write\\s+acme_\\*`));
+    expect((await hexrepo(['token', 'revoke', info.id], { cwd: dir })).status).toBe(0);
+    expect((await hexrepo(['token', 'revoke', info.id], { cwd: dir })).status).toBe(1);
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await hexrepo(['token'], { cwd: dir })).status).toBe(2);
+    expect((await hexrepo(['token', 'create', '--scope', 'read'], { cwd: dir })).stderr).toContain('--label');
+    expect((await hexrepo(['token', 'create', '--label', 'x', '--scope', 'root'], { cwd: dir })).stderr).toContain('unknown scope');
+    expect((await hexrepo(['token', 'revoke'], { cwd: dir })).status).toBe(2);
+  });
+});

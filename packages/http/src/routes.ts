@@ -1,0 +1,93 @@
+/**
+ * The repository endpoint's resources, as a whitelist: a request path either names exactly one of
+ * them or is refused. Nothing else in the public folder (a stray private key, dotfiles, temp files)
+ * can ever be served, whatever the encoding of the path.
+ */
+import { docsKey, NAMES_KEY, packageKey, PUBLIC_KEY_KEY, tarballKey, VERSIONS_KEY } from '@hexrepo/repo';
+
+export type ResourceKind = 'names' | 'versions' | 'public_key' | 'package' | 'tarball' | 'docs';
+
+export interface Resource {
+  kind: ResourceKind;
+  /** Storage key. */
+  key: string;
+  /** The package the resource belongs to (for per-package token patterns). */
+  pkg?: string;
+}
+
+export type RouteResult = { ok: true; resource: Resource } | { ok: false; status: 400 | 404; reason: string };
+
+const NAME = '([a-z][a-z0-9_]*)';
+// SemVer as Hex allows it (no build metadata); `+` is refused by hex.pm anyway.
+const VERSION = '(\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?)';
+const PACKAGE_RE = new RegExp(`^/packages/${NAME}$`);
+const TARBALL_RE = new RegExp(`^/tarballs/${NAME}-${VERSION}\\.tar$`);
+const DOCS_RE = new RegExp(`^/docs/${NAME}-${VERSION}\\.tar\\.gz$`);
+
+/** Percent-escapes that could smuggle a separator, a dot segment or a NUL past a later decoder. */
+const DANGEROUS_ESCAPE = /%(2f|5c|2e|00|25)/i;
+
+/** Map the path of a request (`req.url`, query included) to a resource. */
+export function routeRepository(rawUrl: string): RouteResult {
+  const q = rawUrl.indexOf('?');
+  const raw = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  if (!raw.startsWith('/')) return { ok: false, status: 400, reason: 'the path must start with /' };
+  if (DANGEROUS_ESCAPE.test(raw)) return { ok: false, status: 400, reason: 'encoded separators, dots or percent signs are not allowed in paths' };
+  let path: string;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    return { ok: false, status: 400, reason: 'malformed percent-encoding' };
+  }
+  if (path.includes('\\') || path.split('/').some((seg) => seg === '..' || seg === '.')) return { ok: false, status: 400, reason: 'dot segments are not allowed in paths' };
+
+  if (path === '/names') return { ok: true, resource: { kind: 'names', key: NAMES_KEY } };
+  if (path === '/versions') return { ok: true, resource: { kind: 'versions', key: VERSIONS_KEY } };
+  if (path === '/public_key') return { ok: true, resource: { kind: 'public_key', key: PUBLIC_KEY_KEY } };
+  let m = PACKAGE_RE.exec(path);
+  if (m) return { ok: true, resource: { kind: 'package', key: packageKey(m[1]!), pkg: m[1]! } };
+  m = TARBALL_RE.exec(path);
+  if (m) return { ok: true, resource: { kind: 'tarball', key: tarballKey(m[1]!, m[2]!), pkg: m[1]! } };
+  m = DOCS_RE.exec(path);
+  if (m) return { ok: true, resource: { kind: 'docs', key: docsKey(m[1]!, m[2]!), pkg: m[1]! } };
+  return { ok: false, status: 404, reason: 'not a repository resource' };
+}
+
+/** Route label for metrics and logs (bounded cardinality: never the package name). */
+export function routeLabel(kind: ResourceKind | 'health' | 'metrics' | 'other'): string {
+  switch (kind) {
+    case 'package':
+      return '/packages/:name';
+    case 'tarball':
+      return '/tarballs/:file';
+    case 'docs':
+      return '/docs/:file';
+    case 'other':
+      return 'other';
+    default:
+      return `/${kind}`;
+  }
+}
+
+/** Content-Type per resource. Registry files are opaque gzip files: never labelled Content-Encoding. */
+export const CONTENT_TYPES: Record<ResourceKind, string> = {
+  names: 'application/octet-stream',
+  versions: 'application/octet-stream',
+  package: 'application/octet-stream',
+  tarball: 'application/octet-stream',
+  docs: 'application/gzip',
+  public_key: 'text/plain; charset=utf-8',
+};
+
+/** Cache-Control per resource: tarballs are immutable, indexes short-lived (publishes show at once). */
+export function cacheControl(kind: ResourceKind, visibility: 'public' | 'private'): string {
+  switch (kind) {
+    case 'tarball':
+      return `${visibility}, max-age=31536000, immutable`;
+    case 'docs':
+    case 'public_key':
+      return `${visibility}, max-age=3600`;
+    default:
+      return `${visibility}, max-age=60`;
+  }
+}

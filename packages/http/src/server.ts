@@ -1,0 +1,191 @@
+/**
+ * The repository endpoint over a BlobStore: GET and HEAD for names, versions, packages/NAME,
+ * tarballs/NAME-VERSION.tar, docs/NAME-VERSION.tar.gz and public_key, as Mix and rebar3 expect them
+ * (HEX_SPEC.md §1.2): a strong ETag on every 200, 304 only for a non-empty matching If-None-Match,
+ * no Content-Encoding, 404 for what is missing. Plus /health and /metrics.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { formatError } from '@hexrepo/core';
+import type { BlobStore } from '@hexrepo/storage';
+import type { Logger } from 'pino';
+import type { Access, Identity } from './auth.js';
+import { Metrics } from './metrics.js';
+import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
+
+export interface RepositoryServerOptions {
+  store: BlobStore;
+  access: Access;
+  /** Repository name, shown by /health. */
+  repository: string;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+/** The kind of client, from its User-Agent, for logs. */
+export function clientKind(userAgent: string | undefined): 'mix' | 'rebar3' | 'curl' | 'other' {
+  const ua = userAgent ?? '';
+  if (/^Hex\//.test(ua) || /\bMix\b/.test(ua)) return 'mix';
+  if (/rebar3?\//i.test(ua)) return 'rebar3';
+  if (/^curl\//.test(ua)) return 'curl';
+  return 'other';
+}
+
+/** True when `If-None-Match` (non-empty) lists `etag`; an empty header is absent (rebar3 sends one). */
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined || ifNoneMatch.trim() === '') return false;
+  const bare = etag.replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag.replace(/^W\//, '') === bare;
+  });
+}
+
+function identityLabel(id: Identity | null): string | undefined {
+  if (!id) return undefined;
+  return id.kind === 'user' ? `user:${id.username}` : `token:${id.token.id}`;
+}
+
+/** Set headers one by one (so logs can read them back with getHeader) and write the status line. */
+function writeHead(res: ServerResponse, status: number, headers: Record<string, string>): void {
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.writeHead(status);
+}
+
+function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  const bytes = Buffer.from(body);
+  writeHead(res, status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.length), 'cache-control': 'no-store', ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : bytes);
+}
+
+/** The request handler; `handle.metrics` is what /metrics renders. */
+export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: IncomingMessage, res: ServerResponse) => void) & { metrics: Metrics } {
+  const metrics = opts.metrics ?? new Metrics();
+  const visibility = opts.access.options.visibility === 'private' && !opts.access.open ? 'private' : 'public';
+
+  async function serveResource(req: IncomingMessage, res: ServerResponse, resource: Resource): Promise<void> {
+    const head = await opts.store.head(resource.key);
+    if (!head) return send(res, 404, 'not found\n');
+    const headers: Record<string, string> = {
+      'content-type': CONTENT_TYPES[resource.kind],
+      'cache-control': cacheControl(resource.kind, visibility),
+      etag: head.etag,
+      'last-modified': head.mtime.toUTCString(),
+    };
+    if (visibility === 'private') headers.vary = 'authorization';
+    if (etagMatches(req.headers['if-none-match'], head.etag)) {
+      writeHead(res, 304, headers);
+      res.end();
+      return;
+    }
+    if (req.method === 'HEAD') {
+      writeHead(res, 200, { ...headers, 'content-length': String(head.size) });
+      res.end();
+      return;
+    }
+    const obj = await opts.store.get(resource.key);
+    if (!obj) return send(res, 404, 'not found\n');
+    writeHead(res, 200, { ...headers, etag: obj.etag, 'content-length': String(obj.body.byteLength) });
+    res.end(obj.body);
+  }
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    let route = 'other';
+    let identity: Identity | null = null;
+    res.on('finish', () => {
+      const seconds = (performance.now() - started) / 1000;
+      metrics.observe(req.method ?? 'GET', route, res.statusCode, seconds);
+      const q = (req.url ?? '').indexOf('?');
+      opts.logger?.info(
+        {
+          method: req.method,
+          // the query string is dropped: clients never need one here, and it may carry secrets
+          path: q === -1 ? req.url : req.url!.slice(0, q),
+          status: res.statusCode,
+          ms: Math.round(seconds * 1e5) / 100,
+          bytes: req.method === 'HEAD' || res.statusCode === 304 ? 0 : Number(res.getHeader('content-length') ?? 0),
+          client: clientKind(req.headers['user-agent']),
+          ip: req.socket.remoteAddress,
+          ...(identity ? { who: identityLabel(identity) } : {}),
+        },
+        'request',
+      );
+    });
+
+    const url = req.url ?? '/';
+    if (url === '/health' || url.startsWith('/health?')) {
+      route = '/health';
+      return send(res, 200, `${JSON.stringify({ status: 'ok', repository: opts.repository, store: opts.store.url })}\n`, { 'content-type': 'application/json' });
+    }
+    if (url === '/metrics') {
+      route = '/metrics';
+      return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
+    }
+    const routed = routeRepository(url);
+    if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
+    route = routeLabel(routed.resource.kind);
+    const decision = opts.access.check(req.socket.remoteAddress ?? 'unknown', req.headers.authorization, 'read', routed.resource.pkg);
+    if (!decision.ok) {
+      const headers: Record<string, string> = {};
+      if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo", charset="UTF-8"';
+      if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
+      return send(res, decision.status, `${decision.message}\n`, headers);
+    }
+    identity = decision.identity;
+    serveResource(req, res, routed.resource).catch((err: unknown) => {
+      opts.logger?.error({ err: formatError(err), path: routed.resource.key }, 'request failed');
+      if (!res.headersSent) send(res, 500, 'internal error\n');
+      else res.destroy();
+    });
+  };
+  return Object.assign(handler, { metrics });
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  port: number;
+  /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Listen on host:port (port 0: any free port) with keep-alive settings fit for Hex clients. */
+export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: { host: string; port: number }): Promise<RunningServer> {
+  const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 120_000 }, handler);
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+  server.on('request', (_req, res: ServerResponse) => {
+    inFlight++;
+    res.on('close', () => {
+      inFlight--;
+      if (inFlight === 0 && drained) drained();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    server,
+    port,
+    url: `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`,
+    async close(graceMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref())]);
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

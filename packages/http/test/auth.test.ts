@@ -1,0 +1,72 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TokenStore } from '@hexrepo/repo';
+import { describe, expect, it } from 'vitest';
+import { Access, parseAuthorization, safeEqual } from '../src/index.js';
+
+const basic = (user: string, pass: string): string => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+
+describe('parseAuthorization: every form the clients send', () => {
+  it('raw key (Mix and rebar3 repo_key), Bearer, Basic', () => {
+    expect(parseAuthorization('hxr_abc')).toEqual({ secrets: ['hxr_abc'] });
+    expect(parseAuthorization('Bearer hxr_abc')).toEqual({ secrets: ['hxr_abc'] });
+    expect(parseAuthorization('bearer   hxr_abc ')).toEqual({ secrets: ['hxr_abc'] });
+    expect(parseAuthorization(basic('alice', 's3cret:x'))).toEqual({ secrets: ['s3cret:x', 'alice'], basic: { username: 'alice', password: 's3cret:x' } });
+    expect(parseAuthorization(basic('hxr_tok', ''))).toEqual({ secrets: ['hxr_tok'], basic: { username: 'hxr_tok', password: '' } });
+    expect(parseAuthorization(undefined)).toBeNull();
+    expect(parseAuthorization('   ')).toBeNull();
+  });
+
+  it('safeEqual', () => {
+    expect(safeEqual('a', 'a')).toBe(true);
+    expect(safeEqual('a', 'ab')).toBe(false);
+  });
+});
+
+describe('Access', async () => {
+  const tokens = await TokenStore.open(join(await mkdtemp(join(tmpdir(), 'hexrepo-access-')), 'tokens.json'));
+  const reader = await tokens.create({ label: 'r', scopes: ['read'] });
+  const writer = await tokens.create({ label: 'w', scopes: ['read', 'write'], packages: ['acme_*'] });
+  const publisher = await tokens.create({ label: 'p', scopes: ['write'] });
+  const users = [{ username: 'alice', password: 'wonderland' }];
+
+  it('private: no credentials → 401; wrong → 401; Basic user, raw, Bearer and Basic-password tokens → ok', () => {
+    const access = new Access({ visibility: 'private', users, tokens });
+    expect(access.check('a', undefined, 'read')).toMatchObject({ ok: false, status: 401 });
+    expect(access.check('a', basic('alice', 'nope'), 'read')).toMatchObject({ ok: false, status: 401 });
+    expect(access.check('a', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: true, identity: { kind: 'user', username: 'alice' } });
+    expect(access.check('a', reader.token, 'read')).toMatchObject({ ok: true, identity: { kind: 'token' } });
+    expect(access.check('a', `Bearer ${reader.token}`, 'read')).toMatchObject({ ok: true });
+    expect(access.check('a', basic('anything', reader.token), 'read')).toMatchObject({ ok: true });
+    expect(access.check('a', basic(reader.token, ''), 'read')).toMatchObject({ ok: true });
+  });
+
+  it('scopes and package patterns → 403', () => {
+    const access = new Access({ visibility: 'private', users, tokens });
+    expect(access.check('a', reader.token, 'write')).toMatchObject({ ok: false, status: 403 });
+    expect(access.check('a', writer.token, 'write', 'acme_web')).toMatchObject({ ok: true });
+    expect(access.check('a', writer.token, 'read', 'other')).toMatchObject({ ok: false, status: 403 });
+    expect(access.check('a', writer.token, 'admin')).toMatchObject({ ok: false, status: 403 });
+    expect(access.check('a', publisher.token, 'read')).toMatchObject({ ok: false, status: 403, message: 'the token does not have the read scope' });
+    expect(access.check('a', publisher.token, 'write')).toMatchObject({ ok: true });
+  });
+
+  it('public: reads never fail on credentials (a stranger\'s hex.pm Bearer token), writes still need them', () => {
+    const access = new Access({ visibility: 'public', users, tokens });
+    expect(access.check('a', undefined, 'read')).toMatchObject({ ok: true, identity: null });
+    expect(access.check('a', 'Bearer some-hexpm-oauth-token', 'read')).toMatchObject({ ok: true, identity: null });
+    expect(access.check('a', basic('alice', 'bad'), 'read')).toMatchObject({ ok: true });
+    expect(access.check('a', undefined, 'write')).toMatchObject({ ok: false, status: 401 });
+  });
+
+  it('rate-limits failed attempts per address, and the window expires', () => {
+    let now = 1_000_000;
+    const access = new Access({ visibility: 'private', users, tokens, maxFailures: 3, windowMs: 60_000, now: () => now });
+    for (let i = 0; i < 3; i++) expect(access.check('10.0.0.1', 'wrong', 'read')).toMatchObject({ status: 401 });
+    expect(access.check('10.0.0.1', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: false, status: 429, retryAfterSeconds: 60 });
+    expect(access.check('10.0.0.2', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: true });
+    now += 60_001;
+    expect(access.check('10.0.0.1', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: true });
+  });
+});
