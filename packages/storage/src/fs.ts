@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, lstat as lstatCb, readFile as readFileCb, stat as statCb, type Stats } from 'node:fs';
+import { close as closeCb, constants, fstat as fstatCb, lstat as lstatCb, open as openCb, read as readCb, stat as statCb, type Stats } from 'node:fs';
 import { link, mkdir, open, opendir, realpath, rename, rm, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -58,18 +58,22 @@ export class FsStore implements BlobStore {
   async get(key: string): Promise<StoredObject | null> {
     const path = await this.#insidePath(key);
     if (!path) return null;
-    let body: Buffer;
-    let st: Stats;
+    // One open file for both the stat and the bytes, so they describe the same file even when a
+    // writer renames a new version into place meanwhile; the etag memo then spares re-hashing.
+    let read: { body: Buffer; st: Stats } | null;
     try {
-      [body, st] = await Promise.all([readFile(path), stat(path)]);
+      read = await readWithStat(path);
     } catch (err) {
       if (isMissing(err)) return null;
       throw ioError('read', key, err);
     }
-    if (!st.isFile()) return null;
+    if (!read) return null;
+    const { body, st } = read;
     const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    const etag = contentEtag(bytes);
-    this.#etags.set(path, { stamp: stampOf(st), etag });
+    const stamp = stampOf(st);
+    const memo = this.#etags.get(path);
+    const etag = memo && memo.stamp === stamp ? memo.etag : contentEtag(bytes);
+    this.#etags.set(path, { stamp, etag });
     return { body: bytes, etag, size: st.size, mtime: st.mtime };
   }
 
@@ -231,8 +235,33 @@ const LIST_BATCH = 256;
 
 // The hot read path uses the callback API: fs/promises costs several times more per small file
 // (measured: 20,000 5 KiB tarballs read in 0.42 s with callbacks, 1.9 s with fs/promises).
-const readFile = promisify(readFileCb);
 const stat = promisify(statCb) as (path: string) => Promise<Stats>;
+const openFd = promisify(openCb) as (path: string, flags: string) => Promise<number>;
+const fstat = promisify(fstatCb) as (fd: number) => Promise<Stats>;
+const closeFd = promisify(closeCb);
+
+function readFd(fd: number, buffer: Buffer, offset: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => readCb(fd, buffer, offset, buffer.length - offset, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** The bytes and the stat of one regular file, read through one descriptor; null for a non-file. */
+async function readWithStat(path: string): Promise<{ body: Buffer; st: Stats } | null> {
+  const fd = await openFd(path, 'r');
+  try {
+    const st = await fstat(fd);
+    if (!st.isFile()) return null;
+    const body = Buffer.allocUnsafe(st.size);
+    let at = 0;
+    while (at < body.length) {
+      const n = await readFd(fd, body, at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return { body: at === body.length ? body : body.subarray(0, at), st };
+  } finally {
+    await closeFd(fd);
+  }
+}
 const lstat = promisify(lstatCb) as (path: string) => Promise<Stats>;
 
 function stampOf(st: Stats): string {
