@@ -31,6 +31,8 @@ export type AccessDecision =
   | { ok: true; identity: Identity | null }
   | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number };
 
+const VERIFIED_TTL_MS = 5_000;
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
@@ -76,8 +78,29 @@ export class Access {
     return this.options.users.length === 0 && (this.options.tokens?.size ?? 0) === 0;
   }
 
+  /**
+   * Recently verified headers, for VERIFIED_TTL_MS: a client on a keep-alive connection sends the
+   * same header on every request, and hashing it each time costs more than serving a cached file.
+   * Only successes are kept, and the map is emptied whenever the token file changes.
+   */
+  readonly #verified = new Map<string, { identity: Identity; until: number; generation: number }>();
+
   /** Resolve the header to an identity: null when absent, 'invalid' when present but unknown. */
   identify(header: string | undefined): Identity | null | 'invalid' {
+    if (header === undefined) return null;
+    const generation = this.options.tokens?.generation ?? 0;
+    const now = this.#now();
+    const hit = this.#verified.get(header);
+    if (hit && hit.until > now && hit.generation === generation) return hit.identity;
+    const found = this.#identifyUncached(header);
+    if (found !== null && found !== 'invalid') {
+      if (this.#verified.size >= 10_000) this.#verified.clear();
+      this.#verified.set(header, { identity: found, until: now + VERIFIED_TTL_MS, generation });
+    }
+    return found;
+  }
+
+  #identifyUncached(header: string): Identity | null | 'invalid' {
     const parsed = parseAuthorization(header);
     if (!parsed) return null;
     let found: Identity | null = null;

@@ -13,10 +13,17 @@ export class Metrics {
   readonly #latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
   readonly #started = Date.now();
 
+  readonly #labelMemo = new Map<string, string>();
+
   observe(method: string, route: string, status: number, seconds: number): void {
-    const key = labels({ method, route, status: String(status) });
+    const memoKey = `${method} ${route} ${status}`;
+    let key = this.#labelMemo.get(memoKey);
+    if (key === undefined) {
+      key = labels({ method, route, status: String(status) });
+      if (this.#labelMemo.size < 1000) this.#labelMemo.set(memoKey, key);
+    }
     this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    const lk = labels({ route });
+    const lk = `route="${route}"`;
     let h = this.#latency.get(lk);
     if (!h) {
       h = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 };

@@ -63,29 +63,44 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
   const metrics = opts.metrics ?? new Metrics();
   const visibility = opts.access.options.visibility === 'private' && !opts.access.open ? 'private' : 'public';
 
-  async function serveResource(req: IncomingMessage, res: ServerResponse, resource: Resource): Promise<void> {
-    const head = await opts.store.head(resource.key);
-    if (!head) return send(res, 404, 'not found\n');
-    const headers: Record<string, string> = {
-      'content-type': CONTENT_TYPES[resource.kind],
-      'cache-control': cacheControl(resource.kind, visibility),
-      etag: head.etag,
-      'last-modified': head.mtime.toUTCString(),
-    };
-    if (visibility === 'private') headers.vary = 'authorization';
-    if (etagMatches(req.headers['if-none-match'], head.etag)) {
-      writeHead(res, 304, headers);
-      res.end();
-      return;
+  // Headers per object version: a cached object is the same instance on every hit, so its headers
+  // (and the date formatting) are computed once.
+  const headerMemo = new WeakMap<object, Record<string, string>>();
+  const headersOf = (resource: Resource, info: { etag: string; mtime: Date }): Record<string, string> => {
+    let headers = headerMemo.get(info);
+    if (!headers) {
+      headers = {
+        'content-type': CONTENT_TYPES[resource.kind],
+        'cache-control': cacheControl(resource.kind, visibility),
+        etag: info.etag,
+        'last-modified': info.mtime.toUTCString(),
+        ...(visibility === 'private' ? { vary: 'authorization' } : {}),
+      };
+      headerMemo.set(info, headers);
     }
-    if (req.method === 'HEAD') {
-      writeHead(res, 200, { ...headers, 'content-length': String(head.size) });
-      res.end();
-      return;
+    return headers;
+  };
+
+  async function serveResource(req: IncomingMessage, res: ServerResponse, resource: Resource): Promise<void> {
+    const ifNoneMatch = req.headers['if-none-match'];
+    // HEAD, and a conditional GET, need only the metadata; a plain GET reads the object at once.
+    if (req.method === 'HEAD' || (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '')) {
+      const head = await opts.store.head(resource.key);
+      if (!head) return send(res, 404, 'not found\n');
+      if (etagMatches(ifNoneMatch, head.etag)) {
+        writeHead(res, 304, headersOf(resource, head));
+        res.end();
+        return;
+      }
+      if (req.method === 'HEAD') {
+        writeHead(res, 200, { ...headersOf(resource, head), 'content-length': String(head.size) });
+        res.end();
+        return;
+      }
     }
     const obj = await opts.store.get(resource.key);
     if (!obj) return send(res, 404, 'not found\n');
-    writeHead(res, 200, { ...headers, etag: obj.etag, 'content-length': String(obj.body.byteLength) });
+    writeHead(res, 200, { ...headersOf(resource, obj), 'content-length': String(obj.body.byteLength) });
     res.end(obj.body);
   }
 

@@ -60,6 +60,14 @@ describe('Access', async () => {
     expect(access.check('a', undefined, 'write')).toMatchObject({ ok: false, status: 401 });
   });
 
+  it('a revoked token stops working at once, even right after a successful request', async () => {
+    const access = new Access({ visibility: 'private', users, tokens });
+    const t = await tokens.create({ label: 'short-lived', scopes: ['read'] });
+    expect(access.check('a', t.token, 'read')).toMatchObject({ ok: true });
+    await tokens.revoke(t.info.id);
+    expect(access.check('a', t.token, 'read')).toMatchObject({ ok: false, status: 401 });
+  });
+
   it('rate-limits failed attempts per address, and the window expires', () => {
     let now = 1_000_000;
     const access = new Access({ visibility: 'private', users, tokens, maxFailures: 3, windowMs: 60_000, now: () => now });

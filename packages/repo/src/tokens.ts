@@ -87,7 +87,11 @@ export class TokenStore {
     this.#set(obj.tokens as TokenRecord[]);
   }
 
+  /** Changes whenever the set of tokens changes (for caches of verification results). */
+  generation = 0;
+
   #set(records: TokenRecord[]): void {
+    this.generation++;
     this.#records = records;
     this.#byId = new Map(records.map((r) => [r.id, r]));
   }

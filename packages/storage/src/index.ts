@@ -2,3 +2,4 @@ export * from './types.js';
 export { assertSafeKey, contentEtag } from './keys.js';
 export { MemoryStore, checkCondition } from './memory.js';
 export { FsStore, type FsStoreOptions } from './fs.js';
+export { CachedStore, type CachedStoreOptions } from './cached.js';

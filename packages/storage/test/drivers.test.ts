@@ -2,7 +2,7 @@ import { mkdtemp, rm, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FsStore, MemoryStore } from '../src/index.js';
+import { CachedStore, FsStore, MemoryStore } from '../src/index.js';
 import { testDriver } from '../src/testing/contract.js';
 
 const dirs: string[] = [];
@@ -18,6 +18,8 @@ afterAll(async () => {
 testDriver('memory', async () => new MemoryStore());
 testDriver('fs', async () => new FsStore(await tempDir()));
 testDriver('fs (not durable)', async () => new FsStore(await tempDir(), { durable: false }));
+testDriver('cached fs (read cache in front)', async () => new CachedStore(new FsStore(await tempDir()), { revalidateMs: 0 }));
+testDriver('cached memory', async () => new CachedStore(new MemoryStore()));
 
 describe('FsStore specifics', () => {
   it('reads a symlink inside the root but not one pointing outside', async () => {
@@ -41,5 +43,44 @@ describe('FsStore specifics', () => {
     await store.put('packages/bar', new Uint8Array([3]), { ifNoneMatch: '*' });
     await store.put('packages/bar', new Uint8Array([4]), { ifNoneMatch: '*' }).catch(() => undefined);
     expect((await readdir(join(root, 'packages'))).sort()).toEqual(['bar', 'foo']);
+  });
+});
+
+describe('CachedStore', () => {
+  it('serves from memory until revalidation, then sees changes made behind its back', async () => {
+    let now = 0;
+    const dir = await tempDir();
+    const inner = new FsStore(dir);
+    await inner.put('names', new TextEncoder().encode('one'));
+    const cached = new CachedStore(inner, { revalidateMs: 1000, now: () => now });
+    expect(new TextDecoder().decode((await cached.get('names'))!.body)).toBe('one');
+    await writeFile(join(dir, 'names'), 'two');
+    now = 500;
+    expect(new TextDecoder().decode((await cached.get('names'))!.body)).toBe('one');
+    now = 1500;
+    expect(new TextDecoder().decode((await cached.get('names'))!.body)).toBe('two');
+  });
+
+  it('writes and deletes through it take effect at once; large objects are not kept', async () => {
+    const cached = new CachedStore(new MemoryStore(), { maxObjectBytes: 4, revalidateMs: 60_000 });
+    await cached.put('a', new Uint8Array([1]));
+    expect((await cached.get('a'))!.body).toEqual(new Uint8Array([1]));
+    await cached.put('a', new Uint8Array([2]));
+    expect((await cached.get('a'))!.body).toEqual(new Uint8Array([2]));
+    await cached.delete('a');
+    expect(await cached.get('a')).toBeNull();
+    await cached.put('big', new Uint8Array(10));
+    expect((await cached.get('big'))!.size).toBe(10);
+  });
+
+  it('evicts the least recently used objects past maxBytes', async () => {
+    const inner = new MemoryStore();
+    const cached = new CachedStore(inner, { maxBytes: 10, revalidateMs: 60_000 });
+    for (const k of ['a', 'b', 'c']) await inner.put(k, new Uint8Array(4));
+    for (const k of ['a', 'b', 'c']) await cached.get(k);
+    await inner.delete('a');
+    await inner.delete('c');
+    expect(await cached.get('a')).toBeNull(); // evicted, so the deletion is seen
+    expect(await cached.get('c')).not.toBeNull(); // still cached
   });
 });

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
 import { TokenStore } from '@hexrepo/repo';
-import { FsStore } from '@hexrepo/storage';
+import { CachedStore, FsStore } from '@hexrepo/storage';
 import type { Command } from '../command.js';
 import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
 
@@ -69,7 +69,8 @@ ${Object.entries(SERVE_ENV)
     const tokens = await TokenStore.open(config.tokensFile);
     const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
     const access = new Access({ visibility, users: config.users, tokens });
-    const store = new FsStore(config.publicDir);
+    // Hot registry files are served from memory, revalidated against the folder every second.
+    const store = new CachedStore(new FsStore(config.publicDir));
     const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger });
     const server = await listen(handler, { host: config.host, port: config.port });
 

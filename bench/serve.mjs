@@ -1,0 +1,333 @@
+#!/usr/bin/env node
+// `pnpm bench serve`: HTTP throughput of `hexrepo serve` (private repository, a read token checked
+// on every request) next to nginx serving the same public/ folder as static files (no auth,
+// sendfile), both measured with wrk in the same run on:
+//   GET /packages/NAME · GET /tarballs/NAME-VERSION.tar
+// Options: --duration N (seconds per wrk run, default 10) --connections N (64) --threads N (2).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machine, today } from './_machine.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const arg = (name, dflt) => {
+  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
+  const i = process.argv.indexOf(`--${name}`);
+  const v = eq ? Number(eq.slice(name.length + 3)) : i > 0 ? Number(process.argv[i + 1]) : dflt;
+  if (!Number.isInteger(v) || v <= 0) {
+    console.error(`--${name} needs a positive whole number`);
+    process.exit(2);
+  }
+  return v;
+};
+const DURATION = arg('duration', 10);
+const CONNECTIONS = arg('connections', 64);
+const THREADS = arg('threads', 2);
+const CORPUS_TARBALLS = 2000; // hard-linked from the build benchmark's corpus when present
+const SMALL_PACKAGES = 20; // otherwise generated: 20 packages × 10 versions
+const SMALL_VERSIONS = 10;
+const CLI = join(root, 'apps/cli/dist/bin.js');
+const NGINX = '/usr/sbin/nginx';
+const WRK = '/usr/bin/wrk';
+for (const [file, hint] of [
+  [CLI, 'build the workspace first: pnpm build'],
+  [NGINX, 'nginx is needed as the baseline'],
+  [WRK, 'wrk is needed to generate load'],
+]) {
+  if (!existsSync(file)) {
+    console.error(`${file} missing: ${hint}`);
+    process.exit(1);
+  }
+}
+
+const log = (m) => process.stderr.write(`${m}\n`);
+const pkgName = (i) => `pkg_${String(i).padStart(5, '0')}`;
+
+function cli(args, env = {}) {
+  const res = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (res.status !== 0) throw new Error(`hexrepo ${args.join(' ')} failed (${res.status}):\n${res.stderr}`);
+  return res.stdout;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Tarballs into TARBALLS: hard links to the cached build corpus, or a small generated set. */
+async function fillTarballs(tarballs) {
+  const corpusDir = join(tmpdir(), 'hexrepo-bench-corpus-2000x10');
+  if (existsSync(join(corpusDir, 'done'))) {
+    const files = readdirSync(corpusDir).filter((f) => f.endsWith('.tar')).sort().slice(0, CORPUS_TARBALLS);
+    log(`hard-linking ${files.length} tarballs from ${corpusDir} …`);
+    for (const f of files) linkSync(join(corpusDir, f), join(tarballs, f));
+    return files;
+  }
+  const { createTarball } = await import(join(root, 'packages/tarball/dist/index.js'));
+  log(`generating ${SMALL_PACKAGES * SMALL_VERSIONS} tarballs (no cached corpus; run pnpm bench build to make one) …`);
+  const files = [];
+  for (let i = 0; i < SMALL_PACKAGES; i++) {
+    for (let v = 0; v < SMALL_VERSIONS; v++) {
+      const name = pkgName(i);
+      const version = `1.${v}.0`;
+      const deps = i > 0 ? [{ package: pkgName(i - 1), requirement: '~> 1.0', optional: false, app: pkgName(i - 1) }] : [];
+      const src = `-module(${name}).\n-export([v/0]).\nv() -> "${version}".\n% ${'x'.repeat(200 + ((i * 7 + v) % 300))}\n`;
+      const { tarball } = createTarball(
+        { name, version, app: name, description: `Synthetic package ${i}`, licenses: ['Apache-2.0'], links: [], buildTools: ['rebar3'], requirements: deps },
+        [
+          { path: `src/${name}.erl`, contents: new TextEncoder().encode(src) },
+          { path: `src/${name}.app.src`, contents: new TextEncoder().encode(`{application, ${name}, [{vsn, "${version}"}]}.\n`) },
+        ],
+      );
+      const file = `${name}-${version}.tar`;
+      writeFileSync(join(tarballs, file), tarball);
+      files.push(file);
+    }
+  }
+  return files;
+}
+
+/** Starts `hexrepo serve` and resolves with its base URL once it prints it on stderr. */
+function startHexrepo(dir, env) {
+  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--log-level', 'warn'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stdout.resume(); // request logs (none at warn, but never let the pipe fill)
+  const url = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hexrepo serve printed no URL in 15 s:\n${stderr}`)), 15_000);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const m = /hexrepo serve: (http:\/\/[^\s]+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/$/, ''));
+      }
+    });
+    child.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`hexrepo serve exited (${code ?? sig}):\n${stderr}`));
+    });
+  });
+  return { child, url };
+}
+
+/** Starts Erlang's inets httpd on PUBLIC the way the Hex self-hosting guide does; resolves with its base URL. */
+async function startInets(serverRoot, publicDir) {
+  mkdirSync(serverRoot, { recursive: true });
+  const port = await freePort();
+  const config = `[{port, ${port}}, {server_name, "bench"}, {server_root, ${JSON.stringify(serverRoot)}}, {document_root, ${JSON.stringify(publicDir)}}, {bind_address, {127,0,0,1}}]`;
+  const child = spawn('erl', ['-noshell', '-eval', `{ok, _} = application:ensure_all_started(inets), {ok, _} = inets:start(httpd, ${config}), receive stop -> ok end.`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`inets exited (${child.exitCode}):\n${stderr}`);
+    try {
+      await fetch(`${url}/names`);
+      return { child, url };
+    } catch {
+      if (Date.now() > deadline) throw new Error(`inets not answering on ${url}:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Starts nginx on PUBLIC (static files, no auth) in the foreground; resolves with its base URL. */
+async function startNginx(prefix, publicDir) {
+  const port = await freePort();
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  const conf = join(prefix, 'nginx.conf');
+  const asRoot = process.getuid?.() === 0;
+  writeFileSync(
+    conf,
+    `${asRoot ? 'user root;\n' : ''}worker_processes auto;
+daemon off;
+pid ${join(prefix, 'nginx.pid')};
+error_log ${join(prefix, 'logs/error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  etag on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  client_body_temp_path ${join(prefix, 'client_body')};
+  proxy_temp_path ${join(prefix, 'proxy')};
+  fastcgi_temp_path ${join(prefix, 'fastcgi')};
+  uwsgi_temp_path ${join(prefix, 'uwsgi')};
+  scgi_temp_path ${join(prefix, 'scgi')};
+  server {
+    listen 127.0.0.1:${port};
+    root ${publicDir};
+  }
+}
+`,
+  );
+  const child = spawn(NGINX, ['-c', conf, '-p', prefix], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const early = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 100))]);
+    if (early !== undefined) {
+      const errLog = existsSync(join(prefix, 'logs/error.log')) ? readFileSync(join(prefix, 'logs/error.log'), 'utf8') : '';
+      throw new Error(`nginx exited (${early}):\n${stderr}${errLog}`);
+    }
+    try {
+      await fetch(`${url}/public_key`);
+      return { child, url };
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nginx not answering on ${url}:\n${stderr}`);
+    }
+  }
+}
+
+async function stop(child, name) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM'); // nginx: fast shutdown; hexrepo: graceful
+  const timer = setTimeout(() => {
+    log(`${name} still running 15 s after SIGTERM: SIGKILL`);
+    child.kill('SIGKILL');
+  }, 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function expectStatus(url, headers, want, what) {
+  const res = await fetch(url, { headers });
+  await res.arrayBuffer();
+  if (res.status !== want) throw new Error(`${what}: GET ${url} returned ${res.status}, expected ${want}`);
+}
+
+/** wrk latency value ("635.91us", "1.09ms", "2.00s") in milliseconds. */
+function toMs(s) {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(s);
+  if (!m) throw new Error(`unparsed wrk latency: ${s}`);
+  return Number(m[1]) * { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 }[m[2]];
+}
+
+function wrk(url, headers = []) {
+  const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
+  const res = spawnSync(WRK, args, { encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`wrk ${url} failed (${res.status}):\n${res.stdout}${res.stderr}`);
+  const out = res.stdout;
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(out);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out);
+  if (!rps || !p50 || !p99) throw new Error(`unparsed wrk output:\n${out}`);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk ${url}: ${non2xx[1]} non-2xx/3xx responses:\n${out}`);
+  const errors = /Socket errors:.*/.exec(out);
+  if (errors) log(`  wrk: ${errors[0]}`);
+  const requests = /(\d+) requests in/.exec(out);
+  return { rps: Number(rps[1]), p50: toMs(p50[1]), p99: toMs(p99[1]), requests: Number(requests?.[1] ?? 0) };
+}
+
+// --- setup
+const work = mkdtempSync(join(tmpdir(), 'hexrepo-bench-serve-'));
+const dir = join(work, 'repo');
+const publicDir = join(dir, 'public');
+let hexrepo;
+let nginx;
+let inets;
+let failed = false;
+const onSignal = async () => {
+  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
+  rmSync(work, { recursive: true, force: true });
+  process.exit(130);
+};
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+try {
+  cli(['init', dir, '--name', 'bench']);
+  const files = await fillTarballs(join(publicDir, 'tarballs'));
+  log(`hexrepo build (${files.length} tarballs) …`);
+  cli(['build', dir, '--quiet']);
+  const token = JSON.parse(cli(['token', 'create', dir, '--label', 'bench', '--scope', 'read', '--json'])).token;
+  if (typeof token !== 'string' || !token) throw new Error('token create printed no token');
+
+  // One package from the middle of the set, and its first version's tarball.
+  const names = [...new Set(files.map((f) => f.replace(/-[^-]+\.tar$/, '')))].sort();
+  const pkg = names[Math.floor(names.length / 2)];
+  const tarball = files.filter((f) => f.startsWith(`${pkg}-`)).sort()[0];
+  const routes = [
+    { route: `GET /packages/${pkg}`, path: `/packages/${pkg}` },
+    { route: `GET /tarballs/${tarball}`, path: `/tarballs/${tarball}` },
+  ];
+
+  log('starting hexrepo serve and nginx …');
+  hexrepo = startHexrepo(dir, { AUTH_USERNAME: 'bench', AUTH_PASSWORD: 'bench-password' });
+  hexrepo.url = await hexrepo.url;
+  nginx = await startNginx(join(work, 'nginx'), publicDir);
+  inets = await startInets(join(work, 'inets'), publicDir);
+  log(`  hexrepo ${hexrepo.url} · nginx ${nginx.url} · inets ${inets.url}`);
+
+  const auth = { Authorization: token };
+  for (const { path } of routes) {
+    await expectStatus(`${hexrepo.url}${path}`, auth, 200, 'hexrepo with the token');
+    await expectStatus(`${hexrepo.url}${path}`, {}, 401, 'hexrepo without a token');
+    await expectStatus(`${nginx.url}${path}`, {}, 200, 'nginx');
+    await expectStatus(`${inets.url}${path}`, {}, 200, 'inets');
+  }
+
+  const rows = [];
+  for (const { route, path } of routes) {
+    log(`wrk ${route}: hexrepo (${DURATION} s) …`);
+    const h = wrk(`${hexrepo.url}${path}`, [`Authorization: ${token}`]);
+    log(`  ${h.rps.toFixed(0)} req/s, p50 ${h.p50.toFixed(2)} ms, p99 ${h.p99.toFixed(2)} ms`);
+    log(`wrk ${route}: nginx (${DURATION} s) …`);
+    const n = wrk(`${nginx.url}${path}`);
+    log(`  ${n.rps.toFixed(0)} req/s, p50 ${n.p50.toFixed(2)} ms, p99 ${n.p99.toFixed(2)} ms`);
+    log(`wrk ${route}: inets (${DURATION} s) …`);
+    const i = wrk(`${inets.url}${path}`);
+    log(`  ${i.rps.toFixed(0)} req/s, p50 ${i.p50.toFixed(2)} ms, p99 ${i.p99.toFixed(2)} ms`);
+    rows.push({ route, h, n, i });
+  }
+  // The server must still be healthy after the load (no crash, no leak into 5xx).
+  await expectStatus(`${hexrepo.url}${routes[0].path}`, auth, 200, 'hexrepo after the load');
+
+  const ms = (x) => (x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
+  const rps = (x) => Math.round(x).toLocaleString('en');
+  const lines = [
+    `### hexrepo serve — wrk, ${CONNECTIONS} connections, ${THREADS} threads, ${DURATION} s per run (${files.length.toLocaleString('en')} tarballs in the repository)`,
+    '',
+    `${today()} · ${machine()}`,
+    '',
+    '| route | server | req/s | p50 | p99 | req/s vs nginx |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const { route, h, n, i } of rows) {
+    lines.push(`| \`${route}\` | hexrepo serve (private, token checked) | ${rps(h.rps)} | ${ms(h.p50)} | ${ms(h.p99)} | ${(h.rps / n.rps).toFixed(2)}× |`);
+    lines.push(`| \`${route}\` | nginx (no auth) | ${rps(n.rps)} | ${ms(n.p50)} | ${ms(n.p99)} | 1.00× |`);
+    lines.push(`| \`${route}\` | inets httpd (no auth, the guide's server) | ${rps(i.rps)} | ${ms(i.p50)} | ${ms(i.p99)} | ${(i.rps / n.rps).toFixed(2)}× |`);
+  }
+  lines.push(
+    '',
+    'nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, 2 workers); hexrepo (one Node process) checks the read token on every request of a private repository. wrk runs on the same machine as the servers.',
+    '',
+  );
+  process.stdout.write(lines.join('\n'));
+} catch (err) {
+  failed = true;
+  console.error(err instanceof Error ? err.stack : err);
+} finally {
+  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
+  rmSync(work, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
