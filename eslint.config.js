@@ -7,7 +7,7 @@ const layers = {
   registry: ['core'],
   storage: ['core'],
   repo: ['core', 'tarball', 'registry', 'storage'],
-  http: ['core', 'storage', 'repo'],
+  http: ['core', 'storage', 'repo', 'tarball'],
 };
 const all = Object.keys(layers);
 

@@ -18,13 +18,15 @@ export interface ServeConfig {
   access: 'public' | 'private' | 'auto';
   users: BasicUser[];
   tokensFile: string;
+  /** The signing key, for the publish API; absent: publishing disabled. */
+  privateKey: string | undefined;
   logLevel: LogLevel;
   /** Where each setting came from, for the start-up line and error messages. */
   sources: Record<string, string>;
 }
 
 /** The settings a config file may hold. */
-export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'name', 'access', 'users', 'tokensFile', 'logLevel'] as const;
+export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel'] as const;
 
 export const SERVE_ENV = {
   PORT: 'port (also HEXREPO_PORT)',
@@ -35,6 +37,7 @@ export const SERVE_ENV = {
   HEXREPO_NAME: 'repository name',
   HEXREPO_ACCESS: 'private or public',
   HEXREPO_TOKENS: 'token file',
+  HEXREPO_PRIVATE_KEY: 'signing key file, for the publish API',
   HEXREPO_LOG_LEVEL: `log level (${LOG_LEVELS.join(', ')})`,
   HEXREPO_CONFIG: 'config file',
 } as const;
@@ -104,6 +107,7 @@ export async function resolveServeConfig(args: {
   const publicFound = pick('publicDir', 'public-dir', ['PUBLIC_DIR', 'HEXREPO_PUBLIC_DIR'], 'publicDir');
   let publicDir: string;
   let projectName: string | undefined;
+  let projectKey: string | undefined;
   if (publicFound) {
     if (typeof publicFound[0] !== 'string' || publicFound[0] === '') bad('publicDir', publicFound[1], 'must be a folder path');
     const base = publicFound[1].startsWith(configPath ?? '\0') ? fileDir : cwd;
@@ -115,6 +119,7 @@ export async function resolveServeConfig(args: {
     const resolved = await resolvePublicDir('serve', cwd, args.positional);
     publicDir = resolved.publicDir;
     projectName = resolved.project?.config.name;
+    if (resolved.project) projectKey = resolve(resolved.project.root, resolved.project.config.privateKey);
     sources.publicDir = args.positional ? 'DIR argument' : 'hexrepo.json';
   }
 
@@ -144,6 +149,11 @@ export async function resolveServeConfig(args: {
     if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
   });
+  const privateKey = record('privateKey', pick('privateKey', 'private-key', ['HEXREPO_PRIVATE_KEY'], 'privateKey'), projectKey, (v, src) => {
+    if (typeof v !== 'string' || v === '') bad('privateKey', src, 'must be a file path');
+    return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
+  });
+  if (privateKey && isInside(privateKey, publicDir)) bad('privateKey', sources.privateKey!, `${privateKey} is inside the public folder ${publicDir}; move it out of the served folder`);
   if (isInside(tokensFile, publicDir)) bad('tokensFile', sources.tokensFile!, `${tokensFile} is inside the public folder ${publicDir}; keep it beside the folder, never in it`);
 
   // Users: AUTH_USERNAME + AUTH_PASSWORD (the guide), or "users" in the config file. Never flags:
@@ -172,5 +182,5 @@ export async function resolveServeConfig(args: {
     if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
     return v;
   });
-  return { host, port, publicDir, name, access, users, tokensFile, logLevel, sources };
+  return { host, port, publicDir, name, access, users, tokensFile, privateKey, logLevel, sources };
 }

@@ -6,9 +6,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { formatError } from '@hexrepo/core';
+import { DEFAULT_LIMITS, formatError } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import type { Logger } from 'pino';
+import type { RepoService } from '@hexrepo/repo';
+import { createApiHandler, type ApiRequestContext } from './api.js';
 import type { Access, Identity } from './auth.js';
 import { Metrics } from './metrics.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
@@ -16,8 +18,12 @@ import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource
 export interface RepositoryServerOptions {
   store: BlobStore;
   access: Access;
-  /** Repository name, shown by /health. */
+  /** Repository name, shown by /health and checked in `/api/repos/REPO/…`. */
   repository: string;
+  /** The write side of the publish API; without it, API writes answer 503. */
+  service?: RepoService;
+  /** Largest tarball or docs upload. @default 8 MiB */
+  maxUploadBytes?: number;
   logger?: Logger;
   metrics?: Metrics;
 }
@@ -25,7 +31,8 @@ export interface RepositoryServerOptions {
 /** The kind of client, from its User-Agent, for logs. */
 export function clientKind(userAgent: string | undefined): 'mix' | 'rebar3' | 'curl' | 'other' {
   const ua = userAgent ?? '';
-  if (/^Hex\//.test(ua) || /\bMix\b/.test(ua)) return 'mix';
+  // Hex ≤ 2.0: "Hex/2.0.6 (Elixir/…)"; Hex ≥ 2.1: "hex_core/0.19.0 hex/2.5.2 (elixir/…)".
+  if (/^Hex\//.test(ua) || /(^|\s)hex\/\d/.test(ua)) return 'mix';
   if (/rebar3?\//i.test(ua)) return 'rebar3';
   if (/^curl\//.test(ua)) return 'curl';
   return 'other';
@@ -61,6 +68,13 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
 /** The request handler; `handle.metrics` is what /metrics renders. */
 export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: IncomingMessage, res: ServerResponse) => void) & { metrics: Metrics } {
   const metrics = opts.metrics ?? new Metrics();
+  const api = createApiHandler({
+    access: opts.access,
+    repository: opts.repository,
+    ...(opts.service ? { service: opts.service } : {}),
+    maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
   const visibility = opts.access.options.visibility === 'private' && !opts.access.open ? 'private' : 'public';
 
   // Headers per object version: a cached object is the same instance on every hit, so its headers
@@ -106,10 +120,11 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
-    let route = 'other';
-    let identity: Identity | null = null;
+    // Filled in as the request is understood; read when the response is finished.
+    const state: ApiRequestContext = { identity: null, route: 'other' };
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
+      const { route, identity } = state;
       metrics.observe(req.method ?? 'GET', route, res.statusCode, seconds);
       const q = (req.url ?? '').indexOf('?');
       opts.logger?.info(
@@ -130,19 +145,27 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
 
     const url = req.url ?? '/';
     if (url === '/health' || url.startsWith('/health?')) {
-      route = '/health';
+      state.route = '/health';
       return send(res, 200, `${JSON.stringify({ status: 'ok', repository: opts.repository, store: opts.store.url })}\n`, { 'content-type': 'application/json' });
     }
     if (url === '/metrics') {
-      route = '/metrics';
+      state.route = '/metrics';
       return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    }
+    if (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?')) {
+      state.route = '/api';
+      api(req, res, url, state).catch((err: unknown) => {
+        opts.logger?.error({ err: formatError(err) }, 'API request failed');
+        if (!res.headersSent) send(res, 500, 'internal error\n');
+      });
+      return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
     }
     const routed = routeRepository(url);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
-    route = routeLabel(routed.resource.kind);
+    state.route = routeLabel(routed.resource.kind);
     const decision = opts.access.check(req.socket.remoteAddress ?? 'unknown', req.headers.authorization, 'read', routed.resource.pkg);
     if (!decision.ok) {
       const headers: Record<string, string> = {};
@@ -150,7 +173,7 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
       if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
       return send(res, decision.status, `${decision.message}\n`, headers);
     }
-    identity = decision.identity;
+    state.identity = decision.identity;
     serveResource(req, res, routed.resource).catch((err: unknown) => {
       opts.logger?.error({ err: formatError(err), path: routed.resource.key }, 'request failed');
       if (!res.headersSent) send(res, 500, 'internal error\n');
@@ -171,6 +194,9 @@ export interface RunningServer {
 /** Listen on host:port (port 0: any free port) with keep-alive settings fit for Hex clients. */
 export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: { host: string; port: number }): Promise<RunningServer> {
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 120_000 }, handler);
+  // `Expect: 100-continue` (Hex ≥ 2.3 uploads): the handler checks auth and size first and sends
+  // 100 Continue only when it is ready to read the body.
+  server.on('checkContinue', handler);
   let inFlight = 0;
   let drained: (() => void) | null = null;
   server.on('request', (_req, res: ServerResponse) => {

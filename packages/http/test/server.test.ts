@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { TokenStore } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Access, createRepositoryHandler, listen, type RunningServer } from '../src/index.js';
+import { Access, clientKind, createRepositoryHandler, listen, type RunningServer } from '../src/index.js';
 import { FIXTURES, goldenPublic, raw } from './helpers.js';
 
 const basic = (user: string, pass: string): string => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
@@ -187,5 +187,18 @@ describe('graceful shutdown', () => {
     release();
     expect((await inFlight).status).toBe(200);
     await closing;
+  });
+});
+
+describe('clientKind', () => {
+  it.each([
+    ['hex_core/0.19.0 hex/2.5.2-dev (elixir/1.14.0) (OTP/25) (erts/13.1.5)', 'mix'],
+    ['Hex/2.0.6 (Elixir/1.14.0) (OTP/25.2.3)', 'mix'],
+    ['hex_core/0.7.1 (rebar3/3.19.0) (httpc) (OTP/25) (erts/13.1.5)', 'rebar3'],
+    ['curl/7.88.1', 'curl'],
+    ['hex_core/0.7.1 (httpc) (OTP/25)', 'other'],
+    [undefined, 'other'],
+  ])('%s → %s', (ua, kind) => {
+    expect(clientKind(ua)).toBe(kind);
   });
 });

@@ -6,3 +6,5 @@ export { buildRegistry, writePublicKey, type BuildOptions, type BuildSummary } f
 export { verifyRepository, type VerifyProblem, type VerifyReport } from './verify.js';
 export * from './client-setup.js';
 export * from './tokens.js';
+export * from './release-state.js';
+export { RepoService, type PublishResult, type ReleaseView, type RepoServiceOptions } from './service.js';

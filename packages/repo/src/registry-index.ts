@@ -150,14 +150,55 @@ export class RegistryIndex {
       result.written.push(key);
     };
 
+    // What this flush covers is taken now, synchronously: changes made while it awaits its writes
+    // (a long-running server keeps accepting them) stay marked for the next flush. The indexes are
+    // assembled from this same moment, so they never name a release whose package file is older.
+    const dirty = [...this.#dirty].filter((n) => this.#packages.has(n)).sort();
+    this.#dirty.clear();
+    const indexes = this.#indexesDirty ? this.#assembleIndexes() : null;
+    this.#indexesDirty = false;
+    const removed = [...this.#removedPackages].sort();
+    this.#removedPackages.clear();
+    try {
+      await this.#writeAll(write, dirty, indexes, removed, outputs, listing, result, store, onProgress);
+    } catch (err) {
+      // Nothing is lost: whatever this flush was to write stays stale for the next one.
+      for (const name of dirty) if (this.#packages.has(name)) this.touch(name);
+      if (indexes) this.#indexesDirty = true;
+      for (const name of removed) if (!this.#packages.has(name)) this.#removedPackages.add(name);
+      throw err;
+    }
+    return result;
+  }
+
+  #assembleIndexes(): { versions: Uint8Array; names: Uint8Array } {
+    const names = this.packageNames();
+    return {
+      versions: assembleVersionsPayload(names.map((n) => this.#memo(n).versions), this.repository),
+      names: assembleNamesPayload(names.map((n) => this.#memo(n).names), this.repository),
+    };
+  }
+
+  async #writeAll(
+    write: (key: string, inputs: string, make: () => Uint8Array) => Promise<void>,
+    dirty: string[],
+    indexes: { versions: Uint8Array; names: Uint8Array } | null,
+    removed: string[],
+    outputs: Map<string, CachedOutput>,
+    listing: OutputListing | null,
+    result: FlushResult,
+    store: BlobStore,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<void> {
     // 1. packages/NAME for every stale package, before any index names them. Signing is CPU work
     //    on this thread; up to WRITE_CONCURRENCY writes are in flight meanwhile.
-    const dirty = [...this.#dirty].filter((n) => this.#packages.has(n)).sort();
     const pending = new Set<Promise<void>>();
     let failure: unknown = null;
     let done = 0;
     for (const name of dirty) {
       if (failure) break;
+      // Removed while an earlier write was awaited: its removal is the next flush's work.
+      if (!this.#packages.has(name)) continue;
       const inputs = this.#memo(name).inputs;
       const p = write(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey)).then(
         () => onProgress?.(++done, dirty.length),
@@ -171,30 +212,25 @@ export class RegistryIndex {
     }
     await Promise.all(pending);
     if (failure) throw failure;
-    this.#dirty.clear();
 
-    // 2. versions and names, only once every package file they name is in place.
-    if (this.#indexesDirty) {
-      const names = this.packageNames();
-      const versionsPayload = assembleVersionsPayload(names.map((n) => this.#memo(n).versions), this.repository);
-      const namesPayload = assembleNamesPayload(names.map((n) => this.#memo(n).names), this.repository);
-      // versions before names, the order a deploy uploads them in.
-      await write(VERSIONS_KEY, digest(versionsPayload), () => signAndWrap(versionsPayload, this.privateKey));
-      await write(NAMES_KEY, digest(namesPayload), () => signAndWrap(namesPayload, this.privateKey));
-      this.#indexesDirty = false;
+    // 2. versions and names, only once every package file they name is in place; versions
+    //    before names, the order a deploy uploads them in.
+    if (indexes) {
+      await write(VERSIONS_KEY, digest(indexes.versions), () => signAndWrap(indexes.versions, this.privateKey));
+      await write(NAMES_KEY, digest(indexes.names), () => signAndWrap(indexes.names, this.privateKey));
     }
 
-    // 3. packages whose last tarball is gone: only now that the indexes no longer list them.
-    for (const name of [...this.#removedPackages].sort()) {
+    // 3. packages whose last tarball is gone: only now that the indexes no longer list them (and
+    //    not if the package came back meanwhile).
+    for (const name of removed) {
       const key = packageKey(name);
+      if (this.#packages.has(name)) continue;
       if (outputs.has(key) || listing?.has(key)) {
         await store.delete(key);
         outputs.delete(key);
         result.removed.push(key);
       }
     }
-    this.#removedPackages.clear();
-    return result;
   }
 
   /** Forget outputs of packages no longer present, e.g. stale `packages/X` found on the store. */

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { errorToJson, HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { buildRegistry, loadCache, saveCache } from '@hexrepo/repo';
+import { buildRegistry, loadCache, loadReleaseStates, saveCache, stateLookup } from '@hexrepo/repo';
 import { fingerprint } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
 import type { Command } from '../command.js';
@@ -53,8 +53,11 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
     const bar = progressBar(io);
     const shown = relative(io.cwd, repo.publicDir) || '.';
     try {
+      const store = new FsStore(repo.publicDir);
       const { summary, cache: next } = await buildRegistry({
-        store: new FsStore(repo.publicDir),
+        store,
+        // Retirements and publish times recorded by the publish API: a rebuild keeps them.
+        releaseState: stateLookup(await loadReleaseStates(store)),
         repository: repo.name,
         privateKey,
         ...(cache ? { cache } : {}),

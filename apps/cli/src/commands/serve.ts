@@ -1,10 +1,13 @@
-import { watchFile, unwatchFile } from 'node:fs';
+import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
-import { TokenStore } from '@hexrepo/repo';
+import { HexrepoError } from '@hexrepo/core';
+import { fingerprint } from '@hexrepo/registry';
+import { loadCache, RepoService, saveCache, TokenStore } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import type { Command } from '../command.js';
+import { defaultCachePath, loadSigningKey } from '../project.js';
 import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
 
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
@@ -31,6 +34,12 @@ the Hex self-hosting guide: clients put user:password in the repository URL, or 
 and tokens from "hexrepo token create" (Mix --auth-key, rebar3 repo_key, "Bearer TOKEN", or Basic
 with the token as password). Failed attempts are rate-limited per client address (10 a minute).
 
+With the repository's private key (--private-key, or the one hexrepo.json names) it also serves
+the publish API under /api, so HEX_API_URL=URL/api HEX_API_KEY=TOKEN mix hex.publish works, as do
+mix hex.retire, mix hex.publish --revert, docs uploads and rebar3_hex (tokens need the write
+scope). Retirements and publish times are kept in _hexrepo/releases/ and survive "hexrepo build".
+See docs/publish.md.
+
 Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
 finish (up to 10 s), exit 0.
@@ -43,6 +52,8 @@ Options (strongest first: flag, environment, config file, hexrepo.json):
   --access MODE        env HEXREPO_ACCESS: private or public (default: see above)
   --tokens FILE        env HEXREPO_TOKENS: the token file (default: .hexrepo/tokens.json beside
                        the public folder)
+  --private-key FILE   env HEXREPO_PRIVATE_KEY: the signing key, enables the publish API
+                       (default: the key hexrepo.json names, when it exists; never inside PUBLIC)
   --log-level LEVEL    env HEXREPO_LOG_LEVEL: fatal, error, warn, info, debug, trace, silent
   --config FILE        env HEXREPO_CONFIG: a JSON file with any of
                        ${CONFIG_KEYS.join(', ')}
@@ -60,6 +71,7 @@ ${Object.entries(SERVE_ENV)
     name: { type: 'string' },
     access: { type: 'string' },
     tokens: { type: 'string' },
+    'private-key': { type: 'string' },
     'log-level': { type: 'string' },
     config: { type: 'string' },
   },
@@ -71,7 +83,29 @@ ${Object.entries(SERVE_ENV)
     const access = new Access({ visibility, users: config.users, tokens });
     // Hot registry files are served from memory, revalidated against the folder every second.
     const store = new CachedStore(new FsStore(config.publicDir));
-    const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger });
+
+    // The publish API needs the signing key. The one named by hexrepo.json is optional (a server
+    // may only read); one given explicitly must load.
+    let service: RepoService | undefined;
+    let saveState: (() => Promise<void>) | undefined;
+    const keyGiven = config.sources.privateKey !== 'default';
+    if (config.privateKey && (keyGiven || existsSync(config.privateKey))) {
+      if (!config.name) throw new HexrepoError('CONFIG_INVALID', 'the publish API needs the repository name: pass --name or set HEXREPO_NAME (or run where hexrepo.json is)', { setting: 'name' });
+      const privateKey = await loadSigningKey(config.privateKey, config.publicDir);
+      const cachePath = defaultCachePath(config.publicDir);
+      const { cache } = await loadCache(cachePath, config.name, fingerprint(privateKey));
+      const opened = await RepoService.open({ store, repository: config.name, privateKey, cache });
+      service = opened.service;
+      const { summary } = opened;
+      for (const p of summary.skipped) logger.warn({ file: `tarballs/${p.file}`, code: p.code }, `left out of the registry: ${p.message}`);
+      logger.info({ packages: summary.packages, releases: summary.releases, read: summary.read, written: summary.written.length, ms: summary.durationMs }, 'registry up to date; publishing enabled');
+      saveState = () => saveCache(cachePath, opened.service.cache);
+      await saveState();
+    } else {
+      logger.info('publishing disabled: no private key (pass --private-key to enable the publish API)');
+    }
+
+    const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger, ...(service ? { service } : {}) });
     const server = await listen(handler, { host: config.host, port: config.port });
 
     for (const file of await strayKeys(config.publicDir)) {
@@ -96,7 +130,12 @@ ${Object.entries(SERVE_ENV)
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
         unwatchFile(config.tokensFile);
-        server.close(10_000).then(resolveStop, resolveStop);
+        server
+          .close(10_000)
+          .then(() => service?.flushed())
+          .then(() => saveState?.())
+          .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'shutdown: could not save the build cache'))
+          .finally(resolveStop);
       };
       const onTerm = (): void => stop('SIGTERM');
       const onInt = (): void => stop('SIGINT');

@@ -1,0 +1,63 @@
+/**
+ * Repository-side state of releases that tarballs cannot carry: retirement and publish time. Kept
+ * per package in the store at `_hexrepo/releases/NAME.json` (never served: not a repository path),
+ * written by the publish API and read by `hexrepo build`, so a rebuild never drops a retirement.
+ */
+import { HexrepoError, RETIREMENT_REASONS, type Retirement } from '@hexrepo/core';
+import type { BlobStore } from '@hexrepo/storage';
+import type { ReleaseState, ReleaseStateLookup } from './registry-index.js';
+
+export const STATE_PREFIX = '_hexrepo/releases/';
+export const stateKey = (name: string): string => `${STATE_PREFIX}${name}.json`;
+
+/** Per package, per version. */
+export type ReleaseStates = Map<string, Map<string, ReleaseState>>;
+
+interface StateFile {
+  format: 1;
+  package: string;
+  releases: Record<string, { publishedAt?: number; retired?: Retirement }>;
+}
+
+function parseState(key: string, body: Uint8Array): Map<string, ReleaseState> {
+  let file: StateFile;
+  try {
+    file = JSON.parse(new TextDecoder().decode(body)) as StateFile;
+  } catch {
+    throw new HexrepoError('REGISTRY_CORRUPT', `${key} is not valid JSON`, { key, hint: 'restore it or delete it (retirements and publish times of that package are then lost)' });
+  }
+  if (file.format !== 1 || typeof file.releases !== 'object' || file.releases === null) throw new HexrepoError('REGISTRY_CORRUPT', `${key} has an unknown format`, { key });
+  const out = new Map<string, ReleaseState>();
+  for (const [version, s] of Object.entries(file.releases)) {
+    const state: ReleaseState = {};
+    if (typeof s.publishedAt === 'number') state.publishedAt = s.publishedAt;
+    if (s.retired && s.retired.reason in RETIREMENT_REASONS) state.retired = { reason: s.retired.reason, ...(typeof s.retired.message === 'string' ? { message: s.retired.message } : {}) };
+    out.set(version, state);
+  }
+  return out;
+}
+
+/** Every package's state in the store. */
+export async function loadReleaseStates(store: BlobStore): Promise<ReleaseStates> {
+  const states: ReleaseStates = new Map();
+  const keys: string[] = [];
+  for await (const o of store.list(STATE_PREFIX)) if (o.key.endsWith('.json')) keys.push(o.key);
+  await Promise.all(
+    keys.map(async (key) => {
+      const obj = await store.get(key);
+      if (obj) states.set(key.slice(STATE_PREFIX.length, -'.json'.length), parseState(key, obj.body));
+    }),
+  );
+  return states;
+}
+
+/** Write one package's state (or delete it when empty). */
+export async function savePackageState(store: BlobStore, name: string, releases: Map<string, ReleaseState> | undefined): Promise<void> {
+  if (!releases || releases.size === 0) return store.delete(stateKey(name));
+  const file: StateFile = { format: 1, package: name, releases: Object.fromEntries([...releases].sort(([a], [b]) => a.localeCompare(b))) };
+  await store.put(stateKey(name), new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`), { contentType: 'application/json' });
+}
+
+export function stateLookup(states: ReleaseStates): ReleaseStateLookup {
+  return (name, version) => states.get(name)?.get(version);
+}
