@@ -2,12 +2,14 @@ import { errorToJson, formatError, HexrepoError, isHexrepoError } from '@hexrepo
 import { type Command, helpText, type Io, parseCommandArgs } from './command.js';
 import { build } from './commands/build.js';
 import { init } from './commands/init.js';
+import { publish } from './commands/publish.js';
+import { retire, revert, unretire } from './commands/retire.js';
 import { serve } from './commands/serve.js';
 import { token } from './commands/token.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, token];
+export const COMMANDS: Command[] = [init, build, verify, serve, token, publish, retire, unretire, revert];
 
 export const VERSION = '0.1.0';
 
