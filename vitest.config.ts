@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@hexrepo\/(core|tarball|registry|storage|repo|http)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
+      { find: /^@hexrepo\/dev$/, replacement: fileURLToPath(new URL('./apps/dev/src/index.ts', import.meta.url)) },
     ],
   },
   test: {

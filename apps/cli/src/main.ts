@@ -1,6 +1,7 @@
 import { errorToJson, formatError, HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { type Command, helpText, type Io, parseCommandArgs } from './command.js';
 import { build } from './commands/build.js';
+import { dev } from './commands/dev.js';
 import { init } from './commands/init.js';
 import { publish } from './commands/publish.js';
 import { retire, revert, unretire } from './commands/retire.js';
@@ -9,7 +10,7 @@ import { token } from './commands/token.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, token, publish, retire, unretire, revert];
+export const COMMANDS: Command[] = [init, build, verify, serve, token, publish, retire, unretire, revert, dev];
 
 export const VERSION = '0.1.0';
 

@@ -67,15 +67,7 @@ export async function resolvePublicDir(cmd: string, cwd: string, positional: str
   return { publicDir, project };
 }
 
-/** Where per-repository state lives: beside the public folder, never inside it. */
-export function stateDir(publicDir: string): string {
-  return join(dirname(publicDir), '.hexrepo');
-}
-
-/** Default token file of a repository. */
-export function defaultTokensPath(publicDir: string): string {
-  return join(stateDir(publicDir), 'tokens.json');
-}
+export { defaultCachePath, defaultTokensPath, stateDir } from '@hexrepo/repo';
 
 /** True when `path` is `dir` or inside it. */
 export function isInside(path: string, dir: string): boolean {
@@ -103,8 +95,3 @@ export async function loadSigningKey(keyPath: string, publicDir: string): Promis
   }
 }
 
-/** Default cache location: beside the public folder (never inside it, so it is never served). */
-export function defaultCachePath(publicDir: string): string {
-  const base = publicDir.split(sep).filter(Boolean).pop() ?? 'public';
-  return join(stateDir(publicDir), `build-cache-${base}.json`);
-}

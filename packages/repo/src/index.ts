@@ -7,4 +7,5 @@ export { verifyRepository, type VerifyProblem, type VerifyReport } from './verif
 export * from './client-setup.js';
 export * from './tokens.js';
 export * from './release-state.js';
-export { RepoService, type PublishResult, type ReleaseView, type RepoServiceOptions } from './service.js';
+export { RepoService, type PublishResult, type RefreshResult, type ReleaseView, type RepoServiceOptions } from './service.js';
+export * from './project.js';

@@ -77,6 +77,14 @@ export class RegistryIndex {
     return [...(this.#packages.get(name)?.releases.values() ?? [])].sort((a, b) => compareVersions(a.facts.version, b.facts.version));
   }
 
+  /** The release built from tarball file `file`, if any. */
+  releaseOfFile(file: string): ReleaseRecord | undefined {
+    // Files are named NAME-VERSION.tar (checked when read), so the package is known from the name.
+    const name = file.slice(0, file.indexOf('-'));
+    for (const r of this.#packages.get(name)?.releases.values() ?? []) if (r.file === file) return r;
+    return undefined;
+  }
+
   /** Adds or replaces a release. */
   put(record: ReleaseRecord): void {
     const { name, version } = record.facts;

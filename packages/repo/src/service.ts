@@ -7,12 +7,13 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { compareVersions, DEFAULT_LIMITS, HexrepoError, toHex, type Retirement, type TarballLimits } from '@hexrepo/core';
+import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, type Retirement, type TarballLimits } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { parseTarball, readTar, safeEntryPath, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
 import { docsKey, tarballKey } from './layout.js';
+import { factsFromBytes, type Problem } from './read-tarballs.js';
 import { loadReleaseStates, savePackageState, stateLookup, type ReleaseStates } from './release-state.js';
 import type { RegistryIndex, ReleaseState } from './registry-index.js';
 
@@ -35,6 +36,13 @@ export interface PublishResult {
   checksum: string;
   publishedAt: number;
   metadata: Metadata;
+}
+
+/** What `refresh` did. */
+export interface RefreshResult {
+  added: { file: string; name: string; version: string }[];
+  removed: { file: string; name: string; version: string }[];
+  problems: Problem[];
 }
 
 /** A release as the API shows it. */
@@ -112,6 +120,53 @@ export class RepoService {
     });
     await this.#commit();
     return { created, name, version, checksum, publishedAt, metadata: parsed.metadata };
+  }
+
+  /**
+   * Bring the registry in line with tarball files changed in the store by someone else (a file
+   * dropped into `tarballs/`, replaced or deleted): each file is read and validated; a valid one is
+   * put, a missing one removed, an invalid one reported and left out while the rest of the
+   * registry stays as it was. This is the dev server's path: no directory scan, three signatures.
+   */
+  async refresh(files: readonly string[]): Promise<RefreshResult> {
+    const result: RefreshResult = { added: [], removed: [], problems: [] };
+    for (const file of [...new Set(files)].sort()) {
+      const key = `tarballs/${file}`;
+      const obj = await this.store.get(key);
+      const known = this.index.releaseOfFile(file);
+      if (!obj) {
+        if (known) {
+          const { name, version } = known.facts;
+          await this.#withPackage(name, async () => {
+            this.index.remove(name, version);
+            this.cache.tarballs.delete(file);
+          });
+          result.removed.push({ file, name, version });
+        }
+        continue;
+      }
+      try {
+        const facts = factsFromBytes(file, obj.body, this.#limits);
+        const clash = this.index.releasesOf(facts.name).find((r) => r.facts.version === facts.version && r.file !== file);
+        if (clash) throw new HexrepoError('DUPLICATE_RELEASE', `${facts.name} ${facts.version} is also in ${clash.file}`);
+        await this.#withPackage(facts.name, async () => {
+          const states = this.#statesOf(facts.name);
+          if (!states.get(facts.version)?.publishedAt) {
+            states.set(facts.version, { ...states.get(facts.version), publishedAt: this.#now() });
+            await savePackageState(this.store, facts.name, states);
+          }
+          const record = { file, size: obj.size, mtimeMs: obj.mtime.getTime(), facts };
+          this.index.put(record);
+          this.cache.tarballs.set(file, { size: record.size, mtimeMs: record.mtimeMs, facts });
+        });
+        result.added.push({ file, name: facts.name, version: facts.version });
+      } catch (err) {
+        if (!isHexrepoError(err)) throw err;
+        result.problems.push({ file, code: err.code, message: err.message });
+      }
+    }
+    if (result.added.length > 0 || result.removed.length > 0) await this.#commit();
+    return result;
   }
 
   /** Remove a release: registry first (clients stop seeing it), then its tarball and docs. */

@@ -1,11 +1,9 @@
-import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { assertRepoName, HexrepoError, PROJECT_FILE } from '@hexrepo/core';
-import { fingerprint, generateKeyPair, loadPrivateKey, publicKeyPem } from '@hexrepo/registry';
-import { buildRegistry, formatClientSetup, clientSetup, saveCache } from '@hexrepo/repo';
-import { FsStore } from '@hexrepo/storage';
+import { fingerprint, publicKeyPem } from '@hexrepo/registry';
+import { clientSetup, createProject, formatClientSetup } from '@hexrepo/repo';
 import { type Command, usage } from '../command.js';
-import { defaultCachePath, readProject } from '../project.js';
+import { readProject } from '../project.js';
 
 export const init: Command = {
   name: 'init',
@@ -34,26 +32,7 @@ Options:
     const dir = resolve(io.cwd, positionals[0] ?? '.');
     if (await readProject(dir)) throw new HexrepoError('ALREADY_EXISTS', `${join(dir, PROJECT_FILE)} already exists; this folder holds a repository`, { hint: 'use "hexrepo build" there, or pick another DIR' });
 
-    await mkdir(dir, { recursive: true });
-    const keyPath = join(dir, 'private_key.pem');
-    const publicDir = join(dir, 'public');
-    const { privateKeyPem } = await generateKeyPair();
-    // 'wx': never overwrite a key; mode 0600 from the first byte.
-    const fh = await open(keyPath, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
-      throw err.code === 'EEXIST'
-        ? new HexrepoError('ALREADY_EXISTS', `${keyPath} already exists; refusing to overwrite a signing key`, { hint: 'move it away first if you really mean to start over' })
-        : new HexrepoError('STORAGE_IO', `cannot write ${keyPath}: ${err.message}`);
-    });
-    try {
-      await fh.writeFile(privateKeyPem);
-    } finally {
-      await fh.close();
-    }
-    await mkdir(join(publicDir, 'tarballs'), { recursive: true });
-    const privateKey = loadPrivateKey(privateKeyPem);
-    const { cache } = await buildRegistry({ store: new FsStore(publicDir), repository: name, privateKey });
-    await saveCache(defaultCachePath(publicDir), cache);
-    await writeFile(join(dir, PROJECT_FILE), `${JSON.stringify({ name, publicDir: 'public', privateKey: 'private_key.pem' }, null, 2)}\n`);
+    const { keyPath, publicDir, privateKey } = await createProject(dir, name);
 
     const shown = (p: string): string => relative(io.cwd, p) || '.';
     const setupInput = { repository: name, url, publicKeyPath: shown(join(publicDir, 'public_key')), publicKeyPem: publicKeyPem(privateKey), fingerprint: fingerprint(privateKey) };
