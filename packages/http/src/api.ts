@@ -10,6 +10,7 @@ import type { Metadata } from '@hexrepo/tarball';
 import type { Logger } from 'pino';
 import type { Access, Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
+import { NAME, VERSION } from './routes.js';
 
 export interface ApiOptions {
   access: Access;
@@ -27,8 +28,6 @@ export interface ApiRequestContext {
   route: string;
 }
 
-const NAME = '([a-z][a-z0-9_]*)';
-const VERSION = '(\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?)';
 
 interface Route {
   method: string;

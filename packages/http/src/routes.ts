@@ -17,9 +17,10 @@ export interface Resource {
 
 export type RouteResult = { ok: true; resource: Resource } | { ok: false; status: 400 | 404; reason: string };
 
-const NAME = '([a-z][a-z0-9_]*)';
-// SemVer as Hex allows it (no build metadata); `+` is refused by hex.pm anyway.
-const VERSION = '(\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?)';
+/** A package name, captured (regular-expression source). */
+export const NAME = '([a-z][a-z0-9_]*)';
+/** A release version as Hex allows it (SemVer without build metadata), captured. */
+export const VERSION = '(\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?)';
 const PACKAGE_RE = new RegExp(`^/packages/${NAME}$`);
 const TARBALL_RE = new RegExp(`^/tarballs/${NAME}-${VERSION}\\.tar$`);
 const DOCS_RE = new RegExp(`^/docs/${NAME}-${VERSION}\\.tar\\.gz$`);

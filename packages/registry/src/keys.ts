@@ -34,6 +34,17 @@ function assertRsa(key: KeyObject, what: string): KeyObject {
   return key;
 }
 
+/** Decode PEM text with Node, as an RSA key of the given kind. */
+function decode(text: string, what: 'private key' | 'public key', create: (input: { key: string; format: 'pem' }) => KeyObject): KeyObject {
+  let key: KeyObject;
+  try {
+    key = create({ key: text, format: 'pem' });
+  } catch (err) {
+    throw new HexrepoError('KEY_INVALID', `the ${what} could not be decoded: ${(err as Error).message}`, {}, { cause: err });
+  }
+  return assertRsa(key, what);
+}
+
 /**
  * Load an unencrypted RSA private key, PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8
  * (`BEGIN PRIVATE KEY`): the two forms `mix hex.registry build` accepts.
@@ -49,13 +60,7 @@ export function loadPrivateKey(pem: string | Uint8Array): KeyObject {
   if (label !== 'RSA PRIVATE KEY' && label !== 'PRIVATE KEY') {
     throw new HexrepoError('KEY_INVALID', `expected a private key, found a PEM block "${label}"`, { hint: 'pass the private key file, not the public one' });
   }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: text, format: 'pem' });
-  } catch (err) {
-    throw new HexrepoError('KEY_INVALID', `the private key could not be decoded: ${(err as Error).message}`, {}, { cause: err });
-  }
-  return assertRsa(key, 'private key');
+  return decode(text, 'private key', createPrivateKey);
 }
 
 /**
@@ -68,13 +73,7 @@ export function loadPublicKey(pem: string | Uint8Array): KeyObject {
   if (label !== 'RSA PUBLIC KEY' && label !== 'PUBLIC KEY') {
     throw new HexrepoError('KEY_INVALID', `expected a public key, found a PEM block "${label}"`, { hint: 'pass the public_key file of the repository' });
   }
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: text, format: 'pem' });
-  } catch (err) {
-    throw new HexrepoError('KEY_INVALID', `the public key could not be decoded: ${(err as Error).message}`, {}, { cause: err });
-  }
-  return assertRsa(key, 'public key');
+  return decode(text, 'public key', createPublicKey);
 }
 
 function publicOf(key: KeyObject): KeyObject {
