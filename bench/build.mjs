@@ -65,6 +65,7 @@ function writeTarball(dir, i, v) {
 /** A fresh public folder whose tarballs/ are hard links to the corpus (same bytes, same mtimes). */
 function freshPublic(corpusDir, label) {
   const pub = join(tmpdir(), `hexrepo-bench-public-${label}-${process.pid}`);
+  temps.push(pub);
   rmSync(pub, { recursive: true, force: true });
   mkdirSync(join(pub, 'tarballs'), { recursive: true });
   for (const f of readdirSync(corpusDir)) if (f.endsWith('.tar')) linkSync(join(corpusDir, f), join(pub, 'tarballs', f));
@@ -79,9 +80,16 @@ function timeCli(args) {
   return { ms, summary: JSON.parse(res.stdout) };
 }
 
-// --- setup
+// --- setup (every temp folder of this run is removed on exit, however the run ends)
+const temps = [];
+const cleanup = () => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
 const corpusDir = corpus();
 const work = join(tmpdir(), `hexrepo-bench-work-${process.pid}`);
+temps.push(work);
 mkdirSync(work, { recursive: true });
 const keyPath = join(work, 'private_key.pem');
 writeFileSync(keyPath, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
