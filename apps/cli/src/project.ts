@@ -95,3 +95,9 @@ export async function loadSigningKey(keyPath: string, publicDir: string): Promis
   }
 }
 
+
+/** A path as users read it best: relative to `cwd` when inside it, absolute otherwise. */
+export function displayPath(cwd: string, path: string): string {
+  const rel = relative(cwd, path);
+  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? resolve(path) : rel;
+}

@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { errorToJson, HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { buildRegistry, loadCache, loadReleaseStates, saveCache, stateLookup } from '@hexrepo/repo';
 import { fingerprint } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
 import type { Command } from '../command.js';
-import { defaultCachePath, loadSigningKey, resolveRepo } from '../project.js';
+import { defaultCachePath, displayPath, loadSigningKey, resolveRepo } from '../project.js';
 import { progressBar } from '../progress.js';
 
 export const build: Command = {
@@ -51,7 +51,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
     const { cache } = values['no-cache'] ? { cache: undefined } : await loadCache(cachePath, repo.name, fingerprint(privateKey));
     const cachedTarballs = cache?.tarballs.size;
     const bar = progressBar(io);
-    const shown = relative(io.cwd, repo.publicDir) || '.';
+    const shown = displayPath(io.cwd, repo.publicDir);
     try {
       const store = new FsStore(repo.publicDir);
       const { summary, cache: next } = await buildRegistry({

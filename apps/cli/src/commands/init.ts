@@ -1,9 +1,9 @@
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { assertRepoName, HexrepoError, PROJECT_FILE } from '@hexrepo/core';
 import { fingerprint, publicKeyPem } from '@hexrepo/registry';
 import { clientSetup, createProject, formatClientSetup } from '@hexrepo/repo';
 import { type Command, usage } from '../command.js';
-import { readProject } from '../project.js';
+import { displayPath, readProject } from '../project.js';
 
 export const init: Command = {
   name: 'init',
@@ -34,7 +34,7 @@ Options:
 
     const { keyPath, publicDir, privateKey } = await createProject(dir, name);
 
-    const shown = (p: string): string => relative(io.cwd, p) || '.';
+    const shown = (p: string): string => displayPath(io.cwd, p);
     const setupInput = { repository: name, url, publicKeyPath: shown(join(publicDir, 'public_key')), publicKeyPem: publicKeyPem(privateKey), fingerprint: fingerprint(privateKey) };
     if (values.json) {
       io.out(`${JSON.stringify({ name, dir, privateKey: keyPath, publicDir, fingerprint: setupInput.fingerprint, setup: clientSetup(setupInput) }, null, 2)}\n`);
