@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureErlang, ensurePnpm, installAndBuild, log, ROOT, run } from './lib/bootstrap.mjs';
+import { ensureCeph, ensureChromium, ensureErlang, ensurePnpm, installAndBuild, log, ROOT, run } from './lib/bootstrap.mjs';
 
 let passed = 0;
 let failed = 0;
@@ -17,6 +17,8 @@ const finish = () => {
 const pnpm = ensurePnpm();
 const [cmd, ...pre] = pnpm;
 ensureErlang();
+ensureChromium();
+ensureCeph();
 try {
   installAndBuild(pnpm);
 } catch (err) {

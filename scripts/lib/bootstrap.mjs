@@ -44,6 +44,44 @@ export function ensureErlang() {
   return false;
 }
 
+/** Chromium for the dev page test (headless, through playwright-core): installed with apt when missing and possible. */
+export function ensureChromium() {
+  if (has('chromium', ['--version'])) return true;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && has('apt-get', ['--version'])) {
+    log('installing chromium with apt-get (for the dev page test)');
+    try {
+      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'], { stdio: 'inherit' });
+    } catch {
+      log('apt-get install chromium failed');
+    }
+    if (has('chromium', ['--version'])) return true;
+  }
+  log('chromium not found and cannot apt-get install it here: the dev page test will be skipped');
+  return false;
+}
+
+/**
+ * Ceph (monitor, OSD, RADOS Gateway) for the S3 driver tests, which run a throwaway single-node cluster
+ * as a real S3 server: installed with apt when missing and possible (nothing starts by itself).
+ */
+export function ensureCeph() {
+  const present = () => ['ceph-mon', 'ceph-osd', 'radosgw'].every((b) => has('sh', ['-c', `command -v ${b}`]));
+  if (present()) return true;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && has('apt-get', ['--version'])) {
+    log('installing ceph-mon, ceph-osd and radosgw with apt-get (for the S3 driver tests)');
+    try {
+      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ceph-mon ceph-osd radosgw >/dev/null'], { stdio: 'inherit' });
+    } catch {
+      log('apt-get install ceph-mon ceph-osd radosgw failed');
+    }
+    if (present()) return true;
+  }
+  log('ceph-mon/ceph-osd/radosgw not found and cannot apt-get install them here: the S3 driver tests on Ceph RGW will be skipped');
+  return false;
+}
+
 /** pnpm install (frozen lockfile on CI) and build every package. */
 export function installAndBuild(pnpm) {
   const [cmd, ...pre] = pnpm;

@@ -132,7 +132,6 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 
   const tokens = await TokenStore.open(defaultTokensPath(project.publicDir));
   const repoHandler = createRepositoryHandler({ store, repository: project.repository, service, access: new Access({ visibility: 'public', users: [], tokens }) });
-  const web = webRoot();
   let baseUrl = '';
 
   const state = (): Record<string, unknown> => ({
@@ -162,6 +161,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     if (path === '/_dev/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
       res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify(state())}\n\n`);
+      // What happened before this client connected (the first build, seeding, recent requests).
+      for (const e of hub.recent()) res.write(`event: ${e.type}\ndata: ${JSON.stringify({ ...e, replayed: true })}\n\n`);
       sse.add(res);
       req.on('close', () => sse.delete(res));
       return;
@@ -177,8 +178,16 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       res.end();
       return;
     }
-    // The page: files of the vite build only.
-    const rel = decodeURIComponent(path.slice('/_dev/'.length)) || 'index.html';
+    // The page: files of the vite build only (looked up per request: it may be built later).
+    const web = webRoot();
+    let rel: string;
+    try {
+      rel = decodeURIComponent(path.slice('/_dev/'.length)) || 'index.html';
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('bad request: malformed percent-encoding\n');
+      return;
+    }
     const file = web ? normalize(join(web, rel)) : null;
     if (!web || !file || !file.startsWith(web.endsWith(sep) ? web : web + sep) || rel.includes('\0')) {
       const body = web ? 'not found\n' : 'the dev page is not built: run "pnpm build"\n';

@@ -147,3 +147,17 @@ describe('hexrepo dev', () => {
     expect(sse.events.some((e) => e.event === 'request')).toBe(true);
   });
 });
+
+describe('the /_dev routes', () => {
+  it('replays recent events to a new SSE client and refuses malformed paths', async () => {
+    const late = await subscribe(`${dev.url}/_dev/events`);
+    try {
+      const replayed = await until('a replayed initial build', () => late.events.find((e) => e.event === 'rebuild' && (e.data as { initial?: boolean }).initial));
+      expect(replayed.data).toMatchObject({ replayed: true });
+    } finally {
+      late.close();
+    }
+    expect((await fetch(`${dev.url}/_dev/%E0`)).status).toBe(400);
+    expect((await fetch(`${dev.url}/_dev/..%2f..%2fprivate_key.pem`)).status).toBe(404);
+  });
+});
