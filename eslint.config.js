@@ -6,6 +6,7 @@ const layers = {
   tarball: ['core'],
   registry: ['core'],
   storage: ['core'],
+  'storage-s3': ['core', 'storage'],
   repo: ['core', 'tarball', 'registry', 'storage'],
   http: ['core', 'storage', 'repo', 'tarball'],
 };
