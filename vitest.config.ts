@@ -6,12 +6,16 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^@hexrepo\/(core|tarball|registry|storage|repo|http)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
+      { find: /^@hexrepo\/(core|tarball|registry|storage|storage-s3|repo|http)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
+      { find: /^@hexrepo\/storage\/testing$/, replacement: fileURLToPath(new URL('./packages/storage/src/testing/contract.ts', import.meta.url)) },
       { find: /^@hexrepo\/dev$/, replacement: fileURLToPath(new URL('./apps/dev/src/index.ts', import.meta.url)) },
+      { find: /^@hexrepo\/tui$/, replacement: fileURLToPath(new URL('./apps/tui/src/index.ts', import.meta.url)) },
     ],
   },
+  // apps/tui is React (Ink): compile its .tsx with the automatic JSX runtime, as tsconfig's "react-jsx".
+  esbuild: { jsx: 'automatic' },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'e2e/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'apps/*/test/**/*.test.tsx', 'e2e/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
