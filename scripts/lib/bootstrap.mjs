@@ -46,18 +46,18 @@ export function ensureErlang() {
 
 /** Chromium for the dev page test (headless, through playwright-core): installed with apt when missing and possible. */
 export function ensureChromium() {
-  if (has('chromium', ['--version'])) return true;
+  if (has('chromium', ['--version']) && has('tmux', ['-V'])) return true;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && has('apt-get', ['--version'])) {
-    log('installing chromium with apt-get (for the dev page test)');
+    log('installing chromium and tmux with apt-get (for the dev page test and the TUI end-to-end test)');
     try {
-      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'], { stdio: 'inherit' });
+      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux >/dev/null'], { stdio: 'inherit' });
     } catch {
-      log('apt-get install chromium failed');
+      log('apt-get install chromium tmux failed');
     }
-    if (has('chromium', ['--version'])) return true;
+    if (has('chromium', ['--version']) && has('tmux', ['-V'])) return true;
   }
-  log('chromium not found and cannot apt-get install it here: the dev page test will be skipped');
+  log('chromium or tmux not found and cannot apt-get install them here: the dev page or TUI end-to-end test will be skipped');
   return false;
 }
 
