@@ -46,7 +46,8 @@ describe.skipIf(unavailable !== null)('hexrepo tui in tmux', () => {
     const init = await hexrepo(['init', join(dir, 'repo'), '--name', 'tuie2e']);
     expect(init.status, init.stderr).toBe(0);
     // The pane keeps its text after the app exits, with the exit status, until the session is killed.
-    const command = `NO_COLOR=1 ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} tui ${JSON.stringify(join(dir, 'repo'))}; echo "EXIT=$?"; sleep 600`;
+    // CI=false: Ink renders only the last frame when it believes it runs in CI, and CI runs this test.
+    const command = `CI=false NO_COLOR=1 ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} tui ${JSON.stringify(join(dir, 'repo'))}; echo "EXIT=$?"; sleep 600`;
     tmux('new-session', '-d', '-s', SESSION, '-x', '100', '-y', '30', '-c', FIXTURES, command);
   });
 
