@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { startDevServer } from '@hexrepo/dev';
 import { assertRepoName } from '@hexrepo/core';
 import { type Command, str, usage } from '../command.js';
 
@@ -37,6 +36,8 @@ Options:
     const portText = str(values, 'port') ?? io.env.PORT ?? '4000';
     if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw usage('dev', `--port ${JSON.stringify(portText)} is not a port number`);
     const colour = io.errIsTTY && !io.env.NO_COLOR;
+    // Loaded here, not at start-up: chokidar and the dev server are this command's alone.
+    const { startDevServer } = await import('@hexrepo/dev');
     const server = await startDevServer({
       dir: resolve(io.cwd, positionals[0] ?? '.hexrepo-dev'),
       ...(name ? { name } : {}),

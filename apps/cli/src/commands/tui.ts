@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { openLocalSource, openRemoteSource, runTui, type DataSource } from '@hexrepo/tui';
+import type { DataSource } from '@hexrepo/tui';
 import { type Command, str, usage } from '../command.js';
 import { defaultCachePath, loadSigningKey, resolveRepo } from '../project.js';
 
@@ -33,6 +33,10 @@ Options:
     if (positionals.length > 1) throw usage('tui', `expected at most one DIR, PUBLIC or URL, got ${positionals.length}`);
     if (!process.stdin.isTTY || !process.stdout.isTTY) throw usage('tui', 'needs a terminal (stdin and stdout must be a TTY)');
     const target = positionals[0];
+    // Loaded here, not at start-up: the other commands need neither React nor Ink. Ink draws only
+    // the last frame when it believes it runs in CI; this is an interactive terminal.
+    if (io.env.CI) process.env.CI = 'false';
+    const { openLocalSource, openRemoteSource, runTui } = await import('@hexrepo/tui');
     const initialLog: string[] = [];
     let source: DataSource;
     if (target && /^https?:\/\//i.test(target)) {
