@@ -135,7 +135,18 @@ export class RegistryIndex {
    * Write what is stale. `outputs` is the output cache (updated in place); `listing` holds what the
    * store has now, so a file edited or deleted behind hexrepo's back is rewritten.
    */
-  async flush(store: BlobStore, outputs: Map<string, CachedOutput>, listing: OutputListing | null, onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
+  /**
+   * With `conditional`, every registry file is written only if the store still holds the version
+   * this index last wrote or saw (If-Match its etag, or If-None-Match for a new file): another
+   * writer's change makes the flush fail with STORAGE_CONFLICT instead of being overwritten.
+   */
+  async flush(
+    store: BlobStore,
+    outputs: Map<string, CachedOutput>,
+    listing: OutputListing | null,
+    onProgress?: (done: number, total: number) => void,
+    opts: { conditional?: boolean } = {},
+  ): Promise<FlushResult> {
     const result: FlushResult = { written: [], removed: [], unchanged: 0 };
     const write = async (key: string, inputs: string, make: () => Uint8Array): Promise<void> => {
       const cached = outputs.get(key);
@@ -152,7 +163,8 @@ export class RegistryIndex {
         result.unchanged++;
         return;
       }
-      const put = await store.put(key, body, { contentType: 'application/octet-stream' });
+      const condition = !opts.conditional ? {} : cached ? { ifMatch: cached.etag } : { ifNoneMatch: '*' as const };
+      const put = await store.put(key, body, { contentType: 'application/octet-stream', ...condition });
       const mtime = put.mtime ?? (await store.head(key))?.mtime;
       outputs.set(key, { size: body.byteLength, mtimeMs: mtime ? mtime.getTime() : 0, etag, inputs });
       result.written.push(key);

@@ -3,7 +3,7 @@
  * per package in the store at `_hexrepo/releases/NAME.json` (never served: not a repository path),
  * written by the publish API and read by `hexrepo build`, so a rebuild never drops a retirement.
  */
-import { HexrepoError, RETIREMENT_REASONS, type Retirement } from '@hexrepo/core';
+import { HexrepoError, isHexrepoError, RETIREMENT_REASONS, type Retirement } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import type { ReleaseState, ReleaseStateLookup } from './registry-index.js';
 
@@ -49,6 +49,30 @@ export async function loadReleaseStates(store: BlobStore): Promise<ReleaseStates
     }),
   );
   return states;
+}
+
+/**
+ * Change one package's state safely when several writers share the store: read the current file,
+ * apply `change`, write it back only if nobody wrote in between (conditional put), else start over.
+ * Returns the state as written.
+ */
+export async function updatePackageState(store: BlobStore, name: string, change: (releases: Map<string, ReleaseState>) => void): Promise<Map<string, ReleaseState>> {
+  for (let attempt = 0; ; attempt++) {
+    const current = await store.get(stateKey(name));
+    const releases = current ? parseState(stateKey(name), current.body) : new Map<string, ReleaseState>();
+    change(releases);
+    const file: StateFile = { format: 1, package: name, releases: Object.fromEntries([...releases].sort(([a], [b]) => a.localeCompare(b))) };
+    try {
+      await store.put(stateKey(name), new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`), {
+        contentType: 'application/json',
+        ...(current ? { ifMatch: current.etag } : { ifNoneMatch: '*' as const }),
+      });
+      return releases;
+    } catch (err) {
+      if (!isHexrepoError(err, 'STORAGE_CONFLICT') || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * (attempt + 1)));
+    }
+  }
 }
 
 /** Write one package's state (or delete it when empty). */

@@ -12,9 +12,9 @@ import type { BlobStore } from '@hexrepo/storage';
 import { parseTarball, readTar, safeEntryPath, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
-import { docsKey, tarballKey } from './layout.js';
+import { docsKey, NAMES_KEY, PACKAGES_PREFIX, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
 import { factsFromBytes, type Problem } from './read-tarballs.js';
-import { loadReleaseStates, savePackageState, stateLookup, type ReleaseStates } from './release-state.js';
+import { loadReleaseStates, stateLookup, updatePackageState, type ReleaseStates } from './release-state.js';
 import type { RegistryIndex, ReleaseState } from './registry-index.js';
 
 export interface RepoServiceOptions {
@@ -106,13 +106,19 @@ export class RepoService {
         throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} is already published; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
       }
       const key = tarballKey(name, version);
-      const put = await this.store.put(key, bytes, { contentType: 'application/octet-stream' });
+      // A new version is created only if no other writer (another server on the store) made it.
+      const put = await this.store.put(key, bytes, { contentType: 'application/octet-stream', ...(opts.replace ? {} : { ifNoneMatch: '*' as const }) }).catch(async (err: unknown) => {
+        if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;
+        await this.resync();
+        throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} was just published by another writer; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
+      });
       const mtime = put.mtime ?? (await this.store.head(key))?.mtime ?? new Date();
-      const states = this.#statesOf(name);
-      const previous = states.get(version);
-      const publishedAt = previous?.publishedAt ?? this.#now();
-      states.set(version, { ...previous, publishedAt });
-      await savePackageState(this.store, name, states);
+      const now = this.#now();
+      const states = await this.#updateState(name, (r) => {
+        const previous = r.get(version);
+        r.set(version, { ...previous, publishedAt: previous?.publishedAt ?? now });
+      });
+      const publishedAt = states.get(version)!.publishedAt!;
       const record = { file: `${name}-${version}.tar`, size: bytes.byteLength, mtimeMs: mtime.getTime(), facts: parsed.facts };
       this.index.put(record);
       this.cache.tarballs.set(record.file, { size: record.size, mtimeMs: record.mtimeMs, facts: record.facts });
@@ -150,10 +156,12 @@ export class RepoService {
         const clash = this.index.releasesOf(facts.name).find((r) => r.facts.version === facts.version && r.file !== file);
         if (clash) throw new HexrepoError('DUPLICATE_RELEASE', `${facts.name} ${facts.version} is also in ${clash.file}`);
         await this.#withPackage(facts.name, async () => {
-          const states = this.#statesOf(facts.name);
-          if (!states.get(facts.version)?.publishedAt) {
-            states.set(facts.version, { ...states.get(facts.version), publishedAt: this.#now() });
-            await savePackageState(this.store, facts.name, states);
+          if (!this.#statesOf(facts.name).get(facts.version)?.publishedAt) {
+            const now = this.#now();
+            await this.#updateState(facts.name, (r) => {
+              const previous = r.get(facts.version);
+              if (!previous?.publishedAt) r.set(facts.version, { ...previous, publishedAt: now });
+            });
           }
           const record = { file, size: obj.size, mtimeMs: obj.mtime.getTime(), facts };
           this.index.put(record);
@@ -175,9 +183,7 @@ export class RepoService {
       this.#requireRelease(name, version);
       this.index.remove(name, version);
       this.cache.tarballs.delete(`${name}-${version}.tar`);
-      const states = this.#statesOf(name);
-      states.delete(version);
-      await savePackageState(this.store, name, states);
+      await this.#updateState(name, (r) => void r.delete(version));
     });
     await this.#commit();
     await this.store.delete(tarballKey(name, version));
@@ -249,10 +255,10 @@ export class RepoService {
   async #setRetirement(name: string, version: string, retirement: Retirement | undefined): Promise<void> {
     await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
-      const states = this.#statesOf(name);
-      const { retired: _old, ...rest } = states.get(version) ?? {};
-      states.set(version, retirement ? { ...rest, retired: retirement } : rest);
-      await savePackageState(this.store, name, states);
+      await this.#updateState(name, (r) => {
+        const { retired: _old, ...rest } = r.get(version) ?? {};
+        r.set(version, retirement ? { ...rest, retired: retirement } : rest);
+      });
       this.index.touch(name);
     });
     await this.#commit();
@@ -263,6 +269,71 @@ export class RepoService {
       const known = this.index.releasesOf(name).map((r) => r.facts.version);
       throw new HexrepoError('NOT_FOUND', known.length ? `${name} has no release ${version} (it has ${known.sort(compareVersions).join(', ')})` : `no package ${name} in repository ${this.repository}`);
     }
+  }
+
+  /** Change a package's sidecar state (merged with other writers'), and keep the result. */
+  async #updateState(name: string, change: (releases: Map<string, ReleaseState>) => void): Promise<Map<string, ReleaseState>> {
+    const releases = await updatePackageState(this.store, name, change);
+    this.states.set(name, releases);
+    return releases;
+  }
+
+  /**
+   * Catch up with changes other writers made to the store (another server publishing into the
+   * same folder or bucket): tarballs added, replaced or removed, sidecar states changed, and the
+   * current etags of the registry files, so the next conditional flush writes over exactly the
+   * version it has merged. The registry files' etags are read before the tarballs are listed: a
+   * writer stores its tarball before its registry files, so any registry file newer than what was
+   * read belongs to a change the listing may miss, and the conditional write will catch it.
+   */
+  async resync(): Promise<void> {
+    const expected = new Map<string, string | null>();
+    for (const key of [NAMES_KEY, VERSIONS_KEY]) expected.set(key, (await this.store.head(key))?.etag ?? null);
+    const packageKeys: string[] = [];
+    for await (const o of this.store.list(PACKAGES_PREFIX)) packageKeys.push(o.key);
+    await Promise.all(packageKeys.map(async (key) => expected.set(key, (await this.store.head(key))?.etag ?? null)));
+
+    const known = new Set(this.cache.tarballs.keys());
+    const listing = new Map<string, { size: number; mtimeMs: number }>();
+    for await (const o of this.store.list(TARBALLS_PREFIX)) {
+      const file = tarballFileOf(o.key);
+      if (file) listing.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
+    }
+    for (const [file, st] of listing) {
+      const cached = this.cache.tarballs.get(file);
+      if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) continue;
+      const obj = await this.store.get(`${TARBALLS_PREFIX}${file}`);
+      if (!obj) continue;
+      try {
+        const facts = factsFromBytes(file, obj.body, this.#limits);
+        this.index.put({ file, size: obj.size, mtimeMs: obj.mtime.getTime(), facts });
+        this.cache.tarballs.set(file, { size: obj.size, mtimeMs: obj.mtime.getTime(), facts });
+      } catch (err) {
+        if (!isHexrepoError(err)) throw err; // an invalid file another tool dropped: left out
+      }
+    }
+    for (const file of known) {
+      if (listing.has(file)) continue;
+      const record = this.index.releaseOfFile(file);
+      if (record) this.index.remove(record.facts.name, record.facts.version);
+      this.cache.tarballs.delete(file);
+    }
+
+    const states = await loadReleaseStates(this.store);
+    for (const name of new Set([...states.keys(), ...this.states.keys()])) {
+      const now = JSON.stringify([...(states.get(name) ?? [])]);
+      if (now !== JSON.stringify([...(this.states.get(name) ?? [])])) {
+        this.states.set(name, states.get(name) ?? new Map());
+        this.index.touch(name);
+      }
+    }
+
+    for (const [key, etag] of expected) {
+      const out = this.cache.outputs.get(key);
+      if (etag === null) this.cache.outputs.delete(key);
+      else if (!out || out.etag !== etag) this.cache.outputs.set(key, { size: 0, mtimeMs: 0, etag, inputs: '' });
+    }
+    for (const key of [...this.cache.outputs.keys()]) if (key.startsWith(PACKAGES_PREFIX) && !expected.has(key)) this.cache.outputs.delete(key);
   }
 
   #statesOf(name: string): Map<string, ReleaseState> {
@@ -302,9 +373,23 @@ export class RepoService {
     return this.#nextFlush;
   }
 
+  /** Flush with conditional writes; when another writer got there first, catch up and retry. */
+  async #flushUntilWritten(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.index.flush(this.store, this.cache.outputs, null, undefined, { conditional: true });
+        return;
+      } catch (err) {
+        if (!isHexrepoError(err, 'STORAGE_CONFLICT') || attempt >= 50) throw err;
+        await this.resync();
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * (attempt + 1))));
+      }
+    }
+  }
+
   #startFlush(): Promise<void> {
     this.#nextFlush = null;
-    const run = this.index.flush(this.store, this.cache.outputs, null).then(() => undefined);
+    const run = this.#flushUntilWritten();
     this.#flushing = run;
     const clear = (): void => {
       if (this.#flushing === run) this.#flushing = null;

@@ -1,7 +1,7 @@
 /**
- * A read cache in front of any store, for serving: small objects are kept in memory and served
- * without touching the backend until they are `revalidateMs` old, then revalidated with one `head`
- * (an unchanged etag keeps the bytes). Writes and deletes through the cache update it at once;
+ * A read cache in front of any store, for serving: small objects are kept in memory and `get`
+ * serves them without touching the backend until they are `revalidateMs` old, then revalidates
+ * with one `head` (an unchanged etag keeps the bytes); `head` itself always asks the backend. Writes and deletes through the cache update it at once;
  * changes made behind its back (another process, `hexrepo build`) show within `revalidateMs`.
  */
 import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject } from './types.js';
@@ -54,10 +54,15 @@ export class CachedStore implements BlobStore {
     return loading;
   }
 
+  /**
+   * Always asks the backend: heads decide conditional writes and 304s, where a stale answer is
+   * wrong, and they are cheap. A changed object drops its cached bytes.
+   */
   async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
-    const hit = this.#fresh(key);
-    if (hit) return { key, size: hit.size, mtime: hit.mtime, etag: hit.etag };
-    return this.inner.head(key);
+    const head = await this.inner.head(key);
+    const entry = this.#entries.get(key);
+    if (entry && (!head || head.etag !== entry.obj.etag)) this.#drop(key);
+    return head;
   }
 
   async put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutResult> {

@@ -1,0 +1,70 @@
+/**
+ * Several servers on one store lose nothing: two real `hexrepo serve` processes on the same
+ * repository folder take interleaved concurrent publishes (distinct packages, and distinct versions
+ * of one package on both), and every release ends up in the verified registry. Each server writes
+ * the registry files conditionally and, when the other got there first, catches up and retries.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadPublicKey, unpackNames, unpackPackage } from '@hexrepo/registry';
+import { createTarball } from '@hexrepo/tarball';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hexrepo } from './support/cli.js';
+import { startServe, type ServeProcess } from './support/serve.js';
+
+describe('two hexrepo serve processes on one folder', () => {
+  let dir: string;
+  let repo: string;
+  let servers: ServeProcess[] = [];
+  let token: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hexrepo-e2e-two-'));
+    repo = join(dir, 'repo');
+    expect((await hexrepo(['init', 'repo', '--name', 'acme'], { cwd: dir })).status).toBe(0);
+    token = (JSON.parse((await hexrepo(['token', 'create', '--label', 'ci', '--scope', 'read', '--scope', 'write', '--json'], { cwd: repo })).stdout) as { token: string }).token;
+    servers = await Promise.all([startServe([], { cwd: repo }), startServe([], { cwd: repo })]);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const s of servers) expect(await s.stop()).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('40 concurrent publishes split between them: all 40 releases in the verified registry', async () => {
+    const jobs = Array.from({ length: 40 }, (_, i) => {
+      // half into one shared package (distinct versions), half into packages of their own
+      const name = i % 2 === 0 ? 'shared' : `solo_${i}`;
+      const version = i % 2 === 0 ? `1.${i}.0` : '1.0.0';
+      const { tarball } = createTarball({ name, version }, [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }]);
+      return { name, version, tarball, server: servers[i % 2]! };
+    });
+    const results = await Promise.all(
+      jobs.map(async (j) => {
+        const res = await fetch(`${j.server.url}/api/packages/${j.name}/releases`, {
+          method: 'POST',
+          headers: { authorization: token, 'content-type': 'application/octet-stream', accept: 'application/json' },
+          body: j.tarball,
+        });
+        return `${res.status} ${await res.text()}`;
+      }),
+    );
+    for (const r of results) expect(r).toMatch(/^201 /);
+
+    const publicDir = join(repo, 'public');
+    const publicKey = loadPublicKey(await readFile(join(publicDir, 'public_key')));
+    const names = unpackNames(await readFile(join(publicDir, 'names')), { publicKey, repository: 'acme' }).packages.map((p) => p.name);
+    expect(names).toEqual([...new Set(jobs.map((j) => j.name))].sort());
+    const shared = unpackPackage(await readFile(join(publicDir, 'packages/shared')), { publicKey, repository: 'acme', name: 'shared' });
+    expect(shared.releases).toHaveLength(20);
+    const verify = await hexrepo(['verify', '--json'], { cwd: repo });
+    expect(verify.status, verify.stdout).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, packages: 21, releases: 40 });
+    // both servers serve the same, complete registry
+    for (const s of servers) {
+      const res = await fetch(`${s.url}/packages/shared`, { headers: { authorization: token } });
+      expect(res.status).toBe(200);
+    }
+  }, 120_000);
+});
