@@ -6,6 +6,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { DEFAULT_LIMITS, formatError } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import type { Logger } from 'pino';
@@ -111,6 +113,14 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
         res.end();
         return;
       }
+    }
+    // Tarballs and docs from a store that streams (a bucket) are passed through, never held whole.
+    if ((resource.kind === 'tarball' || resource.kind === 'docs') && opts.store.getStream) {
+      const streamed = await opts.store.getStream(resource.key);
+      if (!streamed) return send(res, 404, 'not found\n');
+      writeHead(res, 200, { ...headersOf(resource, streamed), 'content-length': String(streamed.size) });
+      await pipeline(Readable.from(streamed.body), res);
+      return;
     }
     const obj = await opts.store.get(resource.key);
     if (!obj) return send(res, 404, 'not found\n');

@@ -7,7 +7,7 @@ import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { TokenStore } from '@hexrepo/repo';
-import { FsStore } from '@hexrepo/storage';
+import { FsStore, MemoryStore } from '@hexrepo/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, clientKind, createRepositoryHandler, listen, type RunningServer } from '../src/index.js';
 import { FIXTURES, goldenPublic, raw } from './helpers.js';
@@ -200,5 +200,44 @@ describe('clientKind', () => {
     [undefined, 'other'],
   ])('%s → %s', (ua, kind) => {
     expect(clientKind(ua)).toBe(kind);
+  });
+});
+
+describe('streamed tarballs', () => {
+  it('passes a store stream through with the store etag and length, never buffering it', async () => {
+    const chunks = [Buffer.alloc(64 * 1024, 1), Buffer.alloc(64 * 1024, 2), Buffer.from('end')];
+    const whole = Buffer.concat(chunks);
+    const memory = new MemoryStore();
+    await memory.put('tarballs/big-1.0.0.tar', whole);
+    const etag = (await memory.head('tarballs/big-1.0.0.tar'))!.etag;
+    let streamed = 0;
+    const store = {
+      url: memory.url,
+      get: memory.get.bind(memory),
+      head: memory.head.bind(memory),
+      put: memory.put.bind(memory),
+      delete: memory.delete.bind(memory),
+      list: memory.list.bind(memory),
+      getStream: async (key: string) => {
+        streamed++;
+        const head = await memory.head(key);
+        return head && { body: (async function* () { for (const c of chunks) yield c; })(), etag: head.etag, size: head.size, mtime: head.mtime };
+      },
+    };
+    const server = await listen(createRepositoryHandler({ store, repository: 'acme', access: new Access({ visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
+    try {
+      const res = await raw(server.url, '/tarballs/big-1.0.0.tar');
+      expect(res.status).toBe(200);
+      expect(res.body.equals(whole)).toBe(true);
+      expect(res.headers.etag).toBe(etag);
+      expect(res.headers['content-length']).toBe(String(whole.length));
+      expect(res.headers['content-encoding']).toBeUndefined();
+      expect(streamed).toBe(1);
+      expect((await raw(server.url, '/tarballs/big-1.0.0.tar', { headers: { 'if-none-match': etag } })).status).toBe(304);
+      expect(streamed).toBe(1);
+      expect((await raw(server.url, '/tarballs/none-1.0.0.tar')).status).toBe(404);
+    } finally {
+      await server.close();
+    }
   });
 });

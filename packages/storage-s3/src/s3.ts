@@ -9,7 +9,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { assertSafeKey, contentEtag, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject } from '@hexrepo/storage';
+import { assertSafeKey, contentEtag, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
 
 /** Object metadata key holding hexrepo's content etag (sent as `x-amz-meta-hexrepo-etag`). */
 export const ETAG_METADATA_KEY = 'hexrepo-etag';
@@ -84,6 +84,20 @@ export class S3Store implements BlobStore {
       const body = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
       const etag = this.#remember(full, res.Metadata, res.ETag);
       return { body, etag, size: body.byteLength, mtime: res.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (statusOf(err) === 404) return this.#forget(full);
+      throw ioError('get', key, err);
+    }
+  }
+
+  /** The object's bytes as S3 streams them, with hexrepo's etag from the metadata. */
+  async getStream(key: string): Promise<StreamedObject | null> {
+    const full = this.#key(key);
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: full }));
+      const etag = this.#remember(full, res.Metadata, res.ETag);
+      const body: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = (res.Body as AsyncIterable<Uint8Array> | undefined) ?? [];
+      return { body, etag, size: res.ContentLength ?? 0, mtime: res.LastModified ?? new Date(0) };
     } catch (err) {
       if (statusOf(err) === 404) return this.#forget(full);
       throw ioError('get', key, err);

@@ -4,7 +4,7 @@
  * with one `head` (an unchanged etag keeps the bytes); `head` itself always asks the backend. Writes and deletes through the cache update it at once;
  * changes made behind its back (another process, `hexrepo build`) show within `revalidateMs`.
  */
-import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject } from './types.js';
+import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject, StreamedObject } from './types.js';
 
 export interface CachedStoreOptions {
   /** Objects larger than this are never cached. @default 1 MiB */
@@ -58,6 +58,17 @@ export class CachedStore implements BlobStore {
    * Always asks the backend: heads decide conditional writes and 304s, where a stale answer is
    * wrong, and they are cheap. A changed object drops its cached bytes.
    */
+  /** Cached bytes when fresh; otherwise the backend's stream (large objects are never cached). */
+  async getStream(key: string): Promise<StreamedObject | null> {
+    const hit = this.#fresh(key);
+    if (hit) return { body: [hit.body], etag: hit.etag, size: hit.size, mtime: hit.mtime };
+    if (!this.inner.getStream) {
+      const obj = await this.get(key);
+      return obj && { body: [obj.body], etag: obj.etag, size: obj.size, mtime: obj.mtime };
+    }
+    return this.inner.getStream(key);
+  }
+
   async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
     const head = await this.inner.head(key);
     const entry = this.#entries.get(key);

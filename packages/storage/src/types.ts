@@ -25,6 +25,15 @@ export interface PutOptions {
   cacheControl?: string;
 }
 
+/** An object read as a stream (large tarballs from a bucket are never held whole in memory). */
+export interface StreamedObject {
+  /** The bytes, chunk by chunk (a Node stream, or a plain list of chunks). */
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  etag: string;
+  size: number;
+  mtime: Date;
+}
+
 /** What a write reports: the new etag, and the modification time where the backend knows it. */
 export interface PutResult {
   etag: string;
@@ -40,6 +49,8 @@ export interface BlobStore {
   /** A short description for logs and status bars, e.g. `file:///srv/acme/public`. */
   readonly url: string;
   get(key: string): Promise<StoredObject | null>;
+  /** The object as a stream, where the backend can do better than `get` (buckets). */
+  getStream?(key: string): Promise<StreamedObject | null>;
   head(key: string): Promise<(ObjectInfo & { etag: string }) | null>;
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutResult>;
   /** Removes the object; removing a missing object is not an error. */
