@@ -7,6 +7,7 @@ const layers = {
   registry: ['core'],
   storage: ['core'],
   'storage-s3': ['core', 'storage'],
+  'storage-gcs': ['core', 'storage'],
   repo: ['core', 'tarball', 'registry', 'storage'],
   http: ['core', 'storage', 'repo', 'tarball'],
 };
