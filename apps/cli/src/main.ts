@@ -1,6 +1,7 @@
 import { errorToJson, formatError, HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { type Command, helpText, type Io, parseCommandArgs } from './command.js';
 import { build } from './commands/build.js';
+import { deploy } from './commands/deploy.js';
 import { dev } from './commands/dev.js';
 import { init } from './commands/init.js';
 import { publish } from './commands/publish.js';
@@ -11,7 +12,7 @@ import { tui } from './commands/tui.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, token, publish, retire, unretire, revert, dev, tui];
+export const COMMANDS: Command[] = [init, build, verify, serve, deploy, token, publish, retire, unretire, revert, dev, tui];
 
 export const VERSION = '0.1.0';
 

@@ -4,15 +4,21 @@
  * AUTH_PASSWORD, PUBLIC_DIR) work as they do there; the rest are HEXREPO_*.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { HexrepoError, assertRepoName } from '@hexrepo/core';
 import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
-import { defaultTokensPath, isInside, resolvePublicDir } from './project.js';
+import { defaultTokensPath, isInside, readProject, resolvePublicDir } from './project.js';
 
 export interface ServeConfig {
   host: string;
   port: number;
-  publicDir: string;
+  /** The folder to serve; undefined when serving a store. */
+  publicDir: string | undefined;
+  /**
+   * The store to serve instead of a folder (`--store`, HEXREPO_STORE, config "store"): its URL, the
+   * folder a plain path in it is relative to, and where local state (build cache) goes.
+   */
+  store: { url: string; cwd: string; stateBase: string } | undefined;
   name: string | undefined;
   /** `auto`: private when any user or token is configured, public otherwise. */
   access: 'public' | 'private' | 'auto';
@@ -26,11 +32,12 @@ export interface ServeConfig {
 }
 
 /** The settings a config file may hold. */
-export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel'] as const;
+export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel'] as const;
 
 export const SERVE_ENV = {
   PORT: 'port (also HEXREPO_PORT)',
   PUBLIC_DIR: 'public folder (also HEXREPO_PUBLIC_DIR)',
+  HEXREPO_STORE: 'store URL to serve instead of a folder (s3://…, file://…)',
   AUTH_USERNAME: 'Basic-auth user name (with AUTH_PASSWORD)',
   AUTH_PASSWORD: 'Basic-auth password',
   HEXREPO_HOST: 'address to listen on',
@@ -105,10 +112,31 @@ export async function resolveServeConfig(args: {
 
   // Public folder: flag, PUBLIC_DIR, config file (relative to it), then the DIR positional / project.
   const publicFound = pick('publicDir', 'public-dir', ['PUBLIC_DIR', 'HEXREPO_PUBLIC_DIR'], 'publicDir');
-  let publicDir: string;
+  // Or a store: flag, HEXREPO_STORE, config file. Never both: which one is served must be clear.
+  const storeFound = pick('store', 'store', ['HEXREPO_STORE'], 'store');
+  let publicDir: string | undefined;
+  let store: ServeConfig['store'];
   let projectName: string | undefined;
   let projectKey: string | undefined;
-  if (publicFound) {
+  let stateBase: string | undefined;
+  if (storeFound && publicFound) {
+    throw new HexrepoError('CONFIG_INVALID', `store (from ${storeFound[1]}) and publicDir (from ${publicFound[1]}) cannot be used together: serve either a store or a folder`, {
+      setting: 'store',
+      source: storeFound[1],
+      hint: publicFound[1] === 'PUBLIC_DIR' || publicFound[1] === 'HEXREPO_PUBLIC_DIR' ? `unset ${publicFound[1]} (the Docker image sets PUBLIC_DIR; pass -e PUBLIC_DIR= to clear it)` : 'drop one of the two settings',
+    });
+  }
+  if (storeFound) {
+    if (typeof storeFound[0] !== 'string' || storeFound[0] === '') bad('store', storeFound[1], 'must be a store URL (s3://BUCKET/PREFIX?region=R&endpoint=URL, file:///PATH or a folder path)');
+    // Name and key come from hexrepo.json of DIR, or of the current folder; its publicDir is not used.
+    const project = args.positional !== undefined ? await readProject(resolve(cwd, args.positional)) : await readProject(cwd);
+    if (args.positional !== undefined && !project) bad('store', storeFound[1], `is set, so DIR must be a folder holding hexrepo.json (${args.positional} has none)`);
+    projectName = project?.config.name;
+    if (project) projectKey = resolve(project.root, project.config.privateKey);
+    stateBase = project?.root ?? cwd;
+    store = { url: storeFound[0], cwd: storeFound[1].startsWith(configPath ?? '\0') ? fileDir : cwd, stateBase };
+    sources.store = storeFound[1];
+  } else if (publicFound) {
     if (typeof publicFound[0] !== 'string' || publicFound[0] === '') bad('publicDir', publicFound[1], 'must be a folder path');
     const base = publicFound[1].startsWith(configPath ?? '\0') ? fileDir : cwd;
     ({ publicDir } = await resolvePublicDir('serve', base, publicFound[0]).catch((err: unknown) => {
@@ -145,7 +173,8 @@ export async function resolveServeConfig(args: {
     if (!(LOG_LEVELS as readonly unknown[]).includes(v)) bad('logLevel', src, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v)}`);
     return v as LogLevel;
   });
-  const tokensFile = record('tokensFile', pick('tokensFile', 'tokens', ['HEXREPO_TOKENS'], 'tokensFile'), defaultTokensPath(publicDir), (v, src) => {
+  const defaultTokens = publicDir !== undefined ? defaultTokensPath(publicDir) : join(stateBase!, '.hexrepo', 'tokens.json');
+  const tokensFile = record('tokensFile', pick('tokensFile', 'tokens', ['HEXREPO_TOKENS'], 'tokensFile'), defaultTokens, (v, src) => {
     if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
   });
@@ -153,8 +182,8 @@ export async function resolveServeConfig(args: {
     if (typeof v !== 'string' || v === '') bad('privateKey', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
   });
-  if (privateKey && isInside(privateKey, publicDir)) bad('privateKey', sources.privateKey!, `${privateKey} is inside the public folder ${publicDir}; move it out of the served folder`);
-  if (isInside(tokensFile, publicDir)) bad('tokensFile', sources.tokensFile!, `${tokensFile} is inside the public folder ${publicDir}; keep it beside the folder, never in it`);
+  if (publicDir !== undefined && privateKey && isInside(privateKey, publicDir)) bad('privateKey', sources.privateKey!, `${privateKey} is inside the public folder ${publicDir}; move it out of the served folder`);
+  if (publicDir !== undefined && isInside(tokensFile, publicDir)) bad('tokensFile', sources.tokensFile!, `${tokensFile} is inside the public folder ${publicDir}; keep it beside the folder, never in it`);
 
   // Users: AUTH_USERNAME + AUTH_PASSWORD (the guide), or "users" in the config file. Never flags:
   // a password on the command line is visible to every user of the machine.
@@ -182,5 +211,5 @@ export async function resolveServeConfig(args: {
     if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
     return v;
   });
-  return { host, port, publicDir, name, access, users, tokensFile, privateKey, logLevel, sources };
+  return { host, port, publicDir, store, name, access, users, tokensFile, privateKey, logLevel, sources };
 }

@@ -203,7 +203,9 @@ export class S3Store implements BlobStore {
         const key = obj.Key.slice(this.prefix.length);
         // Objects no hexrepo key can name (`a//b`, `.hidden`, `x/`) are not part of the repository.
         if (!isSafeKey(key)) continue;
-        yield { key, size: obj.Size ?? 0, mtime: obj.LastModified ?? new Date(0) };
+        // ListObjectsV2 reports milliseconds where HEAD and GET report whole seconds
+        // (Last-Modified is an HTTP date): round down so one object has one mtime everywhere.
+        yield { key, size: obj.Size ?? 0, mtime: wholeSeconds(obj.LastModified) };
       }
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -330,4 +332,8 @@ function ioError(op: string, key: string, err: unknown): HexrepoError {
   const status = statusOf(err);
   const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return new HexrepoError('STORAGE_IO', `S3 ${op} ${key} failed${status ? ` (HTTP ${status})` : ''}: ${what}`, { key, op, ...(status !== undefined && { status }) }, { cause: err });
+}
+
+function wholeSeconds(date: Date | undefined): Date {
+  return new Date(Math.floor((date?.getTime() ?? 0) / 1000) * 1000);
 }

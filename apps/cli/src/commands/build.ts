@@ -3,15 +3,18 @@ import { join } from 'node:path';
 import { errorToJson, HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { buildRegistry, loadCache, loadReleaseStates, saveCache, stateLookup } from '@hexrepo/repo';
 import { fingerprint } from '@hexrepo/registry';
-import { FsStore } from '@hexrepo/storage';
-import type { Command } from '../command.js';
+import type { KeyObject } from 'node:crypto';
+import type { TarballLimits } from '@hexrepo/core';
+import { FsStore, type BlobStore } from '@hexrepo/storage';
+import { type Command, str } from '../command.js';
 import { defaultCachePath, displayPath, loadSigningKey, resolveRepo } from '../project.js';
 import { progressBar } from '../progress.js';
+import { loadStoreSigningKey, localRoot, resolveStoreRepo, storeCachePath } from '../stores.js';
 
 export const build: Command = {
   name: 'build',
   summary: 'Build the signed registry (names, versions, packages/NAME) from PUBLIC/tarballs/*.tar.',
-  usage: 'hexrepo build [DIR|PUBLIC] --name NAME --private-key KEY.pem [options]',
+  usage: 'hexrepo build [DIR|PUBLIC] --name NAME --private-key KEY.pem [options]\n       hexrepo build [DIR] --store URL [options]',
   help: `
 Does what "mix hex.registry build" does, with the same inputs and output tree, but incrementally
 (only new or changed tarballs are read, only their packages re-signed), atomically (temp file +
@@ -19,13 +22,25 @@ rename), and only after every tarball validated: a bad tarball is reported and n
 DIR is a folder made by "hexrepo init" (its hexrepo.json gives PUBLIC, --name and --private-key);
 PUBLIC is the served folder itself. With neither, ./hexrepo.json is used. Flags always win.
 
+With --store URL the repository is built in place in a store instead of a local folder: tarballs
+are read from the store's tarballs/, and only registry files whose bytes changed are written back
+(an unchanged rebuild writes nothing). --name and --private-key still come from the flags or from
+hexrepo.json (of DIR or the current folder); the build cache stays local. URL is one of
+  s3://BUCKET/PREFIX?region=R[&endpoint=URL]   credentials from the AWS environment variables,
+                                               profile or instance role
+  file:///ABS/PATH, or a plain folder path
+See docs/deploy.md.
+
 Options:
   --name NAME                  repository name signed into the files (clients must use the same)
   --private-key FILE           RSA key (PKCS#1 or PKCS#8 PEM); must be outside PUBLIC
   --skip-invalid               leave invalid tarballs out with a warning instead of failing
   --max-tarball-size SIZE      largest accepted tarball (default 8MiB, what every client can install)
   --max-uncompressed-size SIZE largest accepted uncompressed contents (default 64MiB)
-  --cache FILE                 build cache (default: PUBLIC/../.hexrepo/build-cache-PUBLIC.json)
+  --store URL                  build in this store (s3://…, file://…) instead of PUBLIC
+  --cache FILE                 build cache (default: PUBLIC/../.hexrepo/build-cache-PUBLIC.json;
+                               with --store: .hexrepo/build-cache-HASH.json beside hexrepo.json,
+                               or in the current folder, HASH naming the store URL)
   --no-cache                   ignore the cache and read every tarball (the result is the same)
   --json                       print a JSON summary on stdout instead of the text report
   --quiet                      print nothing but errors
@@ -37,6 +52,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
     'skip-invalid': { type: 'boolean' },
     'max-tarball-size': { type: 'string' },
     'max-uncompressed-size': { type: 'string' },
+    store: { type: 'string' },
     cache: { type: 'string' },
     'no-cache': { type: 'boolean' },
     json: { type: 'boolean' },
@@ -44,24 +60,43 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
   },
   async run({ values, positionals }, io) {
     if (positionals.length > 1) throw new HexrepoError('USAGE', `hexrepo build: expected one PUBLIC folder, got ${positionals.length}`);
-    const repo = await resolveRepo('build', io.cwd, positionals[0], values, { key: true });
-    const privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
-    await mkdir(join(repo.publicDir, 'tarballs'), { recursive: true }); // as mix does: the drop folder always exists
-    const cachePath = typeof values.cache === 'string' ? values.cache : defaultCachePath(repo.publicDir);
-    const { cache } = values['no-cache'] ? { cache: undefined } : await loadCache(cachePath, repo.name, fingerprint(privateKey));
+    const storeUrl = str(values, 'store');
+    let store: BlobStore;
+    let name: string;
+    let limits: TarballLimits;
+    let privateKey: KeyObject;
+    let defaultCache: string;
+    let shown: string;
+    if (storeUrl !== undefined) {
+      const repo = await resolveStoreRepo('build', io.cwd, storeUrl, positionals[0], values, { key: true });
+      ({ store, name, limits } = repo);
+      privateKey = await loadStoreSigningKey(repo.keyPath!, store);
+      defaultCache = storeCachePath(repo.stateBase, store);
+      const root = localRoot(store);
+      if (root) await mkdir(join(root, 'tarballs'), { recursive: true });
+      shown = root ? displayPath(io.cwd, root) : store.url.replace(/\/$/, '');
+    } else {
+      const repo = await resolveRepo('build', io.cwd, positionals[0], values, { key: true });
+      ({ name, limits } = repo);
+      privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
+      await mkdir(join(repo.publicDir, 'tarballs'), { recursive: true }); // as mix does: the drop folder always exists
+      store = new FsStore(repo.publicDir);
+      defaultCache = defaultCachePath(repo.publicDir);
+      shown = displayPath(io.cwd, repo.publicDir);
+    }
+    const cachePath = typeof values.cache === 'string' ? values.cache : defaultCache;
+    const { cache } = values['no-cache'] ? { cache: undefined } : await loadCache(cachePath, name, fingerprint(privateKey));
     const cachedTarballs = cache?.tarballs.size;
     const bar = progressBar(io);
-    const shown = displayPath(io.cwd, repo.publicDir);
     try {
-      const store = new FsStore(repo.publicDir);
       const { summary, cache: next } = await buildRegistry({
         store,
         // Retirements and publish times recorded by the publish API: a rebuild keeps them.
         releaseState: stateLookup(await loadReleaseStates(store)),
-        repository: repo.name,
+        repository: name,
         privateKey,
         ...(cache ? { cache } : {}),
-        limits: repo.limits,
+        limits,
         skipInvalid: values['skip-invalid'] === true,
         onProgress: (e) => bar.update(e.phase, e.done, e.total),
       });
@@ -70,7 +105,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
       const unchanged = cache === next && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && next.tarballs.size === cachedTarballs;
       if (!unchanged) await saveCache(cachePath, next);
       if (values.json) {
-        io.out(`${JSON.stringify({ ok: true, ...summary, public: repo.publicDir, cache: cachePath }, null, 2)}\n`);
+        io.out(`${JSON.stringify({ ok: true, ...summary, public: localRoot(store) ?? store.url, store: store.url, cache: cachePath }, null, 2)}\n`);
         return 0;
       }
       if (values.quiet) return 0;

@@ -9,6 +9,7 @@ import { CachedStore, FsStore } from '@hexrepo/storage';
 import type { Command } from '../command.js';
 import { defaultCachePath, loadSigningKey } from '../project.js';
 import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
+import { loadStoreSigningKey, openStore, storeCachePath } from '../stores.js';
 
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
 async function strayKeys(publicDir: string): Promise<string[]> {
@@ -19,7 +20,7 @@ async function strayKeys(publicDir: string): Promise<string[]> {
 export const serve: Command = {
   name: 'serve',
   summary: 'Serve the repository over HTTP, with access control, logs and metrics.',
-  usage: 'hexrepo serve [DIR|PUBLIC] [--port N] [--host ADDR] [--public-dir DIR] [--config FILE] [options]',
+  usage: 'hexrepo serve [DIR|PUBLIC] [--port N] [--host ADDR] [--public-dir DIR] [--config FILE] [options]\n       hexrepo serve [DIR] --store URL [options]',
   help: `
 Serves names, versions, packages/NAME, tarballs/NAME-VERSION.tar, docs/NAME-VERSION.tar.gz and
 public_key as Mix and rebar3 expect them: a strong ETag on every response, 304 for a matching
@@ -46,6 +47,12 @@ finish (up to 10 s), exit 0.
 
 Options (strongest first: flag, environment, config file, hexrepo.json):
   --public-dir DIR     the folder to serve; env PUBLIC_DIR (default: DIR argument or ./hexrepo.json)
+  --store URL          env HEXREPO_STORE: serve the repository in this store instead of a folder
+                       (s3://BUCKET/PREFIX?region=R&endpoint=URL, file:///PATH or a folder path;
+                       S3 credentials from the AWS environment, profile or instance role). Hot
+                       files are cached in memory and revalidated every second. Not together with
+                       --public-dir/PUBLIC_DIR; DIR (or ./hexrepo.json) then only gives --name and
+                       --private-key, and the build cache and tokens stay in DIR/.hexrepo/
   --port N             env PORT or HEXREPO_PORT (default 4000; 0 picks a free port)
   --host ADDR          env HEXREPO_HOST (default 127.0.0.1; 0.0.0.0 to listen on every interface)
   --name NAME          env HEXREPO_NAME: the repository name, shown by /health (default: hexrepo.json)
@@ -66,6 +73,7 @@ ${Object.entries(SERVE_ENV)
   .join('\n')}`,
   options: {
     'public-dir': { type: 'string' },
+    store: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     name: { type: 'string' },
@@ -82,7 +90,9 @@ ${Object.entries(SERVE_ENV)
     const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
     const access = new Access({ visibility, users: config.users, tokens });
     // Hot registry files are served from memory, revalidated against the folder every second.
-    const store = new CachedStore(new FsStore(config.publicDir));
+    const inner = config.store ? await openStore(config.store.url, { cwd: config.store.cwd }) : new FsStore(config.publicDir!);
+    const store = new CachedStore(inner);
+    const where = config.publicDir ?? inner.url;
 
     // The publish API needs the signing key. The one named by hexrepo.json is optional (a server
     // may only read); one given explicitly must load.
@@ -91,8 +101,8 @@ ${Object.entries(SERVE_ENV)
     const keyGiven = config.sources.privateKey !== 'default';
     if (config.privateKey && (keyGiven || existsSync(config.privateKey))) {
       if (!config.name) throw new HexrepoError('CONFIG_INVALID', 'the publish API needs the repository name: pass --name or set HEXREPO_NAME (or run where hexrepo.json is)', { setting: 'name' });
-      const privateKey = await loadSigningKey(config.privateKey, config.publicDir);
-      const cachePath = defaultCachePath(config.publicDir);
+      const privateKey = config.store ? await loadStoreSigningKey(config.privateKey, inner) : await loadSigningKey(config.privateKey, config.publicDir!);
+      const cachePath = config.store ? storeCachePath(config.store.stateBase, inner) : defaultCachePath(config.publicDir!);
       const { cache } = await loadCache(cachePath, config.name, fingerprint(privateKey));
       const opened = await RepoService.open({ store, repository: config.name, privateKey, cache });
       service = opened.service;
@@ -108,7 +118,7 @@ ${Object.entries(SERVE_ENV)
     const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger, ...(service ? { service } : {}) });
     const server = await listen(handler, { host: config.host, port: config.port });
 
-    for (const file of await strayKeys(config.publicDir)) {
+    for (const file of config.publicDir !== undefined ? await strayKeys(config.publicDir) : []) {
       logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
     }
     if (visibility === 'private' && access.open) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
@@ -121,8 +131,8 @@ ${Object.entries(SERVE_ENV)
         (err: unknown) => logger.error({ err: (err as Error).message }, 'token file reload failed; keeping the previous tokens'),
       );
     });
-    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir, access: visibility, users: config.users.length, tokens: tokens.size }, 'listening');
-    io.err(`hexrepo serve: ${server.url} (${visibility}; ${config.publicDir})\n`);
+    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size }, 'listening');
+    io.err(`hexrepo serve: ${server.url} (${visibility}; ${where})\n`);
 
     await new Promise<void>((resolveStop) => {
       const stop = (signal: string): void => {
