@@ -119,7 +119,9 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
       const streamed = await opts.store.getStream(resource.key);
       if (!streamed) return send(res, 404, 'not found\n');
       writeHead(res, 200, { ...headersOf(resource, streamed), 'content-length': String(streamed.size) });
-      await pipeline(Readable.from(streamed.body), res);
+      // Bytes already in memory (the read cache, a folder) go out in one write; a stream is piped.
+      if (Array.isArray(streamed.body)) res.end(streamed.body.length === 1 ? streamed.body[0] : Buffer.concat(streamed.body as Uint8Array[]));
+      else await pipeline(Readable.from(streamed.body), res);
       return;
     }
     const obj = await opts.store.get(resource.key);
