@@ -36,6 +36,20 @@ export interface Resolved {
  */
 export async function resolveRepo(cmd: string, cwd: string, positional: string | undefined, values: Record<string, unknown>, need: { key: boolean }): Promise<Resolved> {
   const { publicDir, project } = await resolvePublicDir(cmd, cwd, positional);
+  return { publicDir, ...repoSettings(cmd, cwd, project, values, need) };
+}
+
+/**
+ * Name, signing key and size limits of a repository: flags first, then its hexrepo.json. Shared by
+ * commands on a public folder and commands on a store (--store).
+ */
+export function repoSettings(
+  cmd: string,
+  cwd: string,
+  project: { config: ProjectConfig; root: string } | null,
+  values: Record<string, unknown>,
+  need: { key: boolean },
+): { name: string; keyPath: string | undefined; limits: TarballLimits } {
   const name = (typeof values.name === 'string' ? values.name : undefined) ?? project?.config.name;
   if (!name) throw usage(cmd, 'missing --name (the repository name clients configure)');
   const keyFlag = typeof values['private-key'] === 'string' ? values['private-key'] : undefined;
@@ -50,7 +64,7 @@ export async function resolveRepo(cmd: string, cwd: string, positional: string |
       limits[key] = n;
     }
   }
-  return { publicDir, name, keyPath, limits };
+  return { name, keyPath, limits };
 }
 
 /**

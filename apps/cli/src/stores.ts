@@ -9,10 +9,10 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KeyObject } from 'node:crypto';
-import { DEFAULT_LIMITS, HexrepoError, parseSize, type ProjectConfig, type TarballLimits } from '@hexrepo/core';
+import { HexrepoError, type ProjectConfig, type TarballLimits } from '@hexrepo/core';
 import { FsStore, type BlobStore } from '@hexrepo/storage';
 import { usage } from './command.js';
-import { loadSigningKey, readProject } from './project.js';
+import { loadSigningKey, readProject, repoSettings } from './project.js';
 
 export const STORE_SCHEMES = ['file://', 's3://', 'gs://'] as const;
 
@@ -97,20 +97,7 @@ export async function resolveStoreRepo(cmd: string, cwd: string, url: string, po
     project = await readProject(cwd);
   }
   const store = await openStore(url, { cwd });
-  const name = (typeof values.name === 'string' ? values.name : undefined) ?? project?.config.name;
-  if (!name) throw usage(cmd, 'missing --name (the repository name clients configure)');
-  const keyFlag = typeof values['private-key'] === 'string' ? values['private-key'] : undefined;
-  const keyPath = keyFlag ? resolve(cwd, keyFlag) : project ? resolve(project.root, project.config.privateKey) : undefined;
-  if (need.key && !keyPath) throw usage(cmd, 'missing --private-key KEY.pem');
-  const limits = { ...(project?.config.limits ?? DEFAULT_LIMITS) };
-  for (const [flag, key] of [['max-tarball-size', 'maxTarballSize'], ['max-uncompressed-size', 'maxUncompressedSize']] as const) {
-    const v = values[flag];
-    if (typeof v === 'string') {
-      const n = parseSize(v);
-      if (n === null || n <= 0) throw usage(cmd, `--${flag} ${JSON.stringify(v)} is not a size (examples: 8MiB, 65536)`);
-      limits[key] = n;
-    }
-  }
+  const { name, keyPath, limits } = repoSettings(cmd, cwd, project, values, need);
   return { store, name, keyPath, limits, project, stateBase: project?.root ?? cwd };
 }
 

@@ -1,6 +1,6 @@
 import { Storage, type File, type FileMetadata, type SaveOptions, type StorageOptions } from '@google-cloud/storage';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { assertSafeKey, contentEtag, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { assertSafeKey, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
 
 /** Custom metadata key (`metadata.metadata.hexrepoEtag`) holding hexrepo's content etag. */
 export const ETAG_METADATA_KEY = 'hexrepoEtag';
@@ -247,43 +247,14 @@ function dateOf(meta: FileMetadata): Date {
  * Store options from `gs://BUCKET/PREFIX?endpoint=URL&project=ID`.
  */
 export function parseGcsUrl(url: string): GcsStoreOptions {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new HexrepoError('CONFIG_INVALID', `not a URL: ${JSON.stringify(url)}`, { url });
-  }
-  if (u.protocol !== 'gs:') throw new HexrepoError('CONFIG_INVALID', `not a gs:// URL: ${JSON.stringify(url)}`, { url });
-  const bucket = decodeURIComponent(u.hostname);
-  if (!bucket) throw new HexrepoError('CONFIG_INVALID', `no bucket in ${JSON.stringify(url)}`, { url });
-  if (u.username || u.password) {
-    throw new HexrepoError('CONFIG_INVALID', 'credentials do not belong in the gs:// URL; use GOOGLE_APPLICATION_CREDENTIALS or the metadata server', { url: `gs://${bucket}${u.pathname}` });
-  }
-  const opts: GcsStoreOptions = { bucket };
-  // The path as written: URL() resolves `..` segments away, which would hide them from the check.
-  const rawPath = /^gs:\/\/[^/?#]*([^?#]*)/i.exec(url)?.[1] ?? '';
-  const prefix = decodeURIComponent(rawPath).replace(/^\/+|\/+$/g, '');
-  if (prefix !== '') {
-    try {
-      assertSafeKey(prefix);
-    } catch (err) {
-      throw new HexrepoError('CONFIG_INVALID', `unusable prefix in ${JSON.stringify(url)}`, { url }, { cause: err });
-    }
-    opts.prefix = prefix;
-  }
-  for (const [name, value] of u.searchParams) {
-    switch (name) {
-      case 'endpoint':
-        if (!/^https?:\/\/[^/]/.test(value)) throw new HexrepoError('CONFIG_INVALID', `endpoint must be an http(s) URL, got ${JSON.stringify(value)}`, { url });
-        opts.apiEndpoint = value;
-        break;
-      case 'project':
-        if (!/^[a-z][-a-z0-9:.]{3,}[a-z0-9]$/i.test(value)) throw new HexrepoError('CONFIG_INVALID', `not a project id: ${JSON.stringify(value)}`, { url });
-        opts.projectId = value;
-        break;
-      default:
-        throw new HexrepoError('CONFIG_INVALID', `unknown gs:// URL parameter ${JSON.stringify(name)} (known: endpoint, project)`, { url });
-    }
+  const { bucket, prefix, params } = parseBucketUrl(url, 'gs', ['endpoint', 'project'], 'use GOOGLE_APPLICATION_CREDENTIALS or the metadata server');
+  const opts: GcsStoreOptions = { bucket, ...(prefix !== '' && { prefix }) };
+  const endpoint = params.get('endpoint');
+  if (endpoint !== undefined) opts.apiEndpoint = endpointParam(endpoint, url);
+  const project = params.get('project');
+  if (project !== undefined) {
+    if (!/^[a-z][-a-z0-9:.]{3,}[a-z0-9]$/i.test(project)) throw new HexrepoError('CONFIG_INVALID', `not a project id: ${JSON.stringify(project)}`, { url });
+    opts.projectId = project;
   }
   return opts;
 }

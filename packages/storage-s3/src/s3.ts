@@ -9,7 +9,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { assertSafeKey, contentEtag, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { assertSafeKey, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
 
 /** Object metadata key holding hexrepo's content etag (sent as `x-amz-meta-hexrepo-etag`). */
 export const ETAG_METADATA_KEY = 'hexrepo-etag';
@@ -253,47 +253,18 @@ function clientConfig(opts: S3StoreOptions): S3ClientConfig {
  * With an endpoint, path-style addressing is the default (S3-compatible servers mostly need it).
  */
 export function parseS3Url(url: string): S3StoreOptions {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new HexrepoError('CONFIG_INVALID', `not a URL: ${JSON.stringify(url)}`, { url });
+  const { bucket, prefix, params } = parseBucketUrl(url, 's3', ['region', 'endpoint', 'forcePathStyle'], 'use the environment or a profile');
+  const opts: S3StoreOptions = { bucket, ...(prefix !== '' && { prefix }) };
+  const region = params.get('region');
+  if (region !== undefined) opts.region = region;
+  const endpoint = params.get('endpoint');
+  if (endpoint !== undefined) opts.endpoint = endpointParam(endpoint, url);
+  const pathStyle = params.get('forcePathStyle');
+  if (pathStyle !== undefined) {
+    if (pathStyle !== 'true' && pathStyle !== 'false') throw new HexrepoError('CONFIG_INVALID', `forcePathStyle must be true or false, got ${JSON.stringify(pathStyle)}`, { url });
+    opts.forcePathStyle = pathStyle === 'true';
   }
-  if (u.protocol !== 's3:') throw new HexrepoError('CONFIG_INVALID', `not an s3:// URL: ${JSON.stringify(url)}`, { url });
-  const bucket = decodeURIComponent(u.hostname);
-  if (!bucket) throw new HexrepoError('CONFIG_INVALID', `no bucket in ${JSON.stringify(url)}`, { url });
-  if (u.username || u.password) {
-    throw new HexrepoError('CONFIG_INVALID', 'credentials do not belong in the s3:// URL; use the environment or a profile', { url: `s3://${bucket}${u.pathname}` });
-  }
-  const opts: S3StoreOptions = { bucket };
-  // The path as written: URL() resolves `..` segments away, which would hide them from the check.
-  const rawPath = /^s3:\/\/[^/?#]*([^?#]*)/i.exec(url)?.[1] ?? '';
-  const prefix = decodeURIComponent(rawPath).replace(/^\/+|\/+$/g, '');
-  if (prefix !== '') {
-    try {
-      assertSafeKey(prefix);
-    } catch (err) {
-      throw new HexrepoError('CONFIG_INVALID', `unusable prefix in ${JSON.stringify(url)}`, { url }, { cause: err });
-    }
-    opts.prefix = prefix;
-  }
-  for (const [name, value] of u.searchParams) {
-    switch (name) {
-      case 'region':
-        opts.region = value;
-        break;
-      case 'endpoint':
-        if (!/^https?:\/\/[^/]/.test(value)) throw new HexrepoError('CONFIG_INVALID', `endpoint must be an http(s) URL, got ${JSON.stringify(value)}`, { url });
-        opts.endpoint = value;
-        break;
-      case 'forcePathStyle':
-        if (value !== 'true' && value !== 'false') throw new HexrepoError('CONFIG_INVALID', `forcePathStyle must be true or false, got ${JSON.stringify(value)}`, { url });
-        opts.forcePathStyle = value === 'true';
-        break;
-      default:
-        throw new HexrepoError('CONFIG_INVALID', `unknown s3:// URL parameter ${JSON.stringify(name)} (known: region, endpoint, forcePathStyle)`, { url });
-    }
-  }
+  // With an endpoint, path-style addressing is the default (S3-compatible servers mostly need it).
   if (opts.endpoint !== undefined && opts.forcePathStyle === undefined) opts.forcePathStyle = true;
   return opts;
 }
