@@ -26,4 +26,4 @@ cli(['build', demo]);
 cli(['verify', demo]);
 log(`done: the demo repository "demo" is in ${join(demo, 'public')} (key in ${join(demo, 'private_key.pem')}).`);
 log('run this command again to see an incremental no-change rebuild.');
-log(`serve it: pnpm hexrepo serve ${demo} (then e.g. curl -i http://127.0.0.1:4000/packages/foo)`);
+log(`serve it: pnpm hexrepo serve ${demo} (then e.g. curl -sI http://127.0.0.1:4000/packages/foo)`);

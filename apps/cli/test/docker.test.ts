@@ -32,6 +32,6 @@ describe('Dockerfile', () => {
   });
 
   it('keeps keys, state and build output out of the build context', () => {
-    for (const line of ['*.pem', '.hexrepo*', '**/node_modules', '.git']) expect(dockerignore.split('\n')).toContain(line);
+    for (const line of ['**/*.pem', '**/*.key', '.hexrepo*', '**/node_modules', '.git']) expect(dockerignore.split('\n')).toContain(line);
   });
 });

@@ -125,7 +125,7 @@ export class Access {
 
   /** Decide whether a request from `address` with `header` may use `scope` (on `pkg`, if given). */
   check(address: string, header: string | undefined, scope: Scope, pkg?: string): AccessDecision {
-    const publicRead = scope === 'read' && (this.options.visibility === 'public' || this.open);
+    const publicRead = scope === 'read' && this.options.visibility === 'public';
     // A public read never fails on credentials: Hex ≥ 2.4 may send a stranger's hex.pm token.
     if (publicRead) {
       const id = header === undefined ? null : this.identify(header);

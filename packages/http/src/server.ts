@@ -77,7 +77,7 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
-  const visibility = opts.access.options.visibility === 'private' && !opts.access.open ? 'private' : 'public';
+  const visibility = opts.access.options.visibility;
 
   // Headers per object version: a cached object is the same instance on every hit, so its headers
   // (and the date formatting) are computed once.

@@ -42,6 +42,12 @@ describe('Access', async () => {
     expect(access.check('a', basic(reader.token, ''), 'read')).toMatchObject({ ok: true });
   });
 
+  it('private with no user or token yet refuses every read (nothing to authenticate with)', () => {
+    const access = new Access({ visibility: 'private', users: [] });
+    expect(access.check('a', undefined, 'read')).toMatchObject({ ok: false, status: 401 });
+    expect(access.check('a', 'anything', 'read')).toMatchObject({ ok: false, status: 401 });
+  });
+
   it('scopes and package patterns → 403', () => {
     const access = new Access({ visibility: 'private', users, tokens });
     expect(access.check('a', reader.token, 'write')).toMatchObject({ ok: false, status: 403 });

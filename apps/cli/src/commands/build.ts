@@ -28,6 +28,8 @@ are read from the store's tarballs/, and only registry files whose bytes changed
 hexrepo.json (of DIR or the current folder); the build cache stays local. URL is one of
   s3://BUCKET/PREFIX?region=R[&endpoint=URL]   credentials from the AWS environment variables,
                                                profile or instance role
+  gs://BUCKET/PREFIX[?project=ID]              credentials from Google Application Default
+                                               Credentials
   file:///ABS/PATH, or a plain folder path
 See docs/deploy.md.
 
@@ -37,7 +39,7 @@ Options:
   --skip-invalid               leave invalid tarballs out with a warning instead of failing
   --max-tarball-size SIZE      largest accepted tarball (default 8MiB, what every client can install)
   --max-uncompressed-size SIZE largest accepted uncompressed contents (default 64MiB)
-  --store URL                  build in this store (s3://…, file://…) instead of PUBLIC
+  --store URL                  build in this store (s3://…, gs://…, file://…) instead of PUBLIC
   --cache FILE                 build cache (default: PUBLIC/../.hexrepo/build-cache-PUBLIC.json;
                                with --store: .hexrepo/build-cache-HASH.json beside hexrepo.json,
                                or in the current folder, HASH naming the store URL)

@@ -83,9 +83,9 @@ Cache-Control that "hexrepo serve" sends (tarballs immutable for a year, indexes
 never Content-Encoding. Anything else in the folder is not uploaded and is listed as ignored.
 
 Refuses, uploading nothing, when any file in the folder looks like a private key (named *.pem
-or *.key, or containing "PRIVATE KEY"). URL is s3://BUCKET/PREFIX?region=R&endpoint=URL
-(credentials from the AWS environment variables, profile or instance role), file:///ABS/PATH or
-a folder path. DIR is a folder with hexrepo.json (its public folder is deployed); with neither
+or *.key, or containing "PRIVATE KEY"). URL is s3://BUCKET/PREFIX?region=R[&endpoint=URL]
+(credentials from the AWS environment variables, profile or instance role), gs://BUCKET/PREFIX
+(Google Application Default Credentials), file:///ABS/PATH or a folder path. DIR is a folder with hexrepo.json (its public folder is deployed); with neither
 DIR nor PUBLIC, ./hexrepo.json is used. See docs/deploy.md.
 
 Options:
@@ -107,7 +107,7 @@ Exit status: 0 deployed, 1 refused or failed, 2 wrong usage.`,
   async run({ values, positionals }, io) {
     if (positionals.length > 1) throw usage('deploy', `expected one PUBLIC folder, got ${positionals.length}`);
     const to = str(values, 'to');
-    if (to === undefined) throw usage('deploy', 'missing --to URL (s3://BUCKET/PREFIX?region=R, file:///PATH or a folder)');
+    if (to === undefined) throw usage('deploy', 'missing --to URL (s3://BUCKET/PREFIX?region=R, gs://BUCKET/PREFIX, file:///PATH or a folder)');
     const { publicDir } = await resolvePublicDir('deploy', io.cwd, positionals[0]);
     const target: BlobStore = await openStore(to, { cwd: io.cwd });
     const dryRun = values['dry-run'] === true;

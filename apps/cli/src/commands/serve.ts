@@ -48,8 +48,9 @@ finish (up to 10 s), exit 0.
 Options (strongest first: flag, environment, config file, hexrepo.json):
   --public-dir DIR     the folder to serve; env PUBLIC_DIR (default: DIR argument or ./hexrepo.json)
   --store URL          env HEXREPO_STORE: serve the repository in this store instead of a folder
-                       (s3://BUCKET/PREFIX?region=R&endpoint=URL, file:///PATH or a folder path;
-                       S3 credentials from the AWS environment, profile or instance role). Hot
+                       (s3://BUCKET/PREFIX?region=R[&endpoint=URL], gs://BUCKET/PREFIX,
+                       file:///PATH or a folder path; S3 credentials from the AWS environment,
+                       profile or instance role, GCS from Application Default Credentials). Hot
                        files are cached in memory and revalidated every second. Not together with
                        --public-dir/PUBLIC_DIR; DIR (or ./hexrepo.json) then only gives --name and
                        --private-key, and the build cache and tokens stay in DIR/.hexrepo/
