@@ -10,28 +10,16 @@ import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:cr
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { machine, median, today } from './_machine.mjs';
+import { CLI, intArg, log, machine, median, pkgName, requireBuilt, ROOT as root, today } from './_lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const PACKAGES = arg('packages', 2000);
-const VERSIONS = arg('versions', 10);
-const CLI = join(root, 'apps/cli/dist/bin.js');
-if (!existsSync(CLI)) {
-  console.error('build the workspace first: pnpm build');
-  process.exit(1);
-}
+const PACKAGES = intArg('packages', 2000);
+const VERSIONS = intArg('versions', 10);
+requireBuilt();
 const { createTarball } = await import(join(root, 'packages/tarball/dist/index.js'));
 const { loadPrivateKey } = await import(join(root, 'packages/registry/dist/index.js'));
 const { buildRegistry, factsFromBytes } = await import(join(root, 'packages/repo/dist/index.js'));
 const { FsStore } = await import(join(root, 'packages/storage/dist/index.js'));
 
-const log = (m) => process.stderr.write(`${m}\n`);
-const pkgName = (i) => `pkg_${String(i).padStart(5, '0')}`;
 const version = (v) => `1.${v}.0`;
 
 /** Deterministic synthetic tarballs, generated once per size and reused across runs. */

@@ -5,30 +5,17 @@
 // validate, 3 signatures, 3 atomic writes) and the floor of 3 RSA-2048 signatures.
 // Options: --drops N (default 50), --packages N (default 2000).
 import { createPrivateKey, sign } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { machine, percentile, median, today } from './_machine.mjs';
+import { intArg, log, machine, median, percentile, pkgName, requireBuilt, ROOT as root, today } from './_lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const arg = (name, dflt) => {
-  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return dflt;
-  const a = process.argv[i];
-  return Number(a.includes('=') ? a.split('=')[1] : process.argv[i + 1]);
-};
-const DROPS = arg('drops', 50);
-const PACKAGES = arg('packages', 2000);
+const DROPS = intArg('drops', 50);
+const PACKAGES = intArg('packages', 2000);
 const devDist = join(root, 'apps/dev/dist/index.js');
-if (!existsSync(devDist)) {
-  console.error('build the workspace first: pnpm build');
-  process.exit(1);
-}
+requireBuilt(devDist);
 const { startDevServer } = await import(devDist);
 const { createTarball } = await import(join(root, 'packages/tarball/dist/index.js'));
-const log = (m) => process.stderr.write(`${m}\n`);
-const pkgName = (i) => `pkg_${String(i).padStart(5, '0')}`;
 
 const work = mkdtempSync(join(tmpdir(), 'hexrepo-bench-dev-'));
 let dev;

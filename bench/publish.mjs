@@ -7,56 +7,27 @@
 //   16 concurrent publishers, all into the same package (distinct versions)
 // Options: --sequential N (publishes in the 1-publisher run, default 200) --concurrent N (publishes
 // in each 16-publisher run, default 400) --publishers N (16).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { machine, median, percentile, today } from './_machine.mjs';
+import { cli, CLI, intArg, log, machine, median, percentile, pkgName, requireBuilt, ROOT as root, startServe, stop, today } from './_lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const arg = (name, dflt) => {
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  const i = process.argv.indexOf(`--${name}`);
-  const v = eq ? Number(eq.slice(name.length + 3)) : i > 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) {
-    console.error(`--${name} needs a positive whole number`);
-    process.exit(2);
-  }
-  return v;
-};
-const SEQUENTIAL = arg('sequential', 200);
-const CONCURRENT = arg('concurrent', 400);
-const PUBLISHERS = arg('publishers', 16);
+const SEQUENTIAL = intArg('sequential', 200);
+const CONCURRENT = intArg('concurrent', 400);
+const PUBLISHERS = intArg('publishers', 16);
 const PACKAGES = 2000; // one release (1.0.0) each before the runs
 const WARMUP = 10; // sequential publishes before the measured runs (JIT, connection pool), not reported
 const FLOOR_ROUNDS = 200;
-const CLI = join(root, 'apps/cli/dist/bin.js');
 const TARBALL_LIB = join(root, 'packages/tarball/dist/index.js');
-for (const [file, hint] of [
-  [CLI, 'build the workspace first: pnpm build'],
-  [TARBALL_LIB, 'build the workspace first: pnpm build'],
-]) {
-  if (!existsSync(file)) {
-    console.error(`${file} missing: ${hint}`);
-    process.exit(1);
-  }
-}
+requireBuilt(TARBALL_LIB);
 if (SEQUENTIAL + CONCURRENT + WARMUP > PACKAGES - 1) {
   console.error(`--sequential + --concurrent must stay under ${PACKAGES - 1 - WARMUP}: every publish of the first two runs touches its own package`);
   process.exit(2);
 }
 const { createTarball } = await import(TARBALL_LIB);
 
-const log = (m) => process.stderr.write(`${m}\n`);
-const pkgName = (i) => `pkg_${String(i).padStart(5, '0')}`;
-
-function cli(args, env = {}) {
-  const res = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (res.status !== 0) throw new Error(`hexrepo ${args.join(' ')} failed (${res.status}):\n${res.stdout}${res.stderr}`);
-  return res.stdout;
-}
 
 /** The tarball of package I, version VERSION, with the same metadata shape as bench/build.mjs. */
 function tarballFor(i, version) {
@@ -93,41 +64,6 @@ function fillTarballs(tarballs) {
     files.push(f);
   }
   return files;
-}
-
-/** Starts `hexrepo serve` and resolves with its base URL once it prints it on stderr. */
-function startHexrepo(dir) {
-  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stdout.resume(); // request logs (none at warn, but never let the pipe fill)
-  const url = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hexrepo serve printed no URL in 30 s:\n${stderr}`)), 30_000);
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const m = /hexrepo serve: (http:\/\/[^\s]+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1].replace(/\/$/, ''));
-      }
-    });
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`hexrepo serve exited (${code ?? sig}):\n${stderr}`));
-    });
-  });
-  return { child, url, stderr: () => stderr };
-}
-
-async function stop(child, name) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM'); // graceful: requests in flight finish
-  const timer = setTimeout(() => {
-    log(`${name} still running 15 s after SIGTERM: SIGKILL`);
-    child.kill('SIGKILL');
-  }, 15_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** One publish; resolves with its latency in ms. Anything but 201 fails the benchmark. */
@@ -231,7 +167,7 @@ try {
   log(`floor: ${floorMs.toFixed(2)} ms per publish (${floorPerSec.toFixed(0)}/s; versions file ${versionsBytes} bytes)`);
 
   log('starting hexrepo serve …');
-  hexrepo = startHexrepo(dir);
+  hexrepo = startServe(dir);
   hexrepo.url = await hexrepo.url;
   log(`  hexrepo ${hexrepo.url}`);
 

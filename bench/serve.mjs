@@ -6,34 +6,20 @@
 // Options: --duration N (seconds per wrk run, default 10) --connections N (64) --threads N (2).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { machine, today } from './_machine.mjs';
+import { cli, freePort, intArg, log, machine, pkgName, requireBuilt, ROOT as root, startServe, stop, today } from './_lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const arg = (name, dflt) => {
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  const i = process.argv.indexOf(`--${name}`);
-  const v = eq ? Number(eq.slice(name.length + 3)) : i > 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) {
-    console.error(`--${name} needs a positive whole number`);
-    process.exit(2);
-  }
-  return v;
-};
-const DURATION = arg('duration', 10);
-const CONNECTIONS = arg('connections', 64);
-const THREADS = arg('threads', 2);
+const DURATION = intArg('duration', 10);
+const CONNECTIONS = intArg('connections', 64);
+const THREADS = intArg('threads', 2);
 const CORPUS_TARBALLS = 2000; // hard-linked from the build benchmark's corpus when present
 const SMALL_PACKAGES = 20; // otherwise generated: 20 packages × 10 versions
 const SMALL_VERSIONS = 10;
-const CLI = join(root, 'apps/cli/dist/bin.js');
 const NGINX = '/usr/sbin/nginx';
 const WRK = '/usr/bin/wrk';
+requireBuilt();
 for (const [file, hint] of [
-  [CLI, 'build the workspace first: pnpm build'],
   [NGINX, 'nginx is needed as the baseline'],
   [WRK, 'wrk is needed to generate load'],
 ]) {
@@ -43,25 +29,6 @@ for (const [file, hint] of [
   }
 }
 
-const log = (m) => process.stderr.write(`${m}\n`);
-const pkgName = (i) => `pkg_${String(i).padStart(5, '0')}`;
-
-function cli(args, env = {}) {
-  const res = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (res.status !== 0) throw new Error(`hexrepo ${args.join(' ')} failed (${res.status}):\n${res.stderr}`);
-  return res.stdout;
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Tarballs into TARBALLS: hard links to the cached build corpus, or a small generated set. */
 async function fillTarballs(tarballs) {
@@ -94,32 +61,6 @@ async function fillTarballs(tarballs) {
     }
   }
   return files;
-}
-
-/** Starts `hexrepo serve` and resolves with its base URL once it prints it on stderr. */
-function startHexrepo(dir, env) {
-  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--log-level', 'warn'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stdout.resume(); // request logs (none at warn, but never let the pipe fill)
-  const url = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hexrepo serve printed no URL in 15 s:\n${stderr}`)), 15_000);
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const m = /hexrepo serve: (http:\/\/[^\s]+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1].replace(/\/$/, ''));
-      }
-    });
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`hexrepo serve exited (${code ?? sig}):\n${stderr}`));
-    });
-  });
-  return { child, url };
 }
 
 /** Starts Erlang's inets httpd on PUBLIC the way the Hex self-hosting guide does; resolves with its base URL. */
@@ -197,18 +138,6 @@ http {
   }
 }
 
-async function stop(child, name) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM'); // nginx: fast shutdown; hexrepo: graceful
-  const timer = setTimeout(() => {
-    log(`${name} still running 15 s after SIGTERM: SIGKILL`);
-    child.kill('SIGKILL');
-  }, 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function expectStatus(url, headers, want, what) {
   const res = await fetch(url, { headers });
   await res.arrayBuffer();
@@ -272,7 +201,7 @@ try {
   ];
 
   log('starting hexrepo serve and nginx …');
-  hexrepo = startHexrepo(dir, { AUTH_USERNAME: 'bench', AUTH_PASSWORD: 'bench-password' });
+  hexrepo = startServe(dir, { AUTH_USERNAME: 'bench', AUTH_PASSWORD: 'bench-password' });
   hexrepo.url = await hexrepo.url;
   nginx = await startNginx(join(work, 'nginx'), publicDir);
   inets = await startInets(join(work, 'inets'), publicDir);

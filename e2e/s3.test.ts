@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rgwUnavailable, startRgw, type RgwServer } from '../test-support/ceph-rgw.js';
 import { hexrepo } from './support/cli.js';
 import { rebar3Unavailable, runRebar3, writeConsumer } from './support/rebar3.js';
+import { publishInterleaved } from './support/publish.js';
 import { startServe, type ServeProcess } from './support/serve.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -140,23 +141,8 @@ describe.skipIf(unavailable !== null)('a repository in an S3 bucket (Ceph RGW)',
     const token = (JSON.parse((await hexrepo(['token', 'create', '--label', 'ci', '--scope', 'read', '--scope', 'write', '--json'], { cwd: repo })).stdout) as { token: string }).token;
     const servers = await Promise.all([0, 1].map(() => startServe(['--store', url('shared'), '--log-level', 'warn'], { cwd: repo, env })));
     try {
-      const { createTarball } = await import('@hexrepo/tarball');
-      const jobs = Array.from({ length: 20 }, (_, i) => {
-        const name = i % 2 === 0 ? 'shared' : `solo_${i}`;
-        const version = i % 2 === 0 ? `1.${i}.0` : '1.0.0';
-        return { name, tarball: createTarball({ name, version }, [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }]).tarball, server: servers[i % 2]! };
-      });
-      const statuses = await Promise.all(
-        jobs.map(async (j) => {
-          const res = await fetch(`${j.server.url}/api/packages/${j.name}/releases`, {
-            method: 'POST',
-            headers: { authorization: token, 'content-type': 'application/octet-stream', accept: 'application/json' },
-            body: j.tarball,
-          });
-          return `${res.status} ${await res.text()}`;
-        }),
-      );
-      for (const st of statuses) expect(st).toMatch(/^201 /);
+      const { responses } = await publishInterleaved(servers, token, 20);
+      for (const r of responses) expect(r).toMatch(/^201 /);
       const verify = await hexrepo(['verify', '--store', url('shared'), '--json'], { cwd: repo, env });
       expect(verify.status, verify.stdout + verify.stderr).toBe(0);
       expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, packages: 11, releases: 20 });

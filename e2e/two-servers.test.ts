@@ -8,9 +8,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPublicKey, unpackNames, unpackPackage } from '@hexrepo/registry';
-import { createTarball } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from './support/cli.js';
+import { publishInterleaved } from './support/publish.js';
 import { startServe, type ServeProcess } from './support/serve.js';
 
 describe('two hexrepo serve processes on one folder', () => {
@@ -33,29 +33,13 @@ describe('two hexrepo serve processes on one folder', () => {
   });
 
   it('40 concurrent publishes split between them: all 40 releases in the verified registry', async () => {
-    const jobs = Array.from({ length: 40 }, (_, i) => {
-      // half into one shared package (distinct versions), half into packages of their own
-      const name = i % 2 === 0 ? 'shared' : `solo_${i}`;
-      const version = i % 2 === 0 ? `1.${i}.0` : '1.0.0';
-      const { tarball } = createTarball({ name, version }, [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }]);
-      return { name, version, tarball, server: servers[i % 2]! };
-    });
-    const results = await Promise.all(
-      jobs.map(async (j) => {
-        const res = await fetch(`${j.server.url}/api/packages/${j.name}/releases`, {
-          method: 'POST',
-          headers: { authorization: token, 'content-type': 'application/octet-stream', accept: 'application/json' },
-          body: j.tarball,
-        });
-        return `${res.status} ${await res.text()}`;
-      }),
-    );
-    for (const r of results) expect(r).toMatch(/^201 /);
+    const { names: published, responses } = await publishInterleaved(servers, token, 40);
+    for (const r of responses) expect(r).toMatch(/^201 /);
 
     const publicDir = join(repo, 'public');
     const publicKey = loadPublicKey(await readFile(join(publicDir, 'public_key')));
     const names = unpackNames(await readFile(join(publicDir, 'names')), { publicKey, repository: 'acme' }).packages.map((p) => p.name);
-    expect(names).toEqual([...new Set(jobs.map((j) => j.name))].sort());
+    expect(names).toEqual([...new Set(published)].sort());
     const shared = unpackPackage(await readFile(join(publicDir, 'packages/shared')), { publicKey, repository: 'acme', name: 'shared' });
     expect(shared.releases).toHaveLength(20);
     const verify = await hexrepo(['verify', '--json'], { cwd: repo });

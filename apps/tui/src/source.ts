@@ -2,7 +2,8 @@
  * What the terminal UI reads and writes, as a small interface: a local repository folder
  * (`local.ts`), a running `hexrepo serve` (`remote.ts`), or an in-memory fake in tests.
  */
-import { compareVersions, type RetirementReasonName } from '@hexrepo/core';
+import { compareVersions, type Retirement } from '@hexrepo/core';
+import type { ReleaseView } from '@hexrepo/repo';
 
 /** One row of the package list. */
 export interface PackageSummary {
@@ -16,21 +17,10 @@ export interface PackageSummary {
   latestRetired: boolean;
 }
 
-export interface Retirement {
-  reason: RetirementReasonName;
-  message?: string;
-}
+export type { Retirement } from '@hexrepo/core';
 
-/** A release as the registry (packages/NAME) holds it. */
-export interface Release {
-  version: string;
-  /** Lowercase hex SHA-256 of the tarball (empty when an old registry lacks it). */
-  checksum: string;
-  innerChecksum: string;
-  publishedAt?: number;
-  retired?: Retirement;
-  dependencies: { package: string; requirement: string; optional: boolean; app: string; repository?: string }[];
-}
+/** A release as the registry (packages/NAME) holds it: the repository service's view, per package. */
+export type Release = Omit<ReleaseView, 'name'>;
 
 /** The metadata of a release, read from its tarball. */
 export interface ReleaseMetadata {

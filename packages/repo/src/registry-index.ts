@@ -123,11 +123,6 @@ export class RegistryIndex {
     this.#indexesDirty = true;
   }
 
-  /** Marks every package stale (the next flush checks each against the output cache). */
-  touchAll(): void {
-    for (const name of this.#packages.keys()) this.touch(name);
-  }
-
   /** The `RegistryRelease`s of a package, with repository-side state merged in. */
   registryReleases(name: string): RegistryRelease[] {
     return this.releasesOf(name).map((r) => {

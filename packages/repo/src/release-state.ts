@@ -75,13 +75,6 @@ export async function updatePackageState(store: BlobStore, name: string, change:
   }
 }
 
-/** Write one package's state (or delete it when empty). */
-export async function savePackageState(store: BlobStore, name: string, releases: Map<string, ReleaseState> | undefined): Promise<void> {
-  if (!releases || releases.size === 0) return store.delete(stateKey(name));
-  const file: StateFile = { format: 1, package: name, releases: Object.fromEntries([...releases].sort(([a], [b]) => a.localeCompare(b))) };
-  await store.put(stateKey(name), new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`), { contentType: 'application/json' });
-}
-
 export function stateLookup(states: ReleaseStates): ReleaseStateLookup {
   return (name, version) => states.get(name)?.get(version);
 }

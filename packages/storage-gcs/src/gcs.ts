@@ -1,6 +1,6 @@
 import { Storage, type File, type FileMetadata, type SaveOptions, type StorageOptions } from '@google-cloud/storage';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { assertSafeKey, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { assertSafeKey, bucketPrefix, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
 
 /** Custom metadata key (`metadata.metadata.hexrepoEtag`) holding hexrepo's content etag. */
 export const ETAG_METADATA_KEY = 'hexrepoEtag';
@@ -61,9 +61,7 @@ export class GcsStore implements BlobStore {
   constructor(opts: GcsStoreOptions) {
     if (!opts.bucket) throw new HexrepoError('CONFIG_INVALID', 'a GCS store needs a bucket');
     this.bucket = opts.bucket;
-    const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
-    if (prefix !== '') assertSafeKey(prefix);
-    this.prefix = prefix === '' ? '' : `${prefix}/`;
+    this.prefix = bucketPrefix(opts.prefix);
     this.url = `gs://${opts.bucket}/${this.prefix}`;
     this.#maxResults = opts.maxResults;
     this.storage = opts.storage ?? new Storage(storageOptions(opts));

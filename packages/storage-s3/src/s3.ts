@@ -9,7 +9,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { assertSafeKey, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { assertSafeKey, bucketPrefix, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
 
 /** Object metadata key holding hexrepo's content etag (sent as `x-amz-meta-hexrepo-etag`). */
 export const ETAG_METADATA_KEY = 'hexrepo-etag';
@@ -69,9 +69,7 @@ export class S3Store implements BlobStore {
   constructor(opts: S3StoreOptions) {
     if (!opts.bucket) throw new HexrepoError('CONFIG_INVALID', 'an S3 store needs a bucket');
     this.bucket = opts.bucket;
-    const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
-    if (prefix !== '') assertSafeKey(prefix);
-    this.prefix = prefix === '' ? '' : `${prefix}/`;
+    this.prefix = bucketPrefix(opts.prefix);
     this.url = `s3://${opts.bucket}/${this.prefix}`;
     this.#maxKeys = opts.maxKeys;
     this.client = opts.client ?? new S3Client(clientConfig(opts));

@@ -51,3 +51,9 @@ export function endpointParam(value: string, url: string): string {
   if (!/^https?:\/\/[^/]/.test(value)) throw new HexrepoError('CONFIG_INVALID', `endpoint must be an http(s) URL, got ${JSON.stringify(value)}`, { url });
   return value;
 }
+
+/** A store's key prefix inside its bucket: '' or a safe key ending in `/` (slashes around trimmed). */
+export function bucketPrefix(prefix: string | undefined): string {
+  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  return trimmed === '' ? '' : `${assertSafeKey(trimmed)}/`;
+}

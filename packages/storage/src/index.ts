@@ -3,4 +3,4 @@ export { assertSafeKey, contentEtag } from './keys.js';
 export { MemoryStore, checkCondition } from './memory.js';
 export { FsStore, type FsStoreOptions } from './fs.js';
 export { CachedStore, type CachedStoreOptions } from './cached.js';
-export { endpointParam, parseBucketUrl, type BucketUrl } from './bucket-url.js';
+export { bucketPrefix, endpointParam, parseBucketUrl, type BucketUrl } from './bucket-url.js';

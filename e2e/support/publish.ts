@@ -1,0 +1,28 @@
+/** Interleaved concurrent publishes across several servers, as the several-writers tests use them. */
+import { createTarball } from '@hexrepo/tarball';
+import type { ServeProcess } from './serve.js';
+
+/**
+ * Publish `count` releases at once, alternating between `servers`: even ones are distinct versions
+ * of one package `shared`, odd ones packages of their own (`solo_I`). Resolves with the package
+ * names and each response as "STATUS BODY".
+ */
+export async function publishInterleaved(servers: ServeProcess[], token: string, count: number): Promise<{ names: string[]; responses: string[] }> {
+  const jobs = Array.from({ length: count }, (_, i) => {
+    const name = i % 2 === 0 ? 'shared' : `solo_${i}`;
+    const version = i % 2 === 0 ? `1.${i}.0` : '1.0.0';
+    const { tarball } = createTarball({ name, version }, [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }]);
+    return { name, tarball, server: servers[i % servers.length]! };
+  });
+  const responses = await Promise.all(
+    jobs.map(async (j) => {
+      const res = await fetch(`${j.server.url}/api/packages/${j.name}/releases`, {
+        method: 'POST',
+        headers: { authorization: token, 'content-type': 'application/octet-stream', accept: 'application/json' },
+        body: j.tarball,
+      });
+      return `${res.status} ${await res.text()}`;
+    }),
+  );
+  return { names: jobs.map((j) => j.name), responses };
+}
