@@ -74,7 +74,7 @@ export async function openTarget(cmd: string, values: Record<string, unknown>, d
 function failureOf(status: number, text: string, errors: Record<string, unknown> | undefined): { code: ErrorCode; hint?: string } {
   if (status === 401) return { code: 'AUTH_INVALID', hint: 'the token is unknown or revoked: check HEXREPO_TOKEN (or --token) against "hexrepo token list" on the server' };
   if (status === 403) return { code: 'PERMISSION_DENIED', hint: 'this needs a token with the write scope whose package patterns match: "hexrepo token create --scope write"' };
-  if (status === 429) return { code: 'RATE_LIMITED', hint: 'wait and retry (the server sent Retry-After)' };
+  if (status === 429) return { code: 'RATE_LIMITED', hint: 'too many failed logins from this address: wait (see retryAfterSeconds in --json) and retry with a valid token' };
   if (status >= 500) return { code: 'SERVER_ERROR' };
   if (status === 404) return { code: 'NOT_FOUND' };
   if (status === 409) return { code: 'STORAGE_CONFLICT' };
@@ -113,7 +113,7 @@ function remoteTarget(url: string, token: string): Target {
     if (!res.ok) {
       const details = json?.errors ? ` (${Object.entries(json.errors).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ')})` : '';
       const { code, hint } = failureOf(res.status, text, json?.errors);
-      const retryAfter = res.headers.get('retry-after');
+      const retryAfter = /^\d+$/.exec(res.headers.get('retry-after') ?? '')?.[0];
       throw new HexrepoError(code, `${method} ${api}${path}: ${res.status} ${json?.message ?? res.statusText}${details}`, {
         status: res.status,
         ...(retryAfter ? { retryAfterSeconds: Number(retryAfter) } : {}),
