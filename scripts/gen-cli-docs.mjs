@@ -5,12 +5,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { COMMANDS } = await import(`${root}apps/cli/dist/main.js`);
+const { COMMANDS, EXIT_STATUS_HELP } = await import(`${root}apps/cli/dist/main.js`);
 const { helpText } = await import(`${root}apps/cli/dist/command.js`);
 const text = [
   '# hexrepo command reference',
   '',
   'Generated from `hexrepo <command> --help` by `node scripts/gen-cli-docs.mjs`; do not edit by hand.',
+  '',
+  '## Exit status',
+  '',
+  '```text',
+  EXIT_STATUS_HELP.trimEnd(),
+  '```',
   '',
   ...COMMANDS.flatMap((c) => [`## hexrepo ${c.name}`, '', '```text', helpText(c).trimEnd(), '```', '']),
 ].join('\n');

@@ -1,4 +1,4 @@
-import { errorToJson, formatError, HexrepoError, isHexrepoError } from '@hexrepo/core';
+import { errorToJson, type ErrorCode, formatError, HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { type Command, helpText, type Io, parseCommandArgs } from './command.js';
 import { build } from './commands/build.js';
 import { deploy } from './commands/deploy.js';
@@ -16,6 +16,22 @@ export const COMMANDS: Command[] = [init, build, verify, serve, deploy, token, p
 
 export const VERSION = '0.1.0';
 
+/** The exit status of a failure by its error code; every other code exits 1. */
+const EXIT_STATUS: Partial<Record<ErrorCode, number>> = { USAGE: 2, AUTH_INVALID: 3, PERMISSION_DENIED: 3, SERVER_ERROR: 4, RATE_LIMITED: 4, NETWORK_ERROR: 4 };
+
+/** What the exit statuses mean, for the overview and docs/cli.md. */
+export const EXIT_STATUS_HELP = `Exit status (every command):
+  0  success
+  1  failure: invalid input, not found, refused by the repository (e.g. error[ALREADY_EXISTS])
+  2  wrong usage (error[USAGE])
+  3  the server refused the credentials (error[AUTH_INVALID], HTTP 401) or they do not allow
+     this action (error[PERMISSION_DENIED], HTTP 403)
+  4  the server failed (error[SERVER_ERROR], HTTP 5xx), asks to retry later
+     (error[RATE_LIMITED], HTTP 429) or cannot be reached (error[NETWORK_ERROR])
+With --json a failure also prints {"ok": false, "exit": N, "error": {"code", "message", "details"}}
+on stdout; the codes are stable.
+`;
+
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
   return [
@@ -27,9 +43,14 @@ function overview(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
     'Run "hexrepo <command> --help" for the options of one command.',
-    'Exit status: 0 success, 1 failure, 2 wrong usage.',
     '',
+    EXIT_STATUS_HELP,
   ].join('\n');
+}
+
+/** The exit status for an error thrown by a command. */
+export function exitStatusOf(err: unknown): number {
+  return isHexrepoError(err) ? (EXIT_STATUS[err.code] ?? 1) : 1;
 }
 
 /** Run the CLI; returns the exit status. Never throws for a user error. */
@@ -54,8 +75,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     return await cmd.run(args, io);
   } catch (err) {
-    if (rest.includes('--json') && isHexrepoError(err)) io.out(`${JSON.stringify({ ok: false, error: errorToJson(err) }, null, 2)}\n`);
+    const status = exitStatusOf(err);
+    if (rest.includes('--json') && isHexrepoError(err)) io.out(`${JSON.stringify({ ok: false, exit: status, error: errorToJson(err) }, null, 2)}\n`);
     io.err(`${formatError(err, { stack: !isHexrepoError(err) })}\n`);
-    return isHexrepoError(err, 'USAGE') ? 2 : 1;
+    return status;
   }
 }

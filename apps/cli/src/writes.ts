@@ -3,7 +3,7 @@
  * the repository service, with the signing key) or on a running `hexrepo serve` (through its
  * publish API, with a token).
  */
-import { HexrepoError, RETIREMENT_REASONS } from '@hexrepo/core';
+import { ERROR_CODES, HexrepoError, RETIREMENT_REASONS, type ErrorCode } from '@hexrepo/core';
 import { fingerprint } from '@hexrepo/registry';
 import { loadCache, RepoService, saveCache } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
@@ -16,7 +16,10 @@ export const REMOTE_HELP = `  --url URL            act on a running "hexrepo ser
                        HEX_API_KEY): a flag is visible to other users of the machine
   --private-key KEY    signing key, for a local folder (default: the one hexrepo.json names)
   --name NAME          repository name, for a local folder (default: hexrepo.json)
-  --json               print the result as JSON`;
+  --json               print the result as JSON
+
+Exit status: 0 done, 1 refused or failed, 2 wrong usage, 3 token refused (401) or not allowed
+(403), 4 server error (5xx), rate-limited (429) or server unreachable.`;
 
 export const REMOTE_OPTIONS = {
   url: { type: 'string' },
@@ -63,6 +66,27 @@ export async function openTarget(cmd: string, values: Record<string, unknown>, d
   };
 }
 
+/**
+ * The error code for a refused API request, so scripts (and the exit status) can tell wrong
+ * credentials and server trouble from a refused package. The server's own code travels in
+ * `errors.tar` as "[CODE] …" for an invalid tarball.
+ */
+function failureOf(status: number, text: string, errors: Record<string, unknown> | undefined): { code: ErrorCode; hint?: string } {
+  if (status === 401) return { code: 'AUTH_INVALID', hint: 'the token is unknown or revoked: check HEXREPO_TOKEN (or --token) against "hexrepo token list" on the server' };
+  if (status === 403) return { code: 'PERMISSION_DENIED', hint: 'this needs a token with the write scope whose package patterns match: "hexrepo token create --scope write"' };
+  if (status === 429) return { code: 'RATE_LIMITED', hint: 'too many failed logins from this address: wait (see retryAfterSeconds in --json) and retry with a valid token' };
+  if (status >= 500) return { code: 'SERVER_ERROR' };
+  if (status === 404) return { code: 'NOT_FOUND' };
+  if (status === 409) return { code: 'STORAGE_CONFLICT' };
+  if (status === 413) return { code: 'TAR_TOO_BIG' };
+  if (status === 422) {
+    if (/replace/.test(text)) return { code: 'ALREADY_EXISTS' };
+    const tagged = typeof errors?.tar === 'string' ? /^\[([A-Z_]+)\]/.exec(errors.tar)?.[1] : undefined;
+    if (tagged && tagged in ERROR_CODES) return { code: tagged as ErrorCode };
+  }
+  return { code: 'REQUEST_REJECTED' };
+}
+
 function remoteTarget(url: string, token: string): Target {
   const api = url.replace(/\/+$/, '').replace(/\/api$/, '') + '/api';
   const call = async (method: string, path: string, body?: Uint8Array | object, contentType?: string): Promise<{ status: number; json: unknown }> => {
@@ -74,7 +98,9 @@ function remoteTarget(url: string, token: string): Target {
         ...(body instanceof Uint8Array ? { body } : body ? { body: JSON.stringify(body) } : {}),
       });
     } catch (err) {
-      throw new HexrepoError('STORAGE_IO', `cannot reach ${api}: ${(err as Error).message}`, { hint: 'check --url and that "hexrepo serve" is running' });
+      // fetch says only "fetch failed"; the cause names what happened (ECONNREFUSED, ENOTFOUND, …).
+      const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
+      throw new HexrepoError('NETWORK_ERROR', `cannot reach ${api}: ${(err as Error).message}${cause}`, { hint: 'check --url and that "hexrepo serve" is running there' });
     }
     const text = await res.text();
     type ApiBody = { message?: string; errors?: Record<string, unknown> } | null;
@@ -86,8 +112,13 @@ function remoteTarget(url: string, token: string): Target {
     }
     if (!res.ok) {
       const details = json?.errors ? ` (${Object.entries(json.errors).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ')})` : '';
-      const code = res.status === 404 ? 'NOT_FOUND' : res.status === 422 && /replace/.test(text) ? 'ALREADY_EXISTS' : res.status === 401 || res.status === 403 ? 'USAGE' : 'STORAGE_IO';
-      throw new HexrepoError(code, `${method} ${api}${path}: ${res.status} ${json?.message ?? res.statusText}${details}`, { status: res.status });
+      const { code, hint } = failureOf(res.status, text, json?.errors);
+      const retryAfter = /^\d+$/.exec(res.headers.get('retry-after') ?? '')?.[0];
+      throw new HexrepoError(code, `${method} ${api}${path}: ${res.status} ${json?.message ?? res.statusText}${details}`, {
+        status: res.status,
+        ...(retryAfter ? { retryAfterSeconds: Number(retryAfter) } : {}),
+        ...(hint ? { hint } : {}),
+      });
     }
     return { status: res.status, json };
   };

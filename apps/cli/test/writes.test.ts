@@ -1,5 +1,6 @@
 /** hexrepo publish / retire / unretire / revert, on a local folder and against a running server. */
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPublicKey, unpackPackage } from '@hexrepo/registry';
@@ -91,5 +92,77 @@ describe('against hexrepo serve (--url, HEXREPO_TOKEN)', () => {
     const noToken = await hexrepo(['revert', 'bar', '1.0.0', '--url', server.url], { cwd: dir });
     expect(noToken.status).toBe(2);
     expect(noToken.stderr).toContain('HEXREPO_TOKEN');
+  });
+});
+
+describe('exit statuses and error codes of refused API calls (a real hexrepo serve)', () => {
+  let server: ServeProcess;
+  let noKey: ServeProcess;
+  let reader: string;
+  let writer: string;
+  let noKeyWriter: string;
+  const tokenOf = async (repo: string, scope: string): Promise<string> =>
+    (JSON.parse((await hexrepo(['token', 'create', '--label', scope, '--scope', scope, '--json'], { cwd: repo })).stdout) as { token: string }).token;
+  beforeAll(async () => {
+    expect((await hexrepo(['init', 'codes', '--name', 'acme'], { cwd: dir })).status).toBe(0);
+    const repo = join(dir, 'codes');
+    reader = await tokenOf(repo, 'read');
+    writer = await tokenOf(repo, 'write');
+    server = await startServe([], { cwd: repo });
+    // The same kind of repository without its signing key: the server reads but answers writes 503.
+    expect((await hexrepo(['init', 'nokey', '--name', 'acme'], { cwd: dir })).status).toBe(0);
+    const nokey = join(dir, 'nokey');
+    noKeyWriter = await tokenOf(nokey, 'write');
+    await rm(join(nokey, 'private_key.pem'));
+    noKey = await startServe([], { cwd: nokey });
+  }, 30_000);
+  afterAll(async () => {
+    await server?.stop();
+    await noKey?.stop();
+  });
+
+  const retire = (url: string, env: Record<string, string>) => hexrepo(['retire', 'bar', '1.0.0', 'deprecated', '--message', 'use baz', '--url', url, '--json'], { cwd: dir, env });
+  const failure = (out: string) => JSON.parse(out) as { ok: boolean; exit: number; error: { code: string; message: string; details: Record<string, unknown> } };
+
+  it('a read-only token (403) → exit 3, error[PERMISSION_DENIED]', async () => {
+    const res = await retire(server.url, { HEXREPO_TOKEN: reader });
+    expect(res.status, res.stderr).toBe(3);
+    expect(res.stderr).toMatch(/^error\[PERMISSION_DENIED\]: POST .*\/retire: 403 /m);
+    expect(res.stderr).toContain('hint: this needs a token with the write scope');
+    expect(failure(res.stdout)).toMatchObject({ ok: false, exit: 3, error: { code: 'PERMISSION_DENIED', details: { status: 403 } } });
+  });
+
+  it('an unknown token (401) → exit 3, error[AUTH_INVALID]', async () => {
+    const res = await retire(server.url, { HEXREPO_TOKEN: 'hxr_not_a_token' });
+    expect(res.status, res.stderr).toBe(3);
+    expect(res.stderr).toMatch(/^error\[AUTH_INVALID\]: POST .*: 401 /m);
+    expect(failure(res.stdout)).toMatchObject({ exit: 3, error: { code: 'AUTH_INVALID', details: { status: 401 } } });
+  });
+
+  it('a server error (503: publishing disabled) → exit 4, error[SERVER_ERROR]', async () => {
+    const res = await retire(noKey.url, { HEXREPO_TOKEN: noKeyWriter });
+    expect(res.status, res.stderr).toBe(4);
+    expect(res.stderr).toMatch(/^error\[SERVER_ERROR\]: POST .*: 503 publishing is disabled/m);
+    expect(failure(res.stdout)).toMatchObject({ exit: 4, error: { code: 'SERVER_ERROR', details: { status: 503 } } });
+  });
+
+  it('no server listening → exit 4, error[NETWORK_ERROR] naming the cause', async () => {
+    // A port that was free a moment ago and is closed again: connecting is refused.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const res = await retire(`http://127.0.0.1:${port}`, { HEXREPO_TOKEN: writer });
+    expect(res.status, res.stderr).toBe(4);
+    expect(res.stderr).toMatch(/^error\[NETWORK_ERROR\]: cannot reach http:\/\/127\.0\.0\.1:\d+\/api: fetch failed: .*ECONNREFUSED/m);
+    expect(failure(res.stdout)).toMatchObject({ exit: 4, error: { code: 'NETWORK_ERROR' } });
+  });
+
+  it('a refused package keeps exit 1, and "hexrepo --help" documents every status', async () => {
+    const res = await retire(server.url, { HEXREPO_TOKEN: writer });
+    expect(res.status, res.stderr).toBe(1);
+    expect(failure(res.stdout)).toMatchObject({ exit: 1, error: { code: 'NOT_FOUND' } });
+    const help = (await hexrepo(['--help'])).stdout;
+    for (const line of [/^ {2}3 {2}the server refused the credentials \(error\[AUTH_INVALID\]/m, /error\[PERMISSION_DENIED\]/, /^ {2}4 {2}the server failed \(error\[SERVER_ERROR\]/m, /error\[NETWORK_ERROR\]/, /error\[RATE_LIMITED\]/]) expect(help).toMatch(line);
   });
 });

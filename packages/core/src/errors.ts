@@ -56,6 +56,12 @@ export const ERROR_CODES = {
   INTERNAL: 'an unexpected internal error',
   // appended (never reorder or rename the codes above)
   CONTENTS_DUPLICATE_PATH: 'two package files have the same path, or a file is also used as a folder',
+  AUTH_INVALID: 'the server did not accept the credentials (missing, unknown or revoked)',
+  PERMISSION_DENIED: 'the credentials are valid but do not allow this action',
+  RATE_LIMITED: 'the server asks to retry later (too many requests)',
+  SERVER_ERROR: 'the server failed to handle the request, or cannot do it as configured',
+  NETWORK_ERROR: 'the server could not be reached',
+  REQUEST_REJECTED: 'the server rejected the request as malformed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

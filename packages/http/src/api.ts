@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isHexrepoError, RETIREMENT_REASONS, type ErrorCode, type Retirement, type RetirementReasonName } from '@hexrepo/core';
 import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
-import type { Metadata } from '@hexrepo/tarball';
+import { termText, type Metadata } from '@hexrepo/tarball';
 import type { Logger } from 'pino';
 import type { Access, Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
@@ -142,6 +142,33 @@ function retirementOf(r: Retirement | undefined): Etf {
   return r ? { reason: r.reason, message: r.message ?? null } : null;
 }
 
+/**
+ * The dependency snippets hex.pm shows (`PackageView.dep_snippet`), pointing at this repository:
+ * Mix selects a self-hosted repository with `repo:` (hex.pm writes `organization:` for its own
+ * organizations, which Mix would look up on hex.pm). rebar3 and erlang.mk have no per-dependency
+ * repository option, so theirs are hex.pm's. `mix hex.info` prints `configs["mix.exs"]` as is.
+ */
+function configsOf(repository: string, name: string, app: string, version: string): Record<string, string> {
+  // Versions are validated SemVer without build metadata: MAJOR.MINOR.PATCH[-PRE].
+  const [major, minor, patch] = version.split('-', 1)[0]!.split('.');
+  const mixVersion = version.includes('-') ? `~> ${version}` : major === '0' ? `~> 0.${minor}.${patch}` : `~> ${major}.${minor}`;
+  const repo = repository === 'hexpm' ? '' : `, repo: ${JSON.stringify(repository)}`;
+  const mixApp = /^[a-zA-Z_][a-zA-Z_0-9]*$/.test(app) ? `:${app}` : `:${JSON.stringify(app)}`;
+  const rebarApp = /^[a-z][a-zA-Z_0-9]*$/.test(app) ? app : `'${app}'`;
+  return {
+    'mix.exs': app === name ? `{:${name}, "${mixVersion}"${repo}}` : `{${mixApp}, "${mixVersion}", hex: :${name}${repo}}`,
+    'rebar.config': app === name ? `{${name}, "${version}"}` : `{${rebarApp}, "${version}", {pkg, ${name}}}`,
+    'erlang.mk': `dep_${name} = hex ${version}`,
+  };
+}
+
+/** `maintainers` from metadata.config, when the package lists them (hex.pm shows them in `meta`). */
+function maintainersOf(meta: Metadata): string[] {
+  const term = meta.other.maintainers;
+  if (term?.type !== 'list') return [];
+  return term.items.map(termText).filter((t): t is string => t !== null);
+}
+
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse, path: string, state: ApiRequestContext) => Promise<void> {
   const auth = (ctx: Ctx, scope: Scope, pkg?: string): Identity | null => {
     const decision = opts.access.check(ctx.req.socket.remoteAddress ?? 'unknown', ctx.req.headers.authorization, scope, pkg);
@@ -172,8 +199,11 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     updated_at: iso(r.publishedAt),
     retirement: retirementOf(r.retired),
     requirements: requirementsOf(r.dependencies),
-    meta: meta ? { app: meta.app, build_tools: meta.buildTools, elixir: meta.elixir ?? null } : {},
+    configs: configsOf(opts.repository, r.name, meta?.app ?? r.name, r.version),
+    meta: meta ? { app: meta.app, build_tools: [...new Set(meta.buildTools)], elixir: meta.elixir ?? null } : {},
+    // hexrepo counts no downloads; hex.pm's shape for a release is an integer.
     downloads: 0,
+    // Who published is not recorded; hex.pm answers nil for such releases too.
     publisher: null,
   });
   const findRelease = (name: string, version: string): ReleaseView => {
@@ -224,7 +254,11 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         if (releases.length === 0) throw new ApiError(404, `no package ${name}`);
         const newest = [...releases].reverse();
         const stable = newest.find((r) => !r.version.includes('-'));
+        // hex.pm's snippet points at the latest stable release (else the latest); the package's
+        // meta is that of the latest release.
+        const shown = stable ?? newest[0]!;
         const meta = await service().metadata(name, newest[0]!.version);
+        const shownApp = shown === newest[0] ? meta.app : (await service().metadata(name, shown.version)).app;
         const retirements: Record<string, Etf> = {};
         for (const r of releases) if (r.retired) retirements[r.version] = retirementOf(r.retired);
         reply(ctx, 200, {
@@ -237,10 +271,14 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
           latest_stable_version: stable?.version ?? null,
           releases: await Promise.all(newest.map(async (r) => ({ version: r.version, url: releaseUrl(ctx, name, r.version), has_docs: await service().hasDocs(name, r.version), inserted_at: iso(r.publishedAt) }))),
           retirements,
-          meta: { description: meta.description ?? null, licenses: meta.licenses, links: Object.fromEntries(meta.links), maintainers: [] },
+          configs: configsOf(opts.repository, name, shownApp, shown.version),
+          meta: { description: meta.description ?? null, licenses: meta.licenses, links: Object.fromEntries(meta.links), maintainers: maintainersOf(meta) },
           inserted_at: iso(releases.map((r) => r.publishedAt).find((t) => t !== undefined)),
           updated_at: iso(Math.max(0, ...releases.map((r) => r.publishedAt ?? 0)) || undefined),
+          // hex.pm merges its download views ("all", "recent", …) into one map; hexrepo counts none.
           downloads: {},
+          // No owners are kept: access is per token and user, not per package.
+          owners: [],
         });
       },
     },

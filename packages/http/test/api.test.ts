@@ -11,8 +11,9 @@ import { gzipSync } from 'node:zlib';
 import { loadPrivateKey, unpackNames, unpackPackage, unpackVersions } from '@hexrepo/registry';
 import { loadReleaseStates, RepoService, TokenStore, verifyRepository } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
-import { createTarball, writeTar } from '@hexrepo/tarball';
+import { binaryTerm, createTarball, writeTar } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { erlangUnavailable, erlBinary, runErlang } from '../../../test-support/erlang.js';
 import { CORPUS_LIMITS, malformedTarballs } from '../../tarball/test/malformed-corpus.js';
 import { snapshot } from '../../repo/test/helpers.js';
 import { Access, createRepositoryHandler, decodeEtf, encodeEtf, listen, type RunningServer } from '../src/index.js';
@@ -202,6 +203,151 @@ describe('retire, unretire, docs, revert', () => {
     await expect(readFile(join(pub, 'packages/bar'))).rejects.toThrow(/ENOENT/);
     expect(unpackNames(await readFile(join(pub, 'names')), { publicKey: key, repository: 'acme' }).packages.map((p) => p.name)).not.toContain('bar');
     expect((await call(server.url, 'DELETE', '/api/packages/bar/releases/1.0.0', { headers: { authorization: writer } })).status).toBe(404);
+  });
+});
+
+describe('GET /api/packages/NAME and /releases/VSN, as mix hex.info reads them', () => {
+  const get = async (path: string): Promise<Res> => {
+    const res = await call(server.url, 'GET', path, { headers: { authorization: reader, accept: ETF } });
+    expect(res.status, res.body.toString()).toBe(200);
+    expect(res.headers['content-type']).toBe(ETF);
+    return res;
+  };
+  beforeAll(async () => {
+    const files = [{ path: 'lib/info_app.ex', contents: Buffer.from('defmodule InfoApp do\nend\n') }];
+    const info = (version: string): Uint8Array =>
+      createTarball(
+        {
+          name: 'info_pkg',
+          version,
+          app: 'info_app',
+          description: 'Shows what hex.info prints',
+          licenses: ['MIT', 'Apache-2.0'],
+          links: [['GitHub', 'https://github.com/example/info_pkg']],
+          elixir: '~> 1.14',
+          buildTools: ['mix', 'rebar3'],
+          requirements: [{ package: 'info_dep', requirement: '~> 0.3', optional: true }],
+          other: { maintainers: { type: 'list', items: [binaryTerm('Ann'), binaryTerm('Bo')] } },
+        },
+        files,
+      ).tarball;
+    expect((await publish(synthetic('info_dep', '0.3.1'), 'info_dep')).status).toBe(201);
+    expect((await publish(info('1.2.0'), 'info_pkg')).status).toBe(201);
+    expect((await publish(info('1.3.0-rc.1'), 'info_pkg')).status).toBe(201);
+    const retire = encodeEtf({ reason: 'security', message: 'CVE-2024-1' });
+    expect((await call(server.url, 'POST', '/api/packages/info_pkg/releases/1.2.0/retire', { body: retire, headers: { authorization: writer, 'content-type': ETF } })).status).toBe(204);
+    const docs = gzipSync(writeTar([{ name: 'index.html', data: Buffer.from('<h1>info</h1>') }]));
+    expect((await call(server.url, 'POST', '/api/packages/info_pkg/releases/1.2.0/docs', { body: docs, headers: { authorization: writer, 'content-type': 'application/octet-stream' } })).status).toBe(201);
+  });
+
+  it('the package: configs for this repository, the tarball metadata, every hex.pm field', async () => {
+    const body = etf(await get('/api/packages/info_pkg'));
+    expect(body).toMatchObject({
+      name: 'info_pkg',
+      repository: 'acme',
+      latest_version: '1.3.0-rc.1',
+      latest_stable_version: '1.2.0',
+      // hex.pm's snippets point at the latest stable release; the app name differs from the package.
+      configs: { 'mix.exs': '{:info_app, "~> 1.2", hex: :info_pkg, repo: "acme"}', 'rebar.config': '{info_app, "1.2.0", {pkg, info_pkg}}', 'erlang.mk': 'dep_info_pkg = hex 1.2.0' },
+      meta: { description: 'Shows what hex.info prints', licenses: ['MIT', 'Apache-2.0'], links: { GitHub: 'https://github.com/example/info_pkg' }, maintainers: ['Ann', 'Bo'] },
+      retirements: { '1.2.0': { reason: 'security', message: 'CVE-2024-1' } },
+      downloads: {},
+      owners: [],
+      url: `${server.url}/api/packages/info_pkg`,
+    });
+    expect(body.releases).toEqual([
+      { version: '1.3.0-rc.1', url: `${server.url}/api/packages/info_pkg/releases/1.3.0-rc.1`, has_docs: false, inserted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      { version: '1.2.0', url: `${server.url}/api/packages/info_pkg/releases/1.2.0`, has_docs: true, inserted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+    ]);
+    for (const k of ['html_url', 'docs_html_url', 'inserted_at', 'updated_at']) expect(body).toHaveProperty(k);
+    // 0.x and the package name as the app: hex.pm's other two snippet forms.
+    expect(etf(await get('/api/packages/info_dep')).configs).toEqual({ 'mix.exs': '{:info_dep, "~> 0.3.1", repo: "acme"}', 'rebar.config': '{info_dep, "0.3.1"}', 'erlang.mk': 'dep_info_dep = hex 0.3.1' });
+  });
+
+  it('a release: configs, retirement, docs, requirements, meta, publisher and downloads as hex.pm shapes them', async () => {
+    const body = etf(await get('/api/packages/info_pkg/releases/1.2.0'));
+    expect(body).toMatchObject({
+      version: '1.2.0',
+      has_docs: true,
+      retirement: { reason: 'security', message: 'CVE-2024-1' },
+      configs: { 'mix.exs': '{:info_app, "~> 1.2", hex: :info_pkg, repo: "acme"}', 'rebar.config': '{info_app, "1.2.0", {pkg, info_pkg}}', 'erlang.mk': 'dep_info_pkg = hex 1.2.0' },
+      requirements: { info_dep: { app: 'info_dep', requirement: '~> 0.3', optional: true } },
+      meta: { app: 'info_app', build_tools: ['mix', 'rebar3'], elixir: '~> 1.14' },
+      downloads: 0,
+      publisher: null,
+      package_url: `${server.url}/api/packages/info_pkg`,
+    });
+    expect(body.inserted_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
+    const rc = etf(await get('/api/packages/info_pkg/releases/1.3.0-rc.1'));
+    expect(rc).toMatchObject({ retirement: null, has_docs: false, configs: { 'mix.exs': '{:info_app, "~> 1.3.0-rc.1", hex: :info_pkg, repo: "acme"}', 'erlang.mk': 'dep_info_pkg = hex 1.3.0-rc.1' } });
+  });
+
+  it('/api/repos/acme/… answers the same maps, with URLs under that prefix', async () => {
+    const plain = etf(await get('/api/packages/info_pkg/releases/1.2.0'));
+    const scoped = etf(await get('/api/repos/acme/packages/info_pkg/releases/1.2.0'));
+    const base = `${server.url}/api/repos/acme`;
+    expect(scoped).toEqual({ ...plain, url: `${base}/packages/info_pkg/releases/1.2.0`, html_url: `${base}/packages/info_pkg/releases/1.2.0`, package_url: `${base}/packages/info_pkg` });
+    const pkg = etf(await get('/api/repos/acme/packages/info_pkg'));
+    expect(pkg).toMatchObject({ configs: etf(await get('/api/packages/info_pkg')).configs, url: `${base}/packages/info_pkg` });
+  });
+
+  const unavailable = erlangUnavailable();
+  it.skipIf(unavailable)("Erlang's binary_to_term(_, [safe]) gives every value hex.info's code reads, of the type it needs", async () => {
+    const pkg = (await get('/api/packages/info_pkg')).body;
+    const rel = (await get('/api/packages/info_pkg/releases/1.2.0')).body;
+    const rc = (await get('/api/packages/info_pkg/releases/1.3.0-rc.1')).body;
+    // The reads of Hex 2.5's Mix.Tasks.Hex.Info (print_package, print_release), in Erlang: a missing
+    // key or a wrong type crashes here as it crashes Mix (`<>` on a non-binary is "construction of
+    // binary failed").
+    const out = runErlang(`
+      P = binary_to_term(${erlBinary(pkg)}, [safe]),
+      M = maps:get(<<"meta">>, P),
+      Desc = case maps:get(<<"description">>, M) of nil -> <<"No description provided">>; D when is_binary(D) -> D end,
+      Retired = maps:keys(maps:get(<<"retirements">>, P)),
+      Vs = lists:map(fun(#{<<"version">> := V}) when is_binary(V) -> case lists:member(V, Retired) of true -> <<V/binary, " (retired)">>; false -> V end end, maps:get(<<"releases">>, P)),
+      Links = lists:map(fun({K, V}) when is_binary(K), is_binary(V) -> ["  ", K, ": ", V, "\\n"] end, maps:to_list(maps:get(<<"links">>, M))),
+      Package = [Desc, "\\n", <<"Config: ", (maps:get(<<"mix.exs">>, maps:get(<<"configs">>, P)))/binary>>, "\\n",
+                 "Releases: ", lists:join(", ", Vs), "\\n",
+                 "Licenses: ", lists:join(", ", maps:get(<<"licenses">>, M)), "\\n", "Links:\\n", Links,
+                 "Maintainers: ", lists:join(", ", maps:get(<<"maintainers">>, M)), "\\n"],
+      Release = fun(B) ->
+        R = binary_to_term(B, [safe]),
+        Ret = case maps:get(<<"retirement">>, R) of
+          nil -> [];
+          #{<<"reason">> := Why, <<"message">> := Msg} when is_binary(Why) -> ["Retired (", Why, ") ", Msg, "\\n"]
+        end,
+        Docs = case maps:get(<<"has_docs">>, R) of true -> "Documentation: yes\\n"; false -> [] end,
+        Deps = lists:map(fun({N, #{<<"app">> := A, <<"optional">> := O, <<"requirement">> := Q}}) when is_binary(A), is_boolean(O), is_binary(Q) ->
+                 ["  ", N, " ", Q, case O of true -> " (optional)"; false -> "" end, "\\n"] end, maps:to_list(maps:get(<<"requirements">>, R))),
+        Who = case maps:get(<<"publisher">>, R) of nil -> <<>>; #{<<"username">> := U} -> U end,
+        true = is_binary(maps:get(<<"inserted_at">>, R)),
+        true = is_integer(maps:get(<<"downloads">>, R)) orelse is_map(maps:get(<<"downloads">>, R)),
+        [Ret, <<"Config: ", (maps:get(<<"mix.exs">>, maps:get(<<"configs">>, R)))/binary>>, "\\n", Docs, "Dependencies:\\n", Deps, "Published by: ", Who, "\\n"]
+      end,
+      io:put_chars([Package, "--\\n", Release(${erlBinary(rel)}), "--\\n", Release(${erlBinary(rc)})]),
+      done`);
+    expect(out.split('\n')).toEqual([
+      'Shows what hex.info prints',
+      'Config: {:info_app, "~> 1.2", hex: :info_pkg, repo: "acme"}',
+      'Releases: 1.3.0-rc.1, 1.2.0 (retired)',
+      'Licenses: MIT, Apache-2.0',
+      'Links:',
+      '  GitHub: https://github.com/example/info_pkg',
+      'Maintainers: Ann, Bo',
+      '--',
+      'Retired (security) CVE-2024-1',
+      'Config: {:info_app, "~> 1.2", hex: :info_pkg, repo: "acme"}',
+      'Documentation: yes',
+      'Dependencies:',
+      '  info_dep ~> 0.3 (optional)',
+      'Published by: ',
+      '--',
+      'Config: {:info_app, "~> 1.3.0-rc.1", hex: :info_pkg, repo: "acme"}',
+      'Dependencies:',
+      '  info_dep ~> 0.3 (optional)',
+      'Published by: ',
+      'done',
+    ]);
   });
 });
 
