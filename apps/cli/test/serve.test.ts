@@ -1,9 +1,11 @@
 /** `hexrepo serve` settings and `hexrepo token`, as users drive them. */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from '../../../e2e/support/cli.js';
+import { startServe, type ServeProcess } from '../../../e2e/support/serve.js';
 import { resolveServeConfig } from '../src/serve-config.js';
 
 let dir: string;
@@ -91,5 +93,41 @@ describe('hexrepo token', () => {
     expect((await hexrepo(['token', 'create', '--scope', 'read'], { cwd: dir })).stderr).toContain('--label');
     expect((await hexrepo(['token', 'create', '--label', 'x', '--scope', 'root'], { cwd: dir })).stderr).toContain('unknown scope');
     expect((await hexrepo(['token', 'revoke'], { cwd: dir })).status).toBe(2);
+  });
+});
+
+describe('one request does not stop hexrepo serve', () => {
+  let repo: string;
+  let server: ServeProcess;
+  let token: string;
+  beforeAll(async () => {
+    expect((await hexrepo(['init', 'crash', '--name', 'acme'], { cwd: dir })).status).toBe(0);
+    repo = join(dir, 'crash');
+    token = (JSON.parse((await hexrepo(['token', 'create', '--label', 'ci', '--scope', 'read', '--scope', 'write', '--json'], { cwd: repo })).stdout) as { token: string }).token;
+    server = await startServe([], { cwd: repo });
+  }, 30_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('a chunked retire body over 64 KiB gets 413, and the process keeps serving without a safety net', async () => {
+    const url = new URL(server.url);
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(Number(url.port), url.hostname);
+      const got: Buffer[] = [];
+      socket.on('data', (d: Buffer) => got.push(d));
+      socket.on('error', () => socket.destroy());
+      socket.on('close', () => resolve(Buffer.concat(got).toString('latin1')));
+      socket.write(`POST /api/packages/foo/releases/1.0.0/retire HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      const piece = Buffer.alloc(10_000, 0x20);
+      for (let i = 0; i < 7; i++) socket.write(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]));
+      socket.write('0\r\n\r\n');
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    const names = await fetch(`${server.url}/names`, { headers: { authorization: token } });
+    expect(names.status).toBe(200);
+    expect(server.child.exitCode).toBeNull();
+    expect(server.logs.filter((l) => l.msg === 'request' && l.status === 413)).toHaveLength(1);
+    expect(server.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('uncaught'))).toBe(false);
   });
 });

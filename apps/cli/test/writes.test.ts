@@ -56,6 +56,7 @@ describe('on a local folder', () => {
   it('usage errors', async () => {
     expect((await hexrepo(['publish'], { cwd: repo })).status).toBe(2);
     expect((await hexrepo(['retire', 'foo', '0.2.0', 'bored'], { cwd: repo })).stderr).toContain('REASON must be one of');
+    for (const reason of ['toString', 'constructor', '__proto__']) expect((await hexrepo(['retire', 'foo', '0.2.0', reason], { cwd: repo })).stderr).toContain('REASON must be one of');
     expect((await hexrepo(['revert', 'foo'], { cwd: repo })).status).toBe(2);
     const missing = await hexrepo(['revert', 'foo', '9.9.9'], { cwd: repo });
     expect(missing.status).toBe(1);

@@ -16,6 +16,14 @@ export interface Dependency {
 export const RETIREMENT_REASONS = { other: 0, invalid: 1, security: 2, deprecated: 3, renamed: 4 } as const;
 export type RetirementReasonName = keyof typeof RETIREMENT_REASONS;
 
+/**
+ * True for one of the five retirement reasons. An own-property check: `reason in RETIREMENT_REASONS`
+ * also accepts `toString`, `constructor`, `__proto__` and the rest of Object.prototype.
+ */
+export function isRetirementReason(reason: unknown): reason is RetirementReasonName {
+  return typeof reason === 'string' && Object.hasOwn(RETIREMENT_REASONS, reason);
+}
+
 export interface Retirement {
   reason: RetirementReasonName;
   message?: string;

@@ -12,6 +12,7 @@ import {
   fromHex,
   HexrepoError,
   isHexrepoError,
+  isRetirementReason,
   MiB,
   parseProjectConfig,
   parseSize,
@@ -101,5 +102,12 @@ describe('sizes, hex, config', () => {
     expect(() => parseProjectConfig({ name: 'acme', colour: 'red' }, 'f')).toThrow(/"colour" is not a known setting/);
     expect(() => parseProjectConfig({ name: 'acme', limits: { maxTarballSize: -1 } }, 'f')).toThrow(/limits.maxTarballSize/);
     expect(() => parseProjectConfig([], 'f')).toThrow(/must be a JSON object/);
+  });
+});
+
+describe('retirement reasons', () => {
+  it('the five Hex knows, and no property of Object.prototype', () => {
+    for (const r of ['other', 'invalid', 'security', 'deprecated', 'renamed']) expect(isRetirementReason(r)).toBe(true);
+    for (const r of ['toString', 'valueOf', 'constructor', '__proto__', 'hasOwnProperty', 'Security', '', 0, null, undefined]) expect(isRetirementReason(r)).toBe(false);
   });
 });

@@ -4,13 +4,14 @@
  * (`application/vnd.hex+erlang`) as Hex reads nothing else, or JSON when the client asks for it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isHexrepoError, RETIREMENT_REASONS, type ErrorCode, type Retirement, type RetirementReasonName } from '@hexrepo/core';
+import { isHexrepoError, isRetirementReason, RETIREMENT_REASONS, type ErrorCode, type Retirement } from '@hexrepo/core';
 import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
 import { termText, type Metadata } from '@hexrepo/tarball';
 import type { Logger } from 'pino';
 import type { Access, Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
-import { NAME, VERSION } from './routes.js';
+import { NAME, plausibleRelease, VERSION } from './routes.js';
+import { bodyUnread, logPath } from './request.js';
 
 export interface ApiOptions {
   access: Access;
@@ -43,6 +44,8 @@ interface Ctx {
   /** `http://host/api` or `http://host/api/repos/REPO`, for the URLs in responses. */
   base: string;
   state: ApiRequestContext;
+  /** The client's address, read when the request arrived (the socket may be gone by the reply). */
+  ip: string;
 }
 
 class ApiError extends Error {
@@ -82,16 +85,22 @@ function wantsJson(req: IncomingMessage): boolean {
 
 function reply(ctx: Ctx, status: number, body?: Etf, headers: Record<string, string> = {}): void {
   const { req, res } = ctx;
+  // Headers are set one by one, not passed to writeHead, so the request log can read them back.
+  const set = (all: Record<string, string>): void => {
+    for (const [k, v] of Object.entries(all)) res.setHeader(k, v);
+  };
+  // A refusal before the body was read: close instead of reading an upload nobody will use.
+  if (status >= 400 && bodyUnread(req)) res.setHeader('connection', 'close');
   if (body === undefined) {
-    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-    res.writeHead(status, { 'content-length': '0', 'cache-control': 'no-store' });
+    set({ ...headers, 'content-length': '0', 'cache-control': 'no-store' });
+    res.writeHead(status);
     res.end();
     return;
   }
   const json = wantsJson(req);
   const bytes = json ? Buffer.from(`${JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}\n`) : encodeEtf(body);
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.writeHead(status, { 'content-type': json ? 'application/json; charset=utf-8' : ETF_CONTENT_TYPE, 'content-length': String(bytes.length), 'cache-control': 'no-store' });
+  set({ ...headers, 'content-type': json ? 'application/json; charset=utf-8' : ETF_CONTENT_TYPE, 'content-length': String(bytes.length), 'cache-control': 'no-store' });
+  res.writeHead(status);
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
@@ -107,14 +116,32 @@ async function readBody(ctx: Ctx, max: number): Promise<Buffer> {
   if (declared !== undefined && Number(declared) > max) throw new ApiError(413, `the upload is ${declared} bytes; the limit is ${max}`, { tar: `too big (limit ${max} bytes)` }, { connection: 'close' });
   // Accept the body only now that auth and size are checked (Hex ≥ 2.3 waits for this).
   if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new ApiError(413, `the upload is over the limit of ${max} bytes`, { tar: `too big (limit ${max} bytes)` }, { connection: 'close' });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  // Listeners rather than for-await: leaving a for-await loop destroys the request and its socket,
+  // and the 413 must still reach the client (then Connection: close ends the connection).
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (err: Error | null): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', settle);
+      req.off('close', onClose);
+      if (!err) return resolve(Buffer.concat(chunks));
+      req.pause();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) return settle(new ApiError(413, `the upload is over the limit of ${max} bytes`, { tar: `too big (limit ${max} bytes)` }, { connection: 'close' }));
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => settle(null);
+    const onClose = (): void => settle(new ApiError(400, 'the connection closed before the whole body arrived'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', settle);
+    req.on('close', onClose);
+  });
 }
 
 /** A term body (retire): ETF as Hex sends it, or JSON. */
@@ -171,8 +198,9 @@ function maintainersOf(meta: Metadata): string[] {
 
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse, path: string, state: ApiRequestContext) => Promise<void> {
   const auth = (ctx: Ctx, scope: Scope, pkg?: string): Identity | null => {
-    const decision = opts.access.check(ctx.req.socket.remoteAddress ?? 'unknown', ctx.req.headers.authorization, scope, pkg);
+    const decision = opts.access.check(ctx.ip, ctx.req.headers.authorization, scope, pkg);
     if (!decision.ok) {
+      if (decision.identity) ctx.state.identity = decision.identity;
       const headers: Record<string, string> = {};
       if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo"';
       if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
@@ -234,8 +262,14 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: /^\/users\/me$/,
       label: '/api/users/me',
       handle: async (ctx) => {
-        const id = opts.access.identify(ctx.req.headers.authorization);
-        if (id === null || id === 'invalid') throw new ApiError(401, id === null ? 'missing authentication information' : 'invalid API key', undefined, { 'www-authenticate': 'Basic realm="hexrepo"' });
+        // The same limiter as every other credential check: this answer tells whether a password is right.
+        const decision = opts.access.authenticate(ctx.ip, ctx.req.headers.authorization);
+        if (!decision.ok) {
+          const headers: Record<string, string> = decision.status === 401 ? { 'www-authenticate': 'Basic realm="hexrepo"' } : {};
+          if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
+          throw new ApiError(decision.status, ctx.req.headers.authorization === undefined ? 'missing authentication information' : decision.message, undefined, headers);
+        }
+        const id = decision.identity!;
         ctx.state.identity = id;
         const username = id.kind === 'user' ? id.username : id.token.label;
         reply(ctx, 200, { username, email: null, organizations: [], url: `${ctx.base}/users/me` });
@@ -311,13 +345,13 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         auth(ctx, 'write', m[1]);
         const body = await readTermBody(ctx);
         const reason = body.reason;
-        if (typeof reason !== 'string' || !(reason in RETIREMENT_REASONS)) {
+        if (!isRetirementReason(reason)) {
           throw new ApiError(422, `reason must be one of ${Object.keys(RETIREMENT_REASONS).join(', ')}`, { reason: 'is invalid' });
         }
         const message = body.message;
         if (message !== undefined && message !== null && typeof message !== 'string') throw new ApiError(422, 'message must be a string', { message: 'is invalid' });
         if (typeof message === 'string' && message.length > 140) throw new ApiError(422, 'message must be at most 140 characters', { message: 'should be at most 140 character(s)' });
-        await service().retire(m[1]!, m[2]!, { reason: reason as RetirementReasonName, ...(typeof message === 'string' && message !== '' ? { message } : {}) });
+        await service().retire(m[1]!, m[2]!, { reason, ...(typeof message === 'string' && message !== '' ? { message } : {}) });
         opts.logger?.info({ package: m[1], version: m[2], reason }, 'retired');
         reply(ctx, 204);
       },
@@ -376,13 +410,13 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     if (repoPrefix) {
       if (repoPrefix[1] !== opts.repository) {
         state.route = '/api/repos/:repo';
-        return reply({ req, res, query: url.searchParams, base, state }, 404, { status: 404, message: `no repository ${repoPrefix[1]} here (this server is ${opts.repository})` });
+        return reply({ req, res, query: url.searchParams, base, state, ip: '' }, 404, { status: 404, message: `no repository ${repoPrefix[1]} here (this server is ${opts.repository})` });
       }
       rest = repoPrefix[2]!;
       base = `/api/repos/${opts.repository}`;
     }
     const host = req.headers.host ?? 'localhost';
-    const ctx: Ctx = { req, res, query: url.searchParams, base: `http://${host}${base}`, state };
+    const ctx: Ctx = { req, res, query: url.searchParams, base: `http://${host}${base}`, state, ip: req.socket.remoteAddress ?? 'unknown' };
     const matching = routes.filter((r) => r.pattern.test(rest));
     const route = matching.find((r) => r.method === req.method);
     try {
@@ -392,16 +426,18 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         throw new ApiError(404, 'no such API endpoint');
       }
       state.route = route.label;
-      await route.handle(ctx, route.pattern.exec(rest)!.slice(0));
+      const m = route.pattern.exec(rest)!.slice(0);
+      // A name or version Hex would refuse names nothing here; it never reaches the store.
+      if (m[1] !== undefined && !plausibleRelease(m[1], m[2])) throw new ApiError(404, `no package ${m[1].slice(0, 64)}${m[1].length > 64 ? '…' : ''}`);
+      await route.handle(ctx, m);
     } catch (err) {
       const e = toApiError(err);
-      if (e.status >= 500) opts.logger?.error({ err: err instanceof Error ? err.message : String(err), path: url.pathname }, 'API request failed');
+      if (e.status >= 500) opts.logger?.error({ err: err instanceof Error ? err.message : String(err), path: logPath(url.pathname) }, 'API request failed');
       if (res.headersSent) {
         res.destroy();
         return;
       }
       reply(ctx, e.status, { status: e.status, message: e.message, ...(e.errors ? { errors: e.errors } : {}) }, e.headers);
-      if (e.headers.connection === 'close') req.resume();
     }
   };
 }

@@ -2,7 +2,10 @@
  * Access control of the repository endpoint. Accepts every form the clients send (HEX_SPEC.md §1.3):
  * a raw `Authorization: KEY` (Mix and rebar3 `repo_key`), `Bearer KEY`, and Basic from URL
  * userinfo or netrc (user:password, or a token as the password). Credentials are compared in
- * constant time; failed attempts are rate-limited per client address.
+ * constant time. Failed attempts are rate-limited: password guesses per client address and user
+ * name, everything else (unknown tokens) per client address. A valid token is never refused by the
+ * limiter (tokens are 32 random bytes: telling whether one is valid helps no one guess one), and a
+ * user's password is refused only after failures for that same user from that same address.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { packageAllowed, scopeAllows, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
@@ -20,7 +23,7 @@ export interface AccessOptions {
   visibility: 'public' | 'private';
   users: BasicUser[];
   tokens?: TokenStore;
-  /** Failed attempts per address before it is refused for `windowMs`. @default 10 */
+  /** Failed attempts (per address, or per address and user for passwords) before they are refused for `windowMs`. @default 10 */
   maxFailures?: number;
   /** @default 60_000 */
   windowMs?: number;
@@ -29,7 +32,8 @@ export interface AccessOptions {
 
 export type AccessDecision =
   | { ok: true; identity: Identity | null }
-  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number };
+  /** `identity`: who was refused, on a 403 (known, but not allowed). */
+  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number; identity?: Identity };
 
 const VERIFIED_TTL_MS = 5_000;
 
@@ -111,37 +115,65 @@ export class Access {
         if (ok && !found) found = { kind: 'user', username: u.username };
       }
     }
-    if (!found && this.options.tokens) {
-      for (const secret of parsed.secrets) {
-        const token = this.options.tokens.verify(secret);
-        if (token) {
-          found = { kind: 'token', token };
-          break;
-        }
-      }
+    return found ?? this.#token(parsed.secrets) ?? 'invalid';
+  }
+
+  #token(secrets: readonly string[]): Identity | null {
+    for (const secret of secrets) {
+      const token = this.options.tokens?.verify(secret);
+      if (token) return { kind: 'token', token };
     }
-    return found ?? 'invalid';
+    return null;
+  }
+
+  /** The configured user a Basic header names, checked against every user (constant time). */
+  #claimedUser(parsed: NonNullable<ReturnType<typeof parseAuthorization>>): string | undefined {
+    if (!parsed.basic) return undefined;
+    let claimed: string | undefined;
+    for (const u of this.options.users) if (safeEqual(parsed.basic.username, u.username) && claimed === undefined) claimed = u.username;
+    return claimed;
+  }
+
+  /**
+   * Who the header proves the caller is, through the failed-attempt limiter: every credential check
+   * goes through here (or `check`). Guesses at a configured user's password count against that user
+   * from that address, and once over the limit are refused without being checked, so a refusal says
+   * nothing about the password; anything else counts against the address. A valid token always wins.
+   */
+  authenticate(address: string, header: string | undefined): AccessDecision {
+    const parsed = parseAuthorization(header);
+    if (!parsed) return { ok: false, status: 401, message: 'authentication required' };
+    const user = this.#claimedUser(parsed);
+    const key = user === undefined ? address : `${address}\n${user}`;
+    const blocked = this.#blocked(key);
+    if (blocked) {
+      const token = this.#token(parsed.secrets);
+      if (token) return { ok: true, identity: token };
+      return { ok: false, status: 429, message: 'too many failed authentication attempts; try again later', retryAfterSeconds: blocked };
+    }
+    const id = this.identify(header);
+    if (id === null || id === 'invalid') {
+      this.#fail(key);
+      return { ok: false, status: 401, message: 'invalid credentials' };
+    }
+    return { ok: true, identity: id };
   }
 
   /** Decide whether a request from `address` with `header` may use `scope` (on `pkg`, if given). */
   check(address: string, header: string | undefined, scope: Scope, pkg?: string): AccessDecision {
     const publicRead = scope === 'read' && this.options.visibility === 'public';
     // A public read never fails on credentials: Hex ≥ 2.4 may send a stranger's hex.pm token.
+    // (Nor does it tell whether they are valid, so it needs no limiter.)
     if (publicRead) {
       const id = header === undefined ? null : this.identify(header);
       return { ok: true, identity: id === 'invalid' ? null : id };
     }
-    const blocked = this.#blocked(address);
-    if (blocked) return { ok: false, status: 429, message: 'too many failed authentication attempts; try again later', retryAfterSeconds: blocked };
-    const id = this.identify(header);
-    if (id === null) return { ok: false, status: 401, message: 'authentication required' };
-    if (id === 'invalid') {
-      this.#fail(address);
-      return { ok: false, status: 401, message: 'invalid credentials' };
-    }
+    const decision = this.authenticate(address, header);
+    if (!decision.ok) return decision;
+    const id = decision.identity!;
     if (id.kind === 'token') {
-      if (!scopeAllows(id.token.scopes, scope)) return { ok: false, status: 403, message: `the token does not have the ${scope} scope` };
-      if (pkg !== undefined && !packageAllowed(id.token.packages, pkg)) return { ok: false, status: 403, message: `the token is not allowed to access package ${pkg}` };
+      if (!scopeAllows(id.token.scopes, scope)) return { ok: false, status: 403, message: `the token does not have the ${scope} scope`, identity: id };
+      if (pkg !== undefined && !packageAllowed(id.token.packages, pkg)) return { ok: false, status: 403, message: `the token is not allowed to access package ${pkg}`, identity: id };
     }
     return { ok: true, identity: id };
   }

@@ -3,6 +3,7 @@
  * them or is refused. Nothing else in the public folder (a stray private key, dotfiles, temp files)
  * can ever be served, whatever the encoding of the path.
  */
+import { assertPackageName, assertReleaseVersion } from '@hexrepo/core';
 import { docsKey, NAMES_KEY, packageKey, PUBLIC_KEY_KEY, tarballKey, VERSIONS_KEY } from '@hexrepo/repo';
 
 export type ResourceKind = 'names' | 'versions' | 'public_key' | 'package' | 'tarball' | 'docs';
@@ -25,6 +26,21 @@ const PACKAGE_RE = new RegExp(`^/packages/${NAME}$`);
 const TARBALL_RE = new RegExp(`^/tarballs/${NAME}-${VERSION}\\.tar$`);
 const DOCS_RE = new RegExp(`^/docs/${NAME}-${VERSION}\\.tar\\.gz$`);
 
+/**
+ * True when Hex could have published `name` (and `version`): at most 128 characters, a SemVer with
+ * a pre-release of at most 64. Anything else names nothing, and stays far from the file system's
+ * 255-byte limit on a file name (NAME-VERSION.tar.gz is at most 245 bytes).
+ */
+export function plausibleRelease(name: string, version?: string): boolean {
+  try {
+    assertPackageName(name);
+    if (version !== undefined) assertReleaseVersion(version);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Percent-escapes that could smuggle a separator, a dot segment or a NUL past a later decoder. */
 const DANGEROUS_ESCAPE = /%(2f|5c|2e|00|25)/i;
 
@@ -45,8 +61,12 @@ export function routeRepository(rawUrl: string): RouteResult {
   if (path === '/names') return { ok: true, resource: { kind: 'names', key: NAMES_KEY } };
   if (path === '/versions') return { ok: true, resource: { kind: 'versions', key: VERSIONS_KEY } };
   if (path === '/public_key') return { ok: true, resource: { kind: 'public_key', key: PUBLIC_KEY_KEY } };
+  const tooLong = { ok: false, status: 404, reason: 'not a package name or version Hex allows' } as const;
   let m = PACKAGE_RE.exec(path);
+  if (m && !plausibleRelease(m[1]!)) return tooLong;
   if (m) return { ok: true, resource: { kind: 'package', key: packageKey(m[1]!), pkg: m[1]! } };
+  m = TARBALL_RE.exec(path) ?? DOCS_RE.exec(path);
+  if (m && !plausibleRelease(m[1]!, m[2]!)) return tooLong;
   m = TARBALL_RE.exec(path);
   if (m) return { ok: true, resource: { kind: 'tarball', key: tarballKey(m[1]!, m[2]!), pkg: m[1]! } };
   m = DOCS_RE.exec(path);

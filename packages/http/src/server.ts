@@ -9,10 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_LIMITS, formatError } from '@hexrepo/core';
-import type { BlobStore } from '@hexrepo/storage';
+import { looksLikePrivateKey, type BlobStore } from '@hexrepo/storage';
 import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
 import { createApiHandler, type ApiRequestContext } from './api.js';
+import { bodyUnread, logPath } from './request.js';
 import type { Access, Identity } from './auth.js';
 import { Metrics } from './metrics.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
@@ -63,7 +64,7 @@ function writeHead(res: ServerResponse, status: number, headers: Record<string, 
 
 function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   const bytes = Buffer.from(body);
-  writeHead(res, status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.length), 'cache-control': 'no-store', ...headers });
+  writeHead(res, status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.length), 'cache-control': 'no-store', ...(bodyUnread(res.req) ? { connection: 'close' } : {}), ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : bytes);
 }
 
@@ -97,6 +98,13 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     return headers;
   };
 
+  // Defence in depth for every store: whatever put a private key under a repository path (a link,
+  // a copy, a sync), its bytes never leave the server.
+  const refusePrivateKey = (res: ServerResponse, resource: Resource): void => {
+    opts.logger?.warn({ path: logPath(resource.key) }, 'refused to serve a private key found under a repository path; remove it');
+    send(res, 404, 'not found\n');
+  };
+
   async function serveResource(req: IncomingMessage, res: ServerResponse, resource: Resource): Promise<void> {
     const ifNoneMatch = req.headers['if-none-match'];
     // HEAD, and a conditional GET, need only the metadata; a plain GET reads the object at once.
@@ -118,47 +126,75 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     if ((resource.kind === 'tarball' || resource.kind === 'docs') && opts.store.getStream) {
       const streamed = await opts.store.getStream(resource.key);
       if (!streamed) return send(res, 404, 'not found\n');
-      writeHead(res, 200, { ...headersOf(resource, streamed), 'content-length': String(streamed.size) });
       // Bytes already in memory (the read cache, a folder) go out in one write; a stream is piped.
-      if (Array.isArray(streamed.body)) res.end(streamed.body.length === 1 ? streamed.body[0] : Buffer.concat(streamed.body as Uint8Array[]));
-      else await pipeline(Readable.from(streamed.body), res);
+      if (Array.isArray(streamed.body)) {
+        const body = streamed.body.length === 1 ? streamed.body[0]! : Buffer.concat(streamed.body as Uint8Array[]);
+        if (looksLikePrivateKey(body)) return refusePrivateKey(res, resource);
+        writeHead(res, 200, { ...headersOf(resource, streamed), 'content-length': String(streamed.size) });
+        res.end(body);
+      } else {
+        writeHead(res, 200, { ...headersOf(resource, streamed), 'content-length': String(streamed.size) });
+        await pipeline(Readable.from(streamed.body), res);
+      }
       return;
     }
     const obj = await opts.store.get(resource.key);
     if (!obj) return send(res, 404, 'not found\n');
+    if (looksLikePrivateKey(obj.body)) return refusePrivateKey(res, resource);
     writeHead(res, 200, { ...headersOf(resource, obj), 'content-length': String(obj.body.byteLength) });
     res.end(obj.body);
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
+    // Read now: once a response ends with Connection: close, req.socket is null by 'finish'.
+    const ip = req.socket.remoteAddress ?? 'unknown';
     // Filled in as the request is understood; read when the response is finished.
     const state: ApiRequestContext = { identity: null, route: 'other' };
     res.on('finish', () => {
-      const seconds = (performance.now() - started) / 1000;
-      const { route, identity } = state;
-      metrics.observe(req.method ?? 'GET', route, res.statusCode, seconds);
-      const q = (req.url ?? '').indexOf('?');
-      opts.logger?.info(
-        {
-          method: req.method,
-          // the query string is dropped: clients never need one here, and it may carry secrets
-          path: q === -1 ? req.url : req.url!.slice(0, q),
-          status: res.statusCode,
-          ms: Math.round(seconds * 1e5) / 100,
-          bytes: req.method === 'HEAD' || res.statusCode === 304 ? 0 : Number(res.getHeader('content-length') ?? 0),
-          client: clientKind(req.headers['user-agent']),
-          ip: req.socket.remoteAddress,
-          ...(identity ? { who: identityLabel(identity) } : {}),
-        },
-        'request',
-      );
+      // An exception here would escape to the event loop and stop the whole server.
+      try {
+        const seconds = (performance.now() - started) / 1000;
+        const { route, identity } = state;
+        metrics.observe(req.method ?? 'GET', route, res.statusCode, seconds);
+        const q = (req.url ?? '').indexOf('?');
+        opts.logger?.info(
+          {
+            method: req.method,
+            // the query string is dropped: clients never need one here, and it may carry secrets
+            path: logPath(q === -1 ? (req.url ?? '') : req.url!.slice(0, q)),
+            status: res.statusCode,
+            ms: Math.round(seconds * 1e5) / 100,
+            bytes: req.method === 'HEAD' || res.statusCode === 304 ? 0 : Number(res.getHeader('content-length') ?? 0),
+            client: clientKind(req.headers['user-agent']),
+            ip,
+            ...(identity ? { who: identityLabel(identity) } : {}),
+          },
+          'request',
+        );
+      } catch {
+        // A log line that cannot be written is lost; the server goes on (this runs outside any request).
+      }
     });
 
+    try {
+      route(req, res, ip, state);
+    } catch (err) {
+      // A request must never stop the server: what throws here answers 500 (or drops this one connection).
+      opts.logger?.error({ err: formatError(err), path: logPath(req.url ?? '') }, 'request failed');
+      if (!res.headersSent) send(res, 500, 'internal error\n');
+      else res.destroy();
+    }
+  };
+
+  const route = (req: IncomingMessage, res: ServerResponse, ip: string, state: ApiRequestContext): void => {
     const url = req.url ?? '/';
     if (url === '/health' || url.startsWith('/health?')) {
       state.route = '/health';
-      return send(res, 200, `${JSON.stringify({ status: 'ok', repository: opts.repository, store: opts.store.url })}\n`, { 'content-type': 'application/json' });
+      // Where the repository lives is for its operators: shown only to a caller who authenticates.
+      const who = req.headers.authorization === undefined ? null : opts.access.authenticate(ip, req.headers.authorization);
+      const details = who?.ok ? { store: opts.store.url } : {};
+      return send(res, 200, `${JSON.stringify({ status: 'ok', repository: opts.repository, ...details })}\n`, { 'content-type': 'application/json' });
     }
     if (url === '/metrics') {
       state.route = '/metrics';
@@ -169,6 +205,7 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
       api(req, res, url, state).catch((err: unknown) => {
         opts.logger?.error({ err: formatError(err) }, 'API request failed');
         if (!res.headersSent) send(res, 500, 'internal error\n');
+        else res.destroy();
       });
       return;
     }
@@ -178,8 +215,9 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     const routed = routeRepository(url);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
     state.route = routeLabel(routed.resource.kind);
-    const decision = opts.access.check(req.socket.remoteAddress ?? 'unknown', req.headers.authorization, 'read', routed.resource.pkg);
+    const decision = opts.access.check(ip, req.headers.authorization, 'read', routed.resource.pkg);
     if (!decision.ok) {
+      if (decision.identity) state.identity = decision.identity;
       const headers: Record<string, string> = {};
       if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo", charset="UTF-8"';
       if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
@@ -187,7 +225,7 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     }
     state.identity = decision.identity;
     serveResource(req, res, routed.resource).catch((err: unknown) => {
-      opts.logger?.error({ err: formatError(err), path: routed.resource.key }, 'request failed');
+      opts.logger?.error({ err: formatError(err), path: logPath(routed.resource.key) }, 'request failed');
       if (!res.headersSent) send(res, 500, 'internal error\n');
       else res.destroy();
     });

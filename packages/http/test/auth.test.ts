@@ -74,13 +74,37 @@ describe('Access', async () => {
     expect(access.check('a', t.token, 'read')).toMatchObject({ ok: false, status: 401 });
   });
 
-  it('rate-limits failed attempts per address, and the window expires', () => {
+  it('rate-limits unknown tokens per address, and the window expires; a valid credential still gets in', () => {
     let now = 1_000_000;
     const access = new Access({ visibility: 'private', users, tokens, maxFailures: 3, windowMs: 60_000, now: () => now });
     for (let i = 0; i < 3; i++) expect(access.check('10.0.0.1', 'wrong', 'read')).toMatchObject({ status: 401 });
+    expect(access.check('10.0.0.1', 'wrong', 'read')).toMatchObject({ ok: false, status: 429, retryAfterSeconds: 60 });
+    expect(access.check('10.0.0.1', basic('nobody', 'guess'), 'read')).toMatchObject({ ok: false, status: 429 });
+    expect(access.check('10.0.0.2', 'wrong', 'read')).toMatchObject({ status: 401 });
+    // Somebody else's failures never refuse a valid token or password.
+    expect(access.check('10.0.0.1', reader.token, 'read')).toMatchObject({ ok: true });
+    expect(access.check('10.0.0.1', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: true });
+    now += 60_001;
+    expect(access.check('10.0.0.1', 'wrong', 'read')).toMatchObject({ status: 401 });
+  });
+
+  it('rate-limits password guesses per address and user, without telling whether the password was right', () => {
+    let now = 1_000_000;
+    const access = new Access({ visibility: 'private', users: [...users, { username: 'bob', password: 'builder' }], tokens, maxFailures: 3, windowMs: 60_000, now: () => now });
+    for (let i = 0; i < 3; i++) expect(access.check('10.0.0.1', basic('alice', `guess${i}`), 'read')).toMatchObject({ status: 401 });
+    expect(access.check('10.0.0.1', basic('alice', 'guess'), 'read')).toMatchObject({ ok: false, status: 429 });
     expect(access.check('10.0.0.1', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: false, status: 429, retryAfterSeconds: 60 });
+    expect(access.authenticate('10.0.0.1', basic('alice', 'wonderland'))).toMatchObject({ ok: false, status: 429 });
     expect(access.check('10.0.0.2', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: true });
+    expect(access.check('10.0.0.1', basic('bob', 'builder'), 'read')).toMatchObject({ ok: true });
+    // A token as the password (Mix with netrc) is not a guess at alice's password.
+    expect(access.check('10.0.0.1', basic('alice', reader.token), 'read')).toMatchObject({ ok: true });
     now += 60_001;
     expect(access.check('10.0.0.1', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: true });
+  });
+
+  it('a 403 names who was refused', () => {
+    const access = new Access({ visibility: 'private', users, tokens });
+    expect(access.check('a', writer.token, 'write', 'other')).toMatchObject({ ok: false, status: 403, identity: { kind: 'token', token: { id: writer.info.id } } });
   });
 });

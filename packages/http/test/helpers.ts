@@ -22,7 +22,7 @@ export interface RawResponse {
 }
 
 /** One request with the path sent exactly as given (no normalisation), like curl --path-as-is. */
-export function raw(base: string, path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+export function raw(base: string, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array } = {}): Promise<RawResponse> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, path, method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false }, (res) => {
@@ -31,6 +31,6 @@ export function raw(base: string, path: string, opts: { method?: string; headers
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(opts.body);
   });
 }

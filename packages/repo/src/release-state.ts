@@ -3,7 +3,7 @@
  * per package in the store at `_hexrepo/releases/NAME.json` (never served: not a repository path),
  * written by the publish API and read by `hexrepo build`, so a rebuild never drops a retirement.
  */
-import { HexrepoError, isHexrepoError, RETIREMENT_REASONS, type Retirement } from '@hexrepo/core';
+import { HexrepoError, isHexrepoError, isRetirementReason, type Retirement } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import type { ReleaseState, ReleaseStateLookup } from './registry-index.js';
 
@@ -31,7 +31,7 @@ function parseState(key: string, body: Uint8Array): Map<string, ReleaseState> {
   for (const [version, s] of Object.entries(file.releases)) {
     const state: ReleaseState = {};
     if (typeof s.publishedAt === 'number') state.publishedAt = s.publishedAt;
-    if (s.retired && s.retired.reason in RETIREMENT_REASONS) state.retired = { reason: s.retired.reason, ...(typeof s.retired.message === 'string' ? { message: s.retired.message } : {}) };
+    if (s.retired && isRetirementReason(s.retired.reason)) state.retired = { reason: s.retired.reason, ...(typeof s.retired.message === 'string' ? { message: s.retired.message } : {}) };
     out.set(version, state);
   }
   return out;

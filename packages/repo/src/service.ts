@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, type Retirement, type TarballLimits } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
-import { parseTarball, readTar, safeEntryPath, type Metadata } from '@hexrepo/tarball';
+import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
 import { docsKey, NAMES_KEY, PACKAGES_PREFIX, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
@@ -208,7 +208,8 @@ export class RepoService {
     } catch (err) {
       throw new HexrepoError('CONTENTS_CORRUPT', `the docs are not a gzip'd tar archive: ${(err as Error).message}`);
     }
-    for (const entry of readTar(tar)) safeEntryPath(entry.name);
+    // The same entry rules as a package's contents.tar.gz: no link out, no device or FIFO.
+    checkContents(readTar(tar));
     await this.store.put(docsKey(name, version), bytes, { contentType: 'application/gzip' });
   }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { close as closeCb, constants, fstat as fstatCb, lstat as lstatCb, open as openCb, read as readCb, stat as statCb, type Stats } from 'node:fs';
-import { link, mkdir, open, opendir, realpath, rename, rm, unlink } from 'node:fs/promises';
+import { close as closeCb, constants, fstat as fstatCb, open as openCb, read as readCb, realpath as realpathCb, stat as statCb, type Stats } from 'node:fs';
+import { link, mkdir, open, opendir, rename, rm, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HexrepoError } from '@hexrepo/core';
 import { assertSafeKey, contentEtag } from './keys.js';
@@ -30,8 +30,9 @@ interface EtagMemo {
 /**
  * A store on a local folder. Every write goes to a hidden temp file that is renamed into place, so
  * readers see the old or the new bytes, never a torn file. `ifNoneMatch: '*'` uses link(2), which is
- * atomic; `ifMatch` holds a lock file while it compares and renames. Keys may not leave the folder,
- * and a symlink pointing outside it reads as missing.
+ * atomic; `ifMatch` holds a lock file while it compares and renames. Keys may not leave the folder:
+ * a key whose path (any folder on the way included) resolves outside it, or to a hidden file, reads
+ * as missing, and so does a file that is a PEM private key.
  */
 export class FsStore implements BlobStore {
   readonly root: string;
@@ -64,10 +65,11 @@ export class FsStore implements BlobStore {
     try {
       read = await readWithStat(path);
     } catch (err) {
-      if (isMissing(err)) return null;
+      if (notThere(err)) return null;
       throw ioError('read', key, err);
     }
-    if (!read) return null;
+    // A private key is never part of a repository, whatever link or copy put it under a key.
+    if (!read || looksLikePrivateKey(read.body)) return null;
     const { body, st } = read;
     const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     const stamp = stampOf(st);
@@ -80,7 +82,7 @@ export class FsStore implements BlobStore {
   async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
     const path = await this.#insidePath(key);
     if (!path) return null;
-    const st = await stat(path).catch((err: unknown) => (isMissing(err) ? null : Promise.reject(ioError('stat', key, err))));
+    const st = await stat(path).catch((err: unknown) => (notThere(err) ? null : Promise.reject(ioError('stat', key, err))));
     if (!st?.isFile()) return null;
     const memo = this.#etags.get(path);
     if (memo && memo.stamp === stampOf(st)) return { key, size: st.size, mtime: st.mtime, etag: memo.etag };
@@ -177,18 +179,28 @@ export class FsStore implements BlobStore {
     if (batch.length > 0) yield* flush();
   }
 
-  /** The file path for a key when it exists and resolves inside the root; null otherwise. */
+  /**
+   * The file path for a key when it exists and resolves inside the root, to a path that is itself a
+   * storable key; null otherwise. Every component is resolved, not just the last: a folder of the
+   * repository that is a symlink out of it leads out as surely as a symlinked file, and a link to a
+   * hidden file inside (`.env`) is no better than the file.
+   */
   async #insidePath(key: string): Promise<string | null> {
     const path = this.pathOf(key);
     try {
-      const st = await lstat(path);
-      if (!st.isSymbolicLink()) return path;
-      this.#realRoot ??= await realpath(this.root);
-      const real = await realpath(path);
+      this.#realRoot ??= await realpathNative(this.root);
+      const real = await realpathNative(path);
+      if (real === join(this.#realRoot, ...key.split('/'))) return path;
       const rel = relative(this.#realRoot, real);
-      return rel === '' || rel.startsWith('..') || rel.startsWith(sep) ? null : path;
+      if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return null;
+      try {
+        assertSafeKey(rel.split(sep).join('/'));
+      } catch {
+        return null;
+      }
+      return path;
     } catch (err) {
-      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      if (notThere(err)) return null;
       throw ioError('stat', key, err);
     }
   }
@@ -262,7 +274,7 @@ async function readWithStat(path: string): Promise<{ body: Buffer; st: Stats } |
     await closeFd(fd);
   }
 }
-const lstat = promisify(lstatCb) as (path: string) => Promise<Stats>;
+const realpathNative = promisify(realpathCb.native) as (path: string) => Promise<string>;
 
 function stampOf(st: Stats): string {
   return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
@@ -270,6 +282,28 @@ function stampOf(st: Stats): string {
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/**
+ * Read errors that mean "no such object": a name too long for the file system (a client chooses
+ * it), a file where a folder should be, a symlink loop.
+ */
+function notThere(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP';
+}
+
+const PEM_PRIVATE_KEY = /^[\t\n\r\x20-\x7e]*?-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/**
+ * True when the bytes are a PEM private key (RSA, PKCS#8, EC, OpenSSH, encrypted or not), possibly
+ * after a few lines of text such as OpenSSL's "Bag Attributes". Only text from the first byte
+ * counts: a tarball or gzip file that mentions a key in its metadata is not one.
+ */
+export function looksLikePrivateKey(bytes: Uint8Array): boolean {
+  const first = bytes[0];
+  if (first === undefined || first === 0x1f) return false;
+  return PEM_PRIVATE_KEY.test(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 8192)).toString('latin1'));
 }
 
 function ioError(op: string, key: string, err: unknown): HexrepoError {

@@ -1,4 +1,4 @@
-import { RETIREMENT_REASONS } from '@hexrepo/core';
+import { isRetirementReason, RETIREMENT_REASONS } from '@hexrepo/core';
 import { type Command, str, usage } from '../command.js';
 import { openTarget, REMOTE_HELP, REMOTE_OPTIONS } from '../writes.js';
 
@@ -18,7 +18,7 @@ function releaseCommand(spec: { name: 'retire' | 'unretire' | 'revert'; summary:
       const [name, version, reason] = positionals as [string, string, string | undefined];
       const dir = positionals[want];
       if (positionals.length > want + 1) throw usage(spec.name, 'too many arguments');
-      if (spec.name === 'retire' && !(reason! in RETIREMENT_REASONS)) throw usage('retire', `REASON must be one of ${REASONS}, got "${reason}"`);
+      if (spec.name === 'retire' && !isRetirementReason(reason)) throw usage('retire', `REASON must be one of ${REASONS}, got "${reason}"`);
       const message = str(values, 'message');
       if (message !== undefined && message.length > 140) throw usage('retire', '--message is longer than 140 characters');
       const target = await openTarget(spec.name, values, dir, io);

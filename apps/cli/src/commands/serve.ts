@@ -2,7 +2,7 @@ import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
-import { HexrepoError } from '@hexrepo/core';
+import { formatError, HexrepoError } from '@hexrepo/core';
 import { fingerprint } from '@hexrepo/registry';
 import { loadCache, RepoService, saveCache, TokenStore } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
@@ -132,6 +132,12 @@ ${Object.entries(SERVE_ENV)
         (err: unknown) => logger.error({ err: (err as Error).message }, 'token file reload failed; keeping the previous tokens'),
       );
     });
+    // Last resort only: request handling never throws out of an event handler, but should a bug
+    // ever do so, one bad request must not stop the repository for everyone. Writes are atomic
+    // (temp file, then rename), so what the failed request left is never half-visible.
+    const onUncaught = (err: unknown): void => logger.error({ err: formatError(err) }, 'uncaught error; still serving (please report it)');
+    process.on('uncaughtException', onUncaught);
+    process.on('unhandledRejection', onUncaught);
     logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size }, 'listening');
     io.err(`hexrepo serve: ${server.url} (${visibility}; ${where})\n`);
 
@@ -140,6 +146,8 @@ ${Object.entries(SERVE_ENV)
         logger.info({ signal }, 'shutting down: finishing requests in flight');
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
+        process.off('uncaughtException', onUncaught);
+        process.off('unhandledRejection', onUncaught);
         unwatchFile(config.tokensFile);
         server
           .close(10_000)
