@@ -1,6 +1,6 @@
 /** The built hexrepo binary, run as a subprocess the way users run it. */
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,26 @@ describe('hexrepo build and verify', () => {
     expect(text.stdout).toMatch(/Built "bee": 2 packages, 3 releases/);
     const verify = await hexrepo(['verify', 'b', '--json'], { cwd: dir });
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, releases: 3, tarballsChecked: 3 });
+  });
+
+  it('--no-cache counts by bytes: files whose bytes are the same are unchanged and left alone', async () => {
+    await hexrepo(['init', 'n', '--name', 'enn'], { cwd: dir });
+    for (const t of ['foo-0.1.0.tar', 'foo-0.2.0.tar', 'bar-1.0.0.tar']) await copyFile(join(FIXTURES, 'tarballs', t), join(dir, 'n/public/tarballs', t));
+    expect((await hexrepo(['build', 'n'], { cwd: dir })).status).toBe(0);
+    const files = ['names', 'versions', 'packages/foo', 'packages/bar'].map((f) => join(dir, 'n/public', f));
+    const mtimes = async (): Promise<bigint[]> => Promise.all(files.map(async (f) => (await stat(f, { bigint: true })).mtimeNs));
+    const before = await mtimes();
+    const same = await hexrepo(['build', 'n', '--no-cache', '--json'], { cwd: dir });
+    expect(same.status, same.stderr).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ ok: true, read: 3, written: [], removed: [], unchanged: 4, publicKey: 'unchanged' });
+    expect(await mtimes()).toEqual(before);
+    // A newer tarball mtime changes names (updated_at) and nothing else.
+    await utimes(join(dir, 'n/public/tarballs/foo-0.2.0.tar'), new Date('2030-01-01T00:00:00Z'), new Date('2030-01-01T00:00:00Z'));
+    const touched = await hexrepo(['build', 'n', '--no-cache', '--json'], { cwd: dir });
+    expect(JSON.parse(touched.stdout)).toMatchObject({ ok: true, written: ['names'], unchanged: 3 });
+    const text = await hexrepo(['build', 'n', '--no-cache'], { cwd: dir });
+    expect(text.stdout).not.toContain('* writing');
+    expect(text.stdout).toMatch(/wrote 0 file\(s\), 4 unchanged/);
   });
 
   it('works with explicit PUBLIC, --name and --private-key like mix hex.registry build', async () => {

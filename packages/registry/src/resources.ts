@@ -1,7 +1,8 @@
 /**
  * Build and unpack the three registry resources, `names`, `versions` and `packages/NAME`
  * (HEX_SPEC.md §2). Building emits exactly what `mix hex.registry build` emits (§2.5, §5.1), so
- * a registry built from the same tarballs, key and mtimes is byte-identical to mix's. Unpacking
+ * a registry built from the same tarballs, key and mtimes is byte-identical to mix's, except the
+ * order of entries mix takes from an Erlang map of more than 32 keys (hash order; sorted here). Unpacking
  * verifies the signature and the origin as Mix and rebar3 do (§2.7).
  */
 import type { KeyObject } from 'node:crypto';
@@ -115,7 +116,16 @@ function dependencyMessage(dep: Dependency, repository: string): hexrepo.pkg.IDe
   };
 }
 
-/** The `Package` payload of `packages/NAME` (unsigned); releases sorted ascending by SemVer. */
+/**
+ * Dependencies in the order mix writes them: hex_core reads `requirements` into a map keyed by
+ * package name and `mix hex.registry build` iterates it, which is byte order of the names (Erlang
+ * sorts the keys of a map of up to 32 entries), whatever their order in metadata.config.
+ */
+function byPackageName(deps: readonly Dependency[]): Dependency[] {
+  return [...deps].sort((a, b) => Buffer.compare(Buffer.from(a.package), Buffer.from(b.package)));
+}
+
+/** The `Package` payload of `packages/NAME` (unsigned); releases sorted ascending by SemVer, dependencies by package name. */
 export function encodePackagePayload(input: { repository: string; name: string; releases: readonly RegistryRelease[] }): Uint8Array {
   const releases = [...input.releases].sort((a, b) => compareVersions(a.version, b.version));
   return hexrepo.pkg.Package.encode({
@@ -124,7 +134,7 @@ export function encodePackagePayload(input: { repository: string; name: string; 
     releases: releases.map((r) => ({
       version: r.version,
       innerChecksum: r.innerChecksum,
-      dependencies: r.dependencies.map((d) => dependencyMessage(d, input.repository)),
+      dependencies: byPackageName(r.dependencies).map((d) => dependencyMessage(d, input.repository)),
       ...(r.retired ? { retired: { reason: RETIREMENT_REASONS[r.retired.reason], ...(r.retired.message !== undefined ? { message: r.retired.message } : {}) } } : {}),
       outerChecksum: r.outerChecksum,
       ...(r.publishedAt !== undefined ? { publishedAt: { seconds: r.publishedAt, nanos: 0 } } : {}),

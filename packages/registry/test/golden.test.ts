@@ -69,6 +69,14 @@ describe('golden registry of mix hex.registry build', () => {
     }
   });
 
+  it('mix emission: dependencies in byte order of package names, whatever order they come in', () => {
+    const dep = (name: string) => ({ package: name, requirement: '~> 1.0', optional: false, app: name });
+    const release = { name: 'p', version: '1.0.0', innerChecksum: new Uint8Array(32), outerChecksum: new Uint8Array(32), dependencies: ['ab', 'a_b', 'a1'].map(dep) };
+    const pkg = unpackPackage(buildPackage({ repository: 'acme', name: 'p', releases: [release] }, goldenKey), { ...opts, name: 'p' });
+    // '1' < '_' < 'b' as bytes, as Erlang orders binary map keys; a locale collation would not.
+    expect(pkg.releases[0]?.dependencies.map((d) => d.package)).toEqual(['a1', 'a_b', 'ab']);
+  });
+
   it('gzip framing is Erlang zlib:gzip/1: mtime 0, OS 3', () => {
     for (const key of ['names', 'versions', ...GOLDEN_PACKAGES.map((n) => `packages/${n}`)]) {
       expect(Buffer.from(read(key).subarray(0, 10)).toString('hex')).toBe('1f8b0800000000000003');

@@ -41,13 +41,14 @@ function clean<T>(value: T): T {
 }
 
 describe('registry round trips', () => {
-  it('packages/NAME: build → unpack gives the releases back, sorted by SemVer', () => {
+  it('packages/NAME: build → unpack gives the releases back, sorted by SemVer, dependencies by package name', () => {
     fc.assert(
       fc.property(name, releases, (pkgName, rels) => {
         const input = rels.map((r) => clean({ ...r, name: pkgName }) as RegistryRelease);
         const file = buildPackage({ repository: 'acme', name: pkgName, releases: rels.map((r) => ({ ...r, name: pkgName }) as RegistryRelease) }, goldenKey);
         const back = unpackPackage(file, { publicKey: goldenPublicKey, repository: 'acme', name: pkgName });
-        const expected = input.map((r) => ({ ...r, dependencies: r.dependencies.map((d) => (d.repository === 'acme' ? { ...d, repository: undefined } : d)) }));
+        const byteOrder = (a: { package: string }, b: { package: string }): number => Buffer.compare(Buffer.from(a.package), Buffer.from(b.package));
+        const expected = input.map((r) => ({ ...r, dependencies: r.dependencies.map((d) => (d.repository === 'acme' ? { ...d, repository: undefined } : d)).sort(byteOrder) }));
         expect(clean(back.releases)).toEqual(clean(expected.sort((a, b) => compareVersions(a.version, b.version))));
       }),
       { numRuns: 60 },

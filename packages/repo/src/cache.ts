@@ -28,7 +28,9 @@ export interface BuildCache {
   outputs: Map<string, CachedOutput>;
 }
 
-const FORMAT = 1;
+// 2: packages/NAME lists dependencies by name; a format-1 cache would keep every packages/NAME it
+// wrote in metadata.config's order, as its inputs did not change.
+const FORMAT = 2;
 
 interface CacheFile {
   format: number;

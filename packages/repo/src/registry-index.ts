@@ -163,6 +163,16 @@ export class RegistryIndex {
         result.unchanged++;
         return;
       }
+      // Not known to hold these bytes (no cache, or the file changed behind its back): a file that
+      // already holds exactly them is counted unchanged and left alone, not rewritten.
+      if (!intact && (listing === null || onStore)) {
+        const current = await store.head(key);
+        if (current?.etag === etag) {
+          outputs.set(key, { size: current.size, mtimeMs: current.mtime.getTime(), etag, inputs });
+          result.unchanged++;
+          return;
+        }
+      }
       const condition = !opts.conditional ? {} : cached ? { ifMatch: cached.etag } : { ifNoneMatch: '*' as const };
       const put = await store.put(key, body, { contentType: 'application/octet-stream', ...condition });
       const mtime = put.mtime ?? (await store.head(key))?.mtime;

@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isHexrepoError } from '@hexrepo/core';
-import { loadPrivateKey, unpackPackage, publicKeyPem } from '@hexrepo/registry';
+import { loadPrivateKey, unpackNames, unpackPackage, publicKeyPem } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
-import { buildRegistry, type BuildCache, verifyRepository } from '../src/index.js';
+import { buildRegistry, type BuildCache, RepoService, verifyRepository } from '../src/index.js';
 import { FIXTURES, fixturePublic, GOLDEN_KEY, GOLDEN_PUBLIC, setMtime, snapshot } from './helpers.js';
 
 const key = loadPrivateKey(await readFile(GOLDEN_KEY, 'utf8'));
@@ -96,6 +97,32 @@ describe('incremental builds', () => {
     const { summary } = await build(pub);
     expect(summary.publicKey).toBe('updated');
     expect(await readFile(join(pub, 'public_key'), 'utf8')).toBe(publicKeyPem(key));
+  });
+});
+
+describe('names updated_at is the newest tarball mtime, truncated to the second as mix does', () => {
+  const updatedAt = async (pub: string, name: string): Promise<number | undefined> =>
+    unpackNames(await readFile(join(pub, 'names')), { publicKey: key, repository: 'acme' }).packages.find((p) => p.name === name)?.updatedAt?.seconds;
+  // `mix hex.registry build` writes 1796000000 for both; Stats.mtime rounds both up to …001, and
+  // floor(mtimeMs) still gives …001 for the second (a double cannot hold its nanoseconds).
+  const touch = (path: string, at: string): void => void execFileSync('touch', ['-d', `@${at}`, path]);
+
+  it.each(['1796000000.9996', '1796000000.999999999'])('a tarball touched at @%s: a full build, then a cached one that reads nothing', async (at) => {
+    const pub = await fixturePublic(['foo-0.1.0.tar']);
+    touch(join(pub, 'tarballs/foo-0.1.0.tar'), at);
+    const first = await build(pub);
+    expect(await updatedAt(pub, 'foo')).toBe(1796000000);
+    const second = await build(pub, first.cache);
+    expect(second.summary).toMatchObject({ read: 0, written: [] });
+  });
+
+  it('a tarball the running service picks up (the dev server path)', async () => {
+    const pub = await fixturePublic(['foo-0.1.0.tar']);
+    const { service } = await RepoService.open({ store: new FsStore(pub), repository: 'acme', privateKey: key });
+    await copyFile(join(FIXTURES, 'tarballs/baz-1.0.0.tar'), join(pub, 'tarballs/baz-1.0.0.tar'));
+    touch(join(pub, 'tarballs/baz-1.0.0.tar'), '1796000000.9996');
+    await service.refresh(['baz-1.0.0.tar']);
+    expect(await updatedAt(pub, 'baz')).toBe(1796000000);
   });
 });
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,20 @@ describe('FsStore specifics', () => {
     await store.put('packages/bar', new Uint8Array([3]), { ifNoneMatch: '*' });
     await store.put('packages/bar', new Uint8Array([4]), { ifNoneMatch: '*' }).catch(() => undefined);
     expect((await readdir(join(root, 'packages'))).sort()).toEqual(['bar', 'foo']);
+  });
+
+  it.each(['1796000000.9996', '1796000000.999999999'])('dates a file touched at @%s to its millisecond, truncated as Erlang does', async (at) => {
+    const root = await tempDir();
+    const store = new FsStore(root);
+    await store.put('tarballs/a-1.0.0.tar', new Uint8Array([1]));
+    execFileSync('touch', ['-d', `@${at}`, join(root, 'tarballs', 'a-1.0.0.tar')]);
+    const listed = [];
+    for await (const o of store.list('tarballs/')) listed.push(o.mtime.getTime());
+    const fresh = new FsStore(root);
+    const head = (await fresh.head('tarballs/a-1.0.0.tar'))?.mtime.getTime(); // reads the file: no etag memo yet
+    const get = (await fresh.get('tarballs/a-1.0.0.tar'))?.mtime.getTime();
+    const memoHead = (await fresh.head('tarballs/a-1.0.0.tar'))?.mtime.getTime(); // from the memo
+    expect({ listed, head, get, memoHead }).toEqual({ listed: [1796000000999], head: 1796000000999, get: 1796000000999, memoHead: 1796000000999 });
   });
 });
 
