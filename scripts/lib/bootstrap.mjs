@@ -31,15 +31,25 @@ export function ensurePnpm() {
   return ['npx', '--yes', `pnpm@${PNPM_VERSION}`];
 }
 
-/** Erlang and rebar3 for the end-to-end tests: installed with apt when missing and possible. */
+/**
+ * Erlang, rebar3 and Elixir (Mix) for the real-client tests: installed with apt when missing and
+ * possible. Returns whether rebar3 is usable; a missing Mix is reported on its own.
+ */
 export function ensureErlang() {
-  if (has('erl', ['-noshell', '-eval', 'halt().']) && has('rebar3', ['version'])) return true;
+  const erlang = () => has('erl', ['-noshell', '-eval', 'halt().']) && has('rebar3', ['version']);
+  const mix = () => has('mix', ['--version']);
+  if (erlang() && mix()) return true;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && has('apt-get', ['--version'])) {
-    log('installing erlang-nox and rebar3 with apt-get (for the real-client tests)');
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq erlang-nox rebar3 >/dev/null'], { stdio: 'inherit' });
-    return has('rebar3', ['version']);
+    log('installing erlang-nox, rebar3 and elixir with apt-get (for the real-client tests)');
+    try {
+      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq erlang-nox rebar3 elixir >/dev/null'], { stdio: 'inherit' });
+    } catch {
+      log('apt-get install erlang-nox rebar3 elixir failed');
+    }
   }
+  if (!mix()) log('mix (elixir) not found and cannot apt-get install it here: the Mix test of the dev example packages will be skipped');
+  if (erlang()) return true;
   log('erl/rebar3 not found and cannot apt-get install them here: the rebar3 and hex_core cross-check tests will be skipped');
   return false;
 }
