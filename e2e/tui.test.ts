@@ -93,4 +93,24 @@ describe.skipIf(unavailable !== null)('hexrepo tui in tmux', () => {
     const pkg = unpackPackage(await readFile(join(publicDir, 'packages', 'foo')), { publicKey, repository: 'tuie2e', name: 'foo' });
     expect(pkg.releases.map((r) => r.version)).toEqual(['0.1.0']);
   }, 60_000);
+
+  it('opens a bare public folder without --name: the name is the one signed into names', async () => {
+    // Run from the temp folder, which has no hexrepo.json, on the public folder itself.
+    const command = `CI=false NO_COLOR=1 ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} tui repo/public; echo "EXIT=$?"; sleep 600`;
+    tmux('new-session', '-d', '-s', 'bare', '-x', '100', '-y', '30', '-c', dir, command);
+    const until = Date.now() + 10_000;
+    let s = '';
+    while (!/> foo\s+0\.1\.0/.test(s) && !s.includes('EXIT=')) {
+      if (Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 50));
+      s = tmux('capture-pane', '-p', '-t', 'bare');
+    }
+    expect(s).toMatch(/> foo\s+0\.1\.0/);
+    expect(s).toMatch(/tuie2e \| read-only/);
+    tmux('send-keys', '-t', 'bare', 'q');
+    while (!tmux('capture-pane', '-p', '-t', 'bare').includes('EXIT=0')) {
+      if (Date.now() > until + 10_000) throw new Error(`tui did not quit:\n${tmux('capture-pane', '-p', '-t', 'bare')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 60_000);
 });

@@ -1,7 +1,8 @@
 // Set-up shared by the README's two commands: make sure pnpm (pinned in package.json) and the
 // workspace dependencies are there, and build. Plain Node, no dependencies: it runs before install.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -31,15 +32,25 @@ export function ensurePnpm() {
   return ['npx', '--yes', `pnpm@${PNPM_VERSION}`];
 }
 
-/** Erlang and rebar3 for the end-to-end tests: installed with apt when missing and possible. */
+/**
+ * Erlang, rebar3 and Elixir (Mix) for the real-client tests: installed with apt when missing and
+ * possible. Returns whether rebar3 is usable; a missing Mix is reported on its own.
+ */
 export function ensureErlang() {
-  if (has('erl', ['-noshell', '-eval', 'halt().']) && has('rebar3', ['version'])) return true;
+  const erlang = () => has('erl', ['-noshell', '-eval', 'halt().']) && has('rebar3', ['version']);
+  const mix = () => has('mix', ['--version']);
+  if (erlang() && mix()) return true;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && has('apt-get', ['--version'])) {
-    log('installing erlang-nox and rebar3 with apt-get (for the real-client tests)');
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq erlang-nox rebar3 >/dev/null'], { stdio: 'inherit' });
-    return has('rebar3', ['version']);
+    log('installing erlang-nox, rebar3 and elixir with apt-get (for the real-client tests)');
+    try {
+      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq erlang-nox rebar3 elixir >/dev/null'], { stdio: 'inherit' });
+    } catch {
+      log('apt-get install erlang-nox rebar3 elixir failed');
+    }
   }
+  if (!mix()) log('mix (elixir) not found and cannot apt-get install it here: the Mix test of the dev example packages will be skipped');
+  if (erlang()) return true;
   log('erl/rebar3 not found and cannot apt-get install them here: the rebar3 and hex_core cross-check tests will be skipped');
   return false;
 }
@@ -87,5 +98,46 @@ export function installAndBuild(pnpm) {
   const [cmd, ...pre] = pnpm;
   const frozen = process.env.CI ? ['--frozen-lockfile'] : [];
   if (!run(cmd, [...pre, 'install', ...frozen])) throw new Error('pnpm install failed');
+  if (!run(cmd, [...pre, 'run', 'build'])) throw new Error('build failed');
+}
+
+/** The newest modification time of any file under `dir` (0 when there is none). */
+function newest(dir) {
+  let max = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) max = Math.max(max, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return max;
+}
+
+/**
+ * True when building again would only rewrite the same files: turbo holds a build of every
+ * package's current inputs and each dist/ is there and not older than its src/. Rewriting dist/
+ * in place while a server or a test runs from it is what this avoids.
+ */
+function buildIsCurrent(pnpm) {
+  const [cmd, ...pre] = pnpm;
+  const res = spawnSync(cmd, [...pre, 'exec', 'turbo', 'run', 'build', '--dry=json'], { cwd: ROOT, encoding: 'utf8' });
+  if (res.status !== 0) return false;
+  try {
+    const tasks = JSON.parse(res.stdout).tasks.filter((t) => t.command !== '<NONEXISTENT>');
+    return tasks.length > 0 && tasks.every((t) => {
+      const dir = join(ROOT, t.directory);
+      return t.cache.status === 'HIT' && existsSync(join(dir, 'dist')) && newest(join(dir, 'src')) <= newest(join(dir, 'dist'));
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** pnpm install, and a build unless the one on disk is current (see buildIsCurrent). */
+export function installAndBuildIfStale(pnpm) {
+  const [cmd, ...pre] = pnpm;
+  const frozen = process.env.CI ? ['--frozen-lockfile'] : [];
+  if (!run(cmd, [...pre, 'install', ...frozen])) throw new Error('pnpm install failed');
+  if (buildIsCurrent(pnpm)) {
+    log('the build is up to date');
+    return;
+  }
   if (!run(cmd, [...pre, 'run', 'build'])) throw new Error('build failed');
 }

@@ -4,7 +4,7 @@
  * served at once. Live logs go to the terminal, to a Server-Sent Events stream at /_dev/events,
  * and to a small browser page at /_dev/.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -130,7 +130,18 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   );
   await watcher.ready;
 
-  const tokens = await TokenStore.open(defaultTokensPath(project.publicDir));
+  const tokensPath = defaultTokensPath(project.publicDir);
+  const tokens = await TokenStore.open(tokensPath);
+  // Tokens created or revoked while dev runs ("hexrepo token create DIR") take effect within half
+  // a second, as with hexrepo serve; a broken file keeps the previous tokens.
+  const onTokenFile = (curr: Stats, prev: Stats): void => {
+    if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
+    tokens.reload().then(
+      () => hub.emit({ type: 'info', at: now(), message: `token file reloaded: ${tokens.size} token${tokens.size === 1 ? '' : 's'}` }),
+      (err: unknown) => hub.emit({ type: 'error', at: now(), message: `token file reload failed, the previous tokens stay: ${formatError(err)}` }),
+    );
+  };
+  watchFile(tokensPath, { interval: 500 }, onTokenFile);
   const repoHandler = createRepositoryHandler({ store, repository: project.repository, service, access: new Access({ visibility: 'public', users: [], tokens }) });
   let baseUrl = '';
 
@@ -228,6 +239,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   try {
     server = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 4000 });
   } catch (err) {
+    unwatchFile(tokensPath, onTokenFile);
     await watcher.close();
     throw err;
   }
@@ -247,6 +259,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       unsubscribe();
       clearInterval(heartbeat);
       if (saveTimer) clearTimeout(saveTimer);
+      unwatchFile(tokensPath, onTokenFile);
       await watcher.close();
       for (const res of sse) res.end();
       await server.close(2_000);

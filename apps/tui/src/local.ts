@@ -8,7 +8,7 @@ import { loadCache, RepoService, saveCache } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import { parseTarball } from '@hexrepo/tarball';
 import { HexrepoError, type TarballLimits } from '@hexrepo/core';
-import { SignedReader } from './signed-reader.js';
+import { repositoryOfNames, SignedReader } from './signed-reader.js';
 import { byName, summarize, type DataSource, type ReleaseMetadata, type SourceInfo } from './source.js';
 
 export interface LocalOptions {
@@ -96,4 +96,19 @@ async function readOnlyLocal(store: FsStore, opts: LocalOptions): Promise<DataSo
     unretire: async () => readOnly(),
     close: async () => undefined,
   };
+}
+
+/**
+ * The repository name of a public folder, read from its signed `names` file (which carries it) and
+ * checked against the folder's `public_key`: what `hexrepo tui PUBLIC` uses when neither --name nor
+ * a hexrepo.json says it.
+ */
+export async function repositoryOfFolder(publicDir: string): Promise<string> {
+  const store = new FsStore(publicDir);
+  const hint = 'pass --name NAME, or build the registry first ("hexrepo build")';
+  const keyFile = await store.get('public_key');
+  if (!keyFile) throw new HexrepoError('REGISTRY_MISSING', `${publicDir}/public_key is missing, so the repository name in names cannot be checked`, { hint });
+  const names = await store.get('names');
+  if (!names) throw new HexrepoError('REGISTRY_MISSING', `${publicDir}/names is missing, so it cannot tell the repository name`, { hint });
+  return repositoryOfNames(names.body, loadPublicKey(keyFile.body));
 }

@@ -21,7 +21,8 @@ Live logs: one terminal line per rebuild (what changed, how long) and per reques
 status, ms, client: mix, rebar3, curl or other), coloured on a terminal (NO_COLOR turns it off);
 the same events as Server-Sent Events at /_dev/events; a page listing the packages and the live
 log at /_dev/. The repository is public to read and listens on 127.0.0.1 unless --host says
-otherwise; the publish API works with a token from "hexrepo token create DIR --scope write".
+otherwise; the publish API works with a token from "hexrepo token create DIR --scope write"
+(tokens created or revoked while it runs take effect within a second, no restart needed).
 
 Options:
   --name NAME      repository name for a new DIR (default: dev)

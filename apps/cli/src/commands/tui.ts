@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
 import type { DataSource } from '@hexrepo/tui';
 import { type Command, str, usage } from '../command.js';
-import { defaultCachePath, loadSigningKey, resolveRepo } from '../project.js';
+import { defaultCachePath, loadSigningKey, repoSettings, resolvePublicDir } from '../project.js';
 
 export const tui: Command = {
   name: 'tui',
@@ -24,7 +24,8 @@ Keys: type to filter, ↑↓ move, Enter open, P publish, r retire, u unretire, 
 q quit. Colour is off with NO_COLOR; markers such as [retired] and the ">" cursor work without it.
 
 Options:
-  --name NAME          repository name (local: default hexrepo.json; URL: checked against names)
+  --name NAME          repository name (local: default hexrepo.json, else the one signed into
+                       names; URL: checked against names)
   --private-key KEY    signing key for a local folder (default: the one hexrepo.json names)
   --token TOKEN        API token for a URL; prefer env HEXREPO_TOKEN (or HEX_API_KEY): a flag is
                        visible to other users of the machine`,
@@ -36,7 +37,7 @@ Options:
     // Loaded here, not at start-up: the other commands need neither React nor Ink. Ink draws only
     // the last frame when it believes it runs in CI; this is an interactive terminal.
     if (io.env.CI) process.env.CI = 'false';
-    const { openLocalSource, openRemoteSource, runTui } = await import('@hexrepo/tui');
+    const { openLocalSource, openRemoteSource, repositoryOfFolder, runTui } = await import('@hexrepo/tui');
     const initialLog: string[] = [];
     let source: DataSource;
     if (target && /^https?:\/\//i.test(target)) {
@@ -45,7 +46,10 @@ Options:
       source = await openRemoteSource({ url: target, ...(token ? { token } : {}), ...(name ? { repository: name } : {}) });
       initialLog.push(`connected to ${source.info.location} (repository ${source.info.repository})`);
     } else {
-      const repo = await resolveRepo('tui', io.cwd, target, values, { key: false });
+      const { publicDir, project } = await resolvePublicDir('tui', io.cwd, target);
+      // A bare public folder still says which repository it is: the name is signed into names.
+      const name = str(values, 'name') ?? project?.config.name ?? (await repositoryOfFolder(publicDir));
+      const repo = { publicDir, ...repoSettings('tui', io.cwd, project, { ...values, name }, { key: false }) };
       let privateKey: KeyObject | undefined;
       let readOnlyReason: string | undefined;
       if (!repo.keyPath) readOnlyReason = 'no signing key (pass --private-key)';
