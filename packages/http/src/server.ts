@@ -134,6 +134,8 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     const started = performance.now();
     // Filled in as the request is understood; read when the response is finished.
     const state: ApiRequestContext = { identity: null, route: 'other' };
+    // Read now: by 'finish' a closed connection (a 413 on a chunked upload) has no socket any more.
+    const ip = req.socket.remoteAddress;
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
       const { route, identity } = state;
@@ -148,7 +150,7 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
           ms: Math.round(seconds * 1e5) / 100,
           bytes: req.method === 'HEAD' || res.statusCode === 304 ? 0 : Number(res.getHeader('content-length') ?? 0),
           client: clientKind(req.headers['user-agent']),
-          ip: req.socket.remoteAddress,
+          ip,
           ...(identity ? { who: identityLabel(identity) } : {}),
         },
         'request',
