@@ -55,8 +55,8 @@ for (let i = 0; i < args.length; i++) {
 if ((opts.minutes === undefined) === (opts.runs === undefined)) usage('give either --minutes or --runs');
 
 const files = opts.only.map((t) => TARGETS[t]);
-// One property per fuzzParameters(…) call: the budget is shared out between them.
-const properties = files.reduce((n, f) => n + (readFileSync(new URL(f, new URL('../', import.meta.url)), 'utf8').match(/fuzzParameters\(/g) ?? []).length, 0);
+// One property per `await fuzz(…)` call: the budget is shared out between them.
+const properties = files.reduce((n, f) => n + (readFileSync(new URL(f, new URL('../', import.meta.url)), 'utf8').match(/await fuzz\(/g) ?? []).length, 0);
 const seed = opts.seed ?? (Math.random() * 2 ** 31) | 0;
 const env = { ...process.env, HEXREPO_FUZZ_SEED: String(seed) };
 if (opts.path) env.HEXREPO_FUZZ_PATH = opts.path;

@@ -4,9 +4,10 @@
  *
  * The vitest run is the short CI run. `scripts/fuzz.mjs` (`pnpm fuzz`) runs the same files with
  * these variables set, so the long run checks exactly the same properties:
- * - `HEXREPO_FUZZ_RUNS`: runs per property (overrides each property's CI count);
- * - `HEXREPO_FUZZ_MS`: a time budget per property instead (runs until it is spent);
- * - `HEXREPO_FUZZ_SEED` (and `HEXREPO_FUZZ_PATH`): replay a failure fast-check reported.
+ * - `HEXREPO_FUZZ_RUNS`: inputs per property (overrides each property's CI count);
+ * - `HEXREPO_FUZZ_MS`: a time budget per property instead (inputs until it is spent);
+ * - `HEXREPO_FUZZ_SEED` (and `HEXREPO_FUZZ_PATH`): the seed, and replay of a failure fast-check
+ *   reported (with a path, exactly that input is checked again).
  */
 import fc from 'fast-check';
 
@@ -26,21 +27,42 @@ const number = (name: string): number | undefined => {
 /** True when the long run (the script) drives this process. */
 export const LONG_RUN = env('HEXREPO_FUZZ_RUNS') !== undefined || env('HEXREPO_FUZZ_MS') !== undefined;
 
+/** The base seed of a long run started without one (fast-check reports each slice's seed). */
+const RANDOM_SEED = Math.floor(Math.random() * 2 ** 31);
+
+/** A long run checks in slices of at most this long, yielding between them (see `fuzz`). */
+const SLICE_MS = 5_000;
+
 /**
- * fast-check parameters for one fuzz property: `ciRuns` in CI, or what the long run asks for.
- * Failures always report the seed and path to replay them with.
+ * Check one fuzz property: `ciRuns` inputs in CI, or what the long run asks for. A failure throws
+ * fast-check's report, with the seed and path to replay it with (`HEXREPO_FUZZ_SEED`, `_PATH`).
+ *
+ * The long run checks in slices (each with its own seed, printed on failure) and yields to the
+ * event loop between them: a synchronous property that held the thread for minutes would starve
+ * vitest's worker of its heartbeat.
  */
-export function fuzzParameters<T>(ciRuns: number): fc.Parameters<T> {
+export async function fuzz<Ts extends [unknown, ...unknown[]]>(property: fc.IRawProperty<Ts>, ciRuns: number): Promise<void> {
   const runs = number('HEXREPO_FUZZ_RUNS');
   const ms = number('HEXREPO_FUZZ_MS');
   const seed = number('HEXREPO_FUZZ_SEED');
   const path = env('HEXREPO_FUZZ_PATH');
-  return {
-    numRuns: ms !== undefined ? Number.MAX_SAFE_INTEGER : (runs ?? ciRuns),
-    ...(ms !== undefined ? { interruptAfterTimeLimit: ms, markInterruptAsFailure: false } : {}),
-    ...(seed !== undefined ? { seed } : {}),
-    ...(path !== undefined ? { path } : {}),
-  };
+  if (path !== undefined || !LONG_RUN) {
+    await fc.assert(property, { numRuns: runs ?? ciRuns, ...(seed !== undefined ? { seed } : {}), ...(path !== undefined ? { path } : {}) });
+    return;
+  }
+  const deadline = ms === undefined ? Infinity : Date.now() + ms;
+  let left = runs ?? Number.MAX_SAFE_INTEGER;
+  for (let slice = 0; left > 0 && Date.now() < deadline; slice++) {
+    const details = await fc.check(property, {
+      numRuns: left,
+      seed: (seed ?? RANDOM_SEED) + slice,
+      interruptAfterTimeLimit: Math.min(SLICE_MS, deadline - Date.now()),
+      markInterruptAsFailure: false,
+    });
+    if (details.failed) throw new Error(fc.defaultReportMessage(details) ?? 'the property failed');
+    left -= Math.max(1, details.numRuns);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /**
@@ -57,7 +79,7 @@ export class MemoryWatch {
   peakRss = this.startRss;
   #calls = 0;
 
-  /** Call once per run; samples every 256 calls (memoryUsage is not free). */
+  /** Call once per input; samples every 256 calls (memoryUsage is not free). */
   sample(): void {
     if (++this.#calls % 256 === 0) this.peakRss = Math.max(this.peakRss, process.memoryUsage().rss);
   }
@@ -68,7 +90,7 @@ export class MemoryWatch {
   }
 
   report(target: string): void {
-    if (LONG_RUN) process.stdout.write(`[fuzz] ${target}: peak rss ${Math.round(this.peakRss / 2 ** 20)} MiB, ${this.growthMiB} MiB over the start\n`);
+    if (LONG_RUN) process.stdout.write(`[fuzz] ${target}: ${this.#calls} inputs, peak rss ${Math.round(this.peakRss / 2 ** 20)} MiB, ${this.growthMiB} MiB over the start\n`);
   }
 }
 

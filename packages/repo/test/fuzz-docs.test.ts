@@ -13,7 +13,7 @@ import { loadPrivateKey } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
 import { readTar, writeTar, type TarWriteEntry } from '@hexrepo/tarball';
 import { readFile } from 'node:fs/promises';
-import { fuzzParameters, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
 import { docsKey, RepoService } from '../src/index.js';
 import { fixturePublic, GOLDEN_KEY } from './helpers.js';
 
@@ -93,7 +93,7 @@ const upload: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 describe('fuzz: docs unpacker', () => {
   it('stores docs exactly when every path is safe, else refuses with a HexrepoError and leaves the stored docs alone', async () => {
-    await fc.assert(
+    await fuzz(
       fc.asyncProperty(upload, async (bytes) => {
         memory.sample();
         const before = (await store.get(KEY))!.body;
@@ -115,7 +115,7 @@ describe('fuzz: docs unpacker', () => {
           expect(['safe', 'links']).toContain(expected);
         }
       }),
-      fuzzParameters(600),
+      600,
     );
   }, fuzzTimeout());
 });

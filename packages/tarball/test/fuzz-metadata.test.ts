@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HexrepoError } from '@hexrepo/core';
-import { concat, fuzzParameters, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { concat, fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
 import { metadataToTerms, parseConsult, parseMetadata, printConsult, readTar, type Term } from '../src/index.js';
 import { metadataInput } from './arbitraries.js';
 
@@ -75,31 +75,31 @@ const withTokens = fc.tuple(validConfig, fc.array(fc.tuple(fc.double({ min: 0, m
 });
 
 describe('fuzz: metadata.config', () => {
-  it('random bytes', () => {
-    fc.assert(
+  it('random bytes', async () => {
+    await fuzz(
       fc.property(fc.uint8Array({ maxLength: 300 }), readOrRefuse),
-      fuzzParameters(800),
+      800,
     );
   }, fuzzTimeout());
 
-  it('soups of Erlang tokens', () => {
-    fc.assert(fc.property(tokenSoup, readOrRefuse), fuzzParameters(1000));
+  it('soups of Erlang tokens', async () => {
+    await fuzz(fc.property(tokenSoup, readOrRefuse), 1000);
   }, fuzzTimeout());
 
-  it('valid configs with bytes flipped, cut, duplicated or spliced between configs', () => {
-    fc.assert(
+  it('valid configs with bytes flipped, cut, duplicated or spliced between configs', async () => {
+    await fuzz(
       fc.property(validConfig, mutations(), (config, edits) => readOrRefuse(mutate(config, edits, REAL))),
-      fuzzParameters(700),
+      700,
     );
   }, fuzzTimeout());
 
-  it('valid configs with tokens inserted', () => {
-    fc.assert(fc.property(withTokens, readOrRefuse), fuzzParameters(700));
+  it('valid configs with tokens inserted', async () => {
+    await fuzz(fc.property(withTokens, readOrRefuse), 700);
   }, fuzzTimeout());
 
-  it('nesting of any depth is refused as TERM_TOO_DEEP, never a stack overflow', () => {
+  it('nesting of any depth is refused as TERM_TOO_DEEP, never a stack overflow', async () => {
     const opener = fc.constantFrom('[', '{', '#{<<"k">>=>', '[{', '{<<"name">>,');
-    fc.assert(
+    await fuzz(
       fc.property(opener, fc.integer({ min: LIMITS.maxTermDepth + 1, max: 200_000 }), fc.boolean(), (open, depth, closed) => {
         const closing = closed ? [...open.replace(/#\{<<"k">>=>/g, '{').replace(/<<"name">>,/g, '')].reverse().map((c) => ({ '[': ']', '{': '}' })[c]!).join('') : '';
         const bytes = enc(`${open.repeat(depth)}1${closing.repeat(depth)}.`);
@@ -112,7 +112,7 @@ describe('fuzz: metadata.config', () => {
         }
         expect(code).toBe('TERM_TOO_DEEP');
       }),
-      fuzzParameters(20),
+      20,
     );
   }, fuzzTimeout());
 });

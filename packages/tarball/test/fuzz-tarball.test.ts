@@ -12,7 +12,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HexrepoError, type ErrorCode } from '@hexrepo/core';
-import { fuzzParameters, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
 import { createTarball, parseTarball, readTar, safeEntryPath, writeTar, type TarWriteEntry } from '../src/index.js';
 import { files, metadataInput } from './arbitraries.js';
 import { CORPUS_LIMITS } from './malformed-corpus.js';
@@ -75,16 +75,16 @@ const seedTarball: fc.Arbitrary<Uint8Array> = fc.oneof(
 );
 
 describe('fuzz: parseTarball', () => {
-  it('mutated real tarballs (bit flips, truncations, inserted, duplicated and spliced bytes)', () => {
-    fc.assert(
+  it('mutated real tarballs (bit flips, truncations, inserted, duplicated and spliced bytes)', async () => {
+    await fuzz(
       fc.property(seedTarball, mutations(), (tarball, edits) => parseOrRefuse(mutate(tarball, edits, REAL))),
-      fuzzParameters(600),
+      600,
     );
   }, fuzzTimeout());
 
-  it('one member mutated and the checksum fixed up, so the mutation reaches the metadata and contents readers', () => {
+  it('one member mutated and the checksum fixed up, so the mutation reaches the metadata and contents readers', async () => {
     const target = fc.constantFrom('version', 'metadata', 'contents-gz', 'contents-tar');
-    fc.assert(
+    await fuzz(
       fc.property(fc.nat(), target, mutations(3), (i, which, edits) => {
         const version = member(i, 'VERSION');
         const metadata = member(i, 'metadata.config');
@@ -103,11 +103,11 @@ describe('fuzz: parseTarball', () => {
           }
         }
       }),
-      fuzzParameters(600),
+      600,
     );
   }, fuzzTimeout());
 
-  it('members spliced between tarballs: renamed, repeated, missing, of other types, in any order', () => {
+  it('members spliced between tarballs: renamed, repeated, missing, of other types, in any order', async () => {
     const names = fc.constantFrom('VERSION', 'CHECKSUM', 'metadata.config', 'contents.tar.gz', 'README.md', './VERSION', 'x/../CHECKSUM', '', 'metadata.config\0');
     const entry = fc.record({
       name: names,
@@ -115,7 +115,7 @@ describe('fuzz: parseTarball', () => {
       part: fc.constantFrom('VERSION', 'CHECKSUM', 'metadata.config', 'contents.tar.gz'),
       type: fc.constantFrom('file', 'file', 'file', 'dir', 'symlink', 'hardlink', 'other'),
     });
-    fc.assert(
+    await fuzz(
       fc.property(fc.array(entry, { maxLength: 6 }), fc.boolean(), (entries, fixChecksum) => {
         const list: TarWriteEntry[] = entries.map((e) => ({ name: e.name, type: e.type, ...(e.type === 'other' ? { typeflag: '6' } : {}), data: e.type === 'file' ? member(e.source, e.part) : new Uint8Array(0), linkname: 'VERSION' }));
         if (fixChecksum) {
@@ -126,22 +126,22 @@ describe('fuzz: parseTarball', () => {
         }
         parseOrRefuse(writeTar(list));
       }),
-      fuzzParameters(400),
+      400,
     );
   }, fuzzTimeout());
 
-  it('hand-made tar headers (any type, size, name, magic, pax and GNU long names) as the outer archive and as contents.tar.gz', () => {
-    fc.assert(
+  it('hand-made tar headers (any type, size, name, magic, pax and GNU long names) as the outer archive and as contents.tar.gz', async () => {
+    await fuzz(
       fc.property(rawTar, fc.boolean(), fc.nat(), (tar, asContents, i) => {
         if (!asContents) return parseOrRefuse(tar);
         parseOrRefuse(wrap(member(i, 'VERSION'), member(i, 'metadata.config'), gzipSync(tar)));
       }),
-      fuzzParameters(800),
+      800,
     );
   }, fuzzTimeout());
 
-  it('readTar alone: any header sequence is read or refused with TAR_CORRUPT, and entries stay inside the input', () => {
-    fc.assert(
+  it('readTar alone: any header sequence is read or refused with TAR_CORRUPT, and entries stay inside the input', async () => {
+    await fuzz(
       fc.property(rawTar, (tar) => {
         memory.sample();
         let entries;
@@ -158,13 +158,13 @@ describe('fuzz: parseTarball', () => {
           expect(e.data.byteOffset + e.data.byteLength).toBeLessThanOrEqual(tar.byteLength);
         }
       }),
-      fuzzParameters(1000),
+      1000,
     );
   }, fuzzTimeout());
 
-  it('huge declared sizes and decompression bombs are refused by the limits', () => {
+  it('huge declared sizes and decompression bombs are refused by the limits', async () => {
     const bomb = fc.integer({ min: LIMITS.maxUncompressedSize + 1, max: 4 * LIMITS.maxUncompressedSize });
-    fc.assert(
+    await fuzz(
       fc.property(bomb, fc.nat(), (size, i) => {
         // zeros compress about 1000:1, so the tarball is small and the contents are not
         const tar = writeTar([{ name: 'priv/zeros.bin', data: new Uint8Array(size) }]);
@@ -177,7 +177,7 @@ describe('fuzz: parseTarball', () => {
         }
         expect(code).toBe('TAR_UNCOMPRESSED_TOO_BIG');
       }),
-      fuzzParameters(10),
+      10,
     );
   }, fuzzTimeout());
 });
