@@ -33,7 +33,8 @@ afterAll(() => memory.report('docs'));
 
 /**
  * What an independent reader concludes about the archive: `safe` when it unpacks and every path
- * stays inside the docs folder; `unsafe` when a path is empty, absolute, holds a NUL, or climbs out;
+ * stays inside the docs folder (a directory entry for the root itself, `./`, included); `unsafe` when
+ * a path is empty, absolute, holds a NUL, or climbs out;
  * `corrupt` when it does not unpack; `links` for link and special entries, which this check leaves
  * to the unpacker's own rules.
  */
@@ -55,6 +56,9 @@ function verdict(bytes: Uint8Array): 'safe' | 'unsafe' | 'corrupt' | 'links' {
       segments++;
       if (depth < 0) return 'unsafe';
     }
+    // A directory entry naming the root itself (`./`, as `tar -C docs -czf … .` writes, an empty
+    // name, `a/..`) creates nothing: package contents accept it too.
+    if (depth === 0 && type === 'dir') continue;
     if (segments === 0 || depth === 0) return 'unsafe';
     if (type !== 'file' && type !== 'dir') links = true;
   }
