@@ -46,10 +46,11 @@ Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per req
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
 finish (up to 10 s), exit 0.
 
-Workers: one process per core by default, sharing the port; each has its own read cache and sees
-publishes, token changes and revocations made through the others as it would its own. A worker
-that dies is restarted. Log lines carry "worker" (0: the primary); /metrics sums every worker.
---workers 1 serves from a single process. See docs/serve.md.
+Workers: one process per core by default, sharing the port, each with its own read cache. A
+publish through one is served by all within a second; a token created or revoked is seen by all
+within two. A worker that dies is restarted; SIGTERM/SIGINT to the primary stops them all as
+above. Log lines carry "worker" (0: the primary); /metrics sums every worker. --workers 1 serves
+from a single process. See docs/serve.md.
 
 Options (strongest first: flag, environment, config file, hexrepo.json):
   --public-dir DIR     the folder to serve; env PUBLIC_DIR (default: DIR argument or ./hexrepo.json)
