@@ -96,6 +96,9 @@ ${Object.entries(SERVE_ENV)
   },
   async run({ values, positionals }, io) {
     const config = await resolveServeConfig({ values, positional: positionals[0], env: io.env, cwd: io.cwd });
+    // With workers, this command runs in the primary and again in each worker. Start-up work that
+    // must happen once per server (updating the registry, saving the cache, sweeping leftovers)
+    // runs only where !isServeWorker: in the primary, before it forks, or in the single process.
     const clustered = config.workers > 1;
     const logger = clustered ? createLogger({ level: config.logLevel }).child({ worker: workerId() }) : createLogger({ level: config.logLevel });
     const tokens = await TokenStore.open(config.tokensFile);
