@@ -76,8 +76,8 @@ export function freePort() {
 }
 
 /** `hexrepo serve DIR` on a free port with warn-level logs; `url` resolves once it listens. */
-export function startServe(dir, env = {}) {
-  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--log-level', 'warn'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServe(dir, env = {}, args = []) {
+  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--log-level', 'warn', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stdout.resume(); // request logs (none at warn, but never let the pipe fill)
   const url = new Promise((resolve, reject) => {

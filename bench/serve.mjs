@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `pnpm bench serve`: HTTP throughput of `hexrepo serve` (private repository, a read token checked
-// on every request) next to nginx serving the same public/ folder as static files (no auth,
-// sendfile), both measured with wrk in the same run on:
+// on every request) with its default workers (one per core) and with --workers 1, next to nginx
+// serving the same public/ folder as static files (no auth, sendfile), all measured with wrk in the
+// same run on:
 //   GET /packages/NAME · GET /tarballs/NAME-VERSION.tar
 // Options: --duration N (seconds per wrk run, default 10) --connections N (64) --threads N (2).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, freePort, intArg, log, machine, pkgName, requireBuilt, ROOT as root, startServe, stop, today } from './_lib.mjs';
 
@@ -173,11 +174,12 @@ const work = mkdtempSync(join(tmpdir(), 'hexrepo-bench-serve-'));
 const dir = join(work, 'repo');
 const publicDir = join(dir, 'public');
 let hexrepo;
+let hexrepo1;
 let nginx;
 let inets;
 let failed = false;
 const onSignal = async () => {
-  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
+  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(hexrepo1?.child, 'hexrepo --workers 1'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
   rmSync(work, { recursive: true, force: true });
   process.exit(130);
 };
@@ -200,36 +202,45 @@ try {
     { route: `GET /tarballs/${tarball}`, path: `/tarballs/${tarball}` },
   ];
 
-  log('starting hexrepo serve and nginx …');
-  hexrepo = startServe(dir, { AUTH_USERNAME: 'bench', AUTH_PASSWORD: 'bench-password' });
+  log('starting hexrepo serve (default workers, then --workers 1) and nginx …');
+  const authEnv = { AUTH_USERNAME: 'bench', AUTH_PASSWORD: 'bench-password' };
+  hexrepo = startServe(dir, authEnv);
   hexrepo.url = await hexrepo.url;
+  const workers = Number(/; (\d+) workers\)/.exec(hexrepo.stderr())?.[1] ?? 1);
+  hexrepo1 = startServe(dir, authEnv, ['--workers', '1']);
+  hexrepo1.url = await hexrepo1.url;
   nginx = await startNginx(join(work, 'nginx'), publicDir);
   inets = await startInets(join(work, 'inets'), publicDir);
-  log(`  hexrepo ${hexrepo.url} · nginx ${nginx.url} · inets ${inets.url}`);
+  log(`  hexrepo ${hexrepo.url} (${workers} workers) · hexrepo --workers 1 ${hexrepo1.url} · nginx ${nginx.url} · inets ${inets.url}`);
 
   const auth = { Authorization: token };
   for (const { path } of routes) {
     await expectStatus(`${hexrepo.url}${path}`, auth, 200, 'hexrepo with the token');
     await expectStatus(`${hexrepo.url}${path}`, {}, 401, 'hexrepo without a token');
+    await expectStatus(`${hexrepo1.url}${path}`, auth, 200, 'hexrepo --workers 1 with the token');
     await expectStatus(`${nginx.url}${path}`, {}, 200, 'nginx');
     await expectStatus(`${inets.url}${path}`, {}, 200, 'inets');
   }
 
   const rows = [];
   for (const { route, path } of routes) {
-    log(`wrk ${route}: hexrepo (${DURATION} s) …`);
+    log(`wrk ${route}: hexrepo, ${workers} workers (${DURATION} s) …`);
     const h = wrk(`${hexrepo.url}${path}`, [`Authorization: ${token}`]);
     log(`  ${h.rps.toFixed(0)} req/s, p50 ${h.p50.toFixed(2)} ms, p99 ${h.p99.toFixed(2)} ms`);
+    log(`wrk ${route}: hexrepo --workers 1 (${DURATION} s) …`);
+    const h1 = wrk(`${hexrepo1.url}${path}`, [`Authorization: ${token}`]);
+    log(`  ${h1.rps.toFixed(0)} req/s, p50 ${h1.p50.toFixed(2)} ms, p99 ${h1.p99.toFixed(2)} ms`);
     log(`wrk ${route}: nginx (${DURATION} s) …`);
     const n = wrk(`${nginx.url}${path}`);
     log(`  ${n.rps.toFixed(0)} req/s, p50 ${n.p50.toFixed(2)} ms, p99 ${n.p99.toFixed(2)} ms`);
     log(`wrk ${route}: inets (${DURATION} s) …`);
     const i = wrk(`${inets.url}${path}`);
     log(`  ${i.rps.toFixed(0)} req/s, p50 ${i.p50.toFixed(2)} ms, p99 ${i.p99.toFixed(2)} ms`);
-    rows.push({ route, h, n, i });
+    rows.push({ route, h, h1, n, i });
   }
   // The server must still be healthy after the load (no crash, no leak into 5xx).
   await expectStatus(`${hexrepo.url}${routes[0].path}`, auth, 200, 'hexrepo after the load');
+  await expectStatus(`${hexrepo1.url}${routes[0].path}`, auth, 200, 'hexrepo --workers 1 after the load');
 
   const ms = (x) => (x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
   const rps = (x) => Math.round(x).toLocaleString('en');
@@ -241,14 +252,15 @@ try {
     '| route | server | req/s | p50 | p99 | req/s vs nginx |',
     '| --- | --- | ---: | ---: | ---: | ---: |',
   ];
-  for (const { route, h, n, i } of rows) {
-    lines.push(`| \`${route}\` | hexrepo serve (private, token checked) | ${rps(h.rps)} | ${ms(h.p50)} | ${ms(h.p99)} | ${(h.rps / n.rps).toFixed(2)}× |`);
+  for (const { route, h, h1, n, i } of rows) {
+    lines.push(`| \`${route}\` | hexrepo serve, ${workers} workers (private, token checked) | ${rps(h.rps)} | ${ms(h.p50)} | ${ms(h.p99)} | ${(h.rps / n.rps).toFixed(2)}× |`);
+    lines.push(`| \`${route}\` | hexrepo serve --workers 1 (private, token checked) | ${rps(h1.rps)} | ${ms(h1.p50)} | ${ms(h1.p99)} | ${(h1.rps / n.rps).toFixed(2)}× |`);
     lines.push(`| \`${route}\` | nginx (no auth) | ${rps(n.rps)} | ${ms(n.p50)} | ${ms(n.p99)} | 1.00× |`);
     lines.push(`| \`${route}\` | inets httpd (no auth, the guide's server) | ${rps(i.rps)} | ${ms(i.p50)} | ${ms(i.p99)} | ${(i.rps / n.rps).toFixed(2)}× |`);
   }
   lines.push(
     '',
-    'nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, 2 workers); hexrepo (one Node process) checks the read token on every request of a private repository. wrk runs on the same machine as the servers.',
+    `nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, worker_processes auto: ${availableParallelism()} here); hexrepo checks the read token on every request of a private repository, with its default of one worker process per core (${workers}) and as one process (--workers 1). wrk runs on the same machine as the servers.`,
     '',
   );
   process.stdout.write(lines.join('\n'));
@@ -256,7 +268,7 @@ try {
   failed = true;
   console.error(err instanceof Error ? err.stack : err);
 } finally {
-  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
+  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(hexrepo1?.child, 'hexrepo --workers 1'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

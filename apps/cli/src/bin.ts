@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { main } from './main.js';
 
 // Builds read and write thousands of small files at once; libuv's default of 4 threads for file
@@ -14,3 +15,5 @@ const code = await main(process.argv.slice(2), {
   cwd: process.env.npm_lifecycle_event === 'hexrepo' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd(),
 });
 process.exitCode = code;
+// A worker of "hexrepo serve" stays connected to its primary, which would keep it alive: leave.
+if (cluster.isWorker) process.exit(code);

@@ -4,6 +4,7 @@
  * AUTH_PASSWORD, PUBLIC_DIR) work as they do there; the rest are HEXREPO_*.
  */
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { HexrepoError, assertRepoName } from '@hexrepo/core';
 import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
@@ -27,12 +28,14 @@ export interface ServeConfig {
   /** The signing key, for the publish API; absent: publishing disabled. */
   privateKey: string | undefined;
   logLevel: LogLevel;
+  /** Worker processes sharing the listening socket; 1: one process, no cluster. @default one per core */
+  workers: number;
   /** Where each setting came from, for the start-up line and error messages. */
   sources: Record<string, string>;
 }
 
 /** The settings a config file may hold. */
-export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel'] as const;
+export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel', 'workers'] as const;
 
 export const SERVE_ENV = {
   PORT: 'port (also HEXREPO_PORT)',
@@ -46,8 +49,12 @@ export const SERVE_ENV = {
   HEXREPO_TOKENS: 'token file',
   HEXREPO_PRIVATE_KEY: 'signing key file, for the publish API',
   HEXREPO_LOG_LEVEL: `log level (${LOG_LEVELS.join(', ')})`,
+  HEXREPO_WORKERS: 'worker processes (default: one per core)',
   HEXREPO_CONFIG: 'config file',
 } as const;
+
+/** More workers than this is a typo, not a machine. */
+const MAX_WORKERS = 256;
 
 function bad(setting: string, source: string, why: string): never {
   throw new HexrepoError('CONFIG_INVALID', `${setting} (from ${source}) ${why}`, { setting, source, hint: 'run "hexrepo serve --help" for every setting and its sources' });
@@ -173,6 +180,11 @@ export async function resolveServeConfig(args: {
     if (!(LOG_LEVELS as readonly unknown[]).includes(v)) bad('logLevel', src, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v)}`);
     return v as LogLevel;
   });
+  const workers = record('workers', pick('workers', 'workers', ['HEXREPO_WORKERS'], 'workers'), availableParallelism(), (v, src) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) bad('workers', src, `must be a whole number of worker processes, 1-${MAX_WORKERS} (1: a single process), got ${JSON.stringify(v)}`);
+    return n;
+  });
   const defaultTokens = publicDir !== undefined ? defaultTokensPath(publicDir) : join(stateBase!, '.hexrepo', 'tokens.json');
   const tokensFile = record('tokensFile', pick('tokensFile', 'tokens', ['HEXREPO_TOKENS'], 'tokensFile'), defaultTokens, (v, src) => {
     if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
@@ -211,5 +223,5 @@ export async function resolveServeConfig(args: {
     if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
     return v;
   });
-  return { host, port, publicDir, store, name, access, users, tokensFile, privateKey, logLevel, sources };
+  return { host, port, publicDir, store, name, access, users, tokensFile, privateKey, logLevel, workers, sources };
 }

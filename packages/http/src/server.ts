@@ -249,13 +249,16 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
   server.on('checkContinue', handler);
   let inFlight = 0;
   let drained: (() => void) | null = null;
-  server.on('request', (_req, res: ServerResponse) => {
+  const track = (_req: IncomingMessage, res: ServerResponse): void => {
     inFlight++;
     res.on('close', () => {
       inFlight--;
       if (inFlight === 0 && drained) drained();
     });
-  });
+  };
+  server.on('request', track);
+  // An upload that asked for 100 Continue comes as this event, not 'request': it is in flight too.
+  server.on('checkContinue', track);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {

@@ -6,6 +6,7 @@ import { formatError, HexrepoError } from '@hexrepo/core';
 import { fingerprint } from '@hexrepo/registry';
 import { loadCache, RepoService, saveCache, TokenStore } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
+import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
 import { defaultCachePath, loadSigningKey } from '../project.js';
 import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
@@ -45,6 +46,12 @@ Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per req
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
 finish (up to 10 s), exit 0.
 
+Workers: one process per core by default, sharing the port, each with its own read cache. A
+publish through one is served by all within a second; a token created or revoked is seen by all
+within two. A worker that dies is restarted; SIGTERM/SIGINT to the primary stops them all as
+above. Log lines carry "worker" (0: the primary); /metrics sums every worker. --workers 1 serves
+from a single process. See docs/serve.md.
+
 Options (strongest first: flag, environment, config file, hexrepo.json):
   --public-dir DIR     the folder to serve; env PUBLIC_DIR (default: DIR argument or ./hexrepo.json)
   --store URL          env HEXREPO_STORE: serve the repository in this store instead of a folder
@@ -63,6 +70,8 @@ Options (strongest first: flag, environment, config file, hexrepo.json):
   --private-key FILE   env HEXREPO_PRIVATE_KEY: the signing key, enables the publish API
                        (default: the key hexrepo.json names, when it exists; never inside PUBLIC)
   --log-level LEVEL    env HEXREPO_LOG_LEVEL: fatal, error, warn, info, debug, trace, silent
+  --workers N          env HEXREPO_WORKERS: worker processes (default: one per core; 1: a single
+                       process, no cluster)
   --config FILE        env HEXREPO_CONFIG: a JSON file with any of
                        ${CONFIG_KEYS.join(', ')}
                        ("users": [{"username": …, "password": …}]; paths relative to the file)
@@ -82,11 +91,16 @@ ${Object.entries(SERVE_ENV)
     tokens: { type: 'string' },
     'private-key': { type: 'string' },
     'log-level': { type: 'string' },
+    workers: { type: 'string' },
     config: { type: 'string' },
   },
   async run({ values, positionals }, io) {
     const config = await resolveServeConfig({ values, positional: positionals[0], env: io.env, cwd: io.cwd });
-    const logger = createLogger({ level: config.logLevel });
+    // With workers, this command runs in the primary and again in each worker. Start-up work that
+    // must happen once per server (updating the registry, saving the cache, sweeping leftovers)
+    // runs only where !isServeWorker: in the primary, before it forks, or in the single process.
+    const clustered = config.workers > 1;
+    const logger = clustered ? createLogger({ level: config.logLevel }).child({ worker: workerId() }) : createLogger({ level: config.logLevel });
     const tokens = await TokenStore.open(config.tokensFile);
     const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
     const access = new Access({ visibility, users: config.users, tokens });
@@ -111,19 +125,31 @@ ${Object.entries(SERVE_ENV)
       for (const p of summary.skipped) logger.warn({ file: `tarballs/${p.file}`, code: p.code }, `left out of the registry: ${p.message}`);
       logger.info({ packages: summary.packages, releases: summary.releases, read: summary.read, written: summary.written.length, ms: summary.durationMs }, 'registry up to date; publishing enabled');
       saveState = () => saveCache(cachePath, opened.service.cache);
-      await saveState();
+      // In a cluster the primary brought the registry up to date and saved the cache before forking.
+      if (!isServeWorker) await saveState();
     } else {
       logger.info('publishing disabled: no private key (pass --private-key to enable the publish API)');
     }
 
-    const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger, ...(service ? { service } : {}) });
-    const server = await listen(handler, { host: config.host, port: config.port });
+    const metrics = clustered ? new WorkerMetrics() : undefined;
+    const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger, ...(service ? { service } : {}), ...(metrics ? { metrics } : {}) });
+    let server: { url: string; close(graceMs?: number): Promise<void> };
+    if (clustered && !isServeWorker) {
+      // The primary serves nothing: the workers open the service from the cache saved above.
+      const started = await startWorkers({ count: config.workers, logger });
+      if ('failed' in started) return started.failed;
+      server = started;
+      service = undefined;
+      saveState = undefined;
+    } else {
+      server = await listen(metrics ? workerHandler(handler, { service, metrics, logger }) : handler, { host: config.host, port: config.port });
+    }
 
-    for (const file of config.publicDir !== undefined ? await strayKeys(config.publicDir) : []) {
+    for (const file of config.publicDir !== undefined && !isServeWorker ? await strayKeys(config.publicDir) : []) {
       logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
     }
-    if (visibility === 'private' && access.open) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
-    if (visibility === 'public') logger.info('access is public: anyone who can reach this address can read the repository');
+    if (visibility === 'private' && access.open && !isServeWorker) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
+    if (visibility === 'public' && !isServeWorker) logger.info('access is public: anyone who can reach this address can read the repository');
     // Tokens created or revoked while the server runs take effect within two seconds.
     watchFile(config.tokensFile, { interval: 2000 }, (curr, prev) => {
       if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
@@ -138,11 +164,14 @@ ${Object.entries(SERVE_ENV)
     const onUncaught = (err: unknown): void => logger.error({ err: formatError(err) }, 'uncaught error; still serving (please report it)');
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUncaught);
-    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size }, 'listening');
-    io.err(`hexrepo serve: ${server.url} (${visibility}; ${where})\n`);
+    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size, workers: config.workers }, 'listening');
+    if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${visibility}; ${where}${clustered ? `; ${config.workers} workers` : ''})\n`);
 
     await new Promise<void>((resolveStop) => {
+      let stopping = false;
       const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
         logger.info({ signal }, 'shutting down: finishing requests in flight');
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
@@ -160,6 +189,8 @@ ${Object.entries(SERVE_ENV)
       const onInt = (): void => stop('SIGINT');
       process.on('SIGTERM', onTerm);
       process.on('SIGINT', onInt);
+      // A signal to the primary reaches the workers as this message.
+      if (isServeWorker) joinPrimary({ url: server.url, stop: () => stop('primary'), metrics: () => metrics!.local() });
     });
     logger.info('stopped');
     logger.flush();
