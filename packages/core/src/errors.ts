@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   INTERNAL: 'an unexpected internal error',
   // appended (never reorder or rename the codes above)
   CONTENTS_DUPLICATE_PATH: 'two package files have the same path, or a file is also used as a folder',
+  STORAGE_FULL: 'the storage is out of space (disk full or quota exhausted); the write was not applied',
+  STORAGE_LOCKED: 'another writer held the write lock for too long; the write was not applied',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
