@@ -127,7 +127,8 @@ export class RepoService {
         const now = this.#now();
         const states = await this.#updateState(name, (r) => {
           stateBefore = r.get(version);
-          r.set(version, { ...stateBefore, publishedAt: stateBefore?.publishedAt ?? now });
+          // A new release starts afresh: what a crashed revert may have left for this version is not its.
+          r.set(version, existing ? { ...stateBefore, publishedAt: stateBefore?.publishedAt ?? now } : { publishedAt: now });
         });
         publishedAt = states.get(version)!.publishedAt!;
         const record = { file, size: bytes.byteLength, mtimeMs: mtime.getTime(), facts: parsed.facts };
@@ -201,37 +202,29 @@ export class RepoService {
     return result;
   }
 
-  /** Remove a release: registry first (clients stop seeing it), then its tarball and docs. */
+  /**
+   * Remove a release: registry first (clients stop seeing it), then its tarball and docs, and its
+   * retirement and publish time last. Killed before the tarball is gone, the next start finds the
+   * tarball and brings the release back whole, retirement included.
+   */
   async revert(name: string, version: string): Promise<void> {
     const undo = await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
       const file = `${name}-${version}.tar`;
       const record = this.index.releasesOf(name).find((r) => r.facts.version === version)!;
       const cached = this.cache.tarballs.get(file);
-      const putBack = (): void => {
-        this.index.put(record);
-        if (cached) this.cache.tarballs.set(file, cached);
-      };
       this.index.remove(name, version);
       this.cache.tarballs.delete(file);
-      let stateBefore: ReleaseState | undefined;
-      try {
-        await this.#updateState(name, (r) => {
-          stateBefore = r.get(version);
-          r.delete(version);
-        });
-      } catch (err) {
-        putBack();
-        throw err;
-      }
       return async (): Promise<void> => {
-        putBack();
-        if (stateBefore) await this.#updateState(name, (r) => void r.set(version, stateBefore!));
+        this.index.put(record);
+        if (cached) this.cache.tarballs.set(file, cached);
       };
     });
     await this.#commitOrUndo(name, undo);
     await this.store.delete(tarballKey(name, version));
     await this.store.delete(docsKey(name, version));
+    // Best effort: an entry left behind names no tarball, and a new publish of the version replaces it.
+    await this.#withPackage(name, () => this.#updateState(name, (r) => void r.delete(version))).catch(() => undefined);
   }
 
   async retire(name: string, version: string, retirement: Retirement): Promise<void> {
