@@ -241,10 +241,8 @@ export class FsStore implements BlobStore {
       owner = await claimFile(lock, this.#leaseMs).catch((err: unknown) => Promise.reject(ioError('lock', key, err)));
       if (owner) break;
       const held = await readLock(lock);
-      if (held && isStale(held, this.#leaseMs)) {
-        await breakLock(lock, held, this.#leaseMs);
-        continue;
-      }
+      // Broken: try again at once. Not broken (another process is removing it): wait like for a live one.
+      if (held && isStale(held, this.#leaseMs) && (await breakLock(lock, held, this.#leaseMs))) continue;
       if (Date.now() > deadline) {
         const who = held?.owner ? `process ${held.owner.pid} on ${held.owner.host}, lease until ${new Date(held.owner.expiresAt).toISOString()}` : 'an unknown writer';
         throw new HexrepoError('STORAGE_LOCKED', `gave up waiting ${this.#lockTimeoutMs} ms for the write lock on ${key}, held by ${who}`, {

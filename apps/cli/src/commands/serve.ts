@@ -46,7 +46,8 @@ See docs/publish.md.
 
 Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
-finish (up to 10 s), exit 0.
+and pending registry writes finish (up to 10 s in all), exit 0. At start, temp files and locks
+left in the folder by a process that died are removed.
 
 Options (strongest first: flag, environment, config file, hexrepo.json):
   --public-dir DIR     the folder to serve; env PUBLIC_DIR (default: DIR argument or ./hexrepo.json)
