@@ -62,6 +62,8 @@ export const ERROR_CODES = {
   SERVER_ERROR: 'the server failed to handle the request, or cannot do it as configured',
   NETWORK_ERROR: 'the server could not be reached',
   REQUEST_REJECTED: 'the server rejected the request as malformed',
+  STORAGE_FULL: 'the storage is out of space (disk full or quota exhausted); the write was not applied',
+  STORAGE_LOCKED: 'another writer held the write lock for too long; the write was not applied',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -67,6 +67,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   USAGE: 400,
   CONFIG_INVALID: 400,
   STORAGE_CONFLICT: 409,
+  STORAGE_FULL: 507,
+  STORAGE_LOCKED: 503,
 };
 
 function toApiError(err: unknown): ApiError {
@@ -75,6 +77,8 @@ function toApiError(err: unknown): ApiError {
   const status = STATUS_OF[err.code] ?? (/^(TAR|CONTENTS|TERM|METADATA)_|^TARBALL_NAME_MISMATCH$/.test(err.code) ? 422 : 500);
   if (err.code === 'ALREADY_EXISTS') return new ApiError(422, err.message, { inserted_at: 'must include the --replace flag to update an existing release' });
   if (status === 422 || status === 413) return new ApiError(status, err.message, { tar: `[${err.code}] ${err.message}` });
+  // A failing disk is the server's trouble, not the client's request: retry later, nothing was applied.
+  if (err.code === 'STORAGE_IO' && err.details.errno === 'EIO') return new ApiError(503, 'the server could not write to its storage (EIO, an I/O error); nothing was applied, retry later');
   return new ApiError(status, status === 500 ? 'internal error' : err.message);
 }
 

@@ -56,6 +56,9 @@ export interface ReleaseView {
   dependencies: { package: string; requirement: string; optional: boolean; app: string; repository?: string }[];
 }
 
+/** How long a flush keeps catching up with other writers before it fails. */
+const FLUSH_RETRY_MS = 30_000;
+
 export class RepoService {
   readonly #locks = new Map<string, Promise<void>>();
   #flushing: Promise<void> | null = null;
@@ -100,31 +103,53 @@ export class RepoService {
     }
     opts.authorize?.(name);
     const checksum = toHex(parsed.outerChecksum);
-    const { created, publishedAt } = await this.#withPackage(name, async () => {
+    const { created, publishedAt, undo } = await this.#withPackage(name, async () => {
       const existing = this.index.releasesOf(name).find((r) => r.facts.version === version);
       if (existing && !opts.replace) {
         throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} is already published; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
       }
       const key = tarballKey(name, version);
+      // A replaced tarball is kept in memory until the registry says so: a failed publish puts it back.
+      const previousBytes = existing ? ((await this.store.get(key))?.body ?? null) : null;
       // A new version is created only if no other writer (another server on the store) made it.
       const put = await this.store.put(key, bytes, { contentType: 'application/octet-stream', ...(opts.replace ? {} : { ifNoneMatch: '*' as const }) }).catch(async (err: unknown) => {
         if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;
         await this.resync();
         throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} was just published by another writer; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
       });
-      const mtime = put.mtime ?? (await this.store.head(key))?.mtime ?? new Date();
-      const now = this.#now();
-      const states = await this.#updateState(name, (r) => {
-        const previous = r.get(version);
-        r.set(version, { ...previous, publishedAt: previous?.publishedAt ?? now });
-      });
-      const publishedAt = states.get(version)!.publishedAt!;
-      const record = { file: `${name}-${version}.tar`, size: bytes.byteLength, mtimeMs: mtime.getTime(), facts: parsed.facts };
-      this.index.put(record);
-      this.cache.tarballs.set(record.file, { size: record.size, mtimeMs: record.mtimeMs, facts: record.facts });
-      return { created: !existing, publishedAt };
+      const restoreTarball = (): Promise<unknown> => (previousBytes ? this.store.put(key, previousBytes, { contentType: 'application/octet-stream' }) : this.store.delete(key));
+      const file = `${name}-${version}.tar`;
+      const cachedBefore = this.cache.tarballs.get(file);
+      let stateBefore: ReleaseState | undefined;
+      let publishedAt: number;
+      try {
+        const mtime = put.mtime ?? (await this.store.head(key))?.mtime ?? new Date();
+        const now = this.#now();
+        const states = await this.#updateState(name, (r) => {
+          stateBefore = r.get(version);
+          // A new release starts afresh: what a crashed revert may have left for this version is not its.
+          r.set(version, existing ? { ...stateBefore, publishedAt: stateBefore?.publishedAt ?? now } : { publishedAt: now });
+        });
+        publishedAt = states.get(version)!.publishedAt!;
+        const record = { file, size: bytes.byteLength, mtimeMs: mtime.getTime(), facts: parsed.facts };
+        this.index.put(record);
+        this.cache.tarballs.set(record.file, { size: record.size, mtimeMs: record.mtimeMs, facts: record.facts });
+      } catch (err) {
+        await restoreTarball().catch(() => undefined);
+        throw err;
+      }
+      const undo = async (): Promise<void> => {
+        // The tarball first: removing it frees the most space for the writes that follow.
+        await restoreTarball();
+        if (existing) this.index.put(existing);
+        else this.index.remove(name, version);
+        if (cachedBefore) this.cache.tarballs.set(file, cachedBefore);
+        else this.cache.tarballs.delete(file);
+        await this.#updateState(name, (r) => void (stateBefore ? r.set(version, stateBefore) : r.delete(version)));
+      };
+      return { created: !existing, publishedAt, undo };
     });
-    await this.#commit();
+    await this.#commitOrUndo(name, undo);
     return { created, name, version, checksum, publishedAt, metadata: parsed.metadata };
   }
 
@@ -177,17 +202,29 @@ export class RepoService {
     return result;
   }
 
-  /** Remove a release: registry first (clients stop seeing it), then its tarball and docs. */
+  /**
+   * Remove a release: registry first (clients stop seeing it), then its tarball and docs, and its
+   * retirement and publish time last. Killed before the tarball is gone, the next start finds the
+   * tarball and brings the release back whole, retirement included.
+   */
   async revert(name: string, version: string): Promise<void> {
-    await this.#withPackage(name, async () => {
+    const undo = await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
+      const file = `${name}-${version}.tar`;
+      const record = this.index.releasesOf(name).find((r) => r.facts.version === version)!;
+      const cached = this.cache.tarballs.get(file);
       this.index.remove(name, version);
-      this.cache.tarballs.delete(`${name}-${version}.tar`);
-      await this.#updateState(name, (r) => void r.delete(version));
+      this.cache.tarballs.delete(file);
+      return async (): Promise<void> => {
+        this.index.put(record);
+        if (cached) this.cache.tarballs.set(file, cached);
+      };
     });
-    await this.#commit();
+    await this.#commitOrUndo(name, undo);
     await this.store.delete(tarballKey(name, version));
     await this.store.delete(docsKey(name, version));
+    // Best effort: an entry left behind names no tarball, and a new publish of the version replaces it.
+    await this.#withPackage(name, () => this.#updateState(name, (r) => void r.delete(version))).catch(() => undefined);
   }
 
   async retire(name: string, version: string, retirement: Retirement): Promise<void> {
@@ -254,15 +291,43 @@ export class RepoService {
   }
 
   async #setRetirement(name: string, version: string, retirement: Retirement | undefined): Promise<void> {
-    await this.#withPackage(name, async () => {
+    const undo = await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
+      let stateBefore: ReleaseState | undefined;
       await this.#updateState(name, (r) => {
-        const { retired: _old, ...rest } = r.get(version) ?? {};
+        stateBefore = r.get(version);
+        const { retired: _old, ...rest } = stateBefore ?? {};
         r.set(version, retirement ? { ...rest, retired: retirement } : rest);
       });
       this.index.touch(name);
+      return async (): Promise<void> => {
+        await this.#updateState(name, (r) => void (stateBefore ? r.set(version, stateBefore) : r.delete(version)));
+        this.index.touch(name);
+      };
     });
-    await this.#commit();
+    await this.#commitOrUndo(name, undo);
+  }
+
+  /**
+   * Flush a change; when the flush fails (disk full, a lock held too long, an I/O error), undo the
+   * change (store, sidecar and memory) and flush again, so a failed write leaves no trace: it is not
+   * refused as "already done" on retry, nor applied later by someone else's flush. The original
+   * error is thrown either way; when even the undo cannot be written, the error says so.
+   */
+  async #commitOrUndo(name: string, undo: () => Promise<void>): Promise<void> {
+    try {
+      await this.#commit();
+      return;
+    } catch (err) {
+      try {
+        await this.#withPackage(name, undo);
+        await this.#commit();
+      } catch (undoErr) {
+        if (!isHexrepoError(err)) throw err;
+        throw new HexrepoError(err.code, `${err.message}; undoing the partial change failed too (${(undoErr as Error).message}): the next successful write or a restart completes it`, err.details, { cause: err });
+      }
+      throw err;
+    }
   }
 
   #requireRelease(name: string, version: string): void {
@@ -374,14 +439,25 @@ export class RepoService {
     return this.#nextFlush;
   }
 
-  /** Flush with conditional writes; when another writer got there first, catch up and retry. */
+  /**
+   * Flush with conditional writes; when another writer got there first, catch up and retry, for at
+   * most FLUSH_RETRY_MS: a flush that cannot make progress fails with a clear error instead of
+   * keeping a publish waiting for minutes. Any other failure (disk full, lock held) fails at once.
+   */
   async #flushUntilWritten(): Promise<void> {
+    const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
         await this.index.flush(this.store, this.cache.outputs, null, undefined, { conditional: true });
         return;
       } catch (err) {
-        if (!isHexrepoError(err, 'STORAGE_CONFLICT') || attempt >= 50) throw err;
+        if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;
+        if (attempt >= 50 || Date.now() - started > FLUSH_RETRY_MS) {
+          throw new HexrepoError('STORAGE_CONFLICT', `the registry files kept changing under this server (${attempt + 1} attempts in ${Date.now() - started} ms); the write was not applied`, {
+            ...err.details,
+            hint: 'another writer is rewriting the same registry files continuously; retry, and check that no other process loops on this folder or bucket',
+          });
+        }
         await this.resync();
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * (attempt + 1))));
       }

@@ -1,6 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { type BigIntStats, close as closeCb, constants, fstat as fstatCb, open as openCb, read as readCb, realpath as realpathCb, stat as statCb } from 'node:fs';
-import { link, mkdir, open, opendir, rename, rm, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { type BigIntStats, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
+import { link, mkdir, open, opendir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+// The process's own identity (pid) and liveness checks of others, never its environment.
+import { kill, pid as ownPid, platform } from 'node:process';
 import { promisify } from 'node:util';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,10 +19,24 @@ export interface FsStoreOptions {
    */
   durable?: boolean;
   /**
-   * How long a conditional write waits for another writer's lock before failing.
+   * How long a conditional write waits for another writer's lock before failing with STORAGE_LOCKED.
    * @default 10_000 ms
    */
   lockTimeoutMs?: number;
+  /**
+   * How long a lock is valid. A lock whose owner died on this machine is broken at once; one held
+   * by a process on another machine (a shared network folder) only once its lease has expired.
+   * @default 30_000 ms
+   */
+  leaseMs?: number;
+}
+
+/** What `sweep` removed. */
+export interface SweepResult {
+  /** Temp files of writers that died (or, from another machine, older than an hour). */
+  temps: string[];
+  /** Locks whose owner died or whose lease expired. */
+  locks: string[];
 }
 
 interface EtagMemo {
@@ -39,6 +56,7 @@ export class FsStore implements BlobStore {
   readonly url: string;
   readonly #durable: boolean;
   readonly #lockTimeoutMs: number;
+  readonly #leaseMs: number;
   readonly #etags = new Map<string, EtagMemo>();
   /** Folders known to exist (created or seen by this store). */
   readonly #dirs = new Set<string>();
@@ -49,6 +67,7 @@ export class FsStore implements BlobStore {
     this.url = pathToFileURL(this.root).href;
     this.#durable = opts.durable ?? true;
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+    this.#leaseMs = opts.leaseMs ?? 30_000;
   }
 
   /** Absolute path of a key (after the key check). */
@@ -97,7 +116,7 @@ export class FsStore implements BlobStore {
       await mkdir(dir, { recursive: true });
       this.#dirs.add(dir);
     }
-    const temp = join(dir, `.tmp-${randomBytes(6).toString('hex')}-${path.slice(dir.length + 1)}`);
+    const temp = join(dir, tempName(path.slice(dir.length + 1)));
     try {
       await this.#writeTemp(temp, body, key);
     } catch (err) {
@@ -116,10 +135,11 @@ export class FsStore implements BlobStore {
           throw ioError('create', key, err);
         }
       } else if (opts.ifMatch !== undefined) {
-        await this.#withLock(path, key, async () => {
+        await this.#withLock(path, key, async (stillHeld) => {
           const current = await this.head(key);
           checkCondition(key, current?.etag ?? null, opts);
-          await rename(temp, path);
+          stillHeld();
+          await rename(temp, path).catch((err: unknown) => Promise.reject(ioError('rename', key, err)));
         });
       } else {
         await rename(temp, path).catch((err: unknown) => Promise.reject(ioError('rename', key, err)));
@@ -218,28 +238,239 @@ export class FsStore implements BlobStore {
     }
   }
 
-  async #withLock<T>(path: string, key: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` holding the write lock of `path`. The lock file names its owner (machine, boot, pid,
+   * process start time) and a lease expiry, so a lock left by a killed process never wedges the
+   * folder: a waiter breaks it as soon as the owner is known dead, or once the lease expired.
+   * `fn` gets a check to call just before its one irreversible step: it throws if the lease ran out
+   * meanwhile (someone may have broken the lock since).
+   */
+  async #withLock<T>(path: string, key: string, fn: (stillHeld: () => void) => Promise<T>): Promise<T> {
     const lock = join(dirname(path), `.lock-${path.slice(dirname(path).length + 1)}`);
     const deadline = Date.now() + this.#lockTimeoutMs;
+    let owner: LockOwner | null;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      try {
-        const fh = await open(lock, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
-        await fh.close();
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', key, err);
-        if (Date.now() > deadline) {
-          throw new HexrepoError('STORAGE_CONFLICT', `timed out waiting for the write lock on ${key}`, { key, lock, hint: `remove ${lock} if no hexrepo process is running` });
-        }
-        await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
+      owner = await claimFile(lock, this.#leaseMs).catch((err: unknown) => Promise.reject(ioError('lock', key, err)));
+      if (owner) break;
+      const held = await readLock(lock);
+      // Broken: try again at once. Not broken (another process is removing it): wait like for a live one.
+      if (held && isStale(held, this.#leaseMs) && (await breakLock(lock, held, this.#leaseMs))) continue;
+      if (Date.now() > deadline) {
+        const who = held?.owner ? `process ${held.owner.pid} on ${held.owner.host}, lease until ${new Date(held.owner.expiresAt).toISOString()}` : 'an unknown writer';
+        throw new HexrepoError('STORAGE_LOCKED', `gave up waiting ${this.#lockTimeoutMs} ms for the write lock on ${key}, held by ${who}`, {
+          key,
+          lock,
+          hint: 'another writer is busy or stuck; retry shortly (a lock of a dead process is broken automatically, one from another machine when its lease expires)',
+        });
       }
+      await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
     }
+    const margin = Math.min(1000, this.#leaseMs / 10);
+    const mine = owner;
+    const stillHeld = (): void => {
+      if (Date.now() > mine.expiresAt - margin) throw new HexrepoError('STORAGE_LOCKED', `the write lock on ${key} expired before the write could finish; nothing was written`, { key, lock });
+    };
     try {
-      return await fn();
+      return await fn(stillHeld);
     } finally {
-      await rm(lock, { force: true });
+      await releaseLock(lock, mine, this.#leaseMs);
     }
   }
+
+  /**
+   * Remove what crashed writers left behind in the folder: temp files whose writer is dead (or,
+   * written on another machine, older than an hour) and locks whose owner is dead or whose lease
+   * expired. Safe while other live writers use the folder: their files are left alone.
+   */
+  async sweep(): Promise<SweepResult> {
+    const result: SweepResult = { temps: [], locks: [] };
+    const visit = async (dir: string): Promise<void> => {
+      let handle;
+      try {
+        handle = await opendir(dir);
+      } catch (err) {
+        if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+        throw ioError('list', relative(this.root, dir) || '.', err);
+      }
+      const subdirs: string[] = [];
+      for await (const entry of handle) {
+        const full = join(dir, entry.name);
+        if (entry.isDirectory()) subdirs.push(full);
+        else if (!entry.isFile()) continue;
+        else if (entry.name.startsWith('.tmp-')) {
+          if (await isAbandonedTemp(full, entry.name)) {
+            await rm(full, { force: true });
+            result.temps.push(relative(this.root, full));
+          }
+        } else if (entry.name.startsWith('.lock-')) {
+          // A lock or a removal marker (LOCK.broken-TOKEN) whose creator died: both are judged alike.
+          const held = await readLock(full);
+          if (held && isStale(held, this.#leaseMs) && (await breakLock(full, held, this.#leaseMs))) result.locks.push(relative(this.root, full));
+        }
+      }
+      for (const sub of subdirs) await visit(sub);
+    };
+    await visit(this.root);
+    return result;
+  }
+}
+
+/** Who holds a lock, as written inside the lock file. */
+interface LockOwner {
+  host: string;
+  boot: string;
+  pid: number;
+  /** The process's start time (clock ticks since boot, from /proc), to tell a reused pid. */
+  start: string;
+  /** Unique per acquisition: names the break marker, so each lock is removed exactly once. */
+  token: string;
+  expiresAt: number;
+}
+
+/** This process as a lock owner and temp-file writer. */
+const SELF: Omit<LockOwner, 'token' | 'expiresAt'> = { host: hostname(), boot: bootId(), pid: ownPid, start: processStart(ownPid) ?? '' };
+/** Short tag of this machine and boot, carried by temp file names. */
+const HOST_TAG = createHash('sha256').update(`${SELF.host}\0${SELF.boot}`).digest('hex').slice(0, 10);
+/** A temp file from another machine (whose liveness cannot be checked) is removed after this. */
+const FOREIGN_TEMP_MAX_AGE_MS = 60 * 60 * 1000;
+const TEMP_NAME = /^\.tmp-([0-9a-f]{10})\.(\d+)\.(\d*)-/;
+
+/** `.tmp-HOSTTAG.PID.START-RANDOM-BASE`: the sweep can tell whether its writer is still alive. */
+function tempName(base: string): string {
+  return `.tmp-${HOST_TAG}.${SELF.pid}.${SELF.start}-${randomBytes(6).toString('hex')}-${base}`;
+}
+
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks since boot); null when there is no such process. */
+function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may contain spaces: count from after it.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    if (platform === 'linux') return null;
+    try {
+      kill(pid, 0);
+      return '';
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM' ? '' : null;
+    }
+  }
+}
+
+/** Whether a process of this machine and boot is alive: same pid and, where known, same start time. */
+function isAlive(pid: number, start: string): boolean {
+  const now = processStart(pid);
+  return now !== null && (start === '' || now === '' || now === start);
+}
+
+async function isAbandonedTemp(path: string, name: string): Promise<boolean> {
+  const m = TEMP_NAME.exec(name);
+  if (m && m[1] === HOST_TAG) return !isAlive(Number(m[2]), m[3]!);
+  const st = await stat(path).catch(() => null);
+  return st !== null && Date.now() - Number(st.mtimeMs) > FOREIGN_TEMP_MAX_AGE_MS;
+}
+
+/** The lock's owner record; `owner` is null for a lock without a readable record (older hexrepo). */
+async function readLock(lock: string): Promise<{ owner: LockOwner | null; mtimeMs: number; raw: string } | null> {
+  try {
+    const [raw, st] = await Promise.all([readFile(lock, 'utf8'), stat(lock)]);
+    let owner: LockOwner | null = null;
+    try {
+      const parsed = JSON.parse(raw) as Partial<LockOwner>;
+      if (typeof parsed.token === 'string' && /^[0-9a-f]+$/.test(parsed.token) && typeof parsed.pid === 'number' && typeof parsed.expiresAt === 'number') owner = parsed as LockOwner;
+    } catch {
+      // an empty lock file, as hexrepo versions without leases made them
+    }
+    return { owner, mtimeMs: Number(st.mtimeMs), raw };
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}
+
+function isStale(held: { owner: LockOwner | null; mtimeMs: number }, leaseMs: number): boolean {
+  const { owner } = held;
+  if (!owner) return Date.now() - held.mtimeMs > leaseMs;
+  if (Date.now() > owner.expiresAt) return true;
+  if (owner.host !== SELF.host) return false;
+  return owner.boot !== SELF.boot || !isAlive(owner.pid, owner.start ?? '');
+}
+
+/**
+ * Create `path` holding this process's owner record, in one step (link of a complete temp file):
+ * the record when created, null when the file exists already.
+ */
+async function claimFile(path: string, leaseMs: number): Promise<LockOwner | null> {
+  const owner: LockOwner = { ...SELF, token: randomBytes(9).toString('hex'), expiresAt: Date.now() + leaseMs };
+  const temp = join(dirname(path), tempName('lock'));
+  try {
+    await writeFile(temp, JSON.stringify(owner), { flag: 'wx', mode: 0o644 });
+    await link(temp, path);
+    return owner;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
+    throw err;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/**
+ * Become the one process that removes `lock` as read in `held`. Every removal of a lock, by its
+ * owner or by a breaker, happens while holding the marker `LOCK.broken-TOKEN`, created exclusively
+ * and removed right after: of several processes that judged the same lock stale only one removes
+ * it, after checking it still holds that token (tokens are unique per acquisition, so a waiter
+ * acting on an old reading finds another token and leaves the next owner's lock alone). A marker
+ * whose creator died before finishing is judged like a lock, one level down. Returns the markers
+ * to remove once done, or null when another live process is removing it.
+ */
+async function winRemoval(lock: string, held: { owner: LockOwner | null; raw: string }, leaseMs: number, depth = 0): Promise<string[] | null> {
+  const token = held.owner?.token ?? createHash('sha256').update(held.raw).digest('hex').slice(0, 18);
+  const mark = `${lock}.broken-${token}`;
+  if (await claimFile(mark, leaseMs)) return [mark];
+  const claimant = await readLock(mark);
+  if (!claimant || !isStale(claimant, leaseMs) || depth > 8) return null;
+  const deeper = await winRemoval(mark, claimant, leaseMs, depth + 1);
+  return deeper && [...deeper, mark];
+}
+
+/** Remove a lock judged stale, unless another process does (see winRemoval). True when this call removed it. */
+async function breakLock(lock: string, held: { owner: LockOwner | null; raw: string }, leaseMs: number): Promise<boolean> {
+  const marks = await winRemoval(lock, held, leaseMs);
+  if (!marks) return false;
+  try {
+    const now = await readLock(lock);
+    if (!now || now.raw !== held.raw) return false;
+    await rm(lock, { force: true });
+    return true;
+  } finally {
+    for (const mark of marks) await rm(mark, { force: true });
+  }
+}
+
+/** Release a lock this process holds, through the same marker as a breaker (see winRemoval). */
+async function releaseLock(lock: string, owner: LockOwner, leaseMs: number): Promise<void> {
+  const mark = `${lock}.broken-${owner.token}`;
+  let claimed: LockOwner | null;
+  try {
+    claimed = await claimFile(mark, leaseMs);
+  } catch {
+    // No room for the marker (disk full): within the lease nobody else may remove this lock anyway.
+    await rm(lock, { force: true });
+    return;
+  }
+  // Not claimed: the lease ran out and a waiter broke the lock; it is not ours to remove any more.
+  if (!claimed) return;
+  await rm(lock, { force: true });
+  await rm(mark, { force: true });
 }
 
 /** Files stat'ed at once while listing. */
@@ -323,5 +554,8 @@ export function looksLikePrivateKey(bytes: Uint8Array): boolean {
 function ioError(op: string, key: string, err: unknown): HexrepoError {
   if (err instanceof HexrepoError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new HexrepoError('STORAGE_FULL', `could not ${op} ${key}: ${code === 'ENOSPC' ? 'no space left on the device' : 'the disk quota is exhausted'} (${code})`, { key, errno: code, hint: 'free space on the disk that holds the repository folder; the operation was not applied' }, { cause: err });
+  }
   return new HexrepoError('STORAGE_IO', `could not ${op} ${key}: ${code} ${(err as Error).message}`, { key, errno: code }, { cause: err });
 }

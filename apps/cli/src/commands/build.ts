@@ -76,13 +76,16 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
       defaultCache = storeCachePath(repo.stateBase, store);
       const root = localRoot(store);
       if (root) await mkdir(join(root, 'tarballs'), { recursive: true });
+      if (store instanceof FsStore) await store.sweep();
       shown = root ? displayPath(io.cwd, root) : store.url.replace(/\/$/, '');
     } else {
       const repo = await resolveRepo('build', io.cwd, positionals[0], values, { key: true });
       ({ name, limits } = repo);
       privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
       await mkdir(join(repo.publicDir, 'tarballs'), { recursive: true }); // as mix does: the drop folder always exists
-      store = new FsStore(repo.publicDir);
+      const fsStore = new FsStore(repo.publicDir);
+      await fsStore.sweep(); // temp files and locks a killed build or server left behind
+      store = fsStore;
       defaultCache = defaultCachePath(repo.publicDir);
       shown = displayPath(io.cwd, repo.publicDir);
     }

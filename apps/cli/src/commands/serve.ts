@@ -18,6 +18,9 @@ async function strayKeys(publicDir: string): Promise<string[]> {
   return entries.filter((f) => /\.(pem|key)$/i.test(f) || /private/i.test(f)).map((f) => join(publicDir, f));
 }
 
+/** SIGTERM/SIGINT: how long requests in flight and pending registry writes may take. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 export const serve: Command = {
   name: 'serve',
   summary: 'Serve the repository over HTTP, with access control, logs and metrics.',
@@ -44,7 +47,8 @@ See docs/publish.md.
 
 Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
-finish (up to 10 s), exit 0.
+and pending registry writes finish (up to 10 s in all), exit 0. At start, temp files and locks
+left in the folder by a process that died are removed.
 
 Workers: one process per core by default, sharing the port, each with its own read cache. A
 publish through one is served by all within a second; a token created or revoked is seen by all
@@ -108,6 +112,12 @@ ${Object.entries(SERVE_ENV)
     const inner = config.store ? await openStore(config.store.url, { cwd: config.store.cwd }) : new FsStore(config.publicDir!);
     const store = new CachedStore(inner);
     const where = config.publicDir ?? inner.url;
+    // What a killed process left in the folder (temp files, locks) goes before anything is written;
+    // once per server (the primary, before it forks).
+    if (inner instanceof FsStore && !isServeWorker) {
+      const swept = await inner.sweep();
+      if (swept.temps.length + swept.locks.length > 0) logger.warn({ temps: swept.temps.length, locks: swept.locks.length, files: [...swept.locks, ...swept.temps].slice(0, 20) }, 'removed temp files and locks left by a process that died');
+    }
 
     // The publish API needs the signing key. The one named by hexrepo.json is optional (a server
     // may only read); one given explicitly must load.
@@ -167,6 +177,7 @@ ${Object.entries(SERVE_ENV)
     logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size, workers: config.workers }, 'listening');
     if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${visibility}; ${where}${clustered ? `; ${config.workers} workers` : ''})\n`);
 
+    let stuck = false;
     await new Promise<void>((resolveStop) => {
       let stopping = false;
       const stop = (signal: string): void => {
@@ -178,12 +189,26 @@ ${Object.entries(SERVE_ENV)
         process.off('uncaughtException', onUncaught);
         process.off('unhandledRejection', onUncaught);
         unwatchFile(config.tokensFile);
-        server
-          .close(10_000)
+        // The whole stop, pending registry writes included, fits in the grace period: a flush that
+        // cannot finish (a stuck disk) is abandoned, and the next start rebuilds what it missed.
+        const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+        let timer: NodeJS.Timeout | undefined;
+        const overdue = new Promise<'overdue'>((r) => (timer = setTimeout(() => r('overdue'), SHUTDOWN_GRACE_MS)));
+        const finish = server
+          .close(SHUTDOWN_GRACE_MS)
           .then(() => service?.flushed())
-          .then(() => saveState?.())
-          .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'shutdown: could not save the build cache'))
-          .finally(resolveStop);
+          .then(() => (Date.now() < deadline ? saveState?.() : undefined))
+          .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'shutdown: could not write the registry or save the build cache; the next start repairs both'));
+        void Promise.race([finish, overdue])
+          .then((how) => {
+            if (how !== 'overdue') return;
+            logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown: pending writes did not finish within the grace period; stopping anyway (the next start repairs the registry)');
+            stuck = true;
+          })
+          .finally(() => {
+            clearTimeout(timer);
+            resolveStop();
+          });
       };
       const onTerm = (): void => stop('SIGTERM');
       const onInt = (): void => stop('SIGINT');
@@ -194,6 +219,8 @@ ${Object.entries(SERVE_ENV)
     });
     logger.info('stopped');
     logger.flush();
-    return 0;
+    // Writes still waiting (on a lock or a stuck disk) must not keep the process alive past the grace.
+    if (stuck) setTimeout(() => process.exit(1), 200).unref();
+    return stuck ? 1 : 0;
   },
 };
