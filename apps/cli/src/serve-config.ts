@@ -4,10 +4,10 @@
  * AUTH_PASSWORD, PUBLIC_DIR) work as they do there; the rest are HEXREPO_*.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { HexrepoError, assertRepoName } from '@hexrepo/core';
 import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
-import { defaultTokensPath, isInside, readProject, resolvePublicDir } from './project.js';
+import { defaultTokensPath, isInside, storeTokensPath, readProject, resolvePublicDir } from './project.js';
 
 export interface ServeConfig {
   host: string;
@@ -173,7 +173,7 @@ export async function resolveServeConfig(args: {
     if (!(LOG_LEVELS as readonly unknown[]).includes(v)) bad('logLevel', src, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v)}`);
     return v as LogLevel;
   });
-  const defaultTokens = publicDir !== undefined ? defaultTokensPath(publicDir) : join(stateBase!, '.hexrepo', 'tokens.json');
+  const defaultTokens = publicDir !== undefined ? defaultTokensPath(publicDir) : storeTokensPath(stateBase!);
   const tokensFile = record('tokensFile', pick('tokensFile', 'tokens', ['HEXREPO_TOKENS'], 'tokensFile'), defaultTokens, (v, src) => {
     if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);

@@ -4,8 +4,7 @@
  * publish API, with a token).
  */
 import { ERROR_CODES, HexrepoError, RETIREMENT_REASONS, type ErrorCode } from '@hexrepo/core';
-import { fingerprint } from '@hexrepo/registry';
-import { loadCache, RepoService, saveCache } from '@hexrepo/repo';
+import { openRepository } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import type { Io } from './command.js';
 import { defaultCachePath, loadSigningKey, resolveRepo } from './project.js';
@@ -49,9 +48,8 @@ export async function openTarget(cmd: string, values: Record<string, unknown>, d
   }
   const repo = await resolveRepo(cmd, io.cwd, dirArg, values, { key: true });
   const privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
-  const cachePath = defaultCachePath(repo.publicDir);
-  const { cache } = await loadCache(cachePath, repo.name, fingerprint(privateKey));
-  const { service } = await RepoService.open({ store: new FsStore(repo.publicDir), repository: repo.name, privateKey, cache, limits: repo.limits });
+  const opened = await openRepository({ store: new FsStore(repo.publicDir), repository: repo.name, privateKey, cachePath: defaultCachePath(repo.publicDir), limits: repo.limits });
+  const service = opened.service!;
   return {
     kind: 'local',
     describe: repo.publicDir,
@@ -59,10 +57,7 @@ export async function openTarget(cmd: string, values: Record<string, unknown>, d
     retire: (name, version, reason, message) => service.retire(name, version, { reason: reason as keyof typeof RETIREMENT_REASONS, ...(message ? { message } : {}) }),
     unretire: (name, version) => service.unretire(name, version),
     revert: (name, version) => service.revert(name, version),
-    close: async () => {
-      await service.flushed();
-      await saveCache(cachePath, service.cache);
-    },
+    close: () => opened.close(),
   };
 }
 
