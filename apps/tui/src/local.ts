@@ -8,7 +8,7 @@ import { openRepository } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import { parseTarball } from '@hexrepo/tarball';
 import { HexrepoError, type TarballLimits } from '@hexrepo/core';
-import { repositoryOfNames, SignedReader } from './signed-reader.js';
+import { repositoryOfNames, SignedReader } from '@hexrepo/client';
 import { byName, summarize, type DataSource, type ReleaseMetadata, type SourceInfo } from './source.js';
 
 export interface LocalOptions {
@@ -81,7 +81,7 @@ async function readOnlyLocal(store: FsStore, opts: LocalOptions): Promise<DataSo
   };
   return {
     info: { kind: 'local', repository: opts.repository, fingerprint: fingerprint(publicKey), location: opts.publicDir, readOnly: opts.readOnlyReason ?? 'no signing key' },
-    listPackages: () => reader.listPackages(),
+    listPackages: async () => (await reader.packages()).map((p) => summarize(p.name, p.versions, new Set(p.retired))).sort(byName),
     releases: (name) => reader.releases(name),
     metadata: async (name, version) => {
       const obj = await store.get(`tarballs/${name}-${version}.tar`);
