@@ -10,6 +10,7 @@ const layers = {
   'storage-gcs': ['core', 'storage'],
   repo: ['core', 'tarball', 'registry', 'storage'],
   http: ['core', 'storage', 'repo', 'tarball'],
+  client: ['core', 'registry'],
 };
 const all = Object.keys(layers);
 

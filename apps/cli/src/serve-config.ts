@@ -5,10 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { HexrepoError, assertRepoName } from '@hexrepo/core';
 import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
-import { defaultTokensPath, isInside, readProject, resolvePublicDir } from './project.js';
+import { defaultTokensPath, isInside, storeTokensPath, readProject, resolvePublicDir } from './project.js';
 
 export interface ServeConfig {
   host: string;
@@ -185,7 +185,7 @@ export async function resolveServeConfig(args: {
     if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) bad('workers', src, `must be a whole number of worker processes, 1-${MAX_WORKERS} (1: a single process), got ${JSON.stringify(v)}`);
     return n;
   });
-  const defaultTokens = publicDir !== undefined ? defaultTokensPath(publicDir) : join(stateBase!, '.hexrepo', 'tokens.json');
+  const defaultTokens = publicDir !== undefined ? defaultTokensPath(publicDir) : storeTokensPath(stateBase!);
   const tokensFile = record('tokensFile', pick('tokensFile', 'tokens', ['HEXREPO_TOKENS'], 'tokensFile'), defaultTokens, (v, src) => {
     if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);

@@ -5,7 +5,6 @@
  * `gs://bucket/prefix?endpoint=…&project=…` is a Google Cloud Storage bucket (GcsStore; Application
  * Default Credentials).
  */
-import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KeyObject } from 'node:crypto';
@@ -61,16 +60,6 @@ export async function openStore(url: string, opts: { cwd: string }): Promise<Blo
 /** The local folder of a file store, or undefined for a remote one. */
 export function localRoot(store: BlobStore): string | undefined {
   return store instanceof FsStore ? store.root : undefined;
-}
-
-/** A short, stable name for a store in file names: a hash of its canonical URL. */
-export function storeHash(store: BlobStore): string {
-  return createHash('sha256').update(store.url).digest('hex').slice(0, 12);
-}
-
-/** Default build cache for a store: `.hexrepo/build-cache-HASH.json` in `baseDir` (the project or current folder). */
-export function storeCachePath(baseDir: string, store: BlobStore): string {
-  return join(baseDir, '.hexrepo', `build-cache-${storeHash(store)}.json`);
 }
 
 export interface StoreRepo {

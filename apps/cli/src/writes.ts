@@ -3,9 +3,9 @@
  * the repository service, with the signing key) or on a running `hexrepo serve` (through its
  * publish API, with a token).
  */
-import { ERROR_CODES, HexrepoError, RETIREMENT_REASONS, type ErrorCode } from '@hexrepo/core';
-import { fingerprint } from '@hexrepo/registry';
-import { loadCache, RepoService, saveCache } from '@hexrepo/repo';
+import { ApiClient } from '@hexrepo/client';
+import { HexrepoError, RETIREMENT_REASONS } from '@hexrepo/core';
+import { openRepository } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import type { Io } from './command.js';
 import { defaultCachePath, loadSigningKey, resolveRepo } from './project.js';
@@ -49,9 +49,8 @@ export async function openTarget(cmd: string, values: Record<string, unknown>, d
   }
   const repo = await resolveRepo(cmd, io.cwd, dirArg, values, { key: true });
   const privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
-  const cachePath = defaultCachePath(repo.publicDir);
-  const { cache } = await loadCache(cachePath, repo.name, fingerprint(privateKey));
-  const { service } = await RepoService.open({ store: new FsStore(repo.publicDir), repository: repo.name, privateKey, cache, limits: repo.limits });
+  const opened = await openRepository({ store: new FsStore(repo.publicDir), repository: repo.name, privateKey, cachePath: defaultCachePath(repo.publicDir), limits: repo.limits });
+  const service = opened.service!;
   return {
     kind: 'local',
     describe: repo.publicDir,
@@ -59,81 +58,19 @@ export async function openTarget(cmd: string, values: Record<string, unknown>, d
     retire: (name, version, reason, message) => service.retire(name, version, { reason: reason as keyof typeof RETIREMENT_REASONS, ...(message ? { message } : {}) }),
     unretire: (name, version) => service.unretire(name, version),
     revert: (name, version) => service.revert(name, version),
-    close: async () => {
-      await service.flushed();
-      await saveCache(cachePath, service.cache);
-    },
+    close: () => opened.close(),
   };
-}
-
-/**
- * The error code for a refused API request, so scripts (and the exit status) can tell wrong
- * credentials and server trouble from a refused package. The server's own code travels in
- * `errors.tar` as "[CODE] …" for an invalid tarball.
- */
-function failureOf(status: number, text: string, errors: Record<string, unknown> | undefined): { code: ErrorCode; hint?: string } {
-  if (status === 401) return { code: 'AUTH_INVALID', hint: 'the token is unknown or revoked: check HEXREPO_TOKEN (or --token) against "hexrepo token list" on the server' };
-  if (status === 403) return { code: 'PERMISSION_DENIED', hint: 'this needs a token with the write scope whose package patterns match: "hexrepo token create --scope write"' };
-  if (status === 429) return { code: 'RATE_LIMITED', hint: 'too many failed logins from this address: wait (see retryAfterSeconds in --json) and retry with a valid token' };
-  if (status >= 500) return { code: 'SERVER_ERROR' };
-  if (status === 404) return { code: 'NOT_FOUND' };
-  if (status === 409) return { code: 'STORAGE_CONFLICT' };
-  if (status === 413) return { code: 'TAR_TOO_BIG' };
-  if (status === 422) {
-    if (/replace/.test(text)) return { code: 'ALREADY_EXISTS' };
-    const tagged = typeof errors?.tar === 'string' ? /^\[([A-Z_]+)\]/.exec(errors.tar)?.[1] : undefined;
-    if (tagged && tagged in ERROR_CODES) return { code: tagged as ErrorCode };
-  }
-  return { code: 'REQUEST_REJECTED' };
 }
 
 function remoteTarget(url: string, token: string): Target {
-  const api = url.replace(/\/+$/, '').replace(/\/api$/, '') + '/api';
-  const call = async (method: string, path: string, body?: Uint8Array | object, contentType?: string): Promise<{ status: number; json: unknown }> => {
-    let res: Response;
-    try {
-      res = await fetch(`${api}${path}`, {
-        method,
-        headers: { authorization: token, accept: 'application/json', 'user-agent': 'hexrepo-cli', ...(contentType ? { 'content-type': contentType } : {}) },
-        ...(body instanceof Uint8Array ? { body } : body ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (err) {
-      // fetch says only "fetch failed"; the cause names what happened (ECONNREFUSED, ENOTFOUND, …).
-      const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
-      throw new HexrepoError('NETWORK_ERROR', `cannot reach ${api}: ${(err as Error).message}${cause}`, { hint: 'check --url and that "hexrepo serve" is running there' });
-    }
-    const text = await res.text();
-    type ApiBody = { message?: string; errors?: Record<string, unknown> } | null;
-    let json: ApiBody = null;
-    try {
-      json = text ? (JSON.parse(text) as ApiBody) : null;
-    } catch {
-      json = null;
-    }
-    if (!res.ok) {
-      const details = json?.errors ? ` (${Object.entries(json.errors).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ')})` : '';
-      const { code, hint } = failureOf(res.status, text, json?.errors);
-      const retryAfter = /^\d+$/.exec(res.headers.get('retry-after') ?? '')?.[0];
-      throw new HexrepoError(code, `${method} ${api}${path}: ${res.status} ${json?.message ?? res.statusText}${details}`, {
-        status: res.status,
-        ...(retryAfter ? { retryAfterSeconds: Number(retryAfter) } : {}),
-        ...(hint ? { hint } : {}),
-      });
-    }
-    return { status: res.status, json };
-  };
+  const api = new ApiClient({ url, token, userAgent: 'hexrepo-cli' });
   return {
     kind: 'remote',
-    describe: api,
-    publish: async (bytes, replace) => {
-      const { status, json } = await call('POST', `/publish?replace=${replace}`, bytes, 'application/octet-stream');
-      const r = json as { version: string; checksum: string; url: string };
-      const name = /\/packages\/([^/]+)\/releases\//.exec(r.url)?.[1] ?? '?';
-      return { created: status === 201, name, version: r.version, checksum: r.checksum };
-    },
-    retire: async (name, version, reason, message) => void (await call('POST', `/packages/${name}/releases/${version}/retire`, { reason, ...(message ? { message } : {}) }, 'application/json')),
-    unretire: async (name, version) => void (await call('DELETE', `/packages/${name}/releases/${version}/retire`)),
-    revert: async (name, version) => void (await call('DELETE', `/packages/${name}/releases/${version}`)),
+    describe: api.api,
+    publish: (bytes, replace) => api.publish(bytes, { replace }),
+    retire: (name, version, reason, message) => api.retire(name, version, { reason, message }),
+    unretire: (name, version) => api.unretire(name, version),
+    revert: (name, version) => api.revert(name, version),
     close: async () => undefined,
   };
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { formatError, parseProjectConfig, PROJECT_FILE } from '@hexrepo/core';
 import { Access, clientKind, createRepositoryHandler, listen, type RunningServer } from '@hexrepo/http';
 import { fingerprint, loadPrivateKey, publicKeyPem } from '@hexrepo/registry';
-import { clientSetup, createProject, defaultCachePath, defaultTokensPath, formatClientSetup, loadCache, RepoService, saveCache, TokenStore } from '@hexrepo/repo';
+import { clientSetup, createProject, defaultCachePath, defaultTokensPath, formatClientSetup, openRepository, type RepoService, TokenStore } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import { EventHub, type DevEvent, type RebuildEvent } from './events.js';
 import { seed } from './seed.js';
@@ -90,11 +90,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const privateKey = loadPrivateKey(await readFile(project.keyPath, 'utf8'));
   // Every read revalidates (cheap: a stat), so a dropped file is never shadowed by a cached one.
   const store = new CachedStore(new FsStore(project.publicDir), { revalidateMs: 0 });
-  const cachePath = defaultCachePath(project.publicDir);
-  const { cache } = await loadCache(cachePath, project.repository, fingerprint(privateKey));
   const started = performance.now();
-  const { service, summary } = await RepoService.open({ store, repository: project.repository, privateKey, cache });
-  await saveCache(cachePath, service.cache);
+  const opened = await openRepository({ store, repository: project.repository, privateKey, cachePath: defaultCachePath(project.publicDir) });
+  const service = opened.service!;
+  const summary = opened.summary!;
+  await opened.save();
   const problems = new Map(summary.skipped.map((p) => [p.file, p]));
   hub.emit({
     type: 'rebuild',
@@ -121,7 +121,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
         const { packages, releases } = service.index.size;
         hub.emit({ type: 'rebuild', at: now(), changed: files, added: r.added, removed: r.removed, problems: r.problems, ms: performance.now() - t0, packages, releases });
         if (saveTimer) clearTimeout(saveTimer);
-        saveTimer = setTimeout(() => void saveCache(cachePath, service.cache).catch(() => undefined), 1000);
+        saveTimer = setTimeout(() => void opened.save().catch(() => undefined), 1000);
       } catch (err) {
         hub.emit({ type: 'error', at: now(), message: `rebuild failed, the last good registry is still served: ${formatError(err)}` });
       }
@@ -263,8 +263,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       await watcher.close();
       for (const res of sse) res.end();
       await server.close(2_000);
-      await service.flushed();
-      await saveCache(cachePath, service.cache);
+      await opened.close();
     },
   };
 }

@@ -7,7 +7,6 @@ export { App, KEY_HELP, type AppProps } from './app.js';
 export { completePath, type Completion } from './complete.js';
 export { openLocalSource, repositoryOfFolder, type LocalOptions } from './local.js';
 export { openRemoteSource, type RemoteOptions } from './remote.js';
-export { repositoryOfNames, SignedReader } from './signed-reader.js';
 export { byName, summarize, type DataSource, type PackageSummary, type PublishOutcome, type Release, type ReleaseMetadata, type Retirement, type SourceInfo } from './source.js';
 
 /** Run the terminal UI on the process's terminal until the user quits; closes the source. */

@@ -4,11 +4,11 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { fingerprint, loadPublicKey } from '@hexrepo/registry';
-import { loadCache, RepoService, saveCache } from '@hexrepo/repo';
+import { openRepository } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import { parseTarball } from '@hexrepo/tarball';
 import { HexrepoError, type TarballLimits } from '@hexrepo/core';
-import { repositoryOfNames, SignedReader } from './signed-reader.js';
+import { repositoryOfNames, SignedReader } from '@hexrepo/client';
 import { byName, summarize, type DataSource, type ReleaseMetadata, type SourceInfo } from './source.js';
 
 export interface LocalOptions {
@@ -33,8 +33,9 @@ export async function openLocalSource(opts: LocalOptions, log: (line: string) =>
   const store = new FsStore(opts.publicDir);
   if (!opts.privateKey) return readOnlyLocal(store, opts);
   const fp = fingerprint(opts.privateKey);
-  const cache = opts.cachePath ? (await loadCache(opts.cachePath, opts.repository, fp)).cache : undefined;
-  const { service, summary } = await RepoService.open({ store, repository: opts.repository, privateKey: opts.privateKey, ...(cache ? { cache } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
+  const opened = await openRepository({ store, repository: opts.repository, privateKey: opts.privateKey, ...(opts.cachePath ? { cachePath: opts.cachePath } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
+  const service = opened.service!;
+  const summary = opened.summary!;
   log(`rebuilt ${summary.repository}: ${summary.packages} packages, ${summary.releases} releases (${summary.read} read, ${summary.reused} cached, ${summary.written.length} files written) in ${Math.round(summary.durationMs)} ms`);
   for (const p of summary.skipped) log(`error: skipped ${p.file}: ${p.message}`);
   const info: SourceInfo = { kind: 'local', repository: opts.repository, fingerprint: fp, location: opts.publicDir };
@@ -55,8 +56,7 @@ export async function openLocalSource(opts: LocalOptions, log: (line: string) =>
     },
     publish: async (bytes) => {
       const r = await service.publish(bytes, { replace: false });
-      await service.flushed();
-      if (opts.cachePath) await saveCache(opts.cachePath, service.cache);
+      await opened.close();
       return { created: r.created, name: r.name, version: r.version, checksum: r.checksum };
     },
     retire: async (name, version, retirement) => {
@@ -67,10 +67,7 @@ export async function openLocalSource(opts: LocalOptions, log: (line: string) =>
       await service.unretire(name, version);
       await service.flushed();
     },
-    close: async () => {
-      await service.flushed();
-      if (opts.cachePath) await saveCache(opts.cachePath, service.cache);
-    },
+    close: () => opened.close(),
   };
 }
 
@@ -84,7 +81,7 @@ async function readOnlyLocal(store: FsStore, opts: LocalOptions): Promise<DataSo
   };
   return {
     info: { kind: 'local', repository: opts.repository, fingerprint: fingerprint(publicKey), location: opts.publicDir, readOnly: opts.readOnlyReason ?? 'no signing key' },
-    listPackages: () => reader.listPackages(),
+    listPackages: async () => (await reader.packages()).map((p) => summarize(p.name, p.versions, new Set(p.retired))).sort(byName),
     releases: (name) => reader.releases(name),
     metadata: async (name, version) => {
       const obj = await store.get(`tarballs/${name}-${version}.tar`);

@@ -9,3 +9,5 @@ export * from './tokens.js';
 export * from './release-state.js';
 export { RepoService, type PublishResult, type RefreshResult, type ReleaseView, type RepoServiceOptions } from './service.js';
 export * from './project.js';
+export * from './state-layout.js';
+export { openRepository, type OpenRepository, type OpenRepositoryOptions } from './open.js';

@@ -5,28 +5,13 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { mkdir, open, writeFile } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { join } from 'node:path';
 import { assertRepoName, HexrepoError, PROJECT_FILE } from '@hexrepo/core';
 import { generateKeyPair, loadPrivateKey } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
 import { buildRegistry } from './build.js';
 import { saveCache } from './cache.js';
-
-/** Where per-repository state lives: beside the public folder, never inside it. */
-export function stateDir(publicDir: string): string {
-  return join(dirname(publicDir), '.hexrepo');
-}
-
-/** Default build cache of a public folder. */
-export function defaultCachePath(publicDir: string): string {
-  const base = publicDir.split(sep).filter(Boolean).pop() ?? 'public';
-  return join(stateDir(publicDir), `build-cache-${base}.json`);
-}
-
-/** Default token file of a repository. */
-export function defaultTokensPath(publicDir: string): string {
-  return join(stateDir(publicDir), 'tokens.json');
-}
+import { defaultCachePath } from './state-layout.js';
 
 export interface CreatedProject {
   dir: string;

@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, type Retirement, type TarballLimits } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
-import { buildRegistry, type BuildSummary } from './build.js';
+import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
 import { docsKey, NAMES_KEY, PACKAGES_PREFIX, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
 import { factsFromBytes, type Problem } from './read-tarballs.js';
@@ -26,6 +26,10 @@ export interface RepoServiceOptions {
   limits?: Partial<TarballLimits>;
   /** Seconds since the epoch, for publish times. */
   now?: () => number;
+  /** Leave invalid tarballs out of the opening build. @default true (a server must start even then) */
+  skipInvalid?: boolean;
+  /** Progress of the opening build. */
+  onProgress?: BuildOptions['onProgress'];
 }
 
 export interface PublishResult {
@@ -89,7 +93,8 @@ export class RepoService {
       ...(opts.limits ? { limits: opts.limits } : {}),
       releaseState: stateLookup(states),
       // A server must start even when someone dropped a bad file into tarballs/: it is left out.
-      skipInvalid: true,
+      skipInvalid: opts.skipInvalid ?? true,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     return { service: new RepoService(opts.store, opts.repository, index, cache, states, opts), summary };
   }

@@ -1,15 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorToJson, HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { buildRegistry, loadCache, loadReleaseStates, saveCache, stateLookup } from '@hexrepo/repo';
-import { fingerprint } from '@hexrepo/registry';
+import { openRepository } from '@hexrepo/repo';
 import type { KeyObject } from 'node:crypto';
 import type { TarballLimits } from '@hexrepo/core';
 import { FsStore, type BlobStore } from '@hexrepo/storage';
 import { type Command, str } from '../command.js';
-import { defaultCachePath, displayPath, loadSigningKey, resolveRepo } from '../project.js';
+import { defaultCachePath, displayPath, loadSigningKey, resolveRepo, storeCachePath } from '../project.js';
 import { progressBar } from '../progress.js';
-import { loadStoreSigningKey, localRoot, resolveStoreRepo, storeCachePath } from '../stores.js';
+import { loadStoreSigningKey, localRoot, resolveStoreRepo } from '../stores.js';
 
 export const build: Command = {
   name: 'build',
@@ -73,7 +72,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
       const repo = await resolveStoreRepo('build', io.cwd, storeUrl, positionals[0], values, { key: true });
       ({ store, name, limits } = repo);
       privateKey = await loadStoreSigningKey(repo.keyPath!, store);
-      defaultCache = storeCachePath(repo.stateBase, store);
+      defaultCache = storeCachePath(repo.stateBase, store.url);
       const root = localRoot(store);
       if (root) await mkdir(join(root, 'tarballs'), { recursive: true });
       if (store instanceof FsStore) await store.sweep();
@@ -90,25 +89,23 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
       shown = displayPath(io.cwd, repo.publicDir);
     }
     const cachePath = typeof values.cache === 'string' ? values.cache : defaultCache;
-    const { cache } = values['no-cache'] ? { cache: undefined } : await loadCache(cachePath, name, fingerprint(privateKey));
-    const cachedTarballs = cache?.tarballs.size;
     const bar = progressBar(io);
     try {
-      const { summary, cache: next } = await buildRegistry({
+      // Retirements and publish times recorded by the publish API are kept: opening reads them.
+      const opened = await openRepository({
         store,
-        // Retirements and publish times recorded by the publish API: a rebuild keeps them.
-        releaseState: stateLookup(await loadReleaseStates(store)),
         repository: name,
         privateKey,
-        ...(cache ? { cache } : {}),
+        cachePath,
+        ignoreCache: values['no-cache'] === true,
         limits,
         skipInvalid: values['skip-invalid'] === true,
         onProgress: (e) => bar.update(e.phase, e.done, e.total),
       });
+      const summary = opened.summary!;
       bar.done();
       // Nothing read, written or removed: the cache on disk already says all of it.
-      const unchanged = cache === next && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && next.tarballs.size === cachedTarballs;
-      if (!unchanged) await saveCache(cachePath, next);
+      if (!opened.cacheCurrent) await opened.save();
       if (values.json) {
         io.out(`${JSON.stringify({ ok: true, ...summary, public: localRoot(store) ?? store.url, store: store.url, cache: cachePath }, null, 2)}\n`);
         return 0;

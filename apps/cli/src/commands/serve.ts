@@ -3,14 +3,13 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
 import { formatError, HexrepoError } from '@hexrepo/core';
-import { fingerprint } from '@hexrepo/registry';
-import { loadCache, RepoService, saveCache, TokenStore } from '@hexrepo/repo';
+import { openRepository, type RepoService, TokenStore } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
-import { defaultCachePath, loadSigningKey } from '../project.js';
+import { defaultCachePath, loadSigningKey, storeCachePath } from '../project.js';
 import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
-import { loadStoreSigningKey, openStore, storeCachePath } from '../stores.js';
+import { loadStoreSigningKey, openStore } from '../stores.js';
 
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
 async function strayKeys(publicDir: string): Promise<string[]> {
@@ -127,14 +126,13 @@ ${Object.entries(SERVE_ENV)
     if (config.privateKey && (keyGiven || existsSync(config.privateKey))) {
       if (!config.name) throw new HexrepoError('CONFIG_INVALID', 'the publish API needs the repository name: pass --name or set HEXREPO_NAME (or run where hexrepo.json is)', { setting: 'name' });
       const privateKey = config.store ? await loadStoreSigningKey(config.privateKey, inner) : await loadSigningKey(config.privateKey, config.publicDir!);
-      const cachePath = config.store ? storeCachePath(config.store.stateBase, inner) : defaultCachePath(config.publicDir!);
-      const { cache } = await loadCache(cachePath, config.name, fingerprint(privateKey));
-      const opened = await RepoService.open({ store, repository: config.name, privateKey, cache });
+      const cachePath = config.store ? storeCachePath(config.store.stateBase, inner.url) : defaultCachePath(config.publicDir!);
+      const opened = await openRepository({ store, repository: config.name, privateKey, cachePath });
       service = opened.service;
-      const { summary } = opened;
+      const summary = opened.summary!;
       for (const p of summary.skipped) logger.warn({ file: `tarballs/${p.file}`, code: p.code }, `left out of the registry: ${p.message}`);
       logger.info({ packages: summary.packages, releases: summary.releases, read: summary.read, written: summary.written.length, ms: summary.durationMs }, 'registry up to date; publishing enabled');
-      saveState = () => saveCache(cachePath, opened.service.cache);
+      saveState = () => opened.save();
       // In a cluster the primary brought the registry up to date and saved the cache before forking.
       if (!isServeWorker) await saveState();
     } else {

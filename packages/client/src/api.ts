@@ -1,0 +1,85 @@
+/**
+ * The client of the publish API (`/api` of `hexrepo serve`, as Mix and rebar3_hex call it):
+ * publish, retire, unretire, revert, and the package and release metadata.
+ */
+import { HexrepoError, isRetirementReason, type Retirement } from '@hexrepo/core';
+import { refused, repositoryRoot, send, type ServerOptions } from './http.js';
+
+export interface PublishOutcome {
+  /** False when an existing release was replaced. */
+  created: boolean;
+  name: string;
+  version: string;
+  /** Lowercase hex SHA-256 of the tarball as stored. */
+  checksum: string;
+}
+
+/** `GET /api/packages/NAME`, the fields hexrepo reads. */
+export interface ApiPackage {
+  name?: string;
+  latest_version?: string;
+  meta?: { description?: string | null; licenses?: string[]; links?: Record<string, string> };
+}
+
+/** `GET /api/packages/NAME/releases/VERSION`, the fields hexrepo reads. */
+export interface ApiRelease {
+  version?: string;
+  checksum?: string;
+  meta?: { build_tools?: string[] };
+}
+
+export class ApiClient {
+  /** The API base URL (`…/api`), as shown in messages. */
+  readonly api: string;
+
+  constructor(private readonly opts: ServerOptions) {
+    this.api = `${repositoryRoot(opts.url)}/api`;
+  }
+
+  async #call(method: string, path: string, body?: Uint8Array | object): Promise<{ status: number; json: unknown }> {
+    const url = `${this.api}${path}`;
+    const contentType = body instanceof Uint8Array ? 'application/octet-stream' : body ? 'application/json' : undefined;
+    const res = await send(this.opts, this.api, url, {
+      method,
+      headers: { accept: 'application/json', ...(contentType ? { 'content-type': contentType } : {}) },
+      ...(body instanceof Uint8Array ? { body } : body ? { body: JSON.stringify(body) } : {}),
+    });
+    if (!res.ok) throw await refused(method, url, res);
+    const text = await res.text();
+    return { status: res.status, json: text ? (JSON.parse(text) as unknown) : null };
+  }
+
+  /** Publish a tarball; with `replace`, overwrite an existing release of the same version. */
+  async publish(bytes: Uint8Array, opts: { replace?: boolean } = {}): Promise<PublishOutcome> {
+    const { status, json } = await this.#call('POST', `/publish?replace=${opts.replace === true}`, bytes);
+    const r = json as { version: string; checksum: string; url: string };
+    const name = /\/packages\/([^/]+)\/releases\//.exec(r.url)?.[1] ?? '?';
+    return { created: status === 201, name, version: r.version, checksum: r.checksum };
+  }
+
+  /** Retire a release; an unknown reason is refused here, before anything is sent. */
+  async retire(name: string, version: string, retirement: { reason: string; message?: string | undefined }): Promise<void> {
+    if (!isRetirementReason(retirement.reason)) {
+      throw new HexrepoError('USAGE', `unknown retirement reason "${retirement.reason}"`, { hint: 'use one of other, invalid, security, deprecated, renamed' });
+    }
+    const body: Retirement = { reason: retirement.reason, ...(retirement.message ? { message: retirement.message } : {}) };
+    await this.#call('POST', `/packages/${name}/releases/${version}/retire`, body);
+  }
+
+  async unretire(name: string, version: string): Promise<void> {
+    await this.#call('DELETE', `/packages/${name}/releases/${version}/retire`);
+  }
+
+  /** Remove a release (`mix hex.publish --revert`). */
+  async revert(name: string, version: string): Promise<void> {
+    await this.#call('DELETE', `/packages/${name}/releases/${version}`);
+  }
+
+  async package(name: string): Promise<ApiPackage> {
+    return (await this.#call('GET', `/packages/${name}`)).json as ApiPackage;
+  }
+
+  async release(name: string, version: string): Promise<ApiRelease> {
+    return (await this.#call('GET', `/packages/${name}/releases/${version}`)).json as ApiRelease;
+  }
+}

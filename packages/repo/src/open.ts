@@ -1,0 +1,90 @@
+/**
+ * The one way an app opens a repository: load the build cache, bring the registry up to date with
+ * the store (an incremental build), keep the service for writes, and save the cache on close.
+ * The CLI's build, serve and write commands, the dev server, the TUI and the host all open a
+ * repository through here.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { TarballLimits } from '@hexrepo/core';
+import { fingerprint } from '@hexrepo/registry';
+import type { BlobStore } from '@hexrepo/storage';
+import type { BuildOptions, BuildSummary } from './build.js';
+import { loadCache, saveCache, type BuildCache } from './cache.js';
+import { RepoService } from './service.js';
+
+export interface OpenRepositoryOptions {
+  store: BlobStore;
+  /** The repository name signed into the registry files. */
+  repository: string;
+  /** The signing key; without it no service is opened and the repository is only read. */
+  privateKey?: KeyObject;
+  /** The build cache file: loaded before the opening build, written by `save` and `close`. */
+  cachePath?: string;
+  limits?: Partial<TarballLimits>;
+  /** Open no service even with a key (nothing is built or written). @default false */
+  readOnly?: boolean;
+  /** Start from an empty cache instead of the file's (which `save` still writes). @default false */
+  ignoreCache?: boolean;
+  /** Leave invalid tarballs out of the opening build instead of failing. @default true */
+  skipInvalid?: boolean;
+  onProgress?: BuildOptions['onProgress'];
+}
+
+export interface OpenRepository {
+  name: string;
+  store: BlobStore;
+  /** The write service; absent when opened without a key or read-only. */
+  service?: RepoService;
+  /** What the opening build did; absent without a service. */
+  summary?: BuildSummary;
+  /**
+   * True when the cache file already says everything the opening build found (it read, wrote and
+   * removed nothing): saving it now would rewrite the same content.
+   */
+  cacheCurrent: boolean;
+  /** Wait for pending flushes and save the build cache. */
+  close(): Promise<void>;
+  /** Save the build cache (when there is a service and a cache path). */
+  save(): Promise<void>;
+}
+
+/** Open a repository in a store: with a key, through RepoService (an incremental build); without, for reading. */
+export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenRepository> {
+  const { store, repository, privateKey, cachePath } = opts;
+  if (!privateKey || opts.readOnly) {
+    return { name: repository, store, cacheCurrent: false, close: async () => undefined, save: async () => undefined };
+  }
+  let cache: BuildCache | undefined;
+  let loaded = false;
+  if (cachePath && !opts.ignoreCache) {
+    const found = await loadCache(cachePath, repository, fingerprint(privateKey));
+    cache = found.cache;
+    loaded = found.reason === null;
+  }
+  const cachedTarballs = cache?.tarballs.size;
+  const { service, summary } = await RepoService.open({
+    store,
+    repository,
+    privateKey,
+    ...(cache ? { cache } : {}),
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.skipInvalid !== undefined ? { skipInvalid: opts.skipInvalid } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+  const cacheCurrent = loaded && service.cache === cache && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && service.cache.tarballs.size === cachedTarballs;
+  const save = async (): Promise<void> => {
+    if (cachePath) await saveCache(cachePath, service.cache);
+  };
+  return {
+    name: repository,
+    store,
+    service,
+    summary,
+    cacheCurrent,
+    save,
+    close: async () => {
+      await service.flushed();
+      await save();
+    },
+  };
+}
