@@ -1,15 +1,12 @@
-import { existsSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
-import { formatError, HexrepoError } from '@hexrepo/core';
-import { fingerprint } from '@hexrepo/registry';
-import { loadCache, RepoService, saveCache, TokenStore } from '@hexrepo/repo';
-import { CachedStore, FsStore } from '@hexrepo/storage';
+import { Access, createHostHandler, createLogger, listen } from '@hexrepo/http';
+import { formatError } from '@hexrepo/core';
+import { TokenStore } from '@hexrepo/repo';
 import type { Command } from '../command.js';
-import { defaultCachePath, loadSigningKey } from '../project.js';
-import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
-import { loadStoreSigningKey, openStore, storeCachePath } from '../stores.js';
+import { openHost } from '../host.js';
+import { CONFIG_KEYS, resolveServeConfig, servedRepositories, SERVE_ENV } from '../serve-config.js';
 
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
 async function strayKeys(publicDir: string): Promise<string[]> {
@@ -40,6 +37,13 @@ the publish API under /api, so HEX_API_URL=URL/api HEX_API_KEY=TOKEN mix hex.pub
 mix hex.retire, mix hex.publish --revert, docs uploads and rebar3_hex (tokens need the write
 scope). Retirements and publish times are kept in _hexrepo/releases/ and survive "hexrepo build".
 See docs/publish.md.
+
+Several repositories: when hexrepo.json (of DIR or the current folder) or the config file lists
+"repositories" (see "hexrepo repo add"), one server serves each of them under /repos/NAME/ with
+its publish API under /api/repos/NAME/, the root one also at / and /api, each with its own store,
+key and access; a token granted one repository is refused on the others. Settings of one
+repository (--public-dir, --store, --name, --private-key, --access) then belong to each entry.
+See docs/serve.md.
 
 Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
@@ -90,37 +94,15 @@ ${Object.entries(SERVE_ENV)
     const tokens = await TokenStore.open(config.tokensFile);
     const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
     const access = new Access({ visibility, users: config.users, tokens });
-    // Hot registry files are served from memory, revalidated against the folder every second.
-    const inner = config.store ? await openStore(config.store.url, { cwd: config.store.cwd }) : new FsStore(config.publicDir!);
-    const store = new CachedStore(inner);
-    const where = config.publicDir ?? inner.url;
-
-    // The publish API needs the signing key. The one named by hexrepo.json is optional (a server
-    // may only read); one given explicitly must load.
-    let service: RepoService | undefined;
-    let saveState: (() => Promise<void>) | undefined;
-    const keyGiven = config.sources.privateKey !== 'default';
-    if (config.privateKey && (keyGiven || existsSync(config.privateKey))) {
-      if (!config.name) throw new HexrepoError('CONFIG_INVALID', 'the publish API needs the repository name: pass --name or set HEXREPO_NAME (or run where hexrepo.json is)', { setting: 'name' });
-      const privateKey = config.store ? await loadStoreSigningKey(config.privateKey, inner) : await loadSigningKey(config.privateKey, config.publicDir!);
-      const cachePath = config.store ? storeCachePath(config.store.stateBase, inner) : defaultCachePath(config.publicDir!);
-      const { cache } = await loadCache(cachePath, config.name, fingerprint(privateKey));
-      const opened = await RepoService.open({ store, repository: config.name, privateKey, cache });
-      service = opened.service;
-      const { summary } = opened;
-      for (const p of summary.skipped) logger.warn({ file: `tarballs/${p.file}`, code: p.code }, `left out of the registry: ${p.message}`);
-      logger.info({ packages: summary.packages, releases: summary.releases, read: summary.read, written: summary.written.length, ms: summary.durationMs }, 'registry up to date; publishing enabled');
-      saveState = () => saveCache(cachePath, opened.service.cache);
-      await saveState();
-    } else {
-      logger.info('publishing disabled: no private key (pass --private-key to enable the publish API)');
-    }
-
-    const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger, ...(service ? { service } : {}) });
+    const specs = servedRepositories(config);
+    const opened = await openHost(specs, { logger, visibilityOf: (a) => (a === 'auto' ? visibility : a) });
+    const handler = createHostHandler({ repositories: opened.repositories, access, logger });
     const server = await listen(handler, { host: config.host, port: config.port });
 
-    for (const file of config.publicDir !== undefined ? await strayKeys(config.publicDir) : []) {
-      logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
+    for (const spec of specs) {
+      for (const file of spec.publicDir !== undefined ? await strayKeys(spec.publicDir) : []) {
+        logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
+      }
     }
     if (visibility === 'private' && access.open) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
     if (visibility === 'public') logger.info('access is public: anyone who can reach this address can read the repository');
@@ -138,8 +120,14 @@ ${Object.entries(SERVE_ENV)
     const onUncaught = (err: unknown): void => logger.error({ err: formatError(err) }, 'uncaught error; still serving (please report it)');
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUncaught);
-    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size }, 'listening');
-    io.err(`hexrepo serve: ${server.url} (${visibility}; ${where})\n`);
+    if (config.repositories) {
+      logger.info({ url: server.url, repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })), users: config.users.length, tokens: tokens.size }, 'listening');
+      io.err(`hexrepo serve: ${server.url}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`);
+    } else {
+      const [only] = opened.repositories;
+      logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? opened.where.get(only!.name) : null, access: only!.visibility, users: config.users.length, tokens: tokens.size }, 'listening');
+      io.err(`hexrepo serve: ${server.url} (${only!.visibility}; ${opened.where.get(only!.name)})\n`);
+    }
 
     await new Promise<void>((resolveStop) => {
       const stop = (signal: string): void => {
@@ -151,8 +139,7 @@ ${Object.entries(SERVE_ENV)
         unwatchFile(config.tokensFile);
         server
           .close(10_000)
-          .then(() => service?.flushed())
-          .then(() => saveState?.())
+          .then(() => opened.close())
           .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'shutdown: could not save the build cache'))
           .finally(resolveStop);
       };
