@@ -4,6 +4,7 @@
  * reads or writes another, on every route of the repository endpoint and of the API.
  */
 import { mkdtemp, readFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -94,6 +95,26 @@ describe('the repository endpoint of each repository', () => {
     const api = await call('/api/repos/unknown/packages/foo', { token: everywhere });
     expect(api.status).toBe(404);
     expect(await api.json()).toMatchObject({ status: 404, message: expect.stringContaining('no repository unknown') });
+  });
+
+  it('never lets a path climb from one repository into another (sent as is, not normalised)', async () => {
+    const raw = (path: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const url = new URL(server.url);
+        const req = request({ host: url.hostname, port: url.port, path, headers: { authorization: only.alpha }, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await raw('/repos/alpha/../beta/names')).toBe(400);
+    expect(await raw('/repos/alpha/%2e%2e/beta/names')).toBe(400);
+    expect(await raw('/repos/alpha/..%2fbeta/names')).toBe(400);
+    expect(await raw('/repos/%62eta/names')).toBe(404);
+    expect(await raw('/api/repos/alpha/../repos/beta/packages/foo')).toBe(404);
+    expect(await raw('/api/repos/alpha/packages/%66oo')).toBe(404);
+    expect(await raw('/api/../repos/beta/names')).toBe(404);
   });
 
   it('a token on every repository and the environment user read them all', async () => {
