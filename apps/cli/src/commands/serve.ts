@@ -104,8 +104,9 @@ ${Object.entries(SERVE_ENV)
         logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
       }
     }
-    if (visibility === 'private' && access.open) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
-    if (visibility === 'public') logger.info('access is public: anyone who can reach this address can read the repository');
+    const privateOnes = opened.repositories.filter((r) => r.visibility === 'private');
+    if (privateOnes.length > 0 && access.open) logger.warn({ repositories: privateOnes.map((r) => r.name) }, 'access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
+    for (const r of opened.repositories.filter((x) => x.visibility === 'public')) logger.info(config.repositories ? { repository: r.name } : {}, 'access is public: anyone who can reach this address can read the repository');
     // Tokens created or revoked while the server runs take effect within two seconds.
     watchFile(config.tokensFile, { interval: 2000 }, (curr, prev) => {
       if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
