@@ -2,6 +2,7 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadPrivateKey, unpackNames } from '@hexrepo/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from '../../../e2e/support/cli.js';
@@ -55,6 +56,19 @@ describe('hexrepo repo add and list', () => {
       { name: 'beta', access: 'private', root: false, publicDir: 'repos/beta/public', privateKey: 'keys/beta.pem', url: 'http://localhost:4000/repos/beta' },
       { name: 'gamma', access: 'public', root: false, publicDir: 'shared/gamma', privateKey: 'keys/gamma.pem', url: 'http://localhost:4000/repos/gamma' },
     ]);
+  });
+
+  it('adds a repository kept in a store (here a file:// URL), with a local copy of its public key for Mix', async () => {
+    const host = join(dir, 'store-host');
+    await mkdir(host);
+    const url = pathToFileURL(join(dir, 'bucket/vendor')).href;
+    const res = await hexrepo(['repo', 'add', 'vendor', '--store', url, '--url', 'https://hex.example.com/'], { cwd: host });
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stdout).toContain('mix hex.repo add vendor https://hex.example.com/repos/vendor --public-key keys/vendor.pub');
+    expect(await readFile(join(host, 'keys/vendor.pub'), 'utf8')).toBe(await readFile(join(dir, 'bucket/vendor/public_key'), 'utf8'));
+    const key = loadPrivateKey(await readFile(join(host, 'keys/vendor.pem'), 'utf8'));
+    expect(unpackNames(await readFile(join(dir, 'bucket/vendor/names')), { publicKey: key, repository: 'vendor' }).packages).toEqual([]);
+    expect(JSON.parse(await readFile(join(host, 'hexrepo.json'), 'utf8'))).toEqual({ repositories: [{ name: 'vendor', store: url, privateKey: 'keys/vendor.pem', access: 'private' }] });
   });
 
   it('refuses a second root, a name taken, and a folder that already holds a repository', async () => {
