@@ -250,9 +250,9 @@ export class WorkerMetrics extends Metrics {
  */
 export function workerHandler(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
-  opts: { service: RepoService | undefined; metrics: WorkerMetrics; logger: Logger },
+  opts: { services: readonly RepoService[]; metrics: WorkerMetrics; logger: Logger },
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { service, metrics, logger } = opts;
+  const { services, metrics, logger } = opts;
   const pending = new Map<number, (text: string) => void>();
   let nextId = 0;
   process.on('message', (m: unknown) => {
@@ -280,8 +280,7 @@ export function workerHandler(
   // after it arrived and so sees every change its client could know of (group commit, as writes).
   let running: Promise<void> | null = null;
   let next: Promise<void> | null = null;
-  const check = async (): Promise<void> => {
-    if (!service) return;
+  const checkOne = async (service: RepoService): Promise<void> => {
     for (const key of [VERSIONS_KEY, NAMES_KEY]) {
       const head = await service.store.head(key);
       if ((head?.etag ?? null) !== (service.cache.outputs.get(key)?.etag ?? null)) {
@@ -289,6 +288,9 @@ export function workerHandler(
         return;
       }
     }
+  };
+  const check = async (): Promise<void> => {
+    await Promise.all(services.map(checkOne));
   };
   const start = (): Promise<void> => {
     next = null;
@@ -311,7 +313,7 @@ export function workerHandler(
       });
       return;
     }
-    if (service && (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?'))) {
+    if (services.length > 0 && (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?'))) {
       caughtUp().then(
         () => handler(req, res),
         (err: unknown) => {

@@ -5,6 +5,7 @@ import { deploy } from './commands/deploy.js';
 import { dev } from './commands/dev.js';
 import { init } from './commands/init.js';
 import { publish } from './commands/publish.js';
+import { repo } from './commands/repo.js';
 import { retire, revert, unretire } from './commands/retire.js';
 import { serve } from './commands/serve.js';
 import { token } from './commands/token.js';
@@ -12,7 +13,7 @@ import { tui } from './commands/tui.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, deploy, token, publish, retire, unretire, revert, dev, tui];
+export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, publish, retire, unretire, revert, dev, tui];
 
 export const VERSION = '0.1.0';
 

@@ -3,10 +3,10 @@
  * project's hexrepo.json. The environment names of the Hex self-hosting guide (PORT, AUTH_USERNAME,
  * AUTH_PASSWORD, PUBLIC_DIR) work as they do there; the rest are HEXREPO_*.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { HexrepoError, assertRepoName } from '@hexrepo/core';
+import { dirname, join, resolve } from 'node:path';
+import { HexrepoError, assertRepoName, isHostConfig, parseHostConfig, PROJECT_FILE } from '@hexrepo/core';
 import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
 import { defaultTokensPath, isInside, storeTokensPath, readProject, resolvePublicDir } from './project.js';
 
@@ -30,12 +30,55 @@ export interface ServeConfig {
   logLevel: LogLevel;
   /** Worker processes sharing the listening socket; 1: one process, no cluster. @default one per core */
   workers: number;
+  /**
+   * The host form (a config file or hexrepo.json listing "repositories"): every repository of the
+   * host, paths resolved. Absent: one repository, from publicDir or store, name and privateKey.
+   */
+  repositories?: ServedRepository[];
   /** Where each setting came from, for the start-up line and error messages. */
   sources: Record<string, string>;
 }
 
+/** One repository of a host, its paths resolved. */
+export interface ServedRepository {
+  /** Undefined only for a single repository served without a name (read-only). */
+  name: string | undefined;
+  publicDir?: string;
+  store?: { url: string; cwd: string; stateBase: string };
+  privateKey?: string;
+  /** The key was named explicitly, so it must load; hexrepo.json's default key is optional. */
+  keyRequired: boolean;
+  access: 'public' | 'private' | 'auto';
+  root: boolean;
+}
+
+/** The repositories `serve` opens: those of the host form, or the single one as the root repository. */
+export function servedRepositories(config: ServeConfig): ServedRepository[] {
+  if (config.repositories) return config.repositories;
+  return [
+    {
+      name: config.name,
+      ...(config.publicDir !== undefined ? { publicDir: config.publicDir } : {}),
+      ...(config.store ? { store: config.store } : {}),
+      ...(config.privateKey ? { privateKey: config.privateKey } : {}),
+      keyRequired: config.sources.privateKey !== 'default',
+      access: config.access,
+      root: true,
+    },
+  ];
+}
+
 /** The settings a config file may hold. */
-export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel', 'workers'] as const;
+export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel', 'repositories', 'state', 'workers'] as const;
+
+/** Settings of one repository: in the host form they belong to each entry of "repositories". */
+const PER_REPOSITORY = [
+  ['publicDir', 'public-dir', ['PUBLIC_DIR', 'HEXREPO_PUBLIC_DIR']],
+  ['store', 'store', ['HEXREPO_STORE']],
+  ['name', 'name', ['HEXREPO_NAME']],
+  ['privateKey', 'private-key', ['HEXREPO_PRIVATE_KEY']],
+  ['access', 'access', ['HEXREPO_ACCESS']],
+] as const;
 
 export const SERVE_ENV = {
   PORT: 'port (also HEXREPO_PORT)',
@@ -94,8 +137,17 @@ export async function resolveServeConfig(args: {
 
   const configFlag = flag('config');
   const configEnv = envOf('HEXREPO_CONFIG');
-  const configPath = configFlag ? resolve(cwd, configFlag) : configEnv ? resolve(cwd, configEnv[0]) : undefined;
-  const file = configPath ? await readConfigFile(configPath) : {};
+  let configPath = configFlag ? resolve(cwd, configFlag) : configEnv ? resolve(cwd, configEnv[0]) : undefined;
+  let file = configPath ? await readConfigFile(configPath) : {};
+  // Without a config file, a hexrepo.json in the host form (DIR's or the current folder's) is one.
+  if (!configPath) {
+    const projectFile = join(args.positional !== undefined ? resolve(cwd, args.positional) : cwd, PROJECT_FILE);
+    const raw = await readFile(projectFile, 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+    if (isHostConfig(raw)) {
+      configPath = projectFile;
+      file = await readConfigFile(projectFile);
+    }
+  }
   const fileDir = configPath ? dirname(configPath) : cwd;
 
   /** The first of flag, env names, config-file key; with its source. */
@@ -117,6 +169,36 @@ export async function resolveServeConfig(args: {
     return parse(found[0], found[1]);
   };
 
+  let repositories: ServedRepository[] | undefined;
+  if (file.repositories !== undefined) {
+    const hostFile = configPath!;
+    for (const [key, flagName, envNames] of PER_REPOSITORY) {
+      const found = pick(key, flagName, [...envNames], key);
+      if (!found) continue;
+      const fromEnv = (envNames as readonly string[]).includes(found[1]);
+      throw new HexrepoError('CONFIG_INVALID', `${key} (from ${found[1]}) cannot be used with the host config ${hostFile}: each repository there has its own`, {
+        setting: key,
+        source: found[1],
+        hint: fromEnv ? `unset ${found[1]}${found[1] === 'PUBLIC_DIR' ? ' (the Docker image sets PUBLIC_DIR; pass -e PUBLIC_DIR= to clear it)' : ''}` : `set it on the repository's entry in ${hostFile} instead`,
+      });
+    }
+    const host = parseHostConfig(file, hostFile);
+    repositories = [];
+    for (const r of host.repositories) {
+      const served: ServedRepository = { name: r.name, keyRequired: true, access: r.access, root: r.root };
+      if (r.privateKey !== undefined) served.privateKey = resolve(fileDir, r.privateKey);
+      if (r.store !== undefined) served.store = { url: r.store, cwd: fileDir, stateBase: fileDir };
+      else {
+        const dir = resolve(fileDir, r.publicDir!);
+        if (!(await stat(dir).catch(() => null))?.isDirectory()) bad(`repositories.${r.name}.publicDir`, hostFile, `${dir} is not a folder; create the repository with "hexrepo repo add ${r.name}"`);
+        served.publicDir = dir;
+        if (served.privateKey && isInside(served.privateKey, dir)) bad(`repositories.${r.name}.privateKey`, hostFile, `${served.privateKey} is inside the public folder ${dir}; move it out of the served folder`);
+      }
+      repositories.push(served);
+    }
+    sources.repositories = hostFile;
+  }
+
   // Public folder: flag, PUBLIC_DIR, config file (relative to it), then the DIR positional / project.
   const publicFound = pick('publicDir', 'public-dir', ['PUBLIC_DIR', 'HEXREPO_PUBLIC_DIR'], 'publicDir');
   // Or a store: flag, HEXREPO_STORE, config file. Never both: which one is served must be clear.
@@ -133,7 +215,9 @@ export async function resolveServeConfig(args: {
       hint: publicFound[1] === 'PUBLIC_DIR' || publicFound[1] === 'HEXREPO_PUBLIC_DIR' ? `unset ${publicFound[1]} (the Docker image sets PUBLIC_DIR; pass -e PUBLIC_DIR= to clear it)` : 'drop one of the two settings',
     });
   }
-  if (storeFound) {
+  if (repositories) {
+    stateBase = fileDir;
+  } else if (storeFound) {
     if (typeof storeFound[0] !== 'string' || storeFound[0] === '') bad('store', storeFound[1], 'must be a store URL (s3://BUCKET/PREFIX?region=R&endpoint=URL, file:///PATH or a folder path)');
     // Name and key come from hexrepo.json of DIR, or of the current folder; its publicDir is not used.
     const project = args.positional !== undefined ? await readProject(resolve(cwd, args.positional)) : await readProject(cwd);
@@ -195,6 +279,9 @@ export async function resolveServeConfig(args: {
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
   });
   if (publicDir !== undefined && privateKey && isInside(privateKey, publicDir)) bad('privateKey', sources.privateKey!, `${privateKey} is inside the public folder ${publicDir}; move it out of the served folder`);
+  for (const r of repositories ?? []) {
+    if (r.publicDir !== undefined && isInside(tokensFile, r.publicDir)) bad('tokensFile', sources.tokensFile!, `${tokensFile} is inside the public folder ${r.publicDir} of ${r.name}; keep it beside the folder, never in it`);
+  }
   if (publicDir !== undefined && isInside(tokensFile, publicDir)) bad('tokensFile', sources.tokensFile!, `${tokensFile} is inside the public folder ${publicDir}; keep it beside the folder, never in it`);
 
   // Users: AUTH_USERNAME + AUTH_PASSWORD (the guide), or "users" in the config file. Never flags:
@@ -223,5 +310,5 @@ export async function resolveServeConfig(args: {
     if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
     return v;
   });
-  return { host, port, publicDir, store, name, access, users, tokensFile, privateKey, logLevel, workers, sources };
+  return { host, port, publicDir, store, name, access, users, tokensFile, privateKey, logLevel, workers, ...(repositories ? { repositories } : {}), sources };
 }

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatError, parseProjectConfig, PROJECT_FILE } from '@hexrepo/core';
-import { Access, clientKind, createRepositoryHandler, listen, type RunningServer } from '@hexrepo/http';
+import { Access, clientKind, createHostHandler, listen, type RunningServer } from '@hexrepo/http';
 import { fingerprint, loadPrivateKey, publicKeyPem } from '@hexrepo/registry';
 import { clientSetup, createProject, defaultCachePath, defaultTokensPath, formatClientSetup, openRepository, type RepoService, TokenStore } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
@@ -142,7 +142,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     );
   };
   watchFile(tokensPath, { interval: 500 }, onTokenFile);
-  const repoHandler = createRepositoryHandler({ store, repository: project.repository, service, access: new Access({ visibility: 'public', users: [], tokens }) });
+  // The same host as "hexrepo serve", with this one repository at / (and /repos/NAME/); /_dev/ sits beside it.
+  const repoHandler = createHostHandler({ repositories: [{ name: project.repository, store, service, visibility: 'public', root: true }], access: new Access({ visibility: 'public', users: [], tokens }) });
   let baseUrl = '';
 
   const state = (): Record<string, unknown> => ({

@@ -34,6 +34,7 @@ export function parseProjectConfig(raw: unknown, source: string): ProjectConfig 
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('(root)', 'must be a JSON object');
   const obj = raw as Record<string, unknown>;
+  if ('repositories' in obj) bad('repositories', 'makes this the config of a host of several repositories, which only "hexrepo serve" and "hexrepo repo" read: run other commands with a repository\'s folder (its public folder, or --store URL --name NAME --private-key KEY)');
   const known = new Set(['name', 'publicDir', 'privateKey', 'limits']);
   for (const k of Object.keys(obj)) if (!known.has(k)) bad(k, `is not a known setting (known: ${[...known].join(', ')})`);
   if (typeof obj.name !== 'string') bad('name', 'must be a string');
@@ -56,3 +57,99 @@ export function parseProjectConfig(raw: unknown, source: string): ProjectConfig 
   return { name: obj.name as string, publicDir: str('publicDir', 'public'), privateKey: str('privateKey', 'private_key.pem'), limits };
 }
 
+
+/** One repository of a host, as the host form of hexrepo.json lists it. Paths are relative to the file's folder. */
+export interface HostRepositoryConfig {
+  name: string;
+  /** The served folder; exactly one of publicDir and store. */
+  publicDir?: string;
+  /** A store URL (s3://…, gs://…, file://…) to serve instead of a folder. */
+  store?: string;
+  /** The signing key (outside any served folder); without it the repository is served read-only. */
+  privateKey?: string;
+  /** `auto`: private when any user or token exists, public otherwise. @default "auto" */
+  access: 'public' | 'private' | 'auto';
+  /** Also mounted at `/` and `/api`. @default false */
+  root: boolean;
+  limits: TarballLimits;
+}
+
+/** The host form of hexrepo.json: several repositories behind one server. */
+export interface HostConfig {
+  repositories: HostRepositoryConfig[];
+  /** Where host state (credentials) lives: a store URL. @default the root repository's store */
+  state?: string;
+}
+
+/** Keys of the host form besides the server settings (host, port, users, …) the caller reads. */
+export const HOST_CONFIG_KEYS = ['repositories', 'state'] as const;
+
+/** True when a project file's JSON is the host form (it lists repositories). */
+export function isHostConfig(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'repositories' in raw;
+}
+
+function parseLimits(raw: unknown, bad: (setting: string, why: string) => never, prefix: string): TarballLimits {
+  const limits: TarballLimits = { ...DEFAULT_LIMITS };
+  if (raw === undefined) return limits;
+  if (typeof raw !== 'object' || raw === null) bad(`${prefix}limits`, 'must be an object');
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (!(k in limits)) bad(`${prefix}limits.${k}`, `is not a known limit (known: ${Object.keys(limits).join(', ')})`);
+    const n = typeof v === 'number' ? v : typeof v === 'string' ? parseSize(v) : null;
+    if (n === null || !Number.isInteger(n) || n <= 0) bad(`${prefix}limits.${k}`, 'must be a positive integer or a size such as "8MiB"');
+    limits[k as keyof TarballLimits] = n as number;
+  }
+  return limits;
+}
+
+/**
+ * Parse the repositories and state of a host config (hexrepo.json's host form, or a serve config
+ * file); other keys are left to the caller. Every problem names the setting.
+ */
+export function parseHostConfig(raw: Record<string, unknown>, source: string): HostConfig {
+  const bad = (setting: string, why: string): never => {
+    throw new HexrepoError('CONFIG_INVALID', `${source}: "${setting}" ${why}`, { source, setting });
+  };
+  const list = raw.repositories;
+  if (!Array.isArray(list) || list.length === 0) bad('repositories', 'must be a non-empty list of {"name", "publicDir" or "store", "privateKey", "access", "root"}');
+  const known = new Set(['name', 'publicDir', 'store', 'privateKey', 'access', 'root', 'limits']);
+  const repositories = (list as unknown[]).map((entry, i): HostRepositoryConfig => {
+    const at = `repositories[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) bad(at, 'must be an object');
+    const obj = entry as Record<string, unknown>;
+    for (const k of Object.keys(obj)) if (!known.has(k)) bad(`${at}.${k}`, `is not a known setting (known: ${[...known].join(', ')})`);
+    if (typeof obj.name !== 'string') bad(`${at}.name`, 'must be a string');
+    assertRepoName(obj.name as string, `${source}: "${at}.name"`);
+    const str = (k: string): string | undefined => {
+      const v = obj[k];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string' || v === '') bad(`${at}.${k}`, 'must be a non-empty string');
+      return v as string;
+    };
+    const publicDir = str('publicDir');
+    const store = str('store');
+    const privateKey = str('privateKey');
+    if ((publicDir === undefined) === (store === undefined)) bad(at, `must name exactly one of "publicDir" (a folder) and "store" (a store URL) for ${obj.name as string}`);
+    const access = obj.access ?? 'auto';
+    if (access !== 'public' && access !== 'private' && access !== 'auto') bad(`${at}.access`, `must be "private" or "public", got ${JSON.stringify(access)}`);
+    if (obj.root !== undefined && typeof obj.root !== 'boolean') bad(`${at}.root`, 'must be true or false');
+    return {
+      name: obj.name as string,
+      ...(publicDir !== undefined ? { publicDir } : {}),
+      ...(store !== undefined ? { store } : {}),
+      ...(privateKey !== undefined ? { privateKey } : {}),
+      access: access as HostRepositoryConfig['access'],
+      root: obj.root === true,
+      limits: parseLimits(obj.limits, bad, `${at}.`),
+    };
+  });
+  const names = new Set<string>();
+  for (const r of repositories) {
+    if (names.has(r.name)) bad('repositories', `lists ${r.name} twice; give each repository its own name`);
+    names.add(r.name);
+  }
+  const roots = repositories.filter((r) => r.root).map((r) => r.name);
+  if (roots.length > 1) bad('repositories', `mounts ${roots.join(' and ')} at /; only one repository can be the root`);
+  if (raw.state !== undefined && (typeof raw.state !== 'string' || raw.state === '')) bad('state', 'must be a store URL');
+  return { repositories, ...(typeof raw.state === 'string' ? { state: raw.state } : {}) };
+}

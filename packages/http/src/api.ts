@@ -7,17 +7,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isHexrepoError, isRetirementReason, RETIREMENT_REASONS, type ErrorCode, type Retirement } from '@hexrepo/core';
 import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
 import { termText, type Metadata } from '@hexrepo/tarball';
+import Router from 'find-my-way';
 import type { Logger } from 'pino';
-import type { Access, Identity } from './auth.js';
+import { refusal, type Access, type Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
 import { bodyUnread, logPath } from './request.js';
 
+/** One repository of the host, as the API serves it. */
+export interface ApiRepository {
+  name: string;
+  /** `public`: reads (package and release GETs) need no credentials. */
+  visibility: 'public' | 'private';
+  /** Absent: the server has no signing key for it, and every write answers 503. */
+  service?: RepoService;
+}
+
 export interface ApiOptions {
   access: Access;
-  repository: string;
-  /** Absent: the server has no signing key, and every write answers 503. */
-  service?: RepoService;
   /** Largest upload accepted (tarballs and docs). */
   maxUploadBytes: number;
   logger?: Logger;
@@ -29,12 +36,34 @@ export interface ApiRequestContext {
   route: string;
 }
 
+/** Where a request to the API goes, as the host resolved it from the path. */
+export interface ApiTarget {
+  repo: ApiRepository;
+  /** The path below the repository's API root (`/packages/foo`), without the query. */
+  path: string;
+  query: URLSearchParams;
+  /** `/api` or `/api/repos/REPO`: the repository's API root on this host. */
+  apiRoot: string;
+  /** `` or `/repos/REPO`: the repository endpoint's root on this host (docs URLs). */
+  repoRoot: string;
+}
 
-interface Route {
-  method: string;
-  pattern: RegExp;
-  label: string;
-  handle: (ctx: Ctx, m: string[]) => Promise<void>;
+/**
+ * How a route is authorised, checked by the dispatcher before the handler runs: any valid
+ * credential ('authenticated'), or `scope` on the request's repository, on the package the `:name`
+ * parameter names when `pkg` says so.
+ */
+type RouteAuth = 'authenticated' | { scope: Scope; pkg?: 'name' };
+
+const METHODS = ['GET', 'POST', 'DELETE'] as const;
+type Method = (typeof METHODS)[number];
+
+interface ApiRoute {
+  method: Method;
+  /** Below the repository's API root, with named parameters (`:name`, `:version`). */
+  path: string;
+  auth: RouteAuth;
+  handle: (ctx: Ctx) => Promise<void>;
 }
 
 interface Ctx {
@@ -43,10 +72,19 @@ interface Ctx {
   query: URLSearchParams;
   /** `http://host/api` or `http://host/api/repos/REPO`, for the URLs in responses. */
   base: string;
+  /** `http://host` or `http://host/repos/REPO`: the repository endpoint (docs tarballs). */
+  site: string;
+  repo: ApiRepository;
+  /** The route's named parameters, validated as Hex names and versions. */
+  name: string;
+  version: string;
   state: ApiRequestContext;
   /** The client's address, read when the request arrived (the socket may be gone by the reply). */
   ip: string;
 }
+
+const NAME_RE = new RegExp(`^${NAME}$`);
+const VERSION_RE = new RegExp(`^${VERSION}$`);
 
 class ApiError extends Error {
   constructor(
@@ -87,7 +125,7 @@ function wantsJson(req: IncomingMessage): boolean {
   return !accept.includes(ETF_CONTENT_TYPE) && !accept.includes('application/vnd.hex+erlang');
 }
 
-function reply(ctx: Ctx, status: number, body?: Etf, headers: Record<string, string> = {}): void {
+function reply(ctx: Pick<Ctx, 'req' | 'res'>, status: number, body?: Etf, headers: Record<string, string> = {}): void {
   const { req, res } = ctx;
   // Headers are set one by one, not passed to writeHead, so the request log can read them back.
   const set = (all: Record<string, string>): void => {
@@ -200,24 +238,32 @@ function maintainersOf(meta: Metadata): string[] {
   return term.items.map(termText).filter((t): t is string => t !== null);
 }
 
-export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse, path: string, state: ApiRequestContext) => Promise<void> {
-  const auth = (ctx: Ctx, scope: Scope, pkg?: string): Identity | null => {
-    const decision = opts.access.check(ctx.ip, ctx.req.headers.authorization, scope, pkg);
+/** An API error outside any repository's routes (an unknown repository), in ETF or JSON as the client asks. */
+export function replyApiError(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
+  reply({ req, res }, status, { status, message });
+}
+
+/**
+ * The publish API of every repository of a host: routes grouped per resource, with named
+ * parameters matched by find-my-way, and authorisation as one step the dispatcher takes for the
+ * route before its handler runs. The host resolves the repository from the path first.
+ */
+export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse, target: ApiTarget, state: ApiRequestContext) => Promise<void> {
+  const authorize = (ctx: Ctx, scope: Scope, pkg?: string): void => {
+    const decision = opts.access.check(ctx.ip, ctx.req.headers.authorization, scope, pkg, { repository: ctx.repo.name, visibility: ctx.repo.visibility });
     if (!decision.ok) {
       if (decision.identity) ctx.state.identity = decision.identity;
-      const headers: Record<string, string> = {};
-      if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo"';
-      if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
-      throw new ApiError(decision.status, decision.message, undefined, headers);
+      const r = refusal(decision);
+      throw new ApiError(r.status, r.message, undefined, r.headers);
     }
     ctx.state.identity = decision.identity ?? ctx.state.identity;
-    return decision.identity;
   };
-  const service = (): RepoService => {
-    if (!opts.service) throw new ApiError(503, 'publishing is disabled on this server: start "hexrepo serve" with the repository\'s private key (--private-key)');
-    return opts.service;
+  const service = (ctx: Ctx): RepoService => {
+    if (!ctx.repo.service) throw new ApiError(503, `publishing is disabled for ${ctx.repo.name} on this server: start "hexrepo serve" with the repository's private key (--private-key, or "privateKey" in its hexrepo.json entry)`);
+    return ctx.repo.service;
   };
   const releaseUrl = (ctx: Ctx, name: string, version: string): string => `${ctx.base}/packages/${name}/releases/${version}`;
+  const docsUrl = (ctx: Ctx): string => `${ctx.site}/docs/${ctx.name}-${ctx.version}.tar.gz`;
   const releaseMap = async (ctx: Ctx, r: ReleaseView, meta: Metadata | null): Promise<Record<string, Etf>> => ({
     version: r.version,
     checksum: r.checksum,
@@ -226,93 +272,112 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     html_url: releaseUrl(ctx, r.name, r.version),
     package_url: `${ctx.base}/packages/${r.name}`,
     docs_html_url: null,
-    has_docs: await service().hasDocs(r.name, r.version),
+    has_docs: await service(ctx).hasDocs(r.name, r.version),
     inserted_at: iso(r.publishedAt),
     updated_at: iso(r.publishedAt),
     retirement: retirementOf(r.retired),
     requirements: requirementsOf(r.dependencies),
-    configs: configsOf(opts.repository, r.name, meta?.app ?? r.name, r.version),
+    configs: configsOf(ctx.repo.name, r.name, meta?.app ?? r.name, r.version),
     meta: meta ? { app: meta.app, build_tools: [...new Set(meta.buildTools)], elixir: meta.elixir ?? null } : {},
     // hexrepo counts no downloads; hex.pm's shape for a release is an integer.
     downloads: 0,
     // Who published is not recorded; hex.pm answers nil for such releases too.
     publisher: null,
   });
-  const findRelease = (name: string, version: string): ReleaseView => {
-    const r = service().releases(name).find((x) => x.version === version);
-    if (!r) throw new ApiError(404, service().releases(name).length ? `${name} has no release ${version}` : `no package ${name}`);
+  const findRelease = (ctx: Ctx, name: string, version: string): ReleaseView => {
+    const releases = service(ctx).releases(name);
+    const r = releases.find((x) => x.version === version);
+    if (!r) throw new ApiError(404, releases.length ? `${name} has no release ${version}` : `no package ${name}`);
     return r;
   };
 
   const publish = async (ctx: Ctx, urlName?: string): Promise<void> => {
-    auth(ctx, 'write', urlName);
-    const svc = service();
+    const svc = service(ctx);
     const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/octet-stream') throw new ApiError(415, `publish the tarball as application/octet-stream, not ${type || 'nothing'}`);
     const body = await readBody(ctx, opts.maxUploadBytes);
     const replace = ctx.query.get('replace') === 'true';
     // On /publish the package is only known once the tarball is read: the token's package
     // patterns are checked then, before anything is stored.
-    const result = await svc.publish(body, { replace, ...(urlName ? { name: urlName } : {}), authorize: (name) => void auth(ctx, 'write', name) });
-    const view = findRelease(result.name, result.version);
+    const result = await svc.publish(body, { replace, ...(urlName ? { name: urlName } : {}), authorize: (name) => authorize(ctx, 'write', name) });
+    const view = findRelease(ctx, result.name, result.version);
     const map = await releaseMap(ctx, view, result.metadata);
-    opts.logger?.info({ package: result.name, version: result.version, replaced: !result.created, who: ctx.state.identity?.kind === 'token' ? `token:${ctx.state.identity.token.id}` : ctx.state.identity?.kind === 'user' ? `user:${ctx.state.identity.username}` : undefined }, 'published');
+    const who = ctx.state.identity?.kind === 'token' ? `token:${ctx.state.identity.token.id}` : ctx.state.identity?.kind === 'user' ? `user:${ctx.state.identity.username}` : undefined;
+    opts.logger?.info({ repository: ctx.repo.name, package: result.name, version: result.version, replaced: !result.created, who }, 'published');
     reply(ctx, result.created ? 201 : 200, map, { location: releaseUrl(ctx, result.name, result.version) });
   };
 
-  const routes: Route[] = [
+  const users: ApiRoute[] = [
     {
       method: 'GET',
-      pattern: /^\/users\/me$/,
-      label: '/api/users/me',
+      path: '/users/me',
+      auth: 'authenticated',
       handle: async (ctx) => {
-        // The same limiter as every other credential check: this answer tells whether a password is right.
-        const decision = opts.access.authenticate(ctx.ip, ctx.req.headers.authorization);
-        if (!decision.ok) {
-          const headers: Record<string, string> = decision.status === 401 ? { 'www-authenticate': 'Basic realm="hexrepo"' } : {};
-          if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
-          throw new ApiError(decision.status, ctx.req.headers.authorization === undefined ? 'missing authentication information' : decision.message, undefined, headers);
-        }
-        const id = decision.identity!;
-        ctx.state.identity = id;
+        const id = ctx.state.identity!;
         const username = id.kind === 'user' ? id.username : id.token.label;
         reply(ctx, 200, { username, email: null, organizations: [], url: `${ctx.base}/users/me` });
       },
     },
-    { method: 'POST', pattern: /^\/publish$/, label: '/api/publish', handle: (ctx) => publish(ctx) },
-    { method: 'POST', pattern: new RegExp(`^/packages/${NAME}/releases$`), label: '/api/packages/:name/releases', handle: (ctx, m) => publish(ctx, m[1]) },
+  ];
+
+  const releases: ApiRoute[] = [
+    // Hex < 2.3 and rebar3_hex: the package is named by the tarball only.
+    { method: 'POST', path: '/publish', auth: { scope: 'write' }, handle: (ctx) => publish(ctx) },
+    { method: 'POST', path: '/packages/:name/releases', auth: { scope: 'write', pkg: 'name' }, handle: (ctx) => publish(ctx, ctx.name) },
     {
       method: 'GET',
-      pattern: new RegExp(`^/packages/${NAME}$`),
-      label: '/api/packages/:name',
-      handle: async (ctx, m) => {
-        const name = m[1]!;
-        auth(ctx, 'read', name);
-        const releases = service().releases(name);
-        if (releases.length === 0) throw new ApiError(404, `no package ${name}`);
-        const newest = [...releases].reverse();
+      path: '/packages/:name/releases/:version',
+      auth: { scope: 'read', pkg: 'name' },
+      handle: async (ctx) => {
+        const r = findRelease(ctx, ctx.name, ctx.version);
+        reply(ctx, 200, await releaseMap(ctx, r, await service(ctx).metadata(ctx.name, ctx.version)));
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/packages/:name/releases/:version',
+      auth: { scope: 'write', pkg: 'name' },
+      handle: async (ctx) => {
+        await service(ctx).revert(ctx.name, ctx.version);
+        opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version }, 'reverted');
+        reply(ctx, 204);
+      },
+    },
+  ];
+
+  const packages: ApiRoute[] = [
+    {
+      method: 'GET',
+      path: '/packages/:name',
+      auth: { scope: 'read', pkg: 'name' },
+      handle: async (ctx) => {
+        const { name } = ctx;
+        const svc = service(ctx);
+        const all = svc.releases(name);
+        if (all.length === 0) throw new ApiError(404, `no package ${name}`);
+        const newest = [...all].reverse();
         const stable = newest.find((r) => !r.version.includes('-'));
         // hex.pm's snippet points at the latest stable release (else the latest); the package's
         // meta is that of the latest release.
         const shown = stable ?? newest[0]!;
-        const meta = await service().metadata(name, newest[0]!.version);
-        const shownApp = shown === newest[0] ? meta.app : (await service().metadata(name, shown.version)).app;
+        const meta = await svc.metadata(name, newest[0]!.version);
+        const shownApp = shown === newest[0] ? meta.app : (await svc.metadata(name, shown.version)).app;
         const retirements: Record<string, Etf> = {};
-        for (const r of releases) if (r.retired) retirements[r.version] = retirementOf(r.retired);
+        for (const r of all) if (r.retired) retirements[r.version] = retirementOf(r.retired);
         reply(ctx, 200, {
           name,
-          repository: opts.repository,
+          repository: ctx.repo.name,
           url: `${ctx.base}/packages/${name}`,
           html_url: `${ctx.base}/packages/${name}`,
           docs_html_url: null,
           latest_version: newest[0]!.version,
           latest_stable_version: stable?.version ?? null,
-          releases: await Promise.all(newest.map(async (r) => ({ version: r.version, url: releaseUrl(ctx, name, r.version), has_docs: await service().hasDocs(name, r.version), inserted_at: iso(r.publishedAt) }))),
+          releases: await Promise.all(newest.map(async (r) => ({ version: r.version, url: releaseUrl(ctx, name, r.version), has_docs: await svc.hasDocs(name, r.version), inserted_at: iso(r.publishedAt) }))),
           retirements,
-          configs: configsOf(opts.repository, name, shownApp, shown.version),
+          configs: configsOf(ctx.repo.name, name, shownApp, shown.version),
           meta: { description: meta.description ?? null, licenses: meta.licenses, links: Object.fromEntries(meta.links), maintainers: maintainersOf(meta) },
-          inserted_at: iso(releases.map((r) => r.publishedAt).find((t) => t !== undefined)),
-          updated_at: iso(Math.max(0, ...releases.map((r) => r.publishedAt ?? 0)) || undefined),
+          inserted_at: iso(all.map((r) => r.publishedAt).find((t) => t !== undefined)),
+          updated_at: iso(Math.max(0, ...all.map((r) => r.publishedAt ?? 0)) || undefined),
           // hex.pm merges its download views ("all", "recent", …) into one map; hexrepo counts none.
           downloads: {},
           // No owners are kept: access is per token and user, not per package.
@@ -320,33 +385,14 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         });
       },
     },
-    {
-      method: 'GET',
-      pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}$`),
-      label: '/api/packages/:name/releases/:version',
-      handle: async (ctx, m) => {
-        auth(ctx, 'read', m[1]);
-        const r = findRelease(m[1]!, m[2]!);
-        reply(ctx, 200, await releaseMap(ctx, r, await service().metadata(m[1]!, m[2]!)));
-      },
-    },
-    {
-      method: 'DELETE',
-      pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}$`),
-      label: '/api/packages/:name/releases/:version',
-      handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
-        await service().revert(m[1]!, m[2]!);
-        opts.logger?.info({ package: m[1], version: m[2] }, 'reverted');
-        reply(ctx, 204);
-      },
-    },
+  ];
+
+  const retirements: ApiRoute[] = [
     {
       method: 'POST',
-      pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/retire$`),
-      label: '/api/packages/:name/releases/:version/retire',
-      handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
+      path: '/packages/:name/releases/:version/retire',
+      auth: { scope: 'write', pkg: 'name' },
+      handle: async (ctx) => {
         const body = await readTermBody(ctx);
         const reason = body.reason;
         if (!isRetirementReason(reason)) {
@@ -355,88 +401,109 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         const message = body.message;
         if (message !== undefined && message !== null && typeof message !== 'string') throw new ApiError(422, 'message must be a string', { message: 'is invalid' });
         if (typeof message === 'string' && message.length > 140) throw new ApiError(422, 'message must be at most 140 characters', { message: 'should be at most 140 character(s)' });
-        await service().retire(m[1]!, m[2]!, { reason, ...(typeof message === 'string' && message !== '' ? { message } : {}) });
-        opts.logger?.info({ package: m[1], version: m[2], reason }, 'retired');
+        await service(ctx).retire(ctx.name, ctx.version, { reason, ...(typeof message === 'string' && message !== '' ? { message } : {}) });
+        opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version, reason }, 'retired');
         reply(ctx, 204);
       },
     },
     {
       method: 'DELETE',
-      pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/retire$`),
-      label: '/api/packages/:name/releases/:version/retire',
-      handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
-        await service().unretire(m[1]!, m[2]!);
-        opts.logger?.info({ package: m[1], version: m[2] }, 'unretired');
+      path: '/packages/:name/releases/:version/retire',
+      auth: { scope: 'write', pkg: 'name' },
+      handle: async (ctx) => {
+        await service(ctx).unretire(ctx.name, ctx.version);
+        opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version }, 'unretired');
         reply(ctx, 204);
       },
     },
+  ];
+
+  const docs: ApiRoute[] = [
     {
       method: 'POST',
-      pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/docs$`),
-      label: '/api/packages/:name/releases/:version/docs',
-      handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
-        findRelease(m[1]!, m[2]!);
+      path: '/packages/:name/releases/:version/docs',
+      auth: { scope: 'write', pkg: 'name' },
+      handle: async (ctx) => {
+        findRelease(ctx, ctx.name, ctx.version);
         const body = await readBody(ctx, opts.maxUploadBytes);
-        await service().putDocs(m[1]!, m[2]!, body);
-        const location = `${ctx.base.replace(/\/api(\/repos\/[^/]+)?$/, '')}/docs/${m[1]}-${m[2]}.tar.gz`;
-        reply(ctx, 201, undefined, { location });
+        await service(ctx).putDocs(ctx.name, ctx.version, body);
+        reply(ctx, 201, undefined, { location: docsUrl(ctx) });
       },
     },
     {
       method: 'DELETE',
-      pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/docs$`),
-      label: '/api/packages/:name/releases/:version/docs',
-      handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
-        await service().deleteDocs(m[1]!, m[2]!);
+      path: '/packages/:name/releases/:version/docs',
+      auth: { scope: 'write', pkg: 'name' },
+      handle: async (ctx) => {
+        await service(ctx).deleteDocs(ctx.name, ctx.version);
         reply(ctx, 204);
       },
     },
     {
       method: 'GET',
-      pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/docs$`),
-      label: '/api/packages/:name/releases/:version/docs',
-      handle: async (ctx, m) => {
-        auth(ctx, 'read', m[1]);
-        if (!(await service().hasDocs(m[1]!, m[2]!))) throw new ApiError(404, `no docs for ${m[1]} ${m[2]}`);
-        reply(ctx, 302, undefined, { location: `${ctx.base.replace(/\/api(\/repos\/[^/]+)?$/, '')}/docs/${m[1]}-${m[2]}.tar.gz` });
+      path: '/packages/:name/releases/:version/docs',
+      auth: { scope: 'read', pkg: 'name' },
+      handle: async (ctx) => {
+        if (!(await service(ctx).hasDocs(ctx.name, ctx.version))) throw new ApiError(404, `no docs for ${ctx.name} ${ctx.version}`);
+        reply(ctx, 302, undefined, { location: docsUrl(ctx) });
       },
     },
   ];
 
-  return async (req, res, path, state) => {
-    const url = new URL(path, 'http://localhost');
-    let rest = url.pathname.slice('/api'.length);
-    let base = '/api';
-    const repoPrefix = /^\/repos\/([^/]+)(\/.*)$/.exec(rest);
-    if (repoPrefix) {
-      if (repoPrefix[1] !== opts.repository) {
-        state.route = '/api/repos/:repo';
-        return reply({ req, res, query: url.searchParams, base, state, ip: '' }, 404, { status: 404, message: `no repository ${repoPrefix[1]} here (this server is ${opts.repository})` });
-      }
-      rest = repoPrefix[2]!;
-      base = `/api/repos/${opts.repository}`;
-    }
+  // Parameters are checked against Hex's rules by the dispatcher, so their length is not capped here.
+  const router = Router({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100_000 });
+  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs]) router.on(route.method, route.path, () => undefined, route);
+  const find = (method: string, path: string): { route: ApiRoute; params: Record<string, string | undefined> } | null => {
+    const found = (METHODS as readonly string[]).includes(method) ? router.find(method as Method, path) : null;
+    return found ? { route: found.store as ApiRoute, params: found.params } : null;
+  };
+
+  return async (req, res, target, state) => {
     const host = req.headers.host ?? 'localhost';
-    const ctx: Ctx = { req, res, query: url.searchParams, base: `http://${host}${base}`, state, ip: req.socket.remoteAddress ?? 'unknown' };
-    const matching = routes.filter((r) => r.pattern.test(rest));
-    const route = matching.find((r) => r.method === req.method);
+    const ctx: Ctx = {
+      req,
+      res,
+      query: target.query,
+      base: `http://${host}${target.apiRoot}`,
+      site: `http://${host}${target.repoRoot}`,
+      repo: target.repo,
+      name: '',
+      version: '',
+      state,
+      ip: req.socket.remoteAddress ?? 'unknown',
+    };
     try {
-      if (!route) {
-        state.route = matching[0]?.label ?? '/api/other';
-        if (matching.length > 0) throw new ApiError(405, `${req.method} is not allowed here`, undefined, { allow: [...new Set(matching.map((r) => r.method))].join(', ') });
+      // No percent-escapes: no name, version or route segment ever needs one, and the router would decode them.
+      const found = target.path.includes('%') ? null : find(req.method ?? 'GET', target.path);
+      if (!found) {
+        const allowed = target.path.includes('%') ? [] : METHODS.filter((m) => find(m, target.path) !== null);
+        state.route = allowed.length > 0 ? `/api${find(allowed[0]!, target.path)!.route.path}` : '/api/other';
+        if (allowed.length > 0) throw new ApiError(405, `${req.method} is not allowed here`, undefined, { allow: allowed.join(', ') });
         throw new ApiError(404, 'no such API endpoint');
       }
-      state.route = route.label;
-      const m = route.pattern.exec(rest)!.slice(0);
-      // A name or version Hex would refuse names nothing here; it never reaches the store.
-      if (m[1] !== undefined && !plausibleRelease(m[1], m[2])) throw new ApiError(404, `no package ${m[1].slice(0, 64)}${m[1].length > 64 ? '…' : ''}`);
-      await route.handle(ctx, m);
+      const { route, params } = found;
+      state.route = `/api${route.path}`;
+      if (params.name !== undefined) {
+        const name = params.name;
+        if (!NAME_RE.test(name) || (params.version !== undefined && !VERSION_RE.test(params.version))) throw new ApiError(404, 'no such API endpoint');
+        // A name or version Hex would refuse names nothing here; it never reaches the store.
+        if (!plausibleRelease(name, params.version)) throw new ApiError(404, `no package ${name.slice(0, 64)}${name.length > 64 ? '…' : ''}`);
+        ctx.name = name;
+        ctx.version = params.version ?? '';
+      }
+      if (route.auth === 'authenticated') {
+        // The same limiter as every other credential check: this answer tells whether a password is right.
+        const decision = opts.access.authenticate(ctx.ip, req.headers.authorization);
+        if (!decision.ok) {
+          const r = refusal(decision);
+          throw new ApiError(r.status, req.headers.authorization === undefined ? 'missing authentication information' : r.message, undefined, r.headers);
+        }
+        state.identity = decision.identity;
+      } else authorize(ctx, route.auth.scope, route.auth.pkg === 'name' ? ctx.name : undefined);
+      await route.handle(ctx);
     } catch (err) {
       const e = toApiError(err);
-      if (e.status >= 500) opts.logger?.error({ err: err instanceof Error ? err.message : String(err), path: logPath(url.pathname) }, 'API request failed');
+      if (e.status >= 500) opts.logger?.error({ err: err instanceof Error ? err.message : String(err), path: logPath(target.path) }, 'API request failed');
       if (res.headersSent) {
         res.destroy();
         return;

@@ -8,7 +8,7 @@
  * user's password is refused only after failures for that same user from that same address.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { packageAllowed, scopeAllows, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
+import { grantAllows, tokenGrants, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
 
 export interface BasicUser {
   username: string;
@@ -18,8 +18,15 @@ export interface BasicUser {
 /** Who made a request. Basic-auth users (the guide's AUTH_USERNAME/AUTH_PASSWORD) have every scope. */
 export type Identity = { kind: 'user'; username: string } | { kind: 'token'; token: TokenInfo };
 
-export interface AccessOptions {
+/** The repository a request is for: its name (for grants) and whether its reads are open. */
+export interface AccessTarget {
+  repository: string;
   /** `private`: every read needs credentials. `public`: reads are open, writes need credentials. */
+  visibility: 'public' | 'private';
+}
+
+export interface AccessOptions {
+  /** The visibility of a check that names no repository (a server of one repository). */
   visibility: 'public' | 'private';
   users: BasicUser[];
   tokens?: TokenStore;
@@ -63,6 +70,25 @@ export function parseAuthorization(header: string | undefined): { secrets: strin
   }
   if (scheme === 'bearer') return { secrets: [rest] };
   return { secrets: [value] };
+}
+
+/** A refusal as every endpoint sends it: status, message, and the challenge or retry headers. */
+export interface Refusal {
+  status: 401 | 403 | 429;
+  message: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The one place that turns a refused decision into a response's status and headers, for the
+ * repository endpoint and the API alike: a 401 challenges for Basic in the realm "hexrepo", a 429
+ * says when to retry.
+ */
+export function refusal(decision: Extract<AccessDecision, { ok: false }>): Refusal {
+  const headers: Record<string, string> = {};
+  if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo", charset="UTF-8"';
+  if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
+  return { status: decision.status, message: decision.message, headers };
 }
 
 export class Access {
@@ -159,9 +185,15 @@ export class Access {
     return { ok: true, identity: id };
   }
 
-  /** Decide whether a request from `address` with `header` may use `scope` (on `pkg`, if given). */
-  check(address: string, header: string | undefined, scope: Scope, pkg?: string): AccessDecision {
-    const publicRead = scope === 'read' && this.options.visibility === 'public';
+  /**
+   * Decide whether a request from `address` with `header` may use `scope` on the target repository
+   * (on `pkg`, if given). Without a target: the options' visibility, and only grants on every
+   * repository ('*') count.
+   */
+  check(address: string, header: string | undefined, scope: Scope, pkg?: string, target?: AccessTarget): AccessDecision {
+    const visibility = target?.visibility ?? this.options.visibility;
+    const repository = target?.repository ?? '*';
+    const publicRead = scope === 'read' && visibility === 'public';
     // A public read never fails on credentials: Hex ≥ 2.4 may send a stranger's hex.pm token.
     // (Nor does it tell whether they are valid, so it needs no limiter.)
     if (publicRead) {
@@ -171,9 +203,12 @@ export class Access {
     const decision = this.authenticate(address, header);
     if (!decision.ok) return decision;
     const id = decision.identity!;
+    // Users of the server configuration (the guide's AUTH_USERNAME) have every scope on every repository.
     if (id.kind === 'token') {
-      if (!scopeAllows(id.token.scopes, scope)) return { ok: false, status: 403, message: `the token does not have the ${scope} scope`, identity: id };
-      if (pkg !== undefined && !packageAllowed(id.token.packages, pkg)) return { ok: false, status: 403, message: `the token is not allowed to access package ${pkg}`, identity: id };
+      const grants = tokenGrants(id.token);
+      if (!grants.some((g) => g.repository === '*' || g.repository === repository)) return { ok: false, status: 403, message: `the token has no access to repository ${repository}`, identity: id };
+      if (!grantAllows(grants, repository, scope)) return { ok: false, status: 403, message: `the token does not have the ${scope} scope`, identity: id };
+      if (pkg !== undefined && !grantAllows(grants, repository, scope, pkg)) return { ok: false, status: 403, message: `the token is not allowed to access package ${pkg}`, identity: id };
     }
     return { ok: true, identity: id };
   }

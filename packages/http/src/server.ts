@@ -12,9 +12,10 @@ import { DEFAULT_LIMITS, formatError } from '@hexrepo/core';
 import { looksLikePrivateKey, type BlobStore } from '@hexrepo/storage';
 import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
-import { createApiHandler, type ApiRequestContext } from './api.js';
+import { createApiHandler, replyApiError, type ApiRequestContext } from './api.js';
 import { bodyUnread, logPath } from './request.js';
-import type { Access, Identity } from './auth.js';
+import { refusal, type Access, type Identity } from './auth.js';
+import { hostRepositories, resolveMount, type HostedRepository } from './host.js';
 import { Metrics } from './metrics.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
 
@@ -25,6 +26,17 @@ export interface RepositoryServerOptions {
   repository: string;
   /** The write side of the publish API; without it, API writes answer 503. */
   service?: RepoService;
+  /** Largest tarball or docs upload. @default 8 MiB */
+  maxUploadBytes?: number;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+/** A host: several repositories behind one access control (users, tokens, failed-attempt limiter). */
+export interface HostServerOptions {
+  repositories: readonly HostedRepository[];
+  /** Credentials of the host; each repository's visibility is its own. */
+  access: Access;
   /** Largest tarball or docs upload. @default 8 MiB */
   maxUploadBytes?: number;
   logger?: Logger;
@@ -68,24 +80,43 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
   res.end(res.req.method === 'HEAD' ? undefined : bytes);
 }
 
-/** The request handler; `handle.metrics` is what /metrics renders. */
+/**
+ * The handler of one repository at `/` (and `/repos/NAME/`): a host of that repository alone, with
+ * the access control's visibility. `handle.metrics` is what /metrics renders.
+ */
 export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: IncomingMessage, res: ServerResponse) => void) & { metrics: Metrics } {
+  return createHostHandler({
+    repositories: [{ name: opts.repository, store: opts.store, visibility: opts.access.options.visibility, root: true, ...(opts.service ? { service: opts.service } : {}) }],
+    access: opts.access,
+    ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  });
+}
+
+/**
+ * The request handler of a host, composed once for `serve` and `dev`: the repository named by the
+ * path first (hostRepositories, resolveMount), then its resource whitelist or its API. Every
+ * repository is checked against the credential's grants for that repository.
+ */
+export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessage, res: ServerResponse) => void) & { metrics: Metrics } {
   const metrics = opts.metrics ?? new Metrics();
+  const host = hostRepositories(opts.repositories);
   const api = createApiHandler({
     access: opts.access,
-    repository: opts.repository,
-    ...(opts.service ? { service: opts.service } : {}),
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
-  const visibility = opts.access.options.visibility;
+  // The repository /health names: the root one, else the only one.
+  const shown = host.root ?? (opts.repositories.length === 1 ? opts.repositories[0] : undefined);
 
   // Headers per object version: a cached object is the same instance on every hit, so its headers
   // (and the date formatting) are computed once.
   const headerMemo = new WeakMap<object, Record<string, string>>();
-  const headersOf = (resource: Resource, info: { etag: string; mtime: Date }): Record<string, string> => {
+  const headersOf = (repo: HostedRepository, resource: Resource, info: { etag: string; mtime: Date }): Record<string, string> => {
     let headers = headerMemo.get(info);
     if (!headers) {
+      const { visibility } = repo;
       headers = {
         'content-type': CONTENT_TYPES[resource.kind],
         'cache-control': cacheControl(resource.kind, visibility),
@@ -105,43 +136,44 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     send(res, 404, 'not found\n');
   };
 
-  async function serveResource(req: IncomingMessage, res: ServerResponse, resource: Resource): Promise<void> {
+  async function serveResource(req: IncomingMessage, res: ServerResponse, repo: HostedRepository, resource: Resource): Promise<void> {
+    const { store } = repo;
     const ifNoneMatch = req.headers['if-none-match'];
     // HEAD, and a conditional GET, need only the metadata; a plain GET reads the object at once.
     if (req.method === 'HEAD' || (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '')) {
-      const head = await opts.store.head(resource.key);
+      const head = await store.head(resource.key);
       if (!head) return send(res, 404, 'not found\n');
       if (etagMatches(ifNoneMatch, head.etag)) {
-        writeHead(res, 304, headersOf(resource, head));
+        writeHead(res, 304, headersOf(repo, resource, head));
         res.end();
         return;
       }
       if (req.method === 'HEAD') {
-        writeHead(res, 200, { ...headersOf(resource, head), 'content-length': String(head.size) });
+        writeHead(res, 200, { ...headersOf(repo, resource, head), 'content-length': String(head.size) });
         res.end();
         return;
       }
     }
     // Tarballs and docs from a store that streams (a bucket) are passed through, never held whole.
-    if ((resource.kind === 'tarball' || resource.kind === 'docs') && opts.store.getStream) {
-      const streamed = await opts.store.getStream(resource.key);
+    if ((resource.kind === 'tarball' || resource.kind === 'docs') && store.getStream) {
+      const streamed = await store.getStream(resource.key);
       if (!streamed) return send(res, 404, 'not found\n');
       // Bytes already in memory (the read cache, a folder) go out in one write; a stream is piped.
       if (Array.isArray(streamed.body)) {
         const body = streamed.body.length === 1 ? streamed.body[0]! : Buffer.concat(streamed.body as Uint8Array[]);
         if (looksLikePrivateKey(body)) return refusePrivateKey(res, resource);
-        writeHead(res, 200, { ...headersOf(resource, streamed), 'content-length': String(streamed.size) });
+        writeHead(res, 200, { ...headersOf(repo, resource, streamed), 'content-length': String(streamed.size) });
         res.end(body);
       } else {
-        writeHead(res, 200, { ...headersOf(resource, streamed), 'content-length': String(streamed.size) });
+        writeHead(res, 200, { ...headersOf(repo, resource, streamed), 'content-length': String(streamed.size) });
         await pipeline(Readable.from(streamed.body), res);
       }
       return;
     }
-    const obj = await opts.store.get(resource.key);
+    const obj = await store.get(resource.key);
     if (!obj) return send(res, 404, 'not found\n');
     if (looksLikePrivateKey(obj.body)) return refusePrivateKey(res, resource);
-    writeHead(res, 200, { ...headersOf(resource, obj), 'content-length': String(obj.body.byteLength) });
+    writeHead(res, 200, { ...headersOf(repo, resource, obj), 'content-length': String(obj.body.byteLength) });
     res.end(obj.body);
   }
 
@@ -191,18 +223,30 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     const url = req.url ?? '/';
     if (url === '/health' || url.startsWith('/health?')) {
       state.route = '/health';
-      // Where the repository lives is for its operators: shown only to a caller who authenticates.
+      // Where the repositories live is for their operators: shown only to a caller who authenticates.
       const who = req.headers.authorization === undefined ? null : opts.access.authenticate(ip, req.headers.authorization);
-      const details = who?.ok ? { store: opts.store.url } : {};
-      return send(res, 200, `${JSON.stringify({ status: 'ok', repository: opts.repository, ...details })}\n`, { 'content-type': 'application/json' });
+      const details = who?.ok ? (shown && opts.repositories.length === 1 ? { store: shown.store.url } : { repositories: opts.repositories.map((r) => ({ name: r.name, store: r.store.url, ...(r.root ? { root: true } : {}) })) }) : {};
+      return send(res, 200, `${JSON.stringify({ status: 'ok', repository: shown?.name ?? null, ...details })}\n`, { 'content-type': 'application/json' });
     }
     if (url === '/metrics') {
       state.route = '/metrics';
       return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
     }
-    if (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?')) {
+    const mount = resolveMount(url, host);
+    if (mount?.kind === 'unknown') {
+      state.route = mount.api ? '/api/repos/:repo' : '/repos/:repo';
+      const message = `no repository ${mount.name.slice(0, 64)} here (this server has ${[...host.byName.keys()].join(', ') || 'none'})`;
+      return mount.api ? replyApiError(req, res, 404, message) : send(res, 404, `${message}\n`);
+    }
+    if (!mount && (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?'))) {
+      state.route = '/api/other';
+      return replyApiError(req, res, 404, 'no such API endpoint');
+    }
+    if (mount?.kind === 'api') {
       state.route = '/api';
-      api(req, res, url, state).catch((err: unknown) => {
+      const q = mount.rest.indexOf('?');
+      const target = { repo: mount.repo, path: q === -1 ? mount.rest : mount.rest.slice(0, q), query: new URLSearchParams(q === -1 ? '' : mount.rest.slice(q + 1)), apiRoot: mount.apiRoot, repoRoot: mount.repoRoot };
+      api(req, res, target, state).catch((err: unknown) => {
         opts.logger?.error({ err: formatError(err) }, 'API request failed');
         if (!res.headersSent) send(res, 500, 'internal error\n');
         else res.destroy();
@@ -212,19 +256,19 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
     }
-    const routed = routeRepository(url);
+    if (!mount) return send(res, 404, 'not found\n');
+    const { repo } = mount;
+    const routed = routeRepository(mount.rest);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
     state.route = routeLabel(routed.resource.kind);
-    const decision = opts.access.check(ip, req.headers.authorization, 'read', routed.resource.pkg);
+    const decision = opts.access.check(ip, req.headers.authorization, 'read', routed.resource.pkg, { repository: repo.name, visibility: repo.visibility });
     if (!decision.ok) {
       if (decision.identity) state.identity = decision.identity;
-      const headers: Record<string, string> = {};
-      if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo", charset="UTF-8"';
-      if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
-      return send(res, decision.status, `${decision.message}\n`, headers);
+      const r = refusal(decision);
+      return send(res, r.status, `${r.message}\n`, r.headers);
     }
     state.identity = decision.identity;
-    serveResource(req, res, routed.resource).catch((err: unknown) => {
+    serveResource(req, res, repo, routed.resource).catch((err: unknown) => {
       opts.logger?.error({ err: formatError(err), path: logPath(routed.resource.key) }, 'request failed');
       if (!res.headersSent) send(res, 500, 'internal error\n');
       else res.destroy();

@@ -108,3 +108,35 @@ describe('Access', async () => {
     expect(access.check('a', writer.token, 'write', 'other')).toMatchObject({ ok: false, status: 403, identity: { kind: 'token', token: { id: writer.info.id } } });
   });
 });
+
+describe('Access with grants per repository', async () => {
+  const tokens = await TokenStore.open(join(await mkdtemp(join(tmpdir(), 'hexrepo-grants-')), 'tokens.json'));
+  const alphaOnly = await tokens.create({ label: 'a', scopes: ['read'], grants: [{ repository: 'alpha', scopes: ['read', 'write'], packages: ['web_*'] }, { repository: 'beta', scopes: ['read'], packages: [] }] });
+  const everywhere = await tokens.create({ label: 'all', scopes: ['read'] });
+  const access = new Access({ visibility: 'private', users: [{ username: 'ops', password: 'long-password' }], tokens });
+  const alpha = { repository: 'alpha', visibility: 'private' } as const;
+  const beta = { repository: 'beta', visibility: 'private' } as const;
+  const gamma = { repository: 'gamma', visibility: 'private' } as const;
+
+  it('checks the scope and the packages of the grant for the target repository only', () => {
+    expect(access.check('a', alphaOnly.token, 'write', 'web_ui', alpha)).toMatchObject({ ok: true });
+    expect(access.check('a', alphaOnly.token, 'write', 'core', alpha)).toMatchObject({ ok: false, status: 403, message: 'the token is not allowed to access package core' });
+    expect(access.check('a', alphaOnly.token, 'read', 'core', beta)).toMatchObject({ ok: true });
+    expect(access.check('a', alphaOnly.token, 'write', 'web_ui', beta)).toMatchObject({ ok: false, status: 403, message: 'the token does not have the write scope' });
+    expect(access.check('a', alphaOnly.token, 'read', undefined, gamma)).toMatchObject({ ok: false, status: 403, message: 'the token has no access to repository gamma' });
+    // Without a target only grants on every repository count.
+    expect(access.check('a', alphaOnly.token, 'read')).toMatchObject({ ok: false, status: 403 });
+  });
+
+  it('a token of the token file (scopes, packages) and the configured users reach every repository', () => {
+    for (const target of [alpha, beta, gamma]) {
+      expect(access.check('a', everywhere.token, 'read', 'x', target)).toMatchObject({ ok: true });
+      expect(access.check('a', `Basic ${Buffer.from('ops:long-password').toString('base64')}`, 'write', 'x', target)).toMatchObject({ ok: true });
+    }
+  });
+
+  it('public reads stay open on a public repository, whatever the grants', () => {
+    expect(access.check('a', alphaOnly.token, 'read', undefined, { repository: 'gamma', visibility: 'public' })).toMatchObject({ ok: true });
+    expect(access.check('a', alphaOnly.token, 'write', undefined, { repository: 'gamma', visibility: 'public' })).toMatchObject({ ok: false, status: 403 });
+  });
+});

@@ -5,7 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { mkdir, open, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { assertRepoName, HexrepoError, PROJECT_FILE } from '@hexrepo/core';
 import { generateKeyPair, loadPrivateKey } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
@@ -20,15 +20,9 @@ export interface CreatedProject {
   privateKey: KeyObject;
 }
 
-/**
- * Create a repository in `dir`: a fresh 2048-bit key written with mode 0600 (never overwriting
- * one), `public/` with `public_key`, `tarballs/` and an empty signed registry, and `hexrepo.json`.
- */
-export async function createProject(dir: string, name: string): Promise<CreatedProject> {
-  assertRepoName(name);
-  await mkdir(dir, { recursive: true });
-  const keyPath = join(dir, 'private_key.pem');
-  const publicDir = join(dir, 'public');
+/** Generate a 2048-bit signing key into `keyPath` with mode 0600 from the first byte, never overwriting one. */
+export async function writeNewKey(keyPath: string): Promise<KeyObject> {
+  await mkdir(dirname(keyPath), { recursive: true });
   const { privateKeyPem } = await generateKeyPair();
   // 'wx': never overwrite a key; mode 0600 from the first byte.
   const fh = await open(keyPath, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
@@ -41,8 +35,20 @@ export async function createProject(dir: string, name: string): Promise<CreatedP
   } finally {
     await fh.close();
   }
+  return loadPrivateKey(privateKeyPem);
+}
+
+/**
+ * Create a repository in `dir`: a fresh 2048-bit key written with mode 0600 (never overwriting
+ * one), `public/` with `public_key`, `tarballs/` and an empty signed registry, and `hexrepo.json`.
+ */
+export async function createProject(dir: string, name: string): Promise<CreatedProject> {
+  assertRepoName(name);
+  await mkdir(dir, { recursive: true });
+  const keyPath = join(dir, 'private_key.pem');
+  const publicDir = join(dir, 'public');
+  const privateKey = await writeNewKey(keyPath);
   await mkdir(join(publicDir, 'tarballs'), { recursive: true });
-  const privateKey = loadPrivateKey(privateKeyPem);
   const { cache } = await buildRegistry({ store: new FsStore(publicDir), repository: name, privateKey });
   await saveCache(defaultCachePath(publicDir), cache);
   await writeFile(join(dir, PROJECT_FILE), `${JSON.stringify({ name, publicDir: 'public', privateKey: 'private_key.pem' }, null, 2)}\n`);

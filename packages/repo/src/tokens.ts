@@ -18,6 +18,8 @@ export interface TokenRecord {
   scopes: Scope[];
   /** Package-name globs (`*` wildcard) the token is limited to; empty means every package. */
   packages: string[];
+  /** Per-repository permissions; absent: `scopes` and `packages` on every repository. */
+  grants?: Grant[];
   createdAt: string;
   /** SHA-256 of the whole token, hex. */
   hash: string;
@@ -25,6 +27,27 @@ export interface TokenRecord {
 
 /** A token as shown to users and scripts: the record without its hash. */
 export type TokenInfo = Omit<TokenRecord, 'hash'>;
+
+/** One permission: `repository` is a repository name or '*' (every repository of the host). */
+export interface Grant {
+  repository: string;
+  scopes: Scope[];
+  /** Package-name globs; [] = all. */
+  packages: string[];
+}
+
+/** True when one of `grants` gives `scope` on `repository` (and on `pkg`, when given). */
+export function grantAllows(grants: readonly Grant[], repository: string, scope: Scope, pkg?: string): boolean {
+  return grants.some((g) => (g.repository === '*' || g.repository === repository) && scopeAllows(g.scopes, scope) && (pkg === undefined || packageAllowed(g.packages, pkg)));
+}
+
+/**
+ * The grants of a token: those it was created with, else one grant on every repository of the host
+ * from its scopes and package patterns (a token of the single-repository token file).
+ */
+export function tokenGrants(token: TokenInfo): Grant[] {
+  return token.grants ?? [{ repository: '*', scopes: token.scopes, packages: token.packages }];
+}
 
 const TOKEN_RE = /^hxr_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
 const FILE_FORMAT = 1;
@@ -105,7 +128,7 @@ export class TokenStore {
   }
 
   /** Create a token; the returned secret is the only copy. */
-  async create(opts: { label: string; scopes: Scope[]; packages?: string[] }): Promise<{ token: string; info: TokenInfo }> {
+  async create(opts: { label: string; scopes: Scope[]; packages?: string[]; grants?: Grant[] }): Promise<{ token: string; info: TokenInfo }> {
     if (opts.scopes.length === 0) throw new HexrepoError('USAGE', 'a token needs at least one scope (read, write or admin)');
     for (const s of opts.scopes) if (!SCOPES.includes(s)) throw new HexrepoError('USAGE', `unknown scope "${s}"; use read, write or admin`);
     const packages = opts.packages ?? [];
@@ -114,7 +137,7 @@ export class TokenStore {
     do id = randomBytes(10).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '').padEnd(10, '0').slice(0, 10);
     while (this.#byId.has(id));
     const token = `hxr_${id}_${randomBytes(32).toString('base64url')}`;
-    const record: TokenRecord = { id, label: opts.label, scopes: [...new Set(opts.scopes)], packages, createdAt: new Date().toISOString(), hash: hashOf(token).toString('hex') };
+    const record: TokenRecord = { id, label: opts.label, scopes: [...new Set(opts.scopes)], packages, ...(opts.grants ? { grants: opts.grants } : {}), createdAt: new Date().toISOString(), hash: hashOf(token).toString('hex') };
     await this.#write([...this.#records, record]);
     const { hash: _hash, ...info } = record;
     return { token, info };

@@ -1,15 +1,13 @@
-import { existsSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
-import { formatError, HexrepoError } from '@hexrepo/core';
-import { openRepository, type RepoService, TokenStore } from '@hexrepo/repo';
-import { CachedStore, FsStore } from '@hexrepo/storage';
+import { Access, createHostHandler, createLogger, listen } from '@hexrepo/http';
+import { formatError } from '@hexrepo/core';
+import { TokenStore } from '@hexrepo/repo';
 import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
-import { defaultCachePath, loadSigningKey, storeCachePath } from '../project.js';
-import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
-import { loadStoreSigningKey, openStore } from '../stores.js';
+import { openHost } from '../host.js';
+import { CONFIG_KEYS, resolveServeConfig, servedRepositories, SERVE_ENV } from '../serve-config.js';
 
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
 async function strayKeys(publicDir: string): Promise<string[]> {
@@ -43,6 +41,13 @@ the publish API under /api, so HEX_API_URL=URL/api HEX_API_KEY=TOKEN mix hex.pub
 mix hex.retire, mix hex.publish --revert, docs uploads and rebar3_hex (tokens need the write
 scope). Retirements and publish times are kept in _hexrepo/releases/ and survive "hexrepo build".
 See docs/publish.md.
+
+Several repositories: when hexrepo.json (of DIR or the current folder) or the config file lists
+"repositories" (see "hexrepo repo add"), one server serves each of them under /repos/NAME/ with
+its publish API under /api/repos/NAME/, the root one also at / and /api, each with its own store,
+key and access; a token granted one repository is refused on the others. Settings of one
+repository (--public-dir, --store, --name, --private-key, --access) then belong to each entry.
+See docs/serve.md.
 
 Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
@@ -107,57 +112,35 @@ ${Object.entries(SERVE_ENV)
     const tokens = await TokenStore.open(config.tokensFile);
     const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
     const access = new Access({ visibility, users: config.users, tokens });
-    // Hot registry files are served from memory, revalidated against the folder every second.
-    const inner = config.store ? await openStore(config.store.url, { cwd: config.store.cwd }) : new FsStore(config.publicDir!);
-    const store = new CachedStore(inner);
-    const where = config.publicDir ?? inner.url;
-    // What a killed process left in the folder (temp files, locks) goes before anything is written;
-    // once per server (the primary, before it forks).
-    if (inner instanceof FsStore && !isServeWorker) {
-      const swept = await inner.sweep();
-      if (swept.temps.length + swept.locks.length > 0) logger.warn({ temps: swept.temps.length, locks: swept.locks.length, files: [...swept.locks, ...swept.temps].slice(0, 20) }, 'removed temp files and locks left by a process that died');
-    }
-
-    // The publish API needs the signing key. The one named by hexrepo.json is optional (a server
-    // may only read); one given explicitly must load.
-    let service: RepoService | undefined;
-    let saveState: (() => Promise<void>) | undefined;
-    const keyGiven = config.sources.privateKey !== 'default';
-    if (config.privateKey && (keyGiven || existsSync(config.privateKey))) {
-      if (!config.name) throw new HexrepoError('CONFIG_INVALID', 'the publish API needs the repository name: pass --name or set HEXREPO_NAME (or run where hexrepo.json is)', { setting: 'name' });
-      const privateKey = config.store ? await loadStoreSigningKey(config.privateKey, inner) : await loadSigningKey(config.privateKey, config.publicDir!);
-      const cachePath = config.store ? storeCachePath(config.store.stateBase, inner.url) : defaultCachePath(config.publicDir!);
-      const opened = await openRepository({ store, repository: config.name, privateKey, cachePath });
-      service = opened.service;
-      const summary = opened.summary!;
-      for (const p of summary.skipped) logger.warn({ file: `tarballs/${p.file}`, code: p.code }, `left out of the registry: ${p.message}`);
-      logger.info({ packages: summary.packages, releases: summary.releases, read: summary.read, written: summary.written.length, ms: summary.durationMs }, 'registry up to date; publishing enabled');
-      saveState = () => opened.save();
-      // In a cluster the primary brought the registry up to date and saved the cache before forking.
-      if (!isServeWorker) await saveState();
-    } else {
-      logger.info('publishing disabled: no private key (pass --private-key to enable the publish API)');
-    }
-
+    const specs = servedRepositories(config);
+    // Once per server (in the primary, before it forks, or in the single process): temp files and
+    // locks a killed process left are swept, registries brought up to date, build caches saved.
+    const opened = await openHost(specs, { logger, visibilityOf: (a) => (a === 'auto' ? visibility : a), startUp: !isServeWorker });
+    const services = opened.repositories.flatMap((r) => (r.service ? [r.service] : []));
     const metrics = clustered ? new WorkerMetrics() : undefined;
-    const handler = createRepositoryHandler({ store, access, repository: config.name ?? 'unnamed', logger, ...(service ? { service } : {}), ...(metrics ? { metrics } : {}) });
+    const handler = createHostHandler({ repositories: opened.repositories, access, logger, ...(metrics ? { metrics } : {}) });
     let server: { url: string; close(graceMs?: number): Promise<void> };
     if (clustered && !isServeWorker) {
-      // The primary serves nothing: the workers open the service from the cache saved above.
+      // The primary serves nothing: the workers open the repositories from the caches saved above.
       const started = await startWorkers({ count: config.workers, logger });
       if ('failed' in started) return started.failed;
       server = started;
-      service = undefined;
-      saveState = undefined;
     } else {
-      server = await listen(metrics ? workerHandler(handler, { service, metrics, logger }) : handler, { host: config.host, port: config.port });
+      server = await listen(metrics ? workerHandler(handler, { services, metrics, logger }) : handler, { host: config.host, port: config.port });
     }
+    // What the primary opened only to bring the registries up to date; its workers write.
+    const writes = clustered && !isServeWorker ? null : opened;
 
-    for (const file of config.publicDir !== undefined && !isServeWorker ? await strayKeys(config.publicDir) : []) {
-      logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
+    if (!isServeWorker) {
+      for (const spec of specs) {
+        for (const file of spec.publicDir !== undefined ? await strayKeys(spec.publicDir) : []) {
+          logger.warn({ file }, 'a file that looks like a private key is inside the public folder; it is never served, but move it out before syncing the folder anywhere');
+        }
+      }
+      const privateOnes = opened.repositories.filter((r) => r.visibility === 'private');
+      if (privateOnes.length > 0 && access.open) logger.warn({ repositories: privateOnes.map((r) => r.name) }, 'access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
+      for (const r of opened.repositories.filter((x) => x.visibility === 'public')) logger.info(config.repositories ? { repository: r.name } : {}, 'access is public: anyone who can reach this address can read the repository');
     }
-    if (visibility === 'private' && access.open && !isServeWorker) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
-    if (visibility === 'public' && !isServeWorker) logger.info('access is public: anyone who can reach this address can read the repository');
     // Tokens created or revoked while the server runs take effect within two seconds.
     watchFile(config.tokensFile, { interval: 2000 }, (curr, prev) => {
       if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
@@ -172,8 +155,15 @@ ${Object.entries(SERVE_ENV)
     const onUncaught = (err: unknown): void => logger.error({ err: formatError(err) }, 'uncaught error; still serving (please report it)');
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUncaught);
-    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size, workers: config.workers }, 'listening');
-    if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${visibility}; ${where}${clustered ? `; ${config.workers} workers` : ''})\n`);
+    const workersNote = clustered ? `; ${config.workers} workers` : '';
+    if (config.repositories) {
+      logger.info({ url: server.url, repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })), users: config.users.length, tokens: tokens.size, workers: config.workers }, 'listening');
+      if (!isServeWorker) io.err(`hexrepo serve: ${server.url}${clustered ? ` (${config.workers} workers)` : ''}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`);
+    } else {
+      const [only] = opened.repositories;
+      logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? opened.where.get(only!.name) : null, access: only!.visibility, users: config.users.length, tokens: tokens.size, workers: config.workers }, 'listening');
+      if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${only!.visibility}; ${opened.where.get(only!.name)}${workersNote})\n`);
+    }
 
     let stuck = false;
     await new Promise<void>((resolveStop) => {
@@ -194,8 +184,8 @@ ${Object.entries(SERVE_ENV)
         const overdue = new Promise<'overdue'>((r) => (timer = setTimeout(() => r('overdue'), SHUTDOWN_GRACE_MS)));
         const finish = server
           .close(SHUTDOWN_GRACE_MS)
-          .then(() => service?.flushed())
-          .then(() => (Date.now() < deadline ? saveState?.() : undefined))
+          .then(() => writes?.flushed())
+          .then(() => (Date.now() < deadline ? writes?.save() : undefined))
           .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'shutdown: could not write the registry or save the build cache; the next start repairs both'));
         void Promise.race([finish, overdue])
           .then((how) => {

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { assertRepoName, HexrepoError, isHostConfig, parseHostConfig, parseProjectConfig, PROJECT_FILE, type HostRepositoryConfig } from '@hexrepo/core';
+import { fingerprint, publicKeyPem } from '@hexrepo/registry';
+import { buildRegistry, clientSetup, defaultCachePath, formatClientSetup, storeCachePath, PUBLIC_KEY_KEY, saveCache, writeNewKey } from '@hexrepo/repo';
+import { FsStore } from '@hexrepo/storage';
+import { type Command, str, usage } from '../command.js';
+import { displayPath, isInside } from '../project.js';
+import { openStore } from '../stores.js';
+
+/** The host's hexrepo.json as JSON (host form, or the single form read as a host of one root repository). */
+async function readHostFile(path: string): Promise<{ raw: Record<string, unknown>; repositories: HostRepositoryConfig[] } | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new HexrepoError('CONFIG_INVALID', `${path} is not valid JSON: ${(err as Error).message}`, { path });
+  }
+  if (isHostConfig(raw)) {
+    const obj = raw as Record<string, unknown>;
+    return { raw: obj, repositories: parseHostConfig(obj, path).repositories };
+  }
+  // The single form becomes the host's root repository, served exactly as before.
+  const single = parseProjectConfig(raw, path);
+  const entry: HostRepositoryConfig = { name: single.name, publicDir: single.publicDir, privateKey: single.privateKey, access: 'auto', root: true, limits: single.limits };
+  const { limits, ...rest } = raw as Record<string, unknown>;
+  return { raw: { repositories: [{ name: single.name, publicDir: single.publicDir, privateKey: single.privateKey, root: true, ...(limits !== undefined ? { limits } : {}) }], ...omit(rest, ['name', 'publicDir', 'privateKey']) }, repositories: [entry] };
+}
+
+function omit(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+}
+
+/** Replace the file in one step (temp + rename): a reader never sees half a config. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(tmp, text);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Where clients reach a repository of the host: the root one at the base URL, the others under /repos/NAME. */
+export function repositoryUrl(base: string, repo: { name: string; root: boolean }): string {
+  const trimmed = base.replace(/\/+$/, '');
+  return repo.root ? trimmed : `${trimmed}/repos/${repo.name}`;
+}
+
+export const repo: Command = {
+  name: 'repo',
+  summary: 'Add repositories to a host (one server, several repositories) and list them.',
+  usage: 'hexrepo repo add NAME [DIR] [--store URL] [--access private|public] [--root] [--url URL]\n       hexrepo repo list [--json]',
+  help: `
+  hexrepo repo add  NAME [DIR] [--store URL] [--access private|public] [--root] [--url URL] [--json]
+  hexrepo repo list [--url URL] [--json]
+
+Run in the host's folder: its hexrepo.json lists the repositories "hexrepo serve" serves, each
+under /repos/NAME/ (its publish API under /api/repos/NAME/), and the root one (--root) also at /
+and /api. A hexrepo.json of one repository (from "hexrepo init") becomes the host's root
+repository, served as before.
+
+add creates the repository: a signing key keys/NAME.pem (mode 0600, outside every served folder),
+its public folder DIR (default repos/NAME/public) or the store URL, initialised with public_key
+and an empty signed registry, and its entry in hexrepo.json; then prints the Mix and rebar3 set-up
+lines with the repository's URL. Restart "hexrepo serve" to serve it.
+
+Options:
+  --store URL        keep the repository in this store (s3://…, gs://…, file://…) instead of a folder
+  --access MODE      private (every read needs credentials; the default) or public (reads open)
+  --root             also mount it at / and /api (at most one repository is the root)
+  --url URL          the server's URL, for the printed set-up lines (default http://localhost:PORT)
+  --json             print JSON`,
+  options: {
+    store: { type: 'string' },
+    access: { type: 'string' },
+    root: { type: 'boolean' },
+    url: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run({ values, positionals }, io) {
+    const [action, ...rest] = positionals;
+    if (action !== 'add' && action !== 'list') throw usage('repo', `expected add or list, got ${action === undefined ? 'nothing' : JSON.stringify(action)}`);
+    const file = join(io.cwd, PROJECT_FILE);
+    const host = await readHostFile(file);
+    const port = typeof host?.raw.port === 'number' ? host.raw.port : 4000;
+    const base = str(values, 'url') ?? `http://localhost:${port}`;
+    if (!/^https?:\/\/[^/]+/.test(base)) throw usage('repo', `--url ${JSON.stringify(base)} is not an http(s) URL`);
+
+    if (action === 'list') {
+      if (rest.length > 0) throw usage('repo', 'list takes no arguments');
+      const list = (host?.repositories ?? []).map((r) => ({ name: r.name, access: r.access, root: r.root, ...(r.publicDir !== undefined ? { publicDir: r.publicDir } : {}), ...(r.store !== undefined ? { store: r.store } : {}), ...(r.privateKey !== undefined ? { privateKey: r.privateKey } : {}), url: repositoryUrl(base, r) }));
+      if (values.json) io.out(`${JSON.stringify(list, null, 2)}\n`);
+      else if (list.length === 0) io.err(`no repositories in ${displayPath(io.cwd, file)}; add one with "hexrepo repo add NAME"\n`);
+      else for (const r of list) io.out(`${r.name}\t${r.access}${r.root ? '\troot' : '\t'}\t${r.store ?? r.publicDir}\t${r.url}\n`);
+      return 0;
+    }
+
+    const [name, dirArg, extra] = rest;
+    if (!name) throw usage('repo', 'add needs the repository NAME');
+    if (extra !== undefined) throw usage('repo', `add takes NAME and at most one DIR, got ${rest.length} arguments`);
+    assertRepoName(name, 'NAME');
+    const storeUrl = str(values, 'store');
+    if (storeUrl !== undefined && dirArg !== undefined) throw usage('repo', 'give either DIR (a folder) or --store URL, not both');
+    const access = str(values, 'access') ?? 'private';
+    if (access !== 'private' && access !== 'public') throw usage('repo', `--access must be private or public, got ${JSON.stringify(access)}`);
+    const root = values.root === true;
+    const existing = host?.repositories ?? [];
+    if (existing.some((r) => r.name === name)) throw new HexrepoError('ALREADY_EXISTS', `${displayPath(io.cwd, file)} already has a repository ${name}`, { hint: 'pick another name, or see "hexrepo repo list"' });
+    const currentRoot = existing.find((r) => r.root);
+    if (root && currentRoot) throw new HexrepoError('CONFIG_INVALID', `${currentRoot.name} is already mounted at /; only one repository can be the root`, { setting: 'root', hint: `drop --root (${name} is then served at /repos/${name}), or remove "root" from ${currentRoot.name} in ${PROJECT_FILE}` });
+
+    const keyRel = join('keys', `${name}.pem`);
+    const keyPath = resolve(io.cwd, keyRel);
+    const publicRel = storeUrl === undefined ? (dirArg ?? join('repos', name, 'public')) : undefined;
+    const publicDir = publicRel !== undefined ? resolve(io.cwd, publicRel) : undefined;
+    for (const r of [...existing.filter((x) => x.publicDir !== undefined).map((x) => resolve(io.cwd, x.publicDir!)), ...(publicDir ? [publicDir] : [])]) {
+      if (isInside(keyPath, r)) throw new HexrepoError('CONFIG_INVALID', `the key ${keyPath} would be inside the served folder ${r}`, { hint: 'serve folders below the host folder (e.g. repos/NAME/public), never the host folder itself' });
+    }
+    const store = publicDir !== undefined ? new FsStore(publicDir) : await openStore(storeUrl!, { cwd: io.cwd });
+    // Never sign somebody's repository with a new key: its clients would refuse every file.
+    if (await store.head(PUBLIC_KEY_KEY)) throw new HexrepoError('ALREADY_EXISTS', `${publicDir ?? store.url} already holds a repository (it has a public_key)`, { hint: 'add an empty folder or store, or serve that one with its own key' });
+
+    const privateKey = await writeNewKey(keyPath);
+    if (publicDir !== undefined) await mkdir(join(publicDir, 'tarballs'), { recursive: true });
+    const { cache } = await buildRegistry({ store, repository: name, privateKey });
+    await saveCache(publicDir !== undefined ? defaultCachePath(publicDir) : storeCachePath(io.cwd, store.url), cache);
+
+    const entry = { name, ...(publicRel !== undefined ? { publicDir: publicRel } : { store: storeUrl }), privateKey: keyRel, access, ...(root ? { root: true } : {}) };
+    const raw = host?.raw ?? {};
+    const next = { ...raw, repositories: [...((raw.repositories as unknown[] | undefined) ?? []), entry] };
+    await writeAtomically(file, `${JSON.stringify(next, null, 2)}\n`);
+
+    const url = repositoryUrl(base, { name, root });
+    const shown = (p: string): string => displayPath(io.cwd, p);
+    // Mix reads the public key from a file: a store's copy is kept beside the key (it is not secret).
+    const pubPath = publicDir !== undefined ? join(publicDir, 'public_key') : resolve(io.cwd, 'keys', `${name}.pub`);
+    if (publicDir === undefined) await writeFile(pubPath, publicKeyPem(privateKey));
+    const setupInput = { repository: name, url, publicKeyPath: shown(pubPath), publicKeyPem: publicKeyPem(privateKey), fingerprint: fingerprint(privateKey) };
+    if (values.json) {
+      io.out(`${JSON.stringify({ ...entry, url, privateKey: keyPath, ...(publicDir !== undefined ? { publicDir } : {}), fingerprint: setupInput.fingerprint, setup: clientSetup(setupInput) }, null, 2)}\n`);
+      return 0;
+    }
+    io.out(
+      [
+        `* creating ${shown(keyPath)} (mode 0600: keep it secret, never in a served folder)`,
+        `* creating ${publicDir !== undefined ? `${shown(publicDir)}/` : `${store.url} `}public_key, names, versions`,
+        `* adding ${name} (${access}${root ? ', root' : ''}) to ${shown(file)}`,
+        '',
+        `Repository "${name}" is ready at ${url} once "hexrepo serve" restarts. Key fingerprint: ${setupInput.fingerprint}`,
+        '',
+        formatClientSetup(setupInput),
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  },
+};
