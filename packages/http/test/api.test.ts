@@ -13,7 +13,7 @@ import { loadReleaseStates, RepoService, TokenStore, verifyRepository } from '@h
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import { binaryTerm, createTarball, writeTar } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { erlangUnavailable, erlBinary, runErlang } from '../../../test-support/erlang.js';
+import { erlangUnavailable, erlBinary, runErlang } from '@hexrepo/test-support/erlang';
 import { CORPUS_LIMITS, malformedTarballs } from '../../tarball/test/malformed-corpus.js';
 import { snapshot } from '../../repo/test/helpers.js';
 import { Access, createRepositoryHandler, decodeEtf, encodeEtf, listen, type RunningServer } from '../src/index.js';
