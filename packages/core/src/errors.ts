@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   SERVER_ERROR: 'the server failed to handle the request, or cannot do it as configured',
   NETWORK_ERROR: 'the server could not be reached',
   REQUEST_REJECTED: 'the server rejected the request as malformed',
+  RETIREMENT_INVALID: 'the retirement reason is unknown, or its message is not 3 to 140 characters',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -171,6 +171,19 @@ describe('retire, unretire, docs, revert', () => {
     expect(type.status).toBe(415);
   });
 
+  it("answers a retirement outside hex.pm's rule with hex.pm's 422 changeset errors", async () => {
+    const retire = (body: { [key: string]: string }): Promise<Res> => call(server.url, 'POST', '/api/packages/foo/releases/0.1.0/retire', { body: encodeEtf(body), headers: { authorization: writer, accept: ETF, 'content-type': ETF } });
+    for (const [body, errors] of [
+      [{ reason: 'bored' }, { reason: 'is invalid' }],
+      [{ reason: 'other', message: 'no' }, { message: 'should be at least 3 character(s)' }],
+      [{ reason: 'other', message: 'x'.repeat(141) }, { message: 'should be at most 140 character(s)' }],
+    ] as const) {
+      const res = await retire(body);
+      expect(res.status).toBe(422);
+      expect(etf(res)).toMatchObject({ status: 422, errors });
+    }
+  });
+
   it('unretires', async () => {
     const res = await call(server.url, 'DELETE', '/api/packages/foo/releases/0.2.0/retire', { headers: { authorization: writer } });
     expect(res.status).toBe(204);

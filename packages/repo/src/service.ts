@@ -7,7 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, type Retirement, type TarballLimits } from '@hexrepo/core';
+import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, validateRetirement, type Retirement, type TarballLimits } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from './build.js';
@@ -190,8 +190,9 @@ export class RepoService {
     await this.store.delete(docsKey(name, version));
   }
 
+  /** Retire a release. The retirement must meet hex.pm's rule (validateRetirement), whoever calls: RETIREMENT_INVALID otherwise. */
   async retire(name: string, version: string, retirement: Retirement): Promise<void> {
-    await this.#setRetirement(name, version, retirement);
+    await this.#setRetirement(name, version, validateRetirement(retirement));
   }
 
   async unretire(name: string, version: string): Promise<void> {
