@@ -177,17 +177,23 @@ export class RepoService {
     return result;
   }
 
-  /** Remove a release: registry first (clients stop seeing it), then its tarball and docs. */
+  /**
+   * Remove a release: its tarball and docs first, then the registry. The tarballs in the store are what
+   * another writer's resync believes, so the tarball must be gone before the registry files that drop it are
+   * written (the mirror of publish, which stores the tarball before them): otherwise a writer resyncing in
+   * between keeps the release and writes it back. A crash in between leaves a release without a tarball,
+   * which the next build or resync removes, never a reverted release that comes back.
+   */
   async revert(name: string, version: string): Promise<void> {
     await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
+      await this.store.delete(tarballKey(name, version));
+      await this.store.delete(docsKey(name, version));
       this.index.remove(name, version);
       this.cache.tarballs.delete(`${name}-${version}.tar`);
       await this.#updateState(name, (r) => void r.delete(version));
     });
     await this.#commit();
-    await this.store.delete(tarballKey(name, version));
-    await this.store.delete(docsKey(name, version));
   }
 
   /** Retire a release. The retirement must meet hex.pm's rule (validateRetirement), whoever calls: RETIREMENT_INVALID otherwise. */
