@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPublicKey, unpackPackage } from '@hexrepo/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { erlangUnavailable, erlString, runErlang } from '../test-support/erlang.js';
+import { erlangUnavailable, erlString, runErlang } from '@hexrepo/test-support/erlang';
 import { hexrepo } from './support/cli.js';
 import { rebar3Unavailable, runRebar3, writeConsumer } from './support/rebar3.js';
 import { startServe, type ServeProcess } from './support/serve.js';

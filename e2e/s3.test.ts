@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rgwUnavailable, startRgw, type RgwServer } from '../test-support/ceph-rgw.js';
+import { rgwUnavailable, startRgw, type RgwServer } from '@hexrepo/test-support/ceph-rgw';
 import { hexrepo } from './support/cli.js';
 import { rebar3Unavailable, runRebar3, writeConsumer } from './support/rebar3.js';
 import { publishInterleaved } from './support/publish.js';

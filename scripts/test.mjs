@@ -32,6 +32,7 @@ for (const [label, args] of [
   ['generated protobuf code is up to date', ['run', 'proto', '--check']],
   ['typecheck', ['run', 'typecheck']],
   ['lint', ['run', 'lint']],
+  ['formatting (prettier)', ['run', 'format:check']],
 ]) {
   log(`check: ${label}`);
   if (run(cmd, [...pre, ...args])) passed++;

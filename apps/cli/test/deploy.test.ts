@@ -9,7 +9,7 @@ import { isHexrepoError } from '@hexrepo/core';
 import { FsStore } from '@hexrepo/storage';
 import { GcsStore } from '@hexrepo/storage-gcs';
 import { S3Store } from '@hexrepo/storage-s3';
-import { startFakeGcs } from '../../../test-support/fake-gcs.js';
+import { startFakeGcs } from '@hexrepo/test-support/fake-gcs';
 import { hexrepo } from '../../../e2e/support/cli.js';
 import { resolveServeConfig } from '../src/serve-config.js';
 import { openStore } from '../src/stores.js';

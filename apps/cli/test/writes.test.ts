@@ -39,6 +39,8 @@ describe('on a local folder', () => {
     expect(dup.stderr).toMatch(/error\[ALREADY_EXISTS\]: .*foo-0\.1\.0\.tar.*--replace/);
     expect((await hexrepo(['publish', join(FIXTURES, 'foo-0.1.0.tar'), '--replace'], { cwd: repo })).stdout).toMatch(/^replaced foo 0\.1\.0/);
 
+    const short = await hexrepo(['retire', 'foo', '0.1.0', 'security', '--message', 'no'], { cwd: repo });
+    expect([short.status, short.stderr]).toEqual([2, expect.stringMatching(/error\[USAGE\]: .*--message is 2 characters; it must be 3 to 140/)]);
     expect((await hexrepo(['retire', 'foo', '0.1.0', 'security', '--message', 'CVE-1'], { cwd: repo })).status).toBe(0);
     expect((await registry(repo, 'foo')).releases[0]!.retired).toEqual({ reason: 'security', message: 'CVE-1' });
     // a full rebuild keeps it

@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   REQUEST_REJECTED: 'the server rejected the request as malformed',
   STORAGE_FULL: 'the storage is out of space (disk full or quota exhausted); the write was not applied',
   STORAGE_LOCKED: 'another writer held the write lock for too long; the write was not applied',
+  RETIREMENT_INVALID: 'the retirement reason is unknown, or its message is not 3 to 140 characters',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

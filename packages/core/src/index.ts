@@ -4,3 +4,4 @@ export * from './types.js';
 export * from './limits.js';
 export * from './hex.js';
 export * from './config.js';
+export * from './retirement.js';

@@ -4,7 +4,7 @@
  * (`application/vnd.hex+erlang`) as Hex reads nothing else, or JSON when the client asks for it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isHexrepoError, isRetirementReason, RETIREMENT_REASONS, type ErrorCode, type Retirement } from '@hexrepo/core';
+import { isHexrepoError, validateRetirement, type ErrorCode, type Retirement } from '@hexrepo/core';
 import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
 import { termText, type Metadata } from '@hexrepo/tarball';
 import Router from 'find-my-way';
@@ -107,6 +107,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   STORAGE_CONFLICT: 409,
   STORAGE_FULL: 507,
   STORAGE_LOCKED: 503,
+  RETIREMENT_INVALID: 422,
 };
 
 function toApiError(err: unknown): ApiError {
@@ -114,6 +115,8 @@ function toApiError(err: unknown): ApiError {
   if (!isHexrepoError(err)) return new ApiError(500, 'internal error');
   const status = STATUS_OF[err.code] ?? (/^(TAR|CONTENTS|TERM|METADATA)_|^TARBALL_NAME_MISMATCH$/.test(err.code) ? 422 : 500);
   if (err.code === 'ALREADY_EXISTS') return new ApiError(422, err.message, { inserted_at: 'must include the --replace flag to update an existing release' });
+  // hex.pm's changeset error: { field: problem }, e.g. { message: 'should be at most 140 character(s)' }.
+  if (err.code === 'RETIREMENT_INVALID') return new ApiError(422, err.message, { [String(err.details.field)]: String(err.details.problem) });
   if (status === 422 || status === 413) return new ApiError(status, err.message, { tar: `[${err.code}] ${err.message}` });
   // A failing disk is the server's trouble, not the client's request: retry later, nothing was applied.
   if (err.code === 'STORAGE_IO' && err.details.errno === 'EIO') return new ApiError(503, 'the server could not write to its storage (EIO, an I/O error); nothing was applied, retry later');
@@ -394,15 +397,10 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       auth: { scope: 'write', pkg: 'name' },
       handle: async (ctx) => {
         const body = await readTermBody(ctx);
-        const reason = body.reason;
-        if (!isRetirementReason(reason)) {
-          throw new ApiError(422, `reason must be one of ${Object.keys(RETIREMENT_REASONS).join(', ')}`, { reason: 'is invalid' });
-        }
-        const message = body.message;
-        if (message !== undefined && message !== null && typeof message !== 'string') throw new ApiError(422, 'message must be a string', { message: 'is invalid' });
-        if (typeof message === 'string' && message.length > 140) throw new ApiError(422, 'message must be at most 140 characters', { message: 'should be at most 140 character(s)' });
-        await service(ctx).retire(ctx.name, ctx.version, { reason, ...(typeof message === 'string' && message !== '' ? { message } : {}) });
-        opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version, reason }, 'retired');
+        // The rule is core's (the service checks it too); RETIREMENT_INVALID becomes hex.pm's 422 in toApiError.
+        const retirement = validateRetirement({ reason: body.reason, message: body.message });
+        await service(ctx).retire(ctx.name, ctx.version, retirement);
+        opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version, reason: retirement.reason }, 'retired');
         reply(ctx, 204);
       },
     },

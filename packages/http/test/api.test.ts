@@ -13,7 +13,7 @@ import { loadReleaseStates, RepoService, TokenStore, verifyRepository } from '@h
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import { binaryTerm, createTarball, writeTar } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { erlangUnavailable, erlBinary, runErlang } from '../../../test-support/erlang.js';
+import { erlangUnavailable, erlBinary, runErlang } from '@hexrepo/test-support/erlang';
 import { CORPUS_LIMITS, malformedTarballs } from '../../tarball/test/malformed-corpus.js';
 import { snapshot } from '../../repo/test/helpers.js';
 import { Access, createRepositoryHandler, decodeEtf, encodeEtf, listen, type RunningServer } from '../src/index.js';
@@ -169,6 +169,19 @@ describe('retire, unretire, docs, revert', () => {
     expect(bad.status).toBe(422);
     const type = await call(server.url, 'POST', '/api/packages/foo/releases/0.1.0/retire', { body: Buffer.from('reason=other'), headers: { authorization: writer, 'content-type': 'text/plain' } });
     expect(type.status).toBe(415);
+  });
+
+  it("answers a retirement outside hex.pm's rule with hex.pm's 422 changeset errors", async () => {
+    const retire = (body: { [key: string]: string }): Promise<Res> => call(server.url, 'POST', '/api/packages/foo/releases/0.1.0/retire', { body: encodeEtf(body), headers: { authorization: writer, accept: ETF, 'content-type': ETF } });
+    for (const [body, errors] of [
+      [{ reason: 'bored' }, { reason: 'is invalid' }],
+      [{ reason: 'other', message: 'no' }, { message: 'should be at least 3 character(s)' }],
+      [{ reason: 'other', message: 'x'.repeat(141) }, { message: 'should be at most 140 character(s)' }],
+    ] as const) {
+      const res = await retire(body);
+      expect(res.status).toBe(422);
+      expect(etf(res)).toMatchObject({ status: 422, errors });
+    }
   });
 
   it('unretires', async () => {

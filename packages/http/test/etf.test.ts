@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { erlangUnavailable, erlBinary, runErlang } from '../../../test-support/erlang.js';
+import { erlangUnavailable, erlBinary, runErlang } from '@hexrepo/test-support/erlang';
 import { decodeEtf, encodeEtf, type Etf } from '../src/index.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HexrepoError } from '@hexrepo/core';
-import { concat, fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { concat, fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '@hexrepo/test-support/fuzz';
 import { decodeEtf, encodeEtf, type Etf } from '../src/index.js';
 
 const memory = new MemoryWatch();

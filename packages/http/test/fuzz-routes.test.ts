@@ -19,7 +19,7 @@ import { RepoService, TokenStore } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import { createTarball, writeTar } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fuzz, fuzzTimeout, LONG_RUN, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { fuzz, fuzzTimeout, LONG_RUN, MemoryWatch, mutate, mutations } from '@hexrepo/test-support/fuzz';
 import { CORPUS_LIMITS } from '../../tarball/test/malformed-corpus.js';
 import { Access, createLogger, createRepositoryHandler, encodeEtf, listen, routeRepository, type Etf, type RunningServer } from '../src/index.js';
 import { FIXTURES, goldenPublic } from './helpers.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryRelease } from '@hexrepo/core';
 import { describe, expect, it } from 'vitest';
-import { erlangUnavailable, erlString, runErlang } from '../../../test-support/erlang.js';
+import { erlangUnavailable, erlString, runErlang } from '@hexrepo/test-support/erlang';
 import { buildNames, buildPackage, buildVersions, generateKeyPair, publicKeyPem } from '../src/index.js';
 
 const unavailable = erlangUnavailable();

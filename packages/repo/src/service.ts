@@ -7,7 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, type Retirement, type TarballLimits } from '@hexrepo/core';
+import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, validateRetirement, type Retirement, type TarballLimits } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
@@ -208,9 +208,14 @@ export class RepoService {
   }
 
   /**
-   * Remove a release: registry first (clients stop seeing it), then its tarball and docs, and its
-   * retirement and publish time last. Killed before the tarball is gone, the next start finds the
-   * tarball and brings the release back whole, retirement included.
+   * Remove a release: its tarball and docs first, then the registry, its retirement and publish
+   * time last. The tarballs in the store are what another writer's resync believes, so the tarball
+   * must be gone before the registry files that drop it are written (the mirror of publish, which
+   * stores the tarball before them): otherwise a writer resyncing in between keeps the release and
+   * writes it back. Killed in between, the registry lists a release without a tarball until the next
+   * start or build removes it; a reverted release never comes back. When the registry cannot be
+   * written (a full disk), the tarball and docs, held in memory, are put back (the space they freed
+   * is there for them) and the revert is refused as a whole.
    */
   async revert(name: string, version: string): Promise<void> {
     const undo = await this.#withPackage(name, async () => {
@@ -218,22 +223,35 @@ export class RepoService {
       const file = `${name}-${version}.tar`;
       const record = this.index.releasesOf(name).find((r) => r.facts.version === version)!;
       const cached = this.cache.tarballs.get(file);
+      const tarball = await this.store.get(tarballKey(name, version));
+      const docs = await this.store.get(docsKey(name, version));
+      const restore = async (): Promise<void> => {
+        if (docs && !(await this.store.head(docsKey(name, version)))) await this.store.put(docsKey(name, version), docs.body, { contentType: 'application/gzip' });
+        if (tarball && !(await this.store.head(tarballKey(name, version)))) await this.store.put(tarballKey(name, version), tarball.body, { contentType: 'application/octet-stream' });
+      };
+      try {
+        await this.store.delete(docsKey(name, version));
+        await this.store.delete(tarballKey(name, version));
+      } catch (err) {
+        await restore();
+        throw err;
+      }
       this.index.remove(name, version);
       this.cache.tarballs.delete(file);
       return async (): Promise<void> => {
+        await restore();
         this.index.put(record);
         if (cached) this.cache.tarballs.set(file, cached);
       };
     });
     await this.#commitOrUndo(name, undo);
-    await this.store.delete(tarballKey(name, version));
-    await this.store.delete(docsKey(name, version));
     // Best effort: an entry left behind names no tarball, and a new publish of the version replaces it.
     await this.#withPackage(name, () => this.#updateState(name, (r) => void r.delete(version))).catch(() => undefined);
   }
 
+  /** Retire a release. The retirement must meet hex.pm's rule (validateRetirement), whoever calls: RETIREMENT_INVALID otherwise. */
   async retire(name: string, version: string, retirement: Retirement): Promise<void> {
-    await this.#setRetirement(name, version, retirement);
+    await this.#setRetirement(name, version, validateRetirement(retirement));
   }
 
   async unretire(name: string, version: string): Promise<void> {

@@ -13,7 +13,7 @@ import { loadPrivateKey } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
 import { readTar, writeTar, type TarWriteEntry } from '@hexrepo/tarball';
 import { readFile } from 'node:fs/promises';
-import { fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '@hexrepo/test-support/fuzz';
 import { docsKey, RepoService } from '../src/index.js';
 import { fixturePublic, GOLDEN_KEY } from './helpers.js';
 

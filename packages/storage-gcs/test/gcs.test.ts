@@ -5,7 +5,7 @@ import { isHexrepoError } from '@hexrepo/core';
 import { contentEtag } from '@hexrepo/storage';
 import { testDriver } from '@hexrepo/storage/testing';
 import { ETAG_METADATA_KEY, GcsStore, parseGcsUrl, type GcsStoreOptions } from '../src/index.js';
-import { crc32cBase64, startFakeGcs, type FakeGcs } from '../../../test-support/fake-gcs.js';
+import { crc32cBase64, startFakeGcs, type FakeGcs } from '@hexrepo/test-support/fake-gcs';
 
 // The SDK sends the JSON API to STORAGE_EMULATOR_HOST when it is set, whatever apiEndpoint says.
 delete process.env.STORAGE_EMULATOR_HOST;

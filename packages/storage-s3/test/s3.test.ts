@@ -5,7 +5,7 @@ import { isHexrepoError } from '@hexrepo/core';
 import { contentEtag } from '@hexrepo/storage';
 import { testDriver } from '@hexrepo/storage/testing';
 import { ETAG_METADATA_KEY, S3Store, parseS3Url, type S3StoreOptions } from '../src/index.js';
-import { rgwUnavailable, startRgw, type RgwServer } from '../../../test-support/ceph-rgw.js';
+import { rgwUnavailable, startRgw, type RgwServer } from '@hexrepo/test-support/ceph-rgw';
 
 // The SDK warns once that its 2027 releases will need Node 22; the pinned version supports Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HexrepoError } from '@hexrepo/core';
-import { concat, fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { concat, fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '@hexrepo/test-support/fuzz';
 import { metadataToTerms, parseConsult, parseMetadata, printConsult, readTar, type Term } from '../src/index.js';
 import { metadataInput } from './arbitraries.js';
 

@@ -12,7 +12,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HexrepoError, type ErrorCode } from '@hexrepo/core';
-import { fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '../../../test-support/fuzz.js';
+import { fuzz, fuzzTimeout, MemoryWatch, mutate, mutations } from '@hexrepo/test-support/fuzz';
 import { createTarball, parseTarball, readTar, safeEntryPath, writeTar, type TarWriteEntry } from '../src/index.js';
 import { files, metadataInput } from './arbitraries.js';
 import { CORPUS_LIMITS } from './malformed-corpus.js';

@@ -11,7 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex, type Dependency } from '@hexrepo/core';
-import { erlangUnavailable, erlBinary, erlString, hexCoreEbin, runErlang } from '../../../test-support/erlang.js';
+import { erlangUnavailable, erlBinary, erlString, hexCoreEbin, runErlang } from '@hexrepo/test-support/erlang';
 import { createTarball, parseConsult, parseTarball, readTar, type MetadataInput, type TarballFileInput, type Term } from '../src/index.js';
 import { files as filesArb, metadataInput, term } from './arbitraries.js';
 

@@ -1,4 +1,4 @@
-import { isRetirementReason, RETIREMENT_REASONS } from '@hexrepo/core';
+import { isRetirementReason, RETIREMENT_MESSAGE_MAX, RETIREMENT_MESSAGE_MIN, RETIREMENT_REASONS, retirementMessageLength } from '@hexrepo/core';
 import { type Command, str, usage } from '../command.js';
 import { openTarget, REMOTE_HELP, REMOTE_OPTIONS } from '../writes.js';
 
@@ -10,7 +10,7 @@ function releaseCommand(spec: { name: 'retire' | 'unretire' | 'revert'; summary:
     name: spec.name,
     summary: spec.summary,
     usage: `hexrepo ${spec.name} NAME VERSION${spec.extra} [DIR|PUBLIC] [--url URL] [--json]`,
-    help: `${spec.help}\n\nOptions:\n${spec.name === 'retire' ? '  --message TEXT       why, shown by Mix and rebar3 next to the warning (at most 140 characters)\n' : ''}${REMOTE_HELP}`,
+    help: `${spec.help}\n\nOptions:\n${spec.name === 'retire' ? `  --message TEXT       why, shown by Mix and rebar3 next to the warning (${RETIREMENT_MESSAGE_MIN} to ${RETIREMENT_MESSAGE_MAX} characters)\n` : ''}${REMOTE_HELP}`,
     options: { ...(spec.name === 'retire' ? { message: { type: 'string' } } : {}), ...REMOTE_OPTIONS },
     async run({ values, positionals }, io) {
       const want = spec.name === 'retire' ? 3 : 2;
@@ -20,7 +20,9 @@ function releaseCommand(spec: { name: 'retire' | 'unretire' | 'revert'; summary:
       if (positionals.length > want + 1) throw usage(spec.name, 'too many arguments');
       if (spec.name === 'retire' && !isRetirementReason(reason)) throw usage('retire', `REASON must be one of ${REASONS}, got "${reason}"`);
       const message = str(values, 'message');
-      if (message !== undefined && message.length > 140) throw usage('retire', '--message is longer than 140 characters');
+      // core's rule, checked before anything is opened or sent; the service and the server check it again.
+      const length = message ? retirementMessageLength(message) : 0;
+      if (message && (length < RETIREMENT_MESSAGE_MIN || length > RETIREMENT_MESSAGE_MAX)) throw usage('retire', `--message is ${length} characters; it must be ${RETIREMENT_MESSAGE_MIN} to ${RETIREMENT_MESSAGE_MAX}`);
       const target = await openTarget(spec.name, values, dir, io);
       try {
         if (spec.name === 'retire') await target.retire(name, version, reason!, message);
