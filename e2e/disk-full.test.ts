@@ -4,7 +4,8 @@
  * publish, retire or revert answers 507 naming the cause and leaves no trace: the registry is as it
  * was and verifies, reads still answer 200, and once space returns the same publish is accepted
  * (not refused as "already published") and nothing refused shows up later. Skipped, with the reason
- * printed, where a tmpfs cannot be mounted (not root, no mount).
+ * printed, where a tmpfs cannot be mounted (not root, no mount). Run twice: as a single process, and
+ * with two workers, where each worker's read cache must not hide what the other just wrote.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,8 +24,6 @@ const skipReason = mount.status === 0 ? null : `cannot mount a tmpfs (${(mount.s
 if (skipReason) console.warn(`disk-full.test.ts skipped: ${skipReason}`);
 
 const PAGE = 4096;
-const dir = join(mountPoint, 'repo');
-const pub = join(dir, 'public');
 const filler = join(mountPoint, 'filler');
 
 /** Fill the tmpfs to the last byte, then give `pages` pages back. */
@@ -47,7 +46,14 @@ async function fillLeaving(pages: number): Promise<void> {
   await truncate(filler, Math.max(0, size - pages * PAGE));
 }
 
-describe.skipIf(skipReason !== null)('disk full (a real 2 MiB tmpfs)', () => {
+afterAll(() => {
+  spawnSync('umount', [mountPoint]);
+  rmSync(mountPoint, { recursive: true, force: true });
+});
+
+describe.skipIf(skipReason !== null).each([1, 2])('disk full (a real 2 MiB tmpfs), --workers %i', (workers) => {
+  const dir = join(mountPoint, `repo-${workers}`);
+  const pub = join(dir, 'public');
   let server: ServeProcess;
   let token: string;
   const publicKey = (): ReturnType<typeof loadPublicKey> => loadPublicKey(readFileSync(join(pub, 'public_key')));
@@ -55,12 +61,11 @@ describe.skipIf(skipReason !== null)('disk full (a real 2 MiB tmpfs)', () => {
   beforeAll(async () => {
     expect((await hexrepo(['init', dir, '--name', 'full'])).status).toBe(0);
     token = (JSON.parse((await hexrepo(['token', 'create', dir, '--label', 't', '--scope', 'read', '--scope', 'write', '--json'])).stdout) as { token: string }).token;
-    server = await startServe([dir], { cwd: dir });
+    server = await startServe([dir, '--workers', String(workers)], { cwd: dir });
   });
   afterAll(async () => {
     await server?.stop();
-    spawnSync('umount', [mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   });
 
   const api = (method: string, path: string, body?: Uint8Array | object): Promise<Response> =>

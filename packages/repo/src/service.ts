@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, type Retirement, type TarballLimits } from '@hexrepo/core';
-import type { BlobStore } from '@hexrepo/storage';
+import { CachedStore, type BlobStore } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
@@ -61,6 +61,8 @@ const FLUSH_RETRY_MS = 30_000;
 
 export class RepoService {
   readonly #locks = new Map<string, Promise<void>>();
+  /** Tarball files whose revert is under way: gone from the registry, their file not yet deleted. */
+  readonly #reverting = new Set<string>();
   #flushing: Promise<void> | null = null;
   #nextFlush: Promise<void> | null = null;
   readonly #limits: TarballLimits;
@@ -80,9 +82,12 @@ export class RepoService {
 
   /** Bring the registry up to date with the store (an incremental build) and keep it in memory. */
   static async open(opts: RepoServiceOptions): Promise<{ service: RepoService; summary: BuildSummary }> {
-    const states = await loadReleaseStates(opts.store);
+    // A server's read cache may answer a second late. The service reads what other writers (other
+    // workers, other servers) just wrote, to merge it: a stale sidecar would drop their retirements.
+    const store = opts.store instanceof CachedStore ? opts.store.uncached() : opts.store;
+    const states = await loadReleaseStates(store);
     const { summary, cache, index } = await buildRegistry({
-      store: opts.store,
+      store,
       repository: opts.repository,
       privateKey: opts.privateKey,
       ...(opts.cache ? { cache: opts.cache } : {}),
@@ -91,7 +96,7 @@ export class RepoService {
       // A server must start even when someone dropped a bad file into tarballs/: it is left out.
       skipInvalid: true,
     });
-    return { service: new RepoService(opts.store, opts.repository, index, cache, states, opts), summary };
+    return { service: new RepoService(store, opts.repository, index, cache, states, opts), summary };
   }
 
   /** Validate and store a tarball, then update the registry. `name`: the package named by the URL. */
@@ -208,20 +213,25 @@ export class RepoService {
    * tarball and brings the release back whole, retirement included.
    */
   async revert(name: string, version: string): Promise<void> {
+    const file = `${name}-${version}.tar`;
     const undo = await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
-      const file = `${name}-${version}.tar`;
       const record = this.index.releasesOf(name).find((r) => r.facts.version === version)!;
       const cached = this.cache.tarballs.get(file);
       this.index.remove(name, version);
       this.cache.tarballs.delete(file);
+      this.#reverting.add(file);
       return async (): Promise<void> => {
         this.index.put(record);
         if (cached) this.cache.tarballs.set(file, cached);
       };
     });
-    await this.#commitOrUndo(name, undo);
-    await this.store.delete(tarballKey(name, version));
+    try {
+      await this.#commitOrUndo(name, undo);
+      await this.store.delete(tarballKey(name, version));
+    } finally {
+      this.#reverting.delete(file);
+    }
     await this.store.delete(docsKey(name, version));
     // Best effort: an entry left behind names no tarball, and a new publish of the version replaces it.
     await this.#withPackage(name, () => this.#updateState(name, (r) => void r.delete(version))).catch(() => undefined);
@@ -366,6 +376,8 @@ export class RepoService {
       if (file) listing.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
     }
     for (const [file, st] of listing) {
+      // Its revert's flush is catching up with another writer: the file is still there, not the release.
+      if (this.#reverting.has(file)) continue;
       const cached = this.cache.tarballs.get(file);
       if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) continue;
       const obj = await this.store.get(`${TARBALLS_PREFIX}${file}`);
