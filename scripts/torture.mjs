@@ -92,7 +92,9 @@ function makeTarball(name, version) {
 // ---- the serve phase: concurrent clients until the kill --------------------------------------
 
 function startServe() {
-  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // In its own process group, like a service under systemd, Docker or Kubernetes: a crash of the
+  // service is every process of it dying at once (the primary and its workers), see killGroup.
+  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let err = '';
   return new Promise((resolve, reject) => {
     child.stderr.on('data', (d) => {
@@ -161,6 +163,21 @@ async function client(c, url, until) {
 }
 const versionCounter = new Map();
 
+/** SIGKILL to serve's whole process group (KillMode=control-group), then wait until none is left. */
+async function killGroup(child) {
+  process.kill(-child.pid, 'SIGKILL');
+  await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
+  // Bounded: a killed worker not yet reaped (a zombie) still counts as a member of the group.
+  for (const until = Date.now() + 5000; Date.now() < until; ) {
+    try {
+      process.kill(-child.pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(10);
+  }
+}
+
 async function servePhase() {
   const { child, url } = await startServe();
   figures.restarts++;
@@ -168,9 +185,8 @@ async function servePhase() {
   const until = { at: Date.now() + between(150, 1500), killed: false };
   const clients = Array.from({ length: CLIENTS }, (_, c) => client(c, url, until));
   await sleep(until.at - Date.now());
-  child.kill('SIGKILL');
+  await killGroup(child);
   until.killed = true;
-  await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
   figures.kills++;
   figures.serveKills++;
   await Promise.all(clients);

@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, validateRetirement, type Retirement, type TarballLimits } from '@hexrepo/core';
-import type { BlobStore } from '@hexrepo/storage';
+import { CachedStore, type BlobStore } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
@@ -84,9 +84,12 @@ export class RepoService {
 
   /** Bring the registry up to date with the store (an incremental build) and keep it in memory. */
   static async open(opts: RepoServiceOptions): Promise<{ service: RepoService; summary: BuildSummary }> {
-    const states = await loadReleaseStates(opts.store);
+    // A server's read cache may answer a second late. The service reads what other writers (other
+    // workers, other servers) just wrote, to merge it: a stale sidecar would drop their retirements.
+    const store = opts.store instanceof CachedStore ? opts.store.uncached() : opts.store;
+    const states = await loadReleaseStates(store);
     const { summary, cache, index } = await buildRegistry({
-      store: opts.store,
+      store,
       repository: opts.repository,
       privateKey: opts.privateKey,
       ...(opts.cache ? { cache: opts.cache } : {}),
@@ -96,7 +99,7 @@ export class RepoService {
       skipInvalid: opts.skipInvalid ?? true,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    return { service: new RepoService(opts.store, opts.repository, index, cache, states, opts), summary };
+    return { service: new RepoService(store, opts.repository, index, cache, states, opts), summary };
   }
 
   /** Validate and store a tarball, then update the registry. `name`: the package named by the URL. */
@@ -218,9 +221,9 @@ export class RepoService {
    * is there for them) and the revert is refused as a whole.
    */
   async revert(name: string, version: string): Promise<void> {
+    const file = `${name}-${version}.tar`;
     const undo = await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
-      const file = `${name}-${version}.tar`;
       const record = this.index.releasesOf(name).find((r) => r.facts.version === version)!;
       const cached = this.cache.tarballs.get(file);
       const tarball = await this.store.get(tarballKey(name, version));

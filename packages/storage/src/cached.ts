@@ -93,6 +93,24 @@ export class CachedStore implements BlobStore {
     return this.inner.list(prefix);
   }
 
+  /**
+   * The same store for a writer: reads go to the backend, so what another process just wrote (a
+   * sidecar, a replaced tarball) is seen at once, not up to `revalidateMs` later; writes and deletes
+   * still go through this cache, so it never serves bytes older than the writer's own change.
+   */
+  uncached(): BlobStore {
+    const inner = this.inner;
+    return {
+      url: this.url,
+      get: (key) => inner.get(key),
+      ...(inner.getStream ? { getStream: (key: string) => inner.getStream!(key) } : {}),
+      head: (key) => this.head(key),
+      put: (key, body, opts) => this.put(key, body, opts),
+      delete: (key) => this.delete(key),
+      list: (prefix) => inner.list(prefix),
+    };
+  }
+
   #fresh(key: string): StoredObject | null {
     const entry = this.#entries.get(key);
     if (!entry || this.#now() - entry.checkedAt > this.#ttl) return null;
