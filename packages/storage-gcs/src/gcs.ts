@@ -1,6 +1,7 @@
 import { Storage, type File, type FileMetadata, type SaveOptions, type StorageOptions } from '@google-cloud/storage';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { assertSafeKey, bucketPrefix, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { bucketPrefix, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { backendIoError, conflictError, contentEtag, etagFromMetadata, etagsMatch, keyOfObject, prefixedKey, VersionMemo } from '@hexrepo/storage/driver-kit';
 
 /** Custom metadata key (`metadata.metadata.hexrepoEtag`) holding hexrepo's content etag. */
 export const ETAG_METADATA_KEY = 'hexrepoEtag';
@@ -30,7 +31,6 @@ interface Version {
   generation: string;
 }
 
-const VERSION_MEMO_LIMIT = 10_000;
 /** How often get retries when the object is replaced between reading its metadata and its bytes. */
 const GET_ATTEMPTS = 5;
 
@@ -56,7 +56,7 @@ export class GcsStore implements BlobStore {
   readonly prefix: string;
   readonly storage: Storage;
   readonly #maxResults: number | undefined;
-  readonly #versions = new Map<string, Version>();
+  readonly #versions = new VersionMemo<Version>();
 
   constructor(opts: GcsStoreOptions) {
     if (!opts.bucket) throw new HexrepoError('CONFIG_INVALID', 'a GCS store needs a bucket');
@@ -79,7 +79,7 @@ export class GcsStore implements BlobStore {
         [body] = await this.#file(full, meta.generation).download({ validation: 'crc32c' });
       } catch (err) {
         if (statusOf(err) === 404 && attempt < GET_ATTEMPTS) continue;
-        if (statusOf(err) === 404) return this.#forget(full);
+        if (statusOf(err) === 404) return this.#versions.forget(full);
         throw ioError('get', key, err);
       }
       const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
@@ -106,12 +106,12 @@ export class GcsStore implements BlobStore {
     try {
       [meta] = await this.#file(full).getMetadata();
     } catch (err) {
-      if (statusOf(err) === 404) return this.#forget(full);
+      if (statusOf(err) === 404) return this.#versions.forget(full);
       throw ioError(op, key, err);
     }
     const etag = etagOf(meta);
     const generation = meta.generation === undefined ? '' : String(meta.generation);
-    if (generation !== '') this.#memo(full, { etag, generation });
+    if (generation !== '') this.#versions.remember(full, { etag, generation });
     return { etag, generation, size: Number(meta.size ?? 0), mtime: dateOf(meta) };
   }
 
@@ -128,12 +128,12 @@ export class GcsStore implements BlobStore {
         return await this.#put(key, full, body, etag, opts, memo.generation);
       } catch (err) {
         if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;
-        if (this.#versions.get(full) === memo) this.#versions.delete(full);
+        if (this.#versions.get(full) === memo) this.#versions.forget(full);
       }
     }
     const current = await this.#metadata(key, full, 'put');
-    if (!current) throw conflict(key, null, opts);
-    if (current.etag !== opts.ifMatch || current.generation === '') throw conflict(key, current.etag, opts);
+    if (!current) throw conflictError(key, null, opts);
+    if (!etagsMatch(current.etag, opts.ifMatch) || current.generation === '') throw conflictError(key, current.etag, opts);
     return this.#put(key, full, body, etag, opts, current.generation);
   }
 
@@ -156,18 +156,18 @@ export class GcsStore implements BlobStore {
     } catch (err) {
       // 412: the precondition failed. 409: GCS's answer when a concurrent write to the same object wins.
       const status = statusOf(err);
-      if (status === 412 || status === 409) throw conflict(key, undefined, opts, err);
+      if (status === 412 || status === 409) throw conflictError(key, undefined, opts, err);
       throw ioError('put', key, err);
     }
     const written = file.metadata;
-    if (written.generation !== undefined) this.#memo(full, { etag, generation: String(written.generation) });
-    else this.#versions.delete(full);
+    if (written.generation !== undefined) this.#versions.remember(full, { etag, generation: String(written.generation) });
+    else this.#versions.forget(full);
     return written.updated ? { etag, mtime: new Date(written.updated) } : { etag };
   }
 
   async delete(key: string): Promise<void> {
     const full = this.#key(key);
-    this.#versions.delete(full);
+    this.#versions.forget(full);
     try {
       await this.#file(full).delete({ ignoreNotFound: true });
     } catch (err) {
@@ -191,10 +191,8 @@ export class GcsStore implements BlobStore {
         throw ioError('list', prefix || '.', err);
       }
       for (const f of files) {
-        if (!f.name.startsWith(this.prefix)) continue;
-        const key = f.name.slice(this.prefix.length);
-        // Objects no hexrepo key can name (`a//b`, `.hidden`, `x/`) are not part of the repository.
-        if (!isSafeKey(key)) continue;
+        const key = keyOfObject(this.prefix, f.name);
+        if (key === null) continue;
         yield { key, size: Number(f.metadata.size ?? 0), mtime: dateOf(f.metadata) };
       }
       pageToken = next?.pageToken || undefined;
@@ -202,22 +200,11 @@ export class GcsStore implements BlobStore {
   }
 
   #key(key: string): string {
-    return this.prefix + assertSafeKey(key);
+    return prefixedKey(this.prefix, key);
   }
 
   #file(full: string, generation?: string): File {
     return this.storage.bucket(this.bucket).file(full, generation === undefined ? {} : { generation: Number(generation) });
-  }
-
-  #memo(full: string, version: Version): void {
-    this.#versions.delete(full);
-    this.#versions.set(full, version);
-    if (this.#versions.size > VERSION_MEMO_LIMIT) this.#versions.delete(this.#versions.keys().next().value!);
-  }
-
-  #forget(full: string): null {
-    this.#versions.delete(full);
-    return null;
   }
 }
 
@@ -231,9 +218,7 @@ function storageOptions(opts: GcsStoreOptions): StorageOptions {
 
 /** hexrepo's etag of an object, or a content-derived stand-in for objects other tools wrote. */
 function etagOf(meta: FileMetadata): string {
-  const stored = meta.metadata?.[ETAG_METADATA_KEY];
-  if (typeof stored === 'string' && /^"[^"]+"$/.test(stored)) return stored;
-  return quote(meta.md5Hash ?? meta.etag ?? '');
+  return etagFromMetadata(meta.metadata?.[ETAG_METADATA_KEY], meta.md5Hash ?? meta.etag);
 }
 
 function dateOf(meta: FileMetadata): Date {
@@ -264,27 +249,6 @@ function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
-function isSafeKey(key: string): boolean {
-  try {
-    assertSafeKey(key);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const quote = (etag: string): string => (/^"[^"]*"$/.test(etag) || etag.startsWith('W/') ? etag : `"${etag}"`);
-
-function conflict(key: string, currentEtag: string | null | undefined, opts: PutOptions, cause?: unknown): HexrepoError {
-  const details = { key, ...(currentEtag !== undefined && { currentEtag }), ...(opts.ifMatch !== undefined && { expected: opts.ifMatch }) };
-  const message = opts.ifNoneMatch === '*' && opts.ifMatch === undefined
-    ? `${key} already exists`
-    : `${key} changed since it was read (expected ${opts.ifMatch ?? 'nothing'}, found ${currentEtag === undefined ? 'another version' : (currentEtag ?? 'nothing')})`;
-  return new HexrepoError('STORAGE_CONFLICT', message, details, cause === undefined ? undefined : { cause });
-}
-
 function ioError(op: string, key: string, err: unknown): HexrepoError {
-  const status = statusOf(err);
-  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return new HexrepoError('STORAGE_IO', `GCS ${op} ${key} failed${status ? ` (HTTP ${status})` : ''}: ${what}`, { key, op, ...(status !== undefined && { status }) }, { cause: err });
+  return backendIoError('GCS', op, key, err, statusOf(err));
 }

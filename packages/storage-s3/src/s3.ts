@@ -9,7 +9,8 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
-import { assertSafeKey, bucketPrefix, contentEtag, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { bucketPrefix, endpointParam, parseBucketUrl, type BlobStore, type ObjectInfo, type PutOptions, type PutResult, type StoredObject, type StreamedObject } from '@hexrepo/storage';
+import { backendIoError, conflictError, contentEtag, etagFromMetadata, etagsMatch, keyOfObject, prefixedKey, unquoteEtag, VersionMemo } from '@hexrepo/storage/driver-kit';
 
 /** Object metadata key holding hexrepo's content etag (sent as `x-amz-meta-hexrepo-etag`). */
 export const ETAG_METADATA_KEY = 'hexrepo-etag';
@@ -44,8 +45,6 @@ interface EtagPair {
   s3Etag: string;
 }
 
-const ETAG_MEMO_LIMIT = 10_000;
-
 /**
  * A store in an S3 bucket (AWS or compatible: Ceph RGW, MinIO, R2...). Conditional writes use S3's
  * own conditional PutObject (`If-None-Match: *`, `If-Match`), so they are atomic on the server.
@@ -64,7 +63,7 @@ export class S3Store implements BlobStore {
   readonly prefix: string;
   readonly client: S3Client;
   readonly #maxKeys: number | undefined;
-  readonly #etags = new Map<string, EtagPair>();
+  readonly #etags = new VersionMemo<EtagPair>();
 
   constructor(opts: S3StoreOptions) {
     if (!opts.bucket) throw new HexrepoError('CONFIG_INVALID', 'an S3 store needs a bucket');
@@ -83,7 +82,7 @@ export class S3Store implements BlobStore {
       const etag = this.#remember(full, res.Metadata, res.ETag);
       return { body, etag, size: body.byteLength, mtime: res.LastModified ?? new Date(0) };
     } catch (err) {
-      if (statusOf(err) === 404) return this.#forget(full);
+      if (statusOf(err) === 404) return this.#etags.forget(full);
       throw ioError('get', key, err);
     }
   }
@@ -97,7 +96,7 @@ export class S3Store implements BlobStore {
       const body: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = (res.Body as AsyncIterable<Uint8Array> | undefined) ?? [];
       return { body, etag, size: res.ContentLength ?? 0, mtime: res.LastModified ?? new Date(0) };
     } catch (err) {
-      if (statusOf(err) === 404) return this.#forget(full);
+      if (statusOf(err) === 404) return this.#etags.forget(full);
       throw ioError('get', key, err);
     }
   }
@@ -114,7 +113,7 @@ export class S3Store implements BlobStore {
       const etag = this.#remember(full, res.Metadata, res.ETag);
       return { etag, s3Etag: res.ETag ?? '', size: res.ContentLength ?? 0, mtime: res.LastModified ?? new Date(0) };
     } catch (err) {
-      if (statusOf(err) === 404) return this.#forget(full);
+      if (statusOf(err) === 404) return this.#etags.forget(full);
       throw ioError('head', key, err);
     }
   }
@@ -140,31 +139,31 @@ export class S3Store implements BlobStore {
     const memo = this.#etags.get(full);
     if (memo && memo.etag === opts.ifMatch) {
       try {
-        return await this.#put(key, { ...input, IfMatch: unquote(memo.s3Etag) }, etag, opts);
+        return await this.#put(key, { ...input, IfMatch: unquoteEtag(memo.s3Etag) }, etag, opts);
       } catch (err) {
         if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;
-        if (this.#etags.get(full) === memo) this.#etags.delete(full);
+        if (this.#etags.get(full) === memo) this.#etags.forget(full);
       }
     }
     const current = await this.#head(key);
-    if (!current) throw conflict(key, null, opts);
-    if (current.etag !== opts.ifMatch || current.s3Etag === '') throw conflict(key, current.etag, opts);
-    return this.#put(key, { ...input, IfMatch: unquote(current.s3Etag) }, etag, opts);
+    if (!current) throw conflictError(key, null, opts);
+    if (!etagsMatch(current.etag, opts.ifMatch) || current.s3Etag === '') throw conflictError(key, current.etag, opts);
+    return this.#put(key, { ...input, IfMatch: unquoteEtag(current.s3Etag) }, etag, opts);
   }
 
   async #put(key: string, input: PutObjectCommandInput, etag: string, opts: PutOptions): Promise<PutResult> {
     const full = input.Key!;
     try {
       const res = await this.client.send(new PutObjectCommand(input));
-      if (res.ETag) this.#memo(full, { etag, s3Etag: res.ETag });
-      else this.#etags.delete(full);
+      if (res.ETag) this.#etags.remember(full, { etag, s3Etag: res.ETag });
+      else this.#etags.forget(full);
       return { etag };
     } catch (err) {
       const status = statusOf(err);
       // 412: the condition failed. 409: AWS's answer to a conditional write racing another one.
       // 404 on If-Match: AWS's answer when there is no object (Ceph says 412).
       if (status === 412 || status === 409 || (status === 404 && input.IfMatch !== undefined)) {
-        throw conflict(key, undefined, opts, err);
+        throw conflictError(key, undefined, opts, err);
       }
       throw ioError('put', key, err);
     }
@@ -172,7 +171,7 @@ export class S3Store implements BlobStore {
 
   async delete(key: string): Promise<void> {
     const full = this.#key(key);
-    this.#etags.delete(full);
+    this.#etags.forget(full);
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: full }));
     } catch (err) {
@@ -197,10 +196,8 @@ export class S3Store implements BlobStore {
         throw ioError('list', prefix || '.', err);
       }
       for (const obj of res.Contents ?? []) {
-        if (obj.Key === undefined || !obj.Key.startsWith(this.prefix)) continue;
-        const key = obj.Key.slice(this.prefix.length);
-        // Objects no hexrepo key can name (`a//b`, `.hidden`, `x/`) are not part of the repository.
-        if (!isSafeKey(key)) continue;
+        const key = obj.Key === undefined ? null : keyOfObject(this.prefix, obj.Key);
+        if (key === null) continue;
         // ListObjectsV2 reports milliseconds where HEAD and GET report whole seconds
         // (Last-Modified is an HTTP date): round down so one object has one mtime everywhere.
         yield { key, size: obj.Size ?? 0, mtime: wholeSeconds(obj.LastModified) };
@@ -210,26 +207,14 @@ export class S3Store implements BlobStore {
   }
 
   #key(key: string): string {
-    return this.prefix + assertSafeKey(key);
+    return prefixedKey(this.prefix, key);
   }
 
   /** hexrepo's etag of a fetched object (S3's own for objects other tools wrote), remembered with S3's. */
   #remember(full: string, metadata: Record<string, string> | undefined, s3Etag: string | undefined): string {
-    const stored = metadata?.[ETAG_METADATA_KEY];
-    const etag = stored && /^"[^"]+"$/.test(stored) ? stored : quote(s3Etag ?? '');
-    if (s3Etag) this.#memo(full, { etag, s3Etag });
+    const etag = etagFromMetadata(metadata?.[ETAG_METADATA_KEY], s3Etag);
+    if (s3Etag) this.#etags.remember(full, { etag, s3Etag });
     return etag;
-  }
-
-  #memo(full: string, pair: EtagPair): void {
-    this.#etags.delete(full);
-    this.#etags.set(full, pair);
-    if (this.#etags.size > ETAG_MEMO_LIMIT) this.#etags.delete(this.#etags.keys().next().value!);
-  }
-
-  #forget(full: string): null {
-    this.#etags.delete(full);
-    return null;
   }
 }
 
@@ -276,31 +261,8 @@ function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
-function isSafeKey(key: string): boolean {
-  try {
-    assertSafeKey(key);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const quote = (etag: string): string => (/^"[^"]*"$/.test(etag) || etag.startsWith('W/') ? etag : `"${etag}"`);
-/** Ceph RGW Pacific refuses a correct but quoted If-Match with 412; AWS accepts it either way. */
-const unquote = (etag: string): string => etag.replace(/^"(.*)"$/, '$1');
-
-function conflict(key: string, currentEtag: string | null | undefined, opts: PutOptions, cause?: unknown): HexrepoError {
-  const details = { key, ...(currentEtag !== undefined && { currentEtag }), ...(opts.ifMatch !== undefined && { expected: opts.ifMatch }) };
-  const message = opts.ifNoneMatch === '*' && opts.ifMatch === undefined
-    ? `${key} already exists`
-    : `${key} changed since it was read (expected ${opts.ifMatch ?? 'nothing'}, found ${currentEtag === undefined ? 'another version' : (currentEtag ?? 'nothing')})`;
-  return new HexrepoError('STORAGE_CONFLICT', message, details, cause === undefined ? undefined : { cause });
-}
-
 function ioError(op: string, key: string, err: unknown): HexrepoError {
-  const status = statusOf(err);
-  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return new HexrepoError('STORAGE_IO', `S3 ${op} ${key} failed${status ? ` (HTTP ${status})` : ''}: ${what}`, { key, op, ...(status !== undefined && { status }) }, { cause: err });
+  return backendIoError('S3', op, key, err, statusOf(err));
 }
 
 function wholeSeconds(date: Date | undefined): Date {

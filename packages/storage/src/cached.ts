@@ -54,10 +54,6 @@ export class CachedStore implements BlobStore {
     return loading;
   }
 
-  /**
-   * Always asks the backend: heads decide conditional writes and 304s, where a stale answer is
-   * wrong, and they are cheap. A changed object drops its cached bytes.
-   */
   /** Cached bytes when fresh; otherwise the backend's stream (large objects are never cached). */
   async getStream(key: string): Promise<StreamedObject | null> {
     const hit = this.#fresh(key);
@@ -69,6 +65,10 @@ export class CachedStore implements BlobStore {
     return this.inner.getStream(key);
   }
 
+  /**
+   * Always asks the backend: heads decide conditional writes and 304s, where a stale answer is
+   * wrong, and they are cheap. A changed object drops its cached bytes.
+   */
   async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
     const head = await this.inner.head(key);
     const entry = this.#entries.get(key);

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HexrepoError } from '@hexrepo/core';
 import { assertSafeKey, contentEtag } from './keys.js';
-import { checkCondition } from './memory.js';
+import { checkCondition } from './driver-kit.js';
 import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject } from './types.js';
 
 export interface FsStoreOptions {

@@ -1,6 +1,7 @@
 export * from './types.js';
 export { assertSafeKey, contentEtag } from './keys.js';
-export { MemoryStore, checkCondition } from './memory.js';
+export { checkCondition } from './driver-kit.js';
+export { MemoryStore } from './memory.js';
 export { FsStore, looksLikePrivateKey, type FsStoreOptions } from './fs.js';
 export { CachedStore, type CachedStoreOptions } from './cached.js';
 export { bucketPrefix, endpointParam, parseBucketUrl, type BucketUrl } from './bucket-url.js';

@@ -20,6 +20,16 @@ export function assertSafeKey(key: string): string {
   return key;
 }
 
+/** Whether `assertSafeKey` accepts the key (for names found in a backend, which are skipped rather than refused). */
+export function isSafeKey(key: string): boolean {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The strong ETag hexrepo uses for content: a quoted SHA-256 prefix, identical on every backend. */
 export function contentEtag(body: Uint8Array): string {
   return `"${createHash('sha256').update(body).digest('hex').slice(0, 40)}"`;

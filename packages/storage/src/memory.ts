@@ -1,5 +1,4 @@
-import { HexrepoError } from '@hexrepo/core';
-import { assertSafeKey, contentEtag } from './keys.js';
+import { assertSafeKey, checkCondition, contentEtag } from './driver-kit.js';
 import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject } from './types.js';
 
 /** An in-memory store, for tests and the dev server's scratch use. Conditional puts are exact. */
@@ -35,15 +34,5 @@ export class MemoryStore implements BlobStore {
     for (const [key, obj] of [...this.#objects]) {
       if (key.startsWith(prefix)) yield { key, size: obj.size, mtime: obj.mtime };
     }
-  }
-}
-
-/** Shared rule for conditional writes: throws STORAGE_CONFLICT when the condition does not hold. */
-export function checkCondition(key: string, currentEtag: string | null, opts: PutOptions): void {
-  if (opts.ifNoneMatch === '*' && currentEtag !== null) {
-    throw new HexrepoError('STORAGE_CONFLICT', `${key} already exists`, { key, currentEtag });
-  }
-  if (opts.ifMatch !== undefined && currentEtag !== opts.ifMatch) {
-    throw new HexrepoError('STORAGE_CONFLICT', `${key} changed since it was read (expected ${opts.ifMatch}, found ${currentEtag ?? 'nothing'})`, { key, currentEtag, expected: opts.ifMatch });
   }
 }
