@@ -53,7 +53,16 @@ export interface StartedWorkers {
  * error on stderr): the others are stopped. After the start a worker that dies is replaced, after a
  * backoff when it keeps dying young, with a log line; the primary never exits because of one.
  */
-export async function startWorkers(opts: { count: number; logger: Logger }): Promise<StartedWorkers | { failed: number }> {
+export async function startWorkers(opts: {
+  count: number;
+  logger: Logger;
+  /**
+   * Runs after a worker died unexpectedly, before its replacement starts: the place to remove what
+   * it left half-written (FsStore.sweep only removes files of dead owners, so the other workers'
+   * writes in progress are safe). Its failure is logged; the replacement starts anyway.
+   */
+  afterWorkerDied?: () => Promise<void>;
+}): Promise<StartedWorkers | { failed: number }> {
   const { count, logger } = opts;
   let url: string | undefined;
   let starting = true;
@@ -127,9 +136,12 @@ export async function startWorkers(opts: { count: number; logger: Logger }): Pro
       youngDeaths = lived >= HEALTHY_MS ? 0 : youngDeaths + 1;
       const delayMs = youngDeaths === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (youngDeaths - 1));
       logger.error({ exited: worker.id, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker exited unexpectedly; starting a new one');
-      setTimeout(() => {
-        if (!closing) fork();
-      }, delayMs);
+      const cleaned = opts.afterWorkerDied?.().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'could not sweep what the dead worker left; the next start will')) ?? Promise.resolve();
+      void cleaned.then(() =>
+        setTimeout(() => {
+          if (!closing) fork();
+        }, delayMs),
+      );
     });
   };
 

@@ -20,6 +20,8 @@ export interface OpenedHost {
   flushed(): Promise<void>;
   /** Save every build cache. */
   save(): Promise<void>;
+  /** Remove the temp files and locks dead processes left in the host's folders (a worker that died). */
+  sweep(): Promise<void>;
 }
 
 /**
@@ -35,15 +37,16 @@ export async function openHost(
   const repositories: HostedRepository[] = [];
   const where = new Map<string, string>();
   const opened: OpenRepository[] = [];
+  const folders: { store: FsStore; log: Logger }[] = [];
   for (const spec of specs) {
     const name = spec.name ?? 'unnamed';
     const log = specs.length > 1 ? opts.logger.child({ repository: name }) : opts.logger;
     const inner = spec.store ? await openStore(spec.store.url, { cwd: spec.store.cwd }) : new FsStore(spec.publicDir!);
     where.set(name, spec.publicDir ?? inner.url);
     // What a killed process left in the folder goes before anything is written.
-    if (opts.startUp && inner instanceof FsStore) {
-      const swept = await inner.sweep();
-      if (swept.temps.length + swept.locks.length > 0) log.warn({ temps: swept.temps.length, locks: swept.locks.length, files: [...swept.locks, ...swept.temps].slice(0, 20) }, 'removed temp files and locks left by a process that died');
+    if (inner instanceof FsStore) {
+      folders.push({ store: inner, log });
+      if (opts.startUp) await sweepFolder(inner, log);
     }
     const store = new CachedStore(inner);
     // The publish API needs the signing key. The one named by hexrepo.json is optional (a server
@@ -73,5 +76,13 @@ export async function openHost(
     async save() {
       await Promise.all(opened.map((r) => r.save()));
     },
+    async sweep() {
+      for (const { store, log } of folders) await sweepFolder(store, log);
+    },
   };
+}
+
+async function sweepFolder(store: FsStore, log: Logger): Promise<void> {
+  const swept = await store.sweep();
+  if (swept.temps.length + swept.locks.length > 0) log.warn({ temps: swept.temps.length, locks: swept.locks.length, files: [...swept.locks, ...swept.temps].slice(0, 20) }, 'removed temp files and locks left by a process that died');
 }

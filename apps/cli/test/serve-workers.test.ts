@@ -6,9 +6,11 @@
  * Requests go on fresh connections (the primary hands connections to workers in turn) and loops
  * are bounded by a count, never by a clock.
  */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from '../../../e2e/support/cli.js';
@@ -165,12 +167,23 @@ describe('hexrepo serve --workers 2', () => {
     });
   }, 90_000);
 
-  it('a worker killed with SIGKILL is replaced, and the server answers throughout', async () => {
+  it('a worker killed with SIGKILL is replaced, what it left half-written is swept, and the server answers throughout', async () => {
     const victim = server.logs.find((l) => l.msg === 'worker listening' && l.forked === workers[0])!.pid as number;
+    // A temp file as the victim would have left it, cut off mid-write (named after its writer:
+    // .tmp-HOSTTAG.PID.START-…, HOSTTAG from the host name and boot id, START from /proc).
+    const boot = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    const hostTag = createHash('sha256').update(`${hostname()}\0${boot}`).digest('hex').slice(0, 10);
+    const stat = await readFile(`/proc/${victim}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+    const leftover = join(repo, 'public', `.tmp-${hostTag}.${victim}.${start}-0123456789ab-names`);
+    await writeFile(leftover, 'half a registry file');
     process.kill(victim, 'SIGKILL');
     await until('the primary notices the death', 200, () => server.logs.some((l) => l.msg === 'worker exited unexpectedly; starting a new one' && l.pid === victim && l.signal === 'SIGKILL'));
     expect((await fresh(server.url, '/health')).status).toBe(200);
     await until('a new worker listens', 400, () => server.logs.some((l) => l.msg === 'worker restarted and listening'));
+    // The primary swept the dead worker's leftovers before starting its replacement.
+    expect(existsSync(leftover)).toBe(false);
+    expect(server.logs.some((l) => l.msg === 'removed temp files and locks left by a process that died' && l.temps === 1)).toBe(true);
     const replacement = server.logs.find((l) => l.msg === 'worker restarted and listening')!.forked as number;
     expect(workers).not.toContain(replacement);
     await until('the new worker serves', 200, async () => {

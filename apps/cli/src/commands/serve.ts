@@ -122,7 +122,7 @@ ${Object.entries(SERVE_ENV)
     let server: { url: string; close(graceMs?: number): Promise<void> };
     if (clustered && !isServeWorker) {
       // The primary serves nothing: the workers open the repositories from the caches saved above.
-      const started = await startWorkers({ count: config.workers, logger });
+      const started = await startWorkers({ count: config.workers, logger, afterWorkerDied: () => opened.sweep() });
       if ('failed' in started) return started.failed;
       server = started;
     } else {
