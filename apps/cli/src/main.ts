@@ -8,11 +8,12 @@ import { publish } from './commands/publish.js';
 import { retire, revert, unretire } from './commands/retire.js';
 import { serve } from './commands/serve.js';
 import { token } from './commands/token.js';
+import { user } from './commands/user.js';
 import { tui } from './commands/tui.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, deploy, token, publish, retire, unretire, revert, dev, tui];
+export const COMMANDS: Command[] = [init, build, verify, serve, deploy, token, user, publish, retire, unretire, revert, dev, tui];
 
 export const VERSION = '0.1.0';
 

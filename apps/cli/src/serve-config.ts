@@ -19,10 +19,13 @@ export interface ServeConfig {
    * folder a plain path in it is relative to, and where local state (build cache) goes.
    */
   store: { url: string; cwd: string; stateBase: string } | undefined;
+  /** The host's state store (tokens, users), when not the default (`--state`, HEXREPO_STATE, config "state"). */
+  state: { url: string; cwd: string } | undefined;
   name: string | undefined;
   /** `auto`: private when any user or token is configured, public otherwise. */
   access: 'public' | 'private' | 'auto';
   users: BasicUser[];
+  /** A format-1 token file to migrate into the state store once. */
   tokensFile: string;
   /** The signing key, for the publish API; absent: publishing disabled. */
   privateKey: string | undefined;
@@ -32,18 +35,19 @@ export interface ServeConfig {
 }
 
 /** The settings a config file may hold. */
-export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel'] as const;
+export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'state', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel'] as const;
 
 export const SERVE_ENV = {
   PORT: 'port (also HEXREPO_PORT)',
   PUBLIC_DIR: 'public folder (also HEXREPO_PUBLIC_DIR)',
   HEXREPO_STORE: 'store URL to serve instead of a folder (s3://…, file://…)',
+  HEXREPO_STATE: 'store URL for the host\'s tokens and users',
   AUTH_USERNAME: 'Basic-auth user name (with AUTH_PASSWORD)',
   AUTH_PASSWORD: 'Basic-auth password',
   HEXREPO_HOST: 'address to listen on',
   HEXREPO_NAME: 'repository name',
   HEXREPO_ACCESS: 'private or public',
-  HEXREPO_TOKENS: 'token file',
+  HEXREPO_TOKENS: 'format-1 token file to migrate',
   HEXREPO_PRIVATE_KEY: 'signing key file, for the publish API',
   HEXREPO_LOG_LEVEL: `log level (${LOG_LEVELS.join(', ')})`,
   HEXREPO_CONFIG: 'config file',
@@ -178,6 +182,10 @@ export async function resolveServeConfig(args: {
     if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
   });
+  const stateFound = pick('state', 'state', ['HEXREPO_STATE'], 'state');
+  if (stateFound && (typeof stateFound[0] !== 'string' || stateFound[0] === '')) bad('state', stateFound[1], 'must be a store URL (s3://BUCKET/PREFIX?region=R, file:///PATH or a folder path)');
+  if (stateFound) sources.state = stateFound[1];
+  const state = stateFound ? { url: stateFound[0] as string, cwd: stateFound[1].startsWith(configPath ?? '\0') ? fileDir : cwd } : undefined;
   const privateKey = record('privateKey', pick('privateKey', 'private-key', ['HEXREPO_PRIVATE_KEY'], 'privateKey'), projectKey, (v, src) => {
     if (typeof v !== 'string' || v === '') bad('privateKey', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
@@ -211,5 +219,5 @@ export async function resolveServeConfig(args: {
     if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
     return v;
   });
-  return { host, port, publicDir, store, name, access, users, tokensFile, privateKey, logLevel, sources };
+  return { host, port, publicDir, store, state, name, access, users, tokensFile, privateKey, logLevel, sources };
 }

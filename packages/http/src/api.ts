@@ -8,7 +8,7 @@ import { isHexrepoError, isRetirementReason, RETIREMENT_REASONS, type ErrorCode,
 import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
 import { termText, type Metadata } from '@hexrepo/tarball';
 import type { Logger } from 'pino';
-import type { Access, Identity } from './auth.js';
+import type { AccessDecision, Access, Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
 import { bodyUnread, logPath } from './request.js';
@@ -197,8 +197,8 @@ function maintainersOf(meta: Metadata): string[] {
 }
 
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse, path: string, state: ApiRequestContext) => Promise<void> {
-  const auth = (ctx: Ctx, scope: Scope, pkg?: string): Identity | null => {
-    const decision = opts.access.check(ctx.ip, ctx.req.headers.authorization, scope, pkg);
+  const auth = async (ctx: Ctx, scope: Scope, pkg?: string): Promise<Identity | null> => refuseUnless(ctx, await opts.access.check(ctx.ip, ctx.req.headers.authorization, scope, pkg));
+  const refuseUnless = (ctx: Ctx, decision: AccessDecision): Identity | null => {
     if (!decision.ok) {
       if (decision.identity) ctx.state.identity = decision.identity;
       const headers: Record<string, string> = {};
@@ -241,7 +241,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   };
 
   const publish = async (ctx: Ctx, urlName?: string): Promise<void> => {
-    auth(ctx, 'write', urlName);
+    const who = await auth(ctx, 'write', urlName);
     const svc = service();
     const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/octet-stream') throw new ApiError(415, `publish the tarball as application/octet-stream, not ${type || 'nothing'}`);
@@ -249,7 +249,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     const replace = ctx.query.get('replace') === 'true';
     // On /publish the package is only known once the tarball is read: the token's package
     // patterns are checked then, before anything is stored.
-    const result = await svc.publish(body, { replace, ...(urlName ? { name: urlName } : {}), authorize: (name) => void auth(ctx, 'write', name) });
+    const result = await svc.publish(body, { replace, ...(urlName ? { name: urlName } : {}), authorize: (name) => void refuseUnless(ctx, opts.access.authorize(who!, 'write', name)) });
     const view = findRelease(result.name, result.version);
     const map = await releaseMap(ctx, view, result.metadata);
     opts.logger?.info({ package: result.name, version: result.version, replaced: !result.created, who: ctx.state.identity?.kind === 'token' ? `token:${ctx.state.identity.token.id}` : ctx.state.identity?.kind === 'user' ? `user:${ctx.state.identity.username}` : undefined }, 'published');
@@ -263,7 +263,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       label: '/api/users/me',
       handle: async (ctx) => {
         // The same limiter as every other credential check: this answer tells whether a password is right.
-        const decision = opts.access.authenticate(ctx.ip, ctx.req.headers.authorization);
+        const decision = await opts.access.authenticate(ctx.ip, ctx.req.headers.authorization);
         if (!decision.ok) {
           const headers: Record<string, string> = decision.status === 401 ? { 'www-authenticate': 'Basic realm="hexrepo"' } : {};
           if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
@@ -283,7 +283,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       label: '/api/packages/:name',
       handle: async (ctx, m) => {
         const name = m[1]!;
-        auth(ctx, 'read', name);
+        await auth(ctx, 'read', name);
         const releases = service().releases(name);
         if (releases.length === 0) throw new ApiError(404, `no package ${name}`);
         const newest = [...releases].reverse();
@@ -321,7 +321,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}$`),
       label: '/api/packages/:name/releases/:version',
       handle: async (ctx, m) => {
-        auth(ctx, 'read', m[1]);
+        await auth(ctx, 'read', m[1]);
         const r = findRelease(m[1]!, m[2]!);
         reply(ctx, 200, await releaseMap(ctx, r, await service().metadata(m[1]!, m[2]!)));
       },
@@ -331,7 +331,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}$`),
       label: '/api/packages/:name/releases/:version',
       handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
+        await auth(ctx, 'write', m[1]);
         await service().revert(m[1]!, m[2]!);
         opts.logger?.info({ package: m[1], version: m[2] }, 'reverted');
         reply(ctx, 204);
@@ -342,7 +342,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/retire$`),
       label: '/api/packages/:name/releases/:version/retire',
       handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
+        await auth(ctx, 'write', m[1]);
         const body = await readTermBody(ctx);
         const reason = body.reason;
         if (!isRetirementReason(reason)) {
@@ -361,7 +361,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/retire$`),
       label: '/api/packages/:name/releases/:version/retire',
       handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
+        await auth(ctx, 'write', m[1]);
         await service().unretire(m[1]!, m[2]!);
         opts.logger?.info({ package: m[1], version: m[2] }, 'unretired');
         reply(ctx, 204);
@@ -372,7 +372,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/docs$`),
       label: '/api/packages/:name/releases/:version/docs',
       handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
+        await auth(ctx, 'write', m[1]);
         findRelease(m[1]!, m[2]!);
         const body = await readBody(ctx, opts.maxUploadBytes);
         await service().putDocs(m[1]!, m[2]!, body);
@@ -385,7 +385,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/docs$`),
       label: '/api/packages/:name/releases/:version/docs',
       handle: async (ctx, m) => {
-        auth(ctx, 'write', m[1]);
+        await auth(ctx, 'write', m[1]);
         await service().deleteDocs(m[1]!, m[2]!);
         reply(ctx, 204);
       },
@@ -395,7 +395,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       pattern: new RegExp(`^/packages/${NAME}/releases/${VERSION}/docs$`),
       label: '/api/packages/:name/releases/:version/docs',
       handle: async (ctx, m) => {
-        auth(ctx, 'read', m[1]);
+        await auth(ctx, 'read', m[1]);
         if (!(await service().hasDocs(m[1]!, m[2]!))) throw new ApiError(404, `no docs for ${m[1]} ${m[2]}`);
         reply(ctx, 302, undefined, { location: `${ctx.base.replace(/\/api(\/repos\/[^/]+)?$/, '')}/docs/${m[1]}-${m[2]}.tar.gz` });
       },

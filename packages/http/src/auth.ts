@@ -8,20 +8,29 @@
  * user's password is refused only after failures for that same user from that same address.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { packageAllowed, scopeAllows, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
+import { grantAllows, type Grant, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
 
 export interface BasicUser {
   username: string;
   password: string;
 }
 
-/** Who made a request. Basic-auth users (the guide's AUTH_USERNAME/AUTH_PASSWORD) have every scope. */
-export type Identity = { kind: 'user'; username: string } | { kind: 'token'; token: TokenInfo };
+/**
+ * Who made a request. Users of the host's credentials carry their grants; the configured users (the
+ * guide's AUTH_USERNAME/AUTH_PASSWORD) have every scope on every repository.
+ */
+export type Identity = { kind: 'user'; username: string; grants: Grant[] } | { kind: 'token'; token: TokenInfo };
+
+const EVERYTHING: Grant[] = [{ repository: '*', scopes: ['admin'], packages: [] }];
 
 export interface AccessOptions {
   /** `private`: every read needs credentials. `public`: reads are open, writes need credentials. */
   visibility: 'public' | 'private';
+  /** The repository a check is about when the caller names none. */
+  repository: string;
+  /** Users with every scope on every repository (AUTH_USERNAME/AUTH_PASSWORD, the config file's "users"). */
   users: BasicUser[];
+  /** The host's credentials: tokens and users with grants. */
   tokens?: TokenStore;
   /** Failed attempts (per address, or per address and user for passwords) before they are refused for `windowMs`. @default 10 */
   maxFailures?: number;
@@ -90,13 +99,13 @@ export class Access {
   readonly #verified = new Map<string, { identity: Identity; until: number; generation: number }>();
 
   /** Resolve the header to an identity: null when absent, 'invalid' when present but unknown. */
-  identify(header: string | undefined): Identity | null | 'invalid' {
+  async identify(header: string | undefined): Promise<Identity | null | 'invalid'> {
     if (header === undefined) return null;
     const generation = this.options.tokens?.generation ?? 0;
     const now = this.#now();
     const hit = this.#verified.get(header);
     if (hit && hit.until > now && hit.generation === generation) return hit.identity;
-    const found = this.#identifyUncached(header);
+    const found = await this.#identifyUncached(header);
     if (found !== null && found !== 'invalid') {
       if (this.#verified.size >= 10_000) this.#verified.clear();
       this.#verified.set(header, { identity: found, until: now + VERIFIED_TTL_MS, generation });
@@ -104,7 +113,7 @@ export class Access {
     return found;
   }
 
-  #identifyUncached(header: string): Identity | null | 'invalid' {
+  async #identifyUncached(header: string): Promise<Identity | null | 'invalid'> {
     const parsed = parseAuthorization(header);
     if (!parsed) return null;
     let found: Identity | null = null;
@@ -112,10 +121,17 @@ export class Access {
     if (parsed.basic) {
       for (const u of this.options.users) {
         const ok = safeEqual(parsed.basic.username, u.username) && safeEqual(parsed.basic.password, u.password);
-        if (ok && !found) found = { kind: 'user', username: u.username };
+        if (ok && !found) found = { kind: 'user', username: u.username, grants: EVERYTHING };
       }
     }
-    return found ?? this.#token(parsed.secrets) ?? 'invalid';
+    found ??= this.#token(parsed.secrets);
+    // A stored user costs a scrypt, so only a Basic header naming one pays it (a token sent as the
+    // Basic password does not); user names are not secret, passwords are compared in constant time.
+    if (!found && parsed.basic && this.options.tokens?.hasUser(parsed.basic.username)) {
+      const user = await this.options.tokens.verifyUser(parsed.basic.username, parsed.basic.password);
+      if (user) found = { kind: 'user', username: user.username, grants: user.grants };
+    }
+    return found ?? 'invalid';
   }
 
   #token(secrets: readonly string[]): Identity | null {
@@ -131,6 +147,7 @@ export class Access {
     if (!parsed.basic) return undefined;
     let claimed: string | undefined;
     for (const u of this.options.users) if (safeEqual(parsed.basic.username, u.username) && claimed === undefined) claimed = u.username;
+    if (claimed === undefined && this.options.tokens?.hasUser(parsed.basic.username)) claimed = parsed.basic.username;
     return claimed;
   }
 
@@ -140,7 +157,7 @@ export class Access {
    * from that address, and once over the limit are refused without being checked, so a refusal says
    * nothing about the password; anything else counts against the address. A valid token always wins.
    */
-  authenticate(address: string, header: string | undefined): AccessDecision {
+  async authenticate(address: string, header: string | undefined): Promise<AccessDecision> {
     const parsed = parseAuthorization(header);
     if (!parsed) return { ok: false, status: 401, message: 'authentication required' };
     const user = this.#claimedUser(parsed);
@@ -151,7 +168,7 @@ export class Access {
       if (token) return { ok: true, identity: token };
       return { ok: false, status: 429, message: 'too many failed authentication attempts; try again later', retryAfterSeconds: blocked };
     }
-    const id = this.identify(header);
+    const id = await this.identify(header);
     if (id === null || id === 'invalid') {
       this.#fail(key);
       return { ok: false, status: 401, message: 'invalid credentials' };
@@ -159,21 +176,35 @@ export class Access {
     return { ok: true, identity: id };
   }
 
-  /** Decide whether a request from `address` with `header` may use `scope` (on `pkg`, if given). */
-  check(address: string, header: string | undefined, scope: Scope, pkg?: string): AccessDecision {
+  /**
+   * Decide whether a request from `address` with `header` may use `scope` on `repository` (the one
+   * Access guards, unless a host names another), and on `pkg` if given.
+   */
+  async check(address: string, header: string | undefined, scope: Scope, pkg?: string, repository: string = this.options.repository): Promise<AccessDecision> {
     const publicRead = scope === 'read' && this.options.visibility === 'public';
     // A public read never fails on credentials: Hex ≥ 2.4 may send a stranger's hex.pm token.
     // (Nor does it tell whether they are valid, so it needs no limiter.)
     if (publicRead) {
-      const id = header === undefined ? null : this.identify(header);
+      const id = header === undefined ? null : await this.identify(header);
       return { ok: true, identity: id === 'invalid' ? null : id };
     }
-    const decision = this.authenticate(address, header);
+    const decision = await this.authenticate(address, header);
     if (!decision.ok) return decision;
-    const id = decision.identity!;
-    if (id.kind === 'token') {
-      if (!scopeAllows(id.token.scopes, scope)) return { ok: false, status: 403, message: `the token does not have the ${scope} scope`, identity: id };
-      if (pkg !== undefined && !packageAllowed(id.token.packages, pkg)) return { ok: false, status: 403, message: `the token is not allowed to access package ${pkg}`, identity: id };
+    return this.authorize(decision.identity!, scope, pkg, repository);
+  }
+
+  /** Whether an identity already authenticated may use `scope` on `repository` (and `pkg`): its grants only, synchronous. */
+  authorize(id: Identity, scope: Scope, pkg?: string, repository: string = this.options.repository): AccessDecision {
+    const grants = id.kind === 'token' ? id.token.grants : id.grants;
+    if (!grantAllows(grants, repository, scope, pkg)) {
+      const who = id.kind === 'token' ? 'the token' : `user ${id.username}`;
+      // Which of the three is missing, so the holder knows what to ask for.
+      const message = !grantAllows(grants, repository, scope)
+        ? grants.some((g) => g.repository === '*' || g.repository === repository)
+          ? `${who} does not have the ${scope} scope on repository ${repository}`
+          : `${who} has no access to repository ${repository}`
+        : `${who} is not allowed to access package ${pkg} in repository ${repository}`;
+      return { ok: false, status: 403, message, identity: id };
     }
     return { ok: true, identity: id };
   }

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
 import { createApiHandler, type ApiRequestContext } from './api.js';
 import { bodyUnread, logPath } from './request.js';
-import type { Access, Identity } from './auth.js';
+import type { Access, AccessDecision, Identity } from './auth.js';
 import { Metrics } from './metrics.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
 
@@ -192,9 +192,11 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     if (url === '/health' || url.startsWith('/health?')) {
       state.route = '/health';
       // Where the repository lives is for its operators: shown only to a caller who authenticates.
-      const who = req.headers.authorization === undefined ? null : opts.access.authenticate(ip, req.headers.authorization);
-      const details = who?.ok ? { store: opts.store.url } : {};
-      return send(res, 200, `${JSON.stringify({ status: 'ok', repository: opts.repository, ...details })}\n`, { 'content-type': 'application/json' });
+      const who = req.headers.authorization === undefined ? Promise.resolve(null) : opts.access.authenticate(ip, req.headers.authorization);
+      who
+        .then((decision) => send(res, 200, `${JSON.stringify({ status: 'ok', repository: opts.repository, ...(decision?.ok ? { store: opts.store.url } : {}) })}\n`, { 'content-type': 'application/json' }))
+        .catch((err: unknown) => failed(res, err, '/health'));
+      return;
     }
     if (url === '/metrics') {
       state.route = '/metrics';
@@ -215,7 +217,19 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
     const routed = routeRepository(url);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
     state.route = routeLabel(routed.resource.kind);
-    const decision = opts.access.check(ip, req.headers.authorization, 'read', routed.resource.pkg);
+    opts.access
+      .check(ip, req.headers.authorization, 'read', routed.resource.pkg)
+      .then((decision) => readAllowed(req, res, routed.resource, state, decision))
+      .catch((err: unknown) => failed(res, err, routed.resource.key));
+  };
+
+  const failed = (res: ServerResponse, err: unknown, path: string): void => {
+    opts.logger?.error({ err: formatError(err), path: logPath(path) }, 'request failed');
+    if (!res.headersSent) send(res, 500, 'internal error\n');
+    else res.destroy();
+  };
+
+  const readAllowed = (req: IncomingMessage, res: ServerResponse, resource: Resource, state: ApiRequestContext, decision: AccessDecision): void => {
     if (!decision.ok) {
       if (decision.identity) state.identity = decision.identity;
       const headers: Record<string, string> = {};
@@ -224,11 +238,7 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
       return send(res, decision.status, `${decision.message}\n`, headers);
     }
     state.identity = decision.identity;
-    serveResource(req, res, routed.resource).catch((err: unknown) => {
-      opts.logger?.error({ err: formatError(err), path: logPath(routed.resource.key) }, 'request failed');
-      if (!res.headersSent) send(res, 500, 'internal error\n');
-      else res.destroy();
-    });
+    serveResource(req, res, resource).catch((err: unknown) => failed(res, err, resource.key));
   };
   return Object.assign(handler, { metrics });
 }

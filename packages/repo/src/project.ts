@@ -23,7 +23,15 @@ export function defaultCachePath(publicDir: string): string {
   return join(stateDir(publicDir), `build-cache-${base}.json`);
 }
 
-/** Default token file of a repository. */
+/**
+ * The host's state store of a folder project (tokens and users): `.hexrepo/state/`, beside the
+ * public folder, never inside the served or synced folder.
+ */
+export function defaultHostStateDir(publicDir: string): string {
+  return join(stateDir(publicDir), 'state');
+}
+
+/** The token file of hexrepo before host credentials (format 1), migrated once into the state store. */
 export function defaultTokensPath(publicDir: string): string {
   return join(stateDir(publicDir), 'tokens.json');
 }

@@ -1,15 +1,19 @@
-import { existsSync, unwatchFile, watchFile } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createLogger, createRepositoryHandler, listen } from '@hexrepo/http';
 import { formatError, HexrepoError } from '@hexrepo/core';
 import { fingerprint } from '@hexrepo/registry';
-import { loadCache, RepoService, saveCache, TokenStore } from '@hexrepo/repo';
+import { loadCache, openCredentials, RepoService, saveCache } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import type { Command } from '../command.js';
+import { migrationNote, openStateStore } from '../credentials.js';
 import { defaultCachePath, loadSigningKey } from '../project.js';
 import { CONFIG_KEYS, resolveServeConfig, SERVE_ENV } from '../serve-config.js';
 import { loadStoreSigningKey, openStore, storeCachePath } from '../stores.js';
+
+/** How often a server re-reads the host's credentials (a revocation applies everywhere within this plus a request). */
+const CREDENTIALS_REFRESH_MS = 2_000;
 
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
 async function strayKeys(publicDir: string): Promise<string[]> {
@@ -31,9 +35,17 @@ in the folder is not reachable, whatever the encoding of the request path.
 Access: "private" needs credentials for every read; "public" serves reads to anyone (writes, with
 the publish API, always need credentials). By default the repository is private as soon as a user
 or a token exists, public otherwise. Credentials: Basic auth (AUTH_USERNAME/AUTH_PASSWORD, as in
-the Hex self-hosting guide: clients put user:password in the repository URL, or use ~/.netrc),
-and tokens from "hexrepo token create" (Mix --auth-key, rebar3 repo_key, "Bearer TOKEN", or Basic
-with the token as password). Failed attempts are rate-limited per client address (10 a minute).
+the Hex self-hosting guide: clients put user:password in the repository URL, or use ~/.netrc;
+or users from "hexrepo user add"), and tokens from "hexrepo token create" (Mix --auth-key, rebar3
+repo_key, "Bearer TOKEN", or Basic with the token as password); each stored user and token is
+limited to its grants (repositories, scopes, packages). Failed attempts are rate-limited per
+client address (10 a minute).
+
+Tokens and users are the host's state, kept in its state store: DIR/.hexrepo/state/ for a folder,
+the served store itself (under _hexrepo/host/, never served) with --store, or the --state store.
+Every server on that store re-reads them every two seconds, so a token created or revoked through
+any of them (or with "hexrepo token") applies to all. A token file of an older hexrepo
+(.hexrepo/tokens.json) is moved there once, and renamed tokens.json.migrated.
 
 With the repository's private key (--private-key, or the one hexrepo.json names) it also serves
 the publish API under /api, so HEX_API_URL=URL/api HEX_API_KEY=TOKEN mix hex.publish works, as do
@@ -53,13 +65,16 @@ Options (strongest first: flag, environment, config file, hexrepo.json):
                        profile or instance role, GCS from Application Default Credentials). Hot
                        files are cached in memory and revalidated every second. Not together with
                        --public-dir/PUBLIC_DIR; DIR (or ./hexrepo.json) then only gives --name and
-                       --private-key, and the build cache and tokens stay in DIR/.hexrepo/
+                       --private-key, and the build cache stays in DIR/.hexrepo/
+  --state URL          env HEXREPO_STATE: keep tokens and users in this store (e.g.
+                       s3://BUCKET/_state?region=R) instead of the default above
   --port N             env PORT or HEXREPO_PORT (default 4000; 0 picks a free port)
   --host ADDR          env HEXREPO_HOST (default 127.0.0.1; 0.0.0.0 to listen on every interface)
   --name NAME          env HEXREPO_NAME: the repository name, shown by /health (default: hexrepo.json)
   --access MODE        env HEXREPO_ACCESS: private or public (default: see above)
-  --tokens FILE        env HEXREPO_TOKENS: the token file (default: .hexrepo/tokens.json beside
-                       the public folder)
+  --tokens FILE        env HEXREPO_TOKENS: a token file of an older hexrepo (format 1) to move
+                       into the state store once (default: .hexrepo/tokens.json beside the
+                       public folder)
   --private-key FILE   env HEXREPO_PRIVATE_KEY: the signing key, enables the publish API
                        (default: the key hexrepo.json names, when it exists; never inside PUBLIC)
   --log-level LEVEL    env HEXREPO_LOG_LEVEL: fatal, error, warn, info, debug, trace, silent
@@ -75,6 +90,7 @@ ${Object.entries(SERVE_ENV)
   options: {
     'public-dir': { type: 'string' },
     store: { type: 'string' },
+    state: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     name: { type: 'string' },
@@ -87,12 +103,18 @@ ${Object.entries(SERVE_ENV)
   async run({ values, positionals }, io) {
     const config = await resolveServeConfig({ values, positional: positionals[0], env: io.env, cwd: io.cwd });
     const logger = createLogger({ level: config.logLevel });
-    const tokens = await TokenStore.open(config.tokensFile);
-    const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
-    const access = new Access({ visibility, users: config.users, tokens });
     // Hot registry files are served from memory, revalidated against the folder every second.
     const inner = config.store ? await openStore(config.store.url, { cwd: config.store.cwd }) : new FsStore(config.publicDir!);
     const store = new CachedStore(inner);
+    // Tokens and users are the host's, in its state store (never the memory-cached view: another
+    // server's change must be seen), shared by every server on that store.
+    const stateStore = await openStateStore({ ...(config.state ? { state: config.state } : {}), ...(config.store ? { repositoryStore: inner } : { publicDir: config.publicDir! }) });
+    const { tokens, migration } = await openCredentials({ store: stateStore, legacyFile: config.tokensFile, ...(config.name ? { repository: config.name } : {}) });
+    const migrated = migrationNote(migration, config.tokensFile, tokens);
+    if (migrated && migration.status === 'imported') logger.info({ credentials: tokens.where }, migrated);
+    else if (migrated) logger.warn({ credentials: tokens.where }, migrated);
+    const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
+    const access = new Access({ repository: config.name ?? 'unnamed', visibility, users: config.users, tokens });
     const where = config.publicDir ?? inner.url;
 
     // The publish API needs the signing key. The one named by hexrepo.json is optional (a server
@@ -124,21 +146,27 @@ ${Object.entries(SERVE_ENV)
     }
     if (visibility === 'private' && access.open) logger.warn('access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
     if (visibility === 'public') logger.info('access is public: anyone who can reach this address can read the repository');
-    // Tokens created or revoked while the server runs take effect within two seconds.
-    watchFile(config.tokensFile, { interval: 2000 }, (curr, prev) => {
-      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
-      tokens.reload().then(
-        () => logger.info({ tokens: tokens.size }, 'token file reloaded'),
-        (err: unknown) => logger.error({ err: (err as Error).message }, 'token file reload failed; keeping the previous tokens'),
-      );
-    });
+    // Tokens and users created or revoked through any server (or the CLI) on the same state store
+    // take effect here within two seconds: one HEAD of the credentials object per interval.
+    let refreshing = false;
+    const refresher = setInterval(() => {
+      if (refreshing) return;
+      refreshing = true;
+      tokens
+        .refresh()
+        .then(
+          (changed) => changed && logger.info({ credentials: tokens.where, size: tokens.size }, 'credentials reloaded'),
+          (err: unknown) => logger.error({ err: formatError(err) }, 'credentials reload failed; keeping the previous tokens and users'),
+        )
+        .finally(() => (refreshing = false));
+    }, CREDENTIALS_REFRESH_MS);
     // Last resort only: request handling never throws out of an event handler, but should a bug
     // ever do so, one bad request must not stop the repository for everyone. Writes are atomic
     // (temp file, then rename), so what the failed request left is never half-visible.
     const onUncaught = (err: unknown): void => logger.error({ err: formatError(err) }, 'uncaught error; still serving (please report it)');
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUncaught);
-    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, access: visibility, users: config.users.length, tokens: tokens.size }, 'listening');
+    logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? inner.url : null, credentials: tokens.where, access: visibility, users: config.users.length + tokens.users().length, tokens: tokens.list().length }, 'listening');
     io.err(`hexrepo serve: ${server.url} (${visibility}; ${where})\n`);
 
     await new Promise<void>((resolveStop) => {
@@ -148,7 +176,7 @@ ${Object.entries(SERVE_ENV)
         process.off('SIGINT', onInt);
         process.off('uncaughtException', onUncaught);
         process.off('unhandledRejection', onUncaught);
-        unwatchFile(config.tokensFile);
+        clearInterval(refresher);
         server
           .close(10_000)
           .then(() => service?.flushed())
