@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from '../../../e2e/support/cli.js';
+import { namesStatus, reloadedWithin5s, reloads } from '../../../e2e/support/credentials.js';
 import { startServe, type ServeProcess } from '../../../e2e/support/serve.js';
 
 const FIXTURE = new URL('../../../test-fixtures/tokens-format1/', import.meta.url).pathname;
@@ -26,16 +27,6 @@ async function project(name: string): Promise<string> {
   const init = await hexrepo(['init', name, '--name', 'acme'], { cwd: dir });
   expect(init.status, init.stderr).toBe(0);
   return join(dir, name);
-}
-
-/** Status of GET /names with `authorization` on each server, polled until `want` or 5 s (the bound a revocation must meet). */
-async function untilAll(servers: ServeProcess[], authorization: string, want: number): Promise<number[]> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const statuses = await Promise.all(servers.map(async (s) => (await fetch(`${s.url}/names`, { headers: { authorization } })).status));
-    if (statuses.every((x) => x === want) || Date.now() > deadline) return statuses;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('hexrepo token and hexrepo user on a folder project', () => {
@@ -87,11 +78,15 @@ describe('hexrepo token and hexrepo user on a folder project', () => {
       // bob may read beta only, not this server's acme
       expect((await fetch(`${server.url}/names`, { headers: { authorization: basic('bob', 'builder-bob') } })).status).toBe(403);
       expect((await fetch(`${server.url}/names`, { headers: { authorization: basic('alice', 'wrong-one') } })).status).toBe(401);
+      let before = [reloads(server)];
       expect((await hexrepo(['user', 'passwd', 'alice'], { cwd: repo, input: 'looking-glass\n' })).status).toBe(0);
-      expect(await untilAll([server], basic('alice', 'wonderland'), 401)).toEqual([401]);
-      expect(await untilAll([server], basic('alice', 'looking-glass'), 200)).toEqual([200]);
+      expect(await reloadedWithin5s([server], before)).toEqual([true]);
+      expect(await namesStatus([server], basic('alice', 'wonderland'))).toEqual([401]);
+      expect(await namesStatus([server], basic('alice', 'looking-glass'))).toEqual([200]);
+      before = [reloads(server)];
       expect((await hexrepo(['user', 'remove', 'alice'], { cwd: repo })).status).toBe(0);
-      expect(await untilAll([server], basic('alice', 'looking-glass'), 401)).toEqual([401]);
+      expect(await reloadedWithin5s([server], before)).toEqual([true]);
+      expect(await namesStatus([server], basic('alice', 'looking-glass'))).toEqual([401]);
       expect((await hexrepo(['user', 'remove', 'alice'], { cwd: repo })).status).toBe(1);
     } finally {
       expect(await server.stop()).toBe(0);
@@ -149,11 +144,15 @@ describe('two hexrepo serve processes on one folder share the credentials', () =
   });
 
   it('a token created while both run is accepted by both; revoked, it is refused by both within 5 s', async () => {
+    let before = servers.map(reloads);
     const created = await hexrepo(['token', 'create', '--label', 'live', '--scope', 'read', '--json'], { cwd: repo });
     const { token, id } = JSON.parse(created.stdout) as { token: string; id: string };
-    expect(await untilAll(servers, token, 200)).toEqual([200, 200]);
+    expect(await reloadedWithin5s(servers, before)).toEqual([true, true]);
+    expect(await namesStatus(servers, token)).toEqual([200, 200]);
+    before = servers.map(reloads);
     expect((await hexrepo(['token', 'revoke', id], { cwd: repo })).status).toBe(0);
-    expect(await untilAll(servers, token, 401)).toEqual([401, 401]);
+    expect(await reloadedWithin5s(servers, before)).toEqual([true, true]);
+    expect(await namesStatus(servers, token)).toEqual([401, 401]);
   }, 30_000);
 });
 
