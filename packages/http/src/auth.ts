@@ -6,6 +6,7 @@
  * name, everything else (unknown tokens) per client address. A valid token is never refused by the
  * limiter (tokens are 32 random bytes: telling whether one is valid helps no one guess one), and a
  * user's password is refused only after failures for that same user from that same address.
+ * What an identity may do is its grants (repository, scopes, packages), checked per repository.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { grantAllows, type Grant, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
