@@ -94,6 +94,30 @@ describe('hexrepo token and hexrepo user on a folder project', () => {
   }, 60_000);
 });
 
+describe('--state: the credentials in another store', () => {
+  it('a token created with --state is accepted by a server given the same --state, and not kept in .hexrepo/state/', async () => {
+    const repo = await project('state');
+    const state = join(dir, 'shared-state');
+    const created = await hexrepo(['token', 'create', '--state', state, '--label', 'shared', '--scope', 'read', '--json'], { cwd: repo });
+    expect(created.status, created.stderr).toBe(0);
+    const { token, credentials } = JSON.parse(created.stdout) as { token: string; credentials: string };
+    expect(credentials).toMatch(/\/shared-state\/_hexrepo\/host\/credentials\.json$/);
+    await expect(stat(join(repo, CREDENTIALS))).rejects.toMatchObject({ code: 'ENOENT' });
+    const server = await startServe(['--state', state], { cwd: repo, env: { HEXREPO_ACCESS: 'private' } });
+    try {
+      expect(await namesStatus([server], token)).toEqual([200]);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    const without = await startServe(['--access', 'private'], { cwd: repo });
+    try {
+      expect(await namesStatus([without], token)).toEqual([401]);
+    } finally {
+      expect(await without.stop()).toBe(0);
+    }
+  }, 30_000);
+});
+
 describe('migration of a format-1 .hexrepo/tokens.json (made by an older hexrepo)', () => {
   it('hexrepo serve moves it into the state store once; the old tokens keep working, for this repository only', async () => {
     const repo = await project('old');
@@ -168,5 +192,11 @@ describe('hexrepo deploy never uploads the host state', () => {
     expect(out.ignored).toContain('_hexrepo/host/credentials.json');
     expect(out.uploaded).toContain('names');
     await expect(stat(join(target, '_hexrepo/host/credentials.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+    // A target that is a server's state store keeps its credentials through deploy --delete.
+    const made = await hexrepo(['token', 'create', '--store', target, '--label', 'in-target', '--scope', 'read'], { cwd: repo });
+    expect(made.status, made.stderr).toBe(0);
+    const before = await readFile(join(target, '_hexrepo/host/credentials.json'), 'utf8');
+    expect((await hexrepo(['deploy', '--to', target, '--delete', '--json'], { cwd: repo })).status).toBe(0);
+    expect(await readFile(join(target, '_hexrepo/host/credentials.json'), 'utf8')).toBe(before);
   });
 });
