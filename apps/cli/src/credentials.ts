@@ -19,8 +19,9 @@ export async function openStateStore(where: { state?: { url: string; cwd: string
   if (where.repositoryStore) return where.repositoryStore;
   if (where.publicDir === undefined) throw new HexrepoError('CONFIG_INVALID', 'no state store: give a state URL, a store or a public folder');
   const dir = defaultHostStateDir(where.publicDir);
-  // Password hashes are in there: readable by the owner only, like the signing key.
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Password hashes are in there: readable by the owner only, like the signing key. A server on a
+  // read-only volume still starts (with no credentials there is nothing to read); a write says why it failed.
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => undefined);
   return new FsStore(dir);
 }
 
