@@ -6,7 +6,6 @@
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TokenStore } from '@hexrepo/repo';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from './support/cli.js';
 import { rebar3Unavailable, runRebar3, writeConsumer } from './support/rebar3.js';
@@ -35,9 +34,12 @@ describe.skipIf(unavailable !== null)('rebar3 against one hexrepo serve with sev
       await copyFile(join(FIXTURES, 'baz-1.0.0.tar'), join(dir, 'repos', name, 'public/tarballs/baz-1.0.0.tar'));
       publicKey[name] = await readFile(join(dir, 'repos', name, 'public/public_key'), 'utf8');
     }
-    // Tokens of the host, each granted one repository.
-    const tokens = await TokenStore.open(join(dir, '.hexrepo/tokens.json'));
-    for (const name of REPOS) token[name] = (await tokens.create({ label: `${name} reader`, scopes: ['read'], grants: [{ repository: name, scopes: ['read'], packages: [] }] })).token;
+    // Tokens of the host (in its state store, DIR/.hexrepo/state/), each granted one repository.
+    for (const name of REPOS) {
+      const created = await hexrepo(['token', 'create', '--label', `${name} reader`, '--repo', name, '--scope', 'read', '--json'], { cwd: dir });
+      expect(created.status, created.stderr).toBe(0);
+      token[name] = (JSON.parse(created.stdout) as { token: string }).token;
+    }
     server = await startServe([], { cwd: dir });
   }, 120_000);
 

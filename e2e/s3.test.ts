@@ -138,7 +138,8 @@ describe.skipIf(unavailable !== null)('a repository in an S3 bucket (Ceph RGW)',
 
   it('two servers on one bucket: 20 concurrent publishes split between them, all in the verified registry', async () => {
     const repo = join(dir, 'repo');
-    const token = (JSON.parse((await hexrepo(['token', 'create', '--label', 'ci', '--scope', 'read', '--scope', 'write', '--json'], { cwd: repo })).stdout) as { token: string }).token;
+    // The servers' credentials are in the bucket they serve (_hexrepo/host/), so the token goes there.
+    const token = (JSON.parse((await hexrepo(['token', 'create', '--store', url('shared'), '--label', 'ci', '--scope', 'read', '--scope', 'write', '--json'], { cwd: repo, env })).stdout) as { token: string }).token;
     const servers = await Promise.all([0, 1].map(() => startServe(['--store', url('shared'), '--log-level', 'warn'], { cwd: repo, env })));
     try {
       const { responses } = await publishInterleaved(servers, token, 20);

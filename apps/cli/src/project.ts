@@ -81,7 +81,7 @@ export async function resolvePublicDir(cmd: string, cwd: string, positional: str
   return { publicDir, project };
 }
 
-export { defaultCachePath, defaultTokensPath, stateDir, storeCachePath, storeTokensPath } from '@hexrepo/repo';
+export { defaultCachePath, defaultHostStateDir, defaultTokensPath, stateDir, storeCachePath, storeTokensPath } from '@hexrepo/repo';
 
 /** True when `path` is `dir` or inside it. */
 export function isInside(path: string, dir: string): boolean {

@@ -8,7 +8,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { HexrepoError, assertRepoName, isHostConfig, parseHostConfig, PROJECT_FILE } from '@hexrepo/core';
 import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
-import { defaultTokensPath, isInside, storeTokensPath, readProject, resolvePublicDir } from './project.js';
+import { hostStateLocation, type StateLocation } from './credentials.js';
+import { defaultHostStateDir, defaultTokensPath, isInside, storeTokensPath, readProject, resolvePublicDir } from './project.js';
 
 export interface ServeConfig {
   host: string;
@@ -20,10 +21,17 @@ export interface ServeConfig {
    * folder a plain path in it is relative to, and where local state (build cache) goes.
    */
   store: { url: string; cwd: string; stateBase: string } | undefined;
+  /**
+   * The host's state store (tokens, users): `--state`, HEXREPO_STATE or config "state"; else the
+   * served store (one repository in a store), or a host's root repository's store; else the folder
+   * .hexrepo/state/ beside the public folder (of a host: in the folder of its config).
+   */
+  state: StateLocation;
   name: string | undefined;
   /** `auto`: private when any user or token is configured, public otherwise. */
   access: 'public' | 'private' | 'auto';
   users: BasicUser[];
+  /** A format-1 token file to migrate into the state store once. */
   tokensFile: string;
   /** The signing key, for the publish API; absent: publishing disabled. */
   privateKey: string | undefined;
@@ -84,12 +92,13 @@ export const SERVE_ENV = {
   PORT: 'port (also HEXREPO_PORT)',
   PUBLIC_DIR: 'public folder (also HEXREPO_PUBLIC_DIR)',
   HEXREPO_STORE: 'store URL to serve instead of a folder (s3://…, file://…)',
+  HEXREPO_STATE: 'store URL for the host\'s tokens and users',
   AUTH_USERNAME: 'Basic-auth user name (with AUTH_PASSWORD)',
   AUTH_PASSWORD: 'Basic-auth password',
   HEXREPO_HOST: 'address to listen on',
   HEXREPO_NAME: 'repository name',
   HEXREPO_ACCESS: 'private or public',
-  HEXREPO_TOKENS: 'token file',
+  HEXREPO_TOKENS: 'format-1 token file to migrate',
   HEXREPO_PRIVATE_KEY: 'signing key file, for the publish API',
   HEXREPO_LOG_LEVEL: `log level (${LOG_LEVELS.join(', ')})`,
   HEXREPO_WORKERS: 'worker processes (default: one per core)',
@@ -274,6 +283,17 @@ export async function resolveServeConfig(args: {
     if (typeof v !== 'string' || v === '') bad('tokensFile', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
   });
+  const stateFound = pick('state', 'state', ['HEXREPO_STATE'], 'state');
+  if (stateFound && (typeof stateFound[0] !== 'string' || stateFound[0] === '')) bad('state', stateFound[1], 'must be a store URL (s3://BUCKET/PREFIX?region=R, file:///PATH or a folder path)');
+  if (stateFound) sources.state = stateFound[1];
+  const state: StateLocation = stateFound
+    ? { url: stateFound[0] as string, cwd: stateFound[1].startsWith(configPath ?? '\0') ? fileDir : cwd }
+    : repositories
+      ? hostStateLocation(fileDir, repositories)
+      : store
+        ? { url: store.url, cwd: store.cwd }
+        : { dir: defaultHostStateDir(publicDir!) };
+  sources.state ??= 'default';
   const privateKey = record('privateKey', pick('privateKey', 'private-key', ['HEXREPO_PRIVATE_KEY'], 'privateKey'), projectKey, (v, src) => {
     if (typeof v !== 'string' || v === '') bad('privateKey', src, 'must be a file path');
     return resolve(src.startsWith(configPath ?? '\0') ? fileDir : cwd, v);
@@ -310,5 +330,5 @@ export async function resolveServeConfig(args: {
     if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
     return v;
   });
-  return { host, port, publicDir, store, name, access, users, tokensFile, privateKey, logLevel, workers, ...(repositories ? { repositories } : {}), sources };
+  return { host, port, publicDir, store, state, name, access, users, tokensFile, privateKey, logLevel, workers, ...(repositories ? { repositories } : {}), sources };
 }

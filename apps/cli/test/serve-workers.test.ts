@@ -142,12 +142,12 @@ describe('hexrepo serve --workers 2', () => {
   }, 90_000);
 
   it('a token created or revoked while serving is accepted, then refused, by every worker', async () => {
-    // Each worker reloads the token file when it changes (polled every 2 s) and logs it.
-    const reloaded = (from: number): Set<number> => new Set(server.logs.slice(from).filter((l) => l.msg === 'token file reloaded' && l.worker !== 0).map((l) => l.worker as number));
+    // Each worker re-reads the host's credentials when they change (polled every 2 s) and logs it.
+    const reloaded = (from: number): Set<number> => new Set(server.logs.slice(from).filter((l) => l.msg === 'credentials reloaded' && l.worker !== 0).map((l) => l.worker as number));
     const answeredBy = (from: number): Set<number> => new Set(server.logs.slice(from).filter((l) => l.msg === 'request' && l.path === '/names').map((l) => l.worker as number));
     const createdAt = server.logs.length;
     const created = JSON.parse((await hexrepo(['token', 'create', '--label', 'temp', '--scope', 'read', '--json'], { cwd: repo })).stdout) as { token: string; id: string };
-    await until('every worker reloads the token file', 600, () => reloaded(createdAt).size === 2);
+    await until('every worker re-reads the credentials', 600, () => reloaded(createdAt).size === 2);
     const acceptedFrom = server.logs.length;
     await until('every worker has answered the new token', 200, async () => {
       const res = await fresh(server.url, '/names', { headers: { authorization: created.token } });
@@ -158,7 +158,7 @@ describe('hexrepo serve --workers 2', () => {
 
     const revokedAt = server.logs.length;
     expect((await hexrepo(['token', 'revoke', created.id], { cwd: repo })).status).toBe(0);
-    await until('every worker reloads the token file', 600, () => reloaded(revokedAt).size === 2);
+    await until('every worker re-reads the credentials', 600, () => reloaded(revokedAt).size === 2);
     const refusedFrom = server.logs.length;
     await until('every worker has refused the revoked token', 200, async () => {
       const res = await fresh(server.url, '/names', { headers: { authorization: created.token } });

@@ -77,13 +77,13 @@ describe('hexrepo token', () => {
   it('create prints the secret once; list shows records without it; revoke removes it', async () => {
     const created = await hexrepo(['token', 'create', '--label', 'ci', '--scope', 'read', '--scope', 'write', '--package', 'acme_*', '--json'], { cwd: dir });
     expect(created.status, created.stderr).toBe(0);
-    const info = JSON.parse(created.stdout) as { token: string; id: string; scopes: string[]; packages: string[] };
-    expect(info).toMatchObject({ scopes: ['read', 'write'], packages: ['acme_*'] });
+    const info = JSON.parse(created.stdout) as { token: string; id: string };
+    expect(info).toMatchObject({ grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: ['acme_*'] }] });
     const list = await hexrepo(['token', 'list', '--json'], { cwd: dir });
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id: info.id, label: 'ci' })]);
     expect(list.stdout).not.toContain(info.token);
     const human = await hexrepo(['token', 'list'], { cwd: dir });
-    expect(human.stdout).toMatch(new RegExp(`^${info.id}\\s+read,write\\s+acme_\\*`));
+    expect(human.stdout).toMatch(new RegExp(`^${info.id}\\s+acme:read,write\\[acme_\\*\\]`));
     expect((await hexrepo(['token', 'revoke', info.id], { cwd: dir })).status).toBe(0);
     expect((await hexrepo(['token', 'revoke', info.id], { cwd: dir })).status).toBe(1);
   });

@@ -4,15 +4,15 @@
  * served at once. Live logs go to the terminal, to a Server-Sent Events stream at /_dev/events,
  * and to a small browser page at /_dev/.
  */
-import { existsSync, type Stats, unwatchFile, watchFile } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatError, parseProjectConfig, PROJECT_FILE } from '@hexrepo/core';
 import { Access, clientKind, createHostHandler, listen, type RunningServer } from '@hexrepo/http';
 import { fingerprint, loadPrivateKey, publicKeyPem } from '@hexrepo/registry';
-import { clientSetup, createProject, defaultCachePath, defaultTokensPath, formatClientSetup, openRepository, type RepoService, TokenStore } from '@hexrepo/repo';
+import { clientSetup, createProject, defaultCachePath, defaultHostStateDir, defaultTokensPath, formatClientSetup, openCredentials, openRepository, type RepoService } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import { EventHub, type DevEvent, type RebuildEvent } from './events.js';
 import { seed } from './seed.js';
@@ -130,20 +130,32 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   );
   await watcher.ready;
 
-  const tokensPath = defaultTokensPath(project.publicDir);
-  const tokens = await TokenStore.open(tokensPath);
-  // Tokens created or revoked while dev runs ("hexrepo token create DIR") take effect within half
-  // a second, as with hexrepo serve; a broken file keeps the previous tokens.
-  const onTokenFile = (curr: Stats, prev: Stats): void => {
-    if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
-    tokens.reload().then(
-      () => hub.emit({ type: 'info', at: now(), message: `token file reloaded: ${tokens.size} token${tokens.size === 1 ? '' : 's'}` }),
-      (err: unknown) => hub.emit({ type: 'error', at: now(), message: `token file reload failed, the previous tokens stay: ${formatError(err)}` }),
-    );
-  };
-  watchFile(tokensPath, { interval: 500 }, onTokenFile);
+  // The host's credentials, in the workspace's state store, as "hexrepo serve" and "hexrepo token
+  // create DIR" use them (an older token file is moved there once).
+  const stateDir = defaultHostStateDir(project.publicDir);
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const { tokens, migration } = await openCredentials({ store: new FsStore(stateDir), legacyFile: defaultTokensPath(project.publicDir), repository: project.repository });
+  if (migration.status === 'imported') hub.emit({ type: 'info', at: now(), message: `moved ${migration.tokens} token(s) to ${tokens.where}; the old file is kept as ${migration.renamedTo}` });
+  // Tokens created or revoked while dev runs take effect within half a second (a local file: one
+  // stat per check; hexrepo serve checks every two seconds, fit for a bucket); an unreadable
+  // credentials object keeps the previous tokens.
+  let refreshing = false;
+  const refresher = setInterval(() => {
+    if (refreshing) return;
+    refreshing = true;
+    tokens
+      .refresh()
+      .then(
+        (changed) => {
+          const n = tokens.list().length;
+          if (changed) hub.emit({ type: 'info', at: now(), message: `credentials reloaded: ${n} token${n === 1 ? '' : 's'}` });
+        },
+        (err: unknown) => hub.emit({ type: 'error', at: now(), message: `credentials reload failed, the previous tokens stay: ${formatError(err)}` }),
+      )
+      .finally(() => (refreshing = false));
+  }, 500);
   // The same host as "hexrepo serve", with this one repository at / (and /repos/NAME/); /_dev/ sits beside it.
-  const repoHandler = createHostHandler({ repositories: [{ name: project.repository, store, service, visibility: 'public', root: true }], access: new Access({ visibility: 'public', users: [], tokens }) });
+  const repoHandler = createHostHandler({ repositories: [{ name: project.repository, store, service, visibility: 'public', root: true }], access: new Access({ repository: project.repository, visibility: 'public', users: [], tokens }) });
   let baseUrl = '';
 
   const state = (): Record<string, unknown> => ({
@@ -240,7 +252,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   try {
     server = await listen(handler, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 4000 });
   } catch (err) {
-    unwatchFile(tokensPath, onTokenFile);
+    clearInterval(refresher);
     await watcher.close();
     throw err;
   }
@@ -260,7 +272,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       unsubscribe();
       clearInterval(heartbeat);
       if (saveTimer) clearTimeout(saveTimer);
-      unwatchFile(tokensPath, onTokenFile);
+      clearInterval(refresher);
       await watcher.close();
       for (const res of sse) res.end();
       await server.close(2_000);

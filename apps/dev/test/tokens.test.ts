@@ -1,6 +1,6 @@
 /**
  * A token created with the CLI while the dev server runs is accepted without a restart: the built
- * `hexrepo token create` writes the workspace's token file, the running server reloads it.
+ * `hexrepo token create` writes the workspace's credentials (.hexrepo/state/), the running server re-reads them.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -49,7 +49,7 @@ describe.skipIf(unavailable !== null)('hexrepo dev and tokens created while it r
     const me = (): Promise<Response> => fetch(`${dev.url}/api/users/me`, { headers: { authorization: token } });
     expect(await until(me, (s) => s === 200)).toBe(200);
     expect(await (await me()).json()).toMatchObject({ username: 'live' });
-    expect(events.some((e) => e.type === 'info' && e.message.startsWith('token file reloaded: 1 token'))).toBe(true);
+    expect(events.some((e) => e.type === 'info' && e.message.startsWith('credentials reloaded: 1 token'))).toBe(true);
 
     const tarball = await readFile(join(FIXTURES, 'foo-0.1.0.tar'));
     const published = await fetch(`${dev.url}/api/publish`, { method: 'POST', headers: { authorization: token, 'content-type': 'application/octet-stream' }, body: tarball });

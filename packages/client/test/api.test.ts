@@ -38,7 +38,7 @@ describe('ApiClient against a running repository server', () => {
     expect(unknown).toMatchObject({ code: 'AUTH_INVALID', details: { status: 401, hint: expect.stringContaining('HEXREPO_TOKEN') } });
     expect(unknown.message).toMatch(new RegExp(`^POST ${server.url}/api/publish\\?replace=false: 401 `));
 
-    const { token } = await server.tokens.create({ label: 'reader', scopes: ['read'] });
+    const { token } = await server.tokens.create({ label: 'reader', grants: [{ repository: 'acme', scopes: ['read'], packages: [] }] });
     const reader = await refusal(new ApiClient({ url: server.url, token }).publish(await tarball('baz-1.0.0.tar')));
     expect(reader).toMatchObject({ code: 'PERMISSION_DENIED', details: { status: 403 } });
 

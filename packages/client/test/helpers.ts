@@ -45,8 +45,8 @@ export async function serveRepository(opts: { publicDir?: string; repository?: s
   const repository = opts.repository ?? 'acme';
   const store = new FsStore(publicDir);
   const opened = await openRepository({ store, repository, privateKey: KEY });
-  const tokens = await TokenStore.open(join(publicDir, '..', 'tokens.json'));
-  const access = new Access({ visibility: opts.visibility ?? 'private', users: opts.users ?? [], tokens, ...(opts.maxFailures !== undefined ? { maxFailures: opts.maxFailures } : {}) });
+  const tokens = await TokenStore.open(new FsStore(join(publicDir, '..', '.hexrepo', 'state')));
+  const access = new Access({ repository, visibility: opts.visibility ?? 'private', users: opts.users ?? [], tokens, ...(opts.maxFailures !== undefined ? { maxFailures: opts.maxFailures } : {}) });
   const server: RunningServer = await listen(createRepositoryHandler({ store, access, repository, service: opened.service! }), { host: '127.0.0.1', port: 0 });
   cleanup.push(async () => {
     await server.close(1_000);

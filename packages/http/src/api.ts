@@ -9,7 +9,7 @@ import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
 import { termText, type Metadata } from '@hexrepo/tarball';
 import Router from 'find-my-way';
 import type { Logger } from 'pino';
-import { refusal, type Access, type Identity } from './auth.js';
+import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
 import { bodyUnread, logPath } from './request.js';
@@ -252,8 +252,10 @@ export function replyApiError(req: IncomingMessage, res: ServerResponse, status:
  * route before its handler runs. The host resolves the repository from the path first.
  */
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse, target: ApiTarget, state: ApiRequestContext) => Promise<void> {
-  const authorize = (ctx: Ctx, scope: Scope, pkg?: string): void => {
-    const decision = opts.access.check(ctx.ip, ctx.req.headers.authorization, scope, pkg, { repository: ctx.repo.name, visibility: ctx.repo.visibility });
+  const authorize = async (ctx: Ctx, scope: Scope, pkg?: string): Promise<void> => {
+    refuseUnless(ctx, await opts.access.check(ctx.ip, ctx.req.headers.authorization, scope, pkg, { repository: ctx.repo.name, visibility: ctx.repo.visibility }));
+  };
+  const refuseUnless = (ctx: Ctx, decision: AccessDecision): void => {
     if (!decision.ok) {
       if (decision.identity) ctx.state.identity = decision.identity;
       const r = refusal(decision);
@@ -302,7 +304,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     const replace = ctx.query.get('replace') === 'true';
     // On /publish the package is only known once the tarball is read: the token's package
     // patterns are checked then, before anything is stored.
-    const result = await svc.publish(body, { replace, ...(urlName ? { name: urlName } : {}), authorize: (name) => authorize(ctx, 'write', name) });
+    const result = await svc.publish(body, { replace, ...(urlName ? { name: urlName } : {}), authorize: (name) => refuseUnless(ctx, opts.access.authorize(ctx.state.identity!, 'write', name, ctx.repo.name)) });
     const view = findRelease(ctx, result.name, result.version);
     const map = await releaseMap(ctx, view, result.metadata);
     const who = ctx.state.identity?.kind === 'token' ? `token:${ctx.state.identity.token.id}` : ctx.state.identity?.kind === 'user' ? `user:${ctx.state.identity.username}` : undefined;
@@ -491,13 +493,13 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       }
       if (route.auth === 'authenticated') {
         // The same limiter as every other credential check: this answer tells whether a password is right.
-        const decision = opts.access.authenticate(ctx.ip, req.headers.authorization);
+        const decision = await opts.access.authenticate(ctx.ip, req.headers.authorization);
         if (!decision.ok) {
           const r = refusal(decision);
           throw new ApiError(r.status, req.headers.authorization === undefined ? 'missing authentication information' : r.message, undefined, r.headers);
         }
         state.identity = decision.identity;
-      } else authorize(ctx, route.auth.scope, route.auth.pkg === 'name' ? ctx.name : undefined);
+      } else await authorize(ctx, route.auth.scope, route.auth.pkg === 'name' ? ctx.name : undefined);
       await route.handle(ctx);
     } catch (err) {
       const e = toApiError(err);

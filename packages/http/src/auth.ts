@@ -6,17 +6,23 @@
  * name, everything else (unknown tokens) per client address. A valid token is never refused by the
  * limiter (tokens are 32 random bytes: telling whether one is valid helps no one guess one), and a
  * user's password is refused only after failures for that same user from that same address.
+ * What an identity may do is its grants (repository, scopes, packages), checked per repository.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { grantAllows, tokenGrants, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
+import { grantAllows, type Grant, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
 
 export interface BasicUser {
   username: string;
   password: string;
 }
 
-/** Who made a request. Basic-auth users (the guide's AUTH_USERNAME/AUTH_PASSWORD) have every scope. */
-export type Identity = { kind: 'user'; username: string } | { kind: 'token'; token: TokenInfo };
+/**
+ * Who made a request. Users of the host's credentials carry their grants; the configured users (the
+ * guide's AUTH_USERNAME/AUTH_PASSWORD) have every scope on every repository.
+ */
+export type Identity = { kind: 'user'; username: string; grants: Grant[] } | { kind: 'token'; token: TokenInfo };
+
+const EVERYTHING: Grant[] = [{ repository: '*', scopes: ['admin'], packages: [] }];
 
 /** The repository a request is for: its name (for grants) and whether its reads are open. */
 export interface AccessTarget {
@@ -28,7 +34,14 @@ export interface AccessTarget {
 export interface AccessOptions {
   /** The visibility of a check that names no repository (a server of one repository). */
   visibility: 'public' | 'private';
+  /**
+   * The repository a check is about when the caller names none. @default '*' (then only grants on
+   * every repository count)
+   */
+  repository?: string;
+  /** Users with every scope on every repository (AUTH_USERNAME/AUTH_PASSWORD, the config file's "users"). */
   users: BasicUser[];
+  /** The host's credentials: tokens and users with grants. */
   tokens?: TokenStore;
   /** Failed attempts (per address, or per address and user for passwords) before they are refused for `windowMs`. @default 10 */
   maxFailures?: number;
@@ -111,18 +124,18 @@ export class Access {
   /**
    * Recently verified headers, for VERIFIED_TTL_MS: a client on a keep-alive connection sends the
    * same header on every request, and hashing it each time costs more than serving a cached file.
-   * Only successes are kept, and the map is emptied whenever the token file changes.
+   * Only successes are kept, each for the credentials' generation it was verified against.
    */
   readonly #verified = new Map<string, { identity: Identity; until: number; generation: number }>();
 
   /** Resolve the header to an identity: null when absent, 'invalid' when present but unknown. */
-  identify(header: string | undefined): Identity | null | 'invalid' {
+  async identify(header: string | undefined): Promise<Identity | null | 'invalid'> {
     if (header === undefined) return null;
     const generation = this.options.tokens?.generation ?? 0;
     const now = this.#now();
     const hit = this.#verified.get(header);
     if (hit && hit.until > now && hit.generation === generation) return hit.identity;
-    const found = this.#identifyUncached(header);
+    const found = await this.#identifyUncached(header);
     if (found !== null && found !== 'invalid') {
       if (this.#verified.size >= 10_000) this.#verified.clear();
       this.#verified.set(header, { identity: found, until: now + VERIFIED_TTL_MS, generation });
@@ -130,7 +143,7 @@ export class Access {
     return found;
   }
 
-  #identifyUncached(header: string): Identity | null | 'invalid' {
+  async #identifyUncached(header: string): Promise<Identity | null | 'invalid'> {
     const parsed = parseAuthorization(header);
     if (!parsed) return null;
     let found: Identity | null = null;
@@ -138,10 +151,17 @@ export class Access {
     if (parsed.basic) {
       for (const u of this.options.users) {
         const ok = safeEqual(parsed.basic.username, u.username) && safeEqual(parsed.basic.password, u.password);
-        if (ok && !found) found = { kind: 'user', username: u.username };
+        if (ok && !found) found = { kind: 'user', username: u.username, grants: EVERYTHING };
       }
     }
-    return found ?? this.#token(parsed.secrets) ?? 'invalid';
+    found ??= this.#token(parsed.secrets);
+    // A stored user costs a scrypt, so only a Basic header naming one pays it (a token sent as the
+    // Basic password does not); user names are not secret, passwords are compared in constant time.
+    if (!found && parsed.basic && this.options.tokens?.hasUser(parsed.basic.username)) {
+      const user = await this.options.tokens.verifyUser(parsed.basic.username, parsed.basic.password);
+      if (user) found = { kind: 'user', username: user.username, grants: user.grants };
+    }
+    return found ?? 'invalid';
   }
 
   #token(secrets: readonly string[]): Identity | null {
@@ -157,6 +177,7 @@ export class Access {
     if (!parsed.basic) return undefined;
     let claimed: string | undefined;
     for (const u of this.options.users) if (safeEqual(parsed.basic.username, u.username) && claimed === undefined) claimed = u.username;
+    if (claimed === undefined && this.options.tokens?.hasUser(parsed.basic.username)) claimed = parsed.basic.username;
     return claimed;
   }
 
@@ -166,7 +187,7 @@ export class Access {
    * from that address, and once over the limit are refused without being checked, so a refusal says
    * nothing about the password; anything else counts against the address. A valid token always wins.
    */
-  authenticate(address: string, header: string | undefined): AccessDecision {
+  async authenticate(address: string, header: string | undefined): Promise<AccessDecision> {
     const parsed = parseAuthorization(header);
     if (!parsed) return { ok: false, status: 401, message: 'authentication required' };
     const user = this.#claimedUser(parsed);
@@ -177,7 +198,7 @@ export class Access {
       if (token) return { ok: true, identity: token };
       return { ok: false, status: 429, message: 'too many failed authentication attempts; try again later', retryAfterSeconds: blocked };
     }
-    const id = this.identify(header);
+    const id = await this.identify(header);
     if (id === null || id === 'invalid') {
       this.#fail(key);
       return { ok: false, status: 401, message: 'invalid credentials' };
@@ -187,28 +208,34 @@ export class Access {
 
   /**
    * Decide whether a request from `address` with `header` may use `scope` on the target repository
-   * (on `pkg`, if given). Without a target: the options' visibility, and only grants on every
-   * repository ('*') count.
+   * (on `pkg`, if given). Without a target: the options' visibility and repository.
    */
-  check(address: string, header: string | undefined, scope: Scope, pkg?: string, target?: AccessTarget): AccessDecision {
+  async check(address: string, header: string | undefined, scope: Scope, pkg?: string, target?: AccessTarget): Promise<AccessDecision> {
     const visibility = target?.visibility ?? this.options.visibility;
-    const repository = target?.repository ?? '*';
     const publicRead = scope === 'read' && visibility === 'public';
     // A public read never fails on credentials: Hex ≥ 2.4 may send a stranger's hex.pm token.
     // (Nor does it tell whether they are valid, so it needs no limiter.)
     if (publicRead) {
-      const id = header === undefined ? null : this.identify(header);
+      const id = header === undefined ? null : await this.identify(header);
       return { ok: true, identity: id === 'invalid' ? null : id };
     }
-    const decision = this.authenticate(address, header);
+    const decision = await this.authenticate(address, header);
     if (!decision.ok) return decision;
-    const id = decision.identity!;
-    // Users of the server configuration (the guide's AUTH_USERNAME) have every scope on every repository.
-    if (id.kind === 'token') {
-      const grants = tokenGrants(id.token);
-      if (!grants.some((g) => g.repository === '*' || g.repository === repository)) return { ok: false, status: 403, message: `the token has no access to repository ${repository}`, identity: id };
-      if (!grantAllows(grants, repository, scope)) return { ok: false, status: 403, message: `the token does not have the ${scope} scope`, identity: id };
-      if (pkg !== undefined && !grantAllows(grants, repository, scope, pkg)) return { ok: false, status: 403, message: `the token is not allowed to access package ${pkg}`, identity: id };
+    return this.authorize(decision.identity!, scope, pkg, target?.repository);
+  }
+
+  /** Whether an identity already authenticated may use `scope` on `repository` (and `pkg`): its grants only, synchronous. */
+  authorize(id: Identity, scope: Scope, pkg?: string, repository: string = this.options.repository ?? '*'): AccessDecision {
+    const grants = id.kind === 'token' ? id.token.grants : id.grants;
+    if (!grantAllows(grants, repository, scope, pkg)) {
+      const who = id.kind === 'token' ? 'the token' : `user ${id.username}`;
+      // Which of the three is missing, so the holder knows what to ask for.
+      const message = !grantAllows(grants, repository, scope)
+        ? grants.some((g) => g.repository === '*' || g.repository === repository)
+          ? `${who} does not have the ${scope} scope on repository ${repository}`
+          : `${who} has no access to repository ${repository}`
+        : `${who} is not allowed to access package ${pkg} in repository ${repository}`;
+      return { ok: false, status: 403, message, identity: id };
     }
     return { ok: true, identity: id };
   }

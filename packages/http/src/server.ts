@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
 import { createApiHandler, replyApiError, type ApiRequestContext } from './api.js';
 import { bodyUnread, logPath } from './request.js';
-import { refusal, type Access, type Identity } from './auth.js';
+import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { hostRepositories, resolveMount, type HostedRepository } from './host.js';
 import { Metrics } from './metrics.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
@@ -224,9 +224,18 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     if (url === '/health' || url.startsWith('/health?')) {
       state.route = '/health';
       // Where the repositories live is for their operators: shown only to a caller who authenticates.
-      const who = req.headers.authorization === undefined ? null : opts.access.authenticate(ip, req.headers.authorization);
-      const details = who?.ok ? (shown && opts.repositories.length === 1 ? { store: shown.store.url } : { repositories: opts.repositories.map((r) => ({ name: r.name, store: r.store.url, ...(r.root ? { root: true } : {}) })) }) : {};
-      return send(res, 200, `${JSON.stringify({ status: 'ok', repository: shown?.name ?? null, ...details })}\n`, { 'content-type': 'application/json' });
+      const who = req.headers.authorization === undefined ? Promise.resolve(null) : opts.access.authenticate(ip, req.headers.authorization);
+      who
+        .then((decision) => {
+          const details = decision?.ok
+            ? shown && opts.repositories.length === 1
+              ? { store: shown.store.url }
+              : { repositories: opts.repositories.map((r) => ({ name: r.name, store: r.store.url, ...(r.root ? { root: true } : {}) })) }
+            : {};
+          send(res, 200, `${JSON.stringify({ status: 'ok', repository: shown?.name ?? null, ...details })}\n`, { 'content-type': 'application/json' });
+        })
+        .catch((err: unknown) => failed(res, err, '/health'));
+      return;
     }
     if (url === '/metrics') {
       state.route = '/metrics';
@@ -261,18 +270,26 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     const routed = routeRepository(mount.rest);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
     state.route = routeLabel(routed.resource.kind);
-    const decision = opts.access.check(ip, req.headers.authorization, 'read', routed.resource.pkg, { repository: repo.name, visibility: repo.visibility });
+    opts.access
+      .check(ip, req.headers.authorization, 'read', routed.resource.pkg, { repository: repo.name, visibility: repo.visibility })
+      .then((decision) => readAllowed(req, res, repo, routed.resource, state, decision))
+      .catch((err: unknown) => failed(res, err, routed.resource.key));
+  };
+
+  const failed = (res: ServerResponse, err: unknown, path: string): void => {
+    opts.logger?.error({ err: formatError(err), path: logPath(path) }, 'request failed');
+    if (!res.headersSent) send(res, 500, 'internal error\n');
+    else res.destroy();
+  };
+
+  const readAllowed = (req: IncomingMessage, res: ServerResponse, repo: HostedRepository, resource: Resource, state: ApiRequestContext, decision: AccessDecision): void => {
     if (!decision.ok) {
       if (decision.identity) state.identity = decision.identity;
       const r = refusal(decision);
       return send(res, r.status, `${r.message}\n`, r.headers);
     }
     state.identity = decision.identity;
-    serveResource(req, res, repo, routed.resource).catch((err: unknown) => {
-      opts.logger?.error({ err: formatError(err), path: logPath(routed.resource.key) }, 'request failed');
-      if (!res.headersSent) send(res, 500, 'internal error\n');
-      else res.destroy();
-    });
+    serveResource(req, res, repo, resource).catch((err: unknown) => failed(res, err, resource.key));
   };
   return Object.assign(handler, { metrics });
 }

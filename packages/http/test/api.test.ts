@@ -82,11 +82,11 @@ beforeAll(async () => {
   pub = join(dir, 'public');
   store = new CachedStore(new FsStore(pub));
   ({ service } = await RepoService.open({ store, repository: 'acme', privateKey: key, limits: CORPUS_LIMITS }));
-  const tokens = await TokenStore.open(join(dir, 'tokens.json'));
-  writer = (await tokens.create({ label: 'ci', scopes: ['read', 'write'] })).token;
-  reader = (await tokens.create({ label: 'reader', scopes: ['read'] })).token;
-  limited = (await tokens.create({ label: 'team', scopes: ['write'], packages: ['team_*'] })).token;
-  const access = new Access({ visibility: 'private', users: [], tokens });
+  const tokens = await TokenStore.open(new FsStore(join(dir, 'state')));
+  writer = (await tokens.create({ label: 'ci', grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: [] }] })).token;
+  reader = (await tokens.create({ label: 'reader', grants: [{ repository: 'acme', scopes: ['read'], packages: [] }] })).token;
+  limited = (await tokens.create({ label: 'team', grants: [{ repository: 'acme', scopes: ['write'], packages: ['team_*'] }] })).token;
+  const access = new Access({ repository: 'acme', visibility: 'private', users: [], tokens });
   server = await listen(createRepositoryHandler({ store, access, repository: 'acme', service, maxUploadBytes: CORPUS_LIMITS.maxTarballSize }), { host: '127.0.0.1', port: 0 });
   readOnly = await listen(createRepositoryHandler({ store, access, repository: 'acme' }), { host: '127.0.0.1', port: 0 });
 });

@@ -52,11 +52,11 @@ beforeAll(async () => {
   await copyFile(join(FIXTURES, 'golden-acme/test-only-rsa.pem'), join(pub, 'private_key.pem'));
   const store = new CachedStore(new FsStore(pub));
   const { service } = await RepoService.open({ store, repository: 'acme', privateKey: key, limits: CORPUS_LIMITS });
-  const tokens = await TokenStore.open(join(dir, 'tokens.json'));
-  credentials.writer = (await tokens.create({ label: 'ci', scopes: ['read', 'write'] })).token;
-  credentials.reader = (await tokens.create({ label: 'reader', scopes: ['read'] })).token;
-  credentials.limited = (await tokens.create({ label: 'team', scopes: ['write'], packages: ['foo*'] })).token;
-  credentials.admin = (await tokens.create({ label: 'admin', scopes: ['admin'] })).token;
+  const tokens = await TokenStore.open(new FsStore(join(dir, 'state')));
+  credentials.writer = (await tokens.create({ label: 'ci', grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: [] }] })).token;
+  credentials.reader = (await tokens.create({ label: 'reader', grants: [{ repository: 'acme', scopes: ['read'], packages: [] }] })).token;
+  credentials.limited = (await tokens.create({ label: 'team', grants: [{ repository: 'acme', scopes: ['write'], packages: ['foo*'] }] })).token;
+  credentials.admin = (await tokens.create({ label: 'admin', grants: [{ repository: 'acme', scopes: ['admin'], packages: [] }] })).token;
   // The access log runs on every request (as in `hexrepo serve`); the last lines are kept.
   const logger = createLogger({ level: 'info', destination: { write: logLine } });
   const users = [{ username: 'alice', password: 'wonderland' }];

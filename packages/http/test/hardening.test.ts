@@ -104,11 +104,11 @@ beforeAll(async () => {
   store = new CachedStore(new FsStore(pub));
   ({ service } = await RepoService.open({ store, repository: 'acme', privateKey: key, limits: CORPUS_LIMITS }));
   await service.publish(createTarball({ name: 'foo', version: '1.0.0', description: 'foo', licenses: ['MIT'] }, [{ path: 'src/foo.erl', contents: Buffer.from('-module(foo).\n') }]).tarball);
-  tokens = await TokenStore.open(join(dir, 'tokens.json'));
-  ({ token: writer, info: { id: writerId } } = await tokens.create({ label: 'ci', scopes: ['read', 'write'] }));
-  ({ token: otherOnly, info: { id: otherOnlyId } } = await tokens.create({ label: 'other', scopes: ['read'], packages: ['other_*'] }));
+  tokens = await TokenStore.open(new FsStore(join(dir, 'state')));
+  ({ token: writer, info: { id: writerId } } = await tokens.create({ label: 'ci', grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: [] }] }));
+  ({ token: otherOnly, info: { id: otherOnlyId } } = await tokens.create({ label: 'other', grants: [{ repository: 'acme', scopes: ['read'], packages: ['other_*'] }] }));
   const logger = createLogger({ destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } });
-  const access = new Access({ visibility: 'private', users, tokens, maxFailures: 1000 });
+  const access = new Access({ repository: 'acme', visibility: 'private', users, tokens, maxFailures: 1000 });
   server = await listen(createRepositoryHandler({ store, access, repository: 'acme', service, maxUploadBytes: LIMIT, logger }), { host: '127.0.0.1', port: 0 });
 });
 
@@ -153,7 +153,7 @@ describe('an upload refused before its body is not read to the end', () => {
 
 describe('names longer than Hex allows', () => {
   it('are 404 at the router on a public server, and the log line is short', async () => {
-    const open = await serverWith(new Access({ visibility: 'public', users: [] }));
+    const open = await serverWith(new Access({ repository: 'acme', visibility: 'public', users: [] }));
     const long = 'a'.repeat(300);
     for (const path of [`/packages/${long}`, `/tarballs/${long}-1.0.0.tar`, `/docs/${long}-1.0.0.tar.gz`, `/tarballs/foo-1.0.0-${'b'.repeat(250)}.tar`, `/docs/${'c'.repeat(245)}-1.0.0.tar.gz`]) {
       expect((await raw(open.url, path)).status, path).toBe(404);
@@ -197,7 +197,7 @@ describe('links inside the public folder never serve a private key or a file out
     // What stays allowed: a symlink to a repository file inside the folder.
     await symlink('foo-0.1.0.tar', join(lpub, 'tarballs/alias-0.1.0.tar'));
     const lstore = new CachedStore(new FsStore(lpub));
-    for (const access of [new Access({ visibility: 'public', users: [] }), new Access({ visibility: 'private', users, tokens })]) {
+    for (const access of [new Access({ repository: 'acme', visibility: 'public', users: [] }), new Access({ repository: 'acme', visibility: 'private', users, tokens })]) {
       linked = await listen(createRepositoryHandler({ store: lstore, access, repository: 'acme' }), { host: '127.0.0.1', port: 0 });
       servers.push(linked);
     }
@@ -278,7 +278,7 @@ describe('the request log', () => {
 
 describe('failed logins: brute force is throttled, valid credentials are not locked out', () => {
   it('20 bad tokens from one address, then a good token → 200', async () => {
-    const s = await serverWith(new Access({ visibility: 'private', users, tokens }));
+    const s = await serverWith(new Access({ repository: 'acme', visibility: 'private', users, tokens }));
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) statuses.push((await raw(s.url, '/names', { headers: { authorization: `hxr_wrong${i}` } })).status);
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
@@ -290,7 +290,7 @@ describe('failed logins: brute force is throttled, valid credentials are not loc
   });
 
   it('20 bad passwords for alice: her right password → 429 (no oracle), bob\'s → 200, a token → 200', async () => {
-    const s = await serverWith(new Access({ visibility: 'private', users, tokens }));
+    const s = await serverWith(new Access({ repository: 'acme', visibility: 'private', users, tokens }));
     for (let i = 0; i < 20; i++) await raw(s.url, '/names', { headers: { authorization: basic('alice', `guess${i}`) } });
     const alice = await raw(s.url, '/names', { headers: { authorization: basic('alice', 'wonderland') } });
     expect(alice.status).toBe(429);
@@ -300,7 +300,7 @@ describe('failed logins: brute force is throttled, valid credentials are not loc
   });
 
   it('GET /api/users/me is throttled like /names', async () => {
-    const s = await serverWith(new Access({ visibility: 'private', users, tokens }));
+    const s = await serverWith(new Access({ repository: 'acme', visibility: 'private', users, tokens }));
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) statuses.push((await raw(s.url, '/api/users/me', { headers: { authorization: basic('alice', `guess${i}`) } })).status);
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
@@ -311,7 +311,7 @@ describe('failed logins: brute force is throttled, valid credentials are not loc
   });
 
   it('on a public server, password guessing on users/me is throttled too', async () => {
-    const s = await serverWith(new Access({ visibility: 'public', users, tokens }));
+    const s = await serverWith(new Access({ repository: 'acme', visibility: 'public', users, tokens }));
     for (let i = 0; i < 10; i++) expect((await raw(s.url, '/api/users/me', { headers: { authorization: basic('bob', `guess${i}`) } })).status).toBe(401);
     expect((await raw(s.url, '/api/users/me', { headers: { authorization: basic('bob', 'builder') } })).status).toBe(429);
   });

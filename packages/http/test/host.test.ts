@@ -40,19 +40,19 @@ async function call(path: string, opts: { method?: string; token?: string; body?
 
 beforeAll(async () => {
   const root = await mkdtemp(join(tmpdir(), 'hexrepo-host-'));
-  const tokens = await TokenStore.open(join(root, 'tokens.json'));
+  const tokens = await TokenStore.open(new FsStore(join(root, 'state')));
   const repositories: HostedRepository[] = [];
   for (const name of NAMES) {
     dirs[name] = join(root, name, 'public');
     const store = new CachedStore(new FsStore(dirs[name]));
     ({ service: services[name] } = await RepoService.open({ store, repository: name, privateKey: key }));
     repositories.push({ name, store, service: services[name], visibility: name === 'gamma' ? 'public' : 'private', ...(name === 'alpha' ? { root: true } : {}) });
-    only[name] = (await tokens.create({ label: `${name}-ci`, scopes: ['read', 'write'], grants: [{ repository: name, scopes: ['read', 'write'], packages: [] }] })).token;
+    only[name] = (await tokens.create({ label: `${name}-ci`, grants: [{ repository: name, scopes: ['read', 'write'], packages: [] }] })).token;
     // Every repository starts with foo 1.0.0 and its docs.
     await services[name].publish(tarball('foo', '1.0.0'), {});
     await services[name].putDocs('foo', '1.0.0', docs);
   }
-  everywhere = (await tokens.create({ label: 'admin', scopes: ['read', 'write'] })).token;
+  everywhere = (await tokens.create({ label: 'admin', grants: [{ repository: '*', scopes: ['read', 'write'], packages: [] }] })).token;
   server = await listen(createHostHandler({ repositories, access: new Access({ visibility: 'private', users: [{ username: 'ops', password: 'long-password' }], tokens, maxFailures: 1000 }) }), { host: '127.0.0.1', port: 0 });
 });
 

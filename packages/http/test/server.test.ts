@@ -29,11 +29,11 @@ beforeAll(async () => {
   await writeFile(join(pub, '.env'), 'AUTH_PASSWORD=secret');
   await symlink('/etc/passwd', join(pub, 'tarballs/evil-1.0.0.tar'));
   const store = new FsStore(pub);
-  publicServer = await listen(createRepositoryHandler({ store, repository: 'acme', access: new Access({ visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
-  const tokens = await TokenStore.open(join(pub, '..', 'tokens.json'));
-  readToken = (await tokens.create({ label: 'r', scopes: ['read'] })).token;
-  writeOnlyOther = (await tokens.create({ label: 'o', scopes: ['read'], packages: ['other_*'] })).token;
-  const access = new Access({ visibility: 'private', users: [{ username: 'alice', password: 'wonderland' }], tokens, maxFailures: 1000 });
+  publicServer = await listen(createRepositoryHandler({ store, repository: 'acme', access: new Access({ repository: 'acme', visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
+  const tokens = await TokenStore.open(new FsStore(join(pub, '..', 'state')));
+  readToken = (await tokens.create({ label: 'r', grants: [{ repository: 'acme', scopes: ['read'], packages: [] }] })).token;
+  writeOnlyOther = (await tokens.create({ label: 'o', grants: [{ repository: 'acme', scopes: ['read'], packages: ['other_*'] }] })).token;
+  const access = new Access({ repository: 'acme', visibility: 'private', users: [{ username: 'alice', password: 'wonderland' }], tokens, maxFailures: 1000 });
   privateServer = await listen(createRepositoryHandler({ store, repository: 'acme', access }), { host: '127.0.0.1', port: 0 });
 });
 
@@ -178,7 +178,7 @@ describe('graceful shutdown', () => {
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const server = await listen(createRepositoryHandler({ store: slow, repository: 'acme', access: new Access({ visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
+    const server = await listen(createRepositoryHandler({ store: slow, repository: 'acme', access: new Access({ repository: 'acme', visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
     const inFlight = raw(server.url, '/packages/foo');
     await new Promise((r) => setTimeout(r, 50));
     const closing = server.close(5_000);
@@ -224,7 +224,7 @@ describe('streamed tarballs', () => {
         return head && { body: (async function* () { for (const c of chunks) yield c; })(), etag: head.etag, size: head.size, mtime: head.mtime };
       },
     };
-    const server = await listen(createRepositoryHandler({ store, repository: 'acme', access: new Access({ visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
+    const server = await listen(createRepositoryHandler({ store, repository: 'acme', access: new Access({ repository: 'acme', visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
     try {
       const res = await raw(server.url, '/tarballs/big-1.0.0.tar');
       expect(res.status).toBe(200);

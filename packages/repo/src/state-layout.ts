@@ -48,3 +48,11 @@ export function storeTokensPath(baseDir: string): string {
 export function hostStateDir(projectDir: string): string {
   return join(projectStateDir(projectDir), 'state');
 }
+
+/**
+ * The host's state store of a single-repository folder project, from its public folder:
+ * `.hexrepo/state/` beside it (the same folder as `hostStateDir` of the project folder).
+ */
+export function defaultHostStateDir(publicDir: string): string {
+  return hostStateDir(dirname(publicDir));
+}

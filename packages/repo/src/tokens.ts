@@ -1,56 +1,73 @@
 /**
- * API tokens: random secrets shown once, stored only as SHA-256 hashes in a JSON file kept next to
- * the signing key (never in the served folder). A token carries scopes and optional package-name
- * patterns. Verification looks the record up by its public id and compares hashes in constant time.
+ * The host's credentials: API tokens and users, each with grants per repository. Kept as one JSON
+ * object (`_hexrepo/host/credentials.json`) in the host's state store, so every server on that store
+ * shares them. Token secrets are shown once and stored only as SHA-256 hashes; passwords as scrypt
+ * hashes. Every change is a conditional write of the object read just before; when another server
+ * changed it meanwhile, the change is applied again to what that server wrote, so no creation or
+ * revocation is ever lost or undone.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { HexrepoError } from '@hexrepo/core';
+import type { BlobStore } from '@hexrepo/storage';
+import { hashPassword, verifyPassword } from './password.js';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
-
-/** What is stored per token: no secret, only its hash. */
-export interface TokenRecord {
-  id: string;
-  label: string;
-  scopes: Scope[];
-  /** Package-name globs (`*` wildcard) the token is limited to; empty means every package. */
-  packages: string[];
-  /** Per-repository permissions; absent: `scopes` and `packages` on every repository. */
-  grants?: Grant[];
-  createdAt: string;
-  /** SHA-256 of the whole token, hex. */
-  hash: string;
-}
-
-/** A token as shown to users and scripts: the record without its hash. */
-export type TokenInfo = Omit<TokenRecord, 'hash'>;
 
 /** One permission: `repository` is a repository name or '*' (every repository of the host). */
 export interface Grant {
   repository: string;
   scopes: Scope[];
-  /** Package-name globs; [] = all. */
+  /** Package-name globs (`*` wildcard); empty means every package. */
   packages: string[];
 }
 
-/** True when one of `grants` gives `scope` on `repository` (and on `pkg`, when given). */
-export function grantAllows(grants: readonly Grant[], repository: string, scope: Scope, pkg?: string): boolean {
-  return grants.some((g) => (g.repository === '*' || g.repository === repository) && scopeAllows(g.scopes, scope) && (pkg === undefined || packageAllowed(g.packages, pkg)));
+/** A token as shown to users and scripts: no secret, no hash. */
+export interface TokenInfo {
+  id: string;
+  label: string;
+  grants: Grant[];
+  createdAt: string;
+  /** After this instant the token is refused. */
+  expiresAt?: string;
 }
 
-/**
- * The grants of a token: those it was created with, else one grant on every repository of the host
- * from its scopes and package patterns (a token of the single-repository token file).
- */
-export function tokenGrants(token: TokenInfo): Grant[] {
-  return token.grants ?? [{ repository: '*', scopes: token.scopes, packages: token.packages }];
+/** What is stored per token. */
+export interface TokenRecord extends TokenInfo {
+  /** SHA-256 of the whole token, hex. */
+  hash: string;
+}
+
+/** A host user as shown: no password hash. */
+export interface UserInfo {
+  username: string;
+  grants: Grant[];
+  createdAt: string;
+}
+
+/** What is stored per user. */
+export interface UserRecord extends UserInfo {
+  /** `scrypt$N$r$p$SALT$HASH` (see password.ts). */
+  passwordHash: string;
+}
+
+/** Where the host's own state lives in its state store (never served, never deployed). */
+export const HOST_STATE_PREFIX = '_hexrepo/host/';
+export const CREDENTIALS_KEY = `${HOST_STATE_PREFIX}credentials.json`;
+
+const FILE_FORMAT = 2;
+interface CredentialsFile {
+  format: typeof FILE_FORMAT;
+  tokens: TokenRecord[];
+  users: UserRecord[];
 }
 
 const TOKEN_RE = /^hxr_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
-const FILE_FORMAT = 1;
+const PATTERN_RE = /^[a-z0-9_*]+$/;
+const REPOSITORY_RE = /^(\*|[a-z][a-z0-9_]*)$/;
+const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+/** Conditional writes lost in a row before a change gives up (each loss means another change landed). */
+const MAX_ATTEMPTS = 20;
 
 function hashOf(token: string): Buffer {
   return createHash('sha256').update(token).digest();
@@ -64,93 +81,169 @@ export function scopeAllows(scopes: readonly Scope[], needed: Scope): boolean {
   return scopes.includes('admin') || scopes.includes(needed);
 }
 
-/** True when the token may touch `pkg` (no patterns: every package). */
+/** True when the patterns admit `pkg` (no patterns: every package). */
 export function packageAllowed(patterns: readonly string[], pkg: string): boolean {
   if (patterns.length === 0) return true;
   return patterns.some((p) => new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(pkg));
 }
 
-const PATTERN_RE = /^[a-z0-9_*]+$/;
+/**
+ * True when one of `grants` lets its holder use `scope` on `repository` (and on package `pkg`, when
+ * given). A grant for '*' covers every repository of the host; one for a name covers only that one.
+ */
+export function grantAllows(grants: readonly Grant[], repository: string, scope: Scope, pkg?: string): boolean {
+  return grants.some((g) => (g.repository === '*' || g.repository === repository) && scopeAllows(g.scopes, scope) && (pkg === undefined || packageAllowed(g.packages, pkg)));
+}
 
-/** The token file: load, add, revoke, verify. Every change is written atomically (temp + rename). */
+/** Check and normalise grants given by a user (command line or API); throws USAGE with what to fix. */
+export function validateGrants(grants: readonly Grant[]): Grant[] {
+  if (grants.length === 0) throw new HexrepoError('USAGE', 'a credential needs at least one grant (a repository, or "*", with scopes)');
+  return grants.map((g) => {
+    if (!REPOSITORY_RE.test(g.repository)) throw new HexrepoError('USAGE', `"${g.repository}" is not a repository name (lowercase letters, digits and "_", starting with a letter) nor "*" (every repository)`);
+    if (g.scopes.length === 0) throw new HexrepoError('USAGE', `the grant on ${g.repository} needs at least one scope (read, write or admin)`);
+    for (const s of g.scopes) if (!SCOPES.includes(s)) throw new HexrepoError('USAGE', `unknown scope "${s}"; use read, write or admin`);
+    for (const p of g.packages) if (!PATTERN_RE.test(p)) throw new HexrepoError('USAGE', `package pattern "${p}" may only hold lowercase letters, digits, "_" and "*"`);
+    return { repository: g.repository, scopes: [...new Set(g.scopes)], packages: [...new Set(g.packages)] };
+  });
+}
+
+function assertUsername(username: string): void {
+  if (!USERNAME_RE.test(username)) throw new HexrepoError('USAGE', `"${username}" is not a usable user name: 1 to 64 letters, digits, "_", ".", "@" or "-" (no ":", which Basic auth uses as separator)`);
+}
+
+const emptyFile = (): CredentialsFile => ({ format: FILE_FORMAT, tokens: [], users: [] });
+
+function parseFile(text: string, where: string): CredentialsFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new HexrepoError('CONFIG_INVALID', `the credentials ${where} are not valid JSON`, { hint: 'restore the object from a backup or version of the store, or delete it and create new tokens and users' });
+  }
+  const obj = parsed as Partial<CredentialsFile> | null;
+  if (obj?.format !== FILE_FORMAT || !Array.isArray(obj.tokens) || !Array.isArray(obj.users)) {
+    throw new HexrepoError('CONFIG_INVALID', `the credentials ${where} have an unknown format`, { hint: 'they were written by another version of hexrepo; upgrade hexrepo on this machine' });
+  }
+  return { format: FILE_FORMAT, tokens: obj.tokens, users: obj.users };
+}
+
+function infoOf(record: TokenRecord): TokenInfo {
+  const { hash: _hash, ...info } = record;
+  return info;
+}
+
+function userInfoOf(record: UserRecord): UserInfo {
+  const { passwordHash: _hash, ...info } = record;
+  return info;
+}
+
+function newTokenId(taken: ReadonlySet<string>): string {
+  let id: string;
+  do id = randomBytes(10).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '').padEnd(10, '0').slice(0, 10);
+  while (taken.has(id));
+  return id;
+}
+
+/**
+ * The host's tokens and users, held in memory for synchronous verification and kept in step with
+ * the state store by `refresh()` (a server calls it every 2 s).
+ */
 export class TokenStore {
-  #records: TokenRecord[] = [];
+  #file: CredentialsFile = emptyFile();
+  #etag: string | null = null;
   #byId = new Map<string, TokenRecord>();
+  #byUser = new Map<string, UserRecord>();
+  readonly #now: () => number;
 
-  private constructor(readonly path: string) {}
-
-  /** Load the file at `path`; a missing file is an empty store. */
-  static async open(path: string): Promise<TokenStore> {
-    const store = new TokenStore(path);
-    await store.reload();
-    return store;
+  private constructor(
+    readonly store: BlobStore,
+    readonly key: string,
+    now: () => number,
+  ) {
+    this.#now = now;
   }
 
-  async reload(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.#set([]);
-        return;
-      }
-      throw new HexrepoError('STORAGE_IO', `cannot read the token file ${this.path}: ${(err as Error).message}`, {}, { cause: err });
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new HexrepoError('CONFIG_INVALID', `the token file ${this.path} is not valid JSON`, { hint: 'restore it from a backup or delete it and create new tokens' });
-    }
-    const obj = parsed as { format?: unknown; tokens?: unknown };
-    if (obj.format !== FILE_FORMAT || !Array.isArray(obj.tokens)) {
-      throw new HexrepoError('CONFIG_INVALID', `the token file ${this.path} has an unknown format`, { hint: 'it was written by another version of hexrepo' });
-    }
-    this.#set(obj.tokens as TokenRecord[]);
+  /** Open the credentials in `store` (at CREDENTIALS_KEY unless `key` says otherwise); none yet is an empty set. */
+  static async open(store: BlobStore, opts: { key?: string; now?: () => number } = {}): Promise<TokenStore> {
+    const tokens = new TokenStore(store, opts.key ?? CREDENTIALS_KEY, opts.now ?? Date.now);
+    await tokens.refresh();
+    return tokens;
   }
 
-  /** Changes whenever the set of tokens changes (for caches of verification results). */
+  /** Changes whenever the set of credentials changes (for caches of verification results). */
   generation = 0;
 
-  #set(records: TokenRecord[]): void {
-    this.generation++;
-    this.#records = records;
-    this.#byId = new Map(records.map((r) => [r.id, r]));
+  /** Where the credentials are, for messages. */
+  get where(): string {
+    return `${this.store.url.replace(/\/$/, '')}/${this.key}`;
   }
 
+  /** True once the credentials object exists in the store. */
+  get exists(): boolean {
+    return this.#etag !== null;
+  }
+
+  /** Tokens and users together: 0 means there is nothing to authenticate against. */
   get size(): number {
-    return this.#records.length;
+    return this.#file.tokens.length + this.#file.users.length;
   }
 
-  list(): TokenInfo[] {
-    return this.#records.map(({ hash: _hash, ...info }) => info);
-  }
-
-  /** Create a token; the returned secret is the only copy. */
-  async create(opts: { label: string; scopes: Scope[]; packages?: string[]; grants?: Grant[] }): Promise<{ token: string; info: TokenInfo }> {
-    if (opts.scopes.length === 0) throw new HexrepoError('USAGE', 'a token needs at least one scope (read, write or admin)');
-    for (const s of opts.scopes) if (!SCOPES.includes(s)) throw new HexrepoError('USAGE', `unknown scope "${s}"; use read, write or admin`);
-    const packages = opts.packages ?? [];
-    for (const p of packages) if (!PATTERN_RE.test(p)) throw new HexrepoError('USAGE', `package pattern "${p}" may only hold lowercase letters, digits, "_" and "*"`);
-    let id: string;
-    do id = randomBytes(10).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '').padEnd(10, '0').slice(0, 10);
-    while (this.#byId.has(id));
-    const token = `hxr_${id}_${randomBytes(32).toString('base64url')}`;
-    const record: TokenRecord = { id, label: opts.label, scopes: [...new Set(opts.scopes)], packages, ...(opts.grants ? { grants: opts.grants } : {}), createdAt: new Date().toISOString(), hash: hashOf(token).toString('hex') };
-    await this.#write([...this.#records, record]);
-    const { hash: _hash, ...info } = record;
-    return { token, info };
-  }
-
-  /** Revoke by id; false when no such token. */
-  async revoke(id: string): Promise<boolean> {
-    if (!this.#byId.has(id)) return false;
-    await this.#write(this.#records.filter((r) => r.id !== id));
+  /** Re-read the credentials when the stored object changed; true when it did. */
+  async refresh(): Promise<boolean> {
+    const head = await this.store.head(this.key);
+    if ((head?.etag ?? null) === this.#etag) return false;
+    const obj = await this.store.get(this.key);
+    if ((obj?.etag ?? null) === this.#etag) return false;
+    this.#set(obj ? parseFile(Buffer.from(obj.body).toString('utf8'), this.where) : emptyFile(), obj?.etag ?? null);
     return true;
   }
 
-  /** The token's record when `token` is a valid, unrevoked token; null otherwise. Constant-time on the secret. */
+  #set(file: CredentialsFile, etag: string | null): void {
+    this.generation++;
+    this.#file = file;
+    this.#etag = etag;
+    this.#byId = new Map(file.tokens.map((r) => [r.id, r]));
+    this.#byUser = new Map(file.users.map((u) => [u.username, u]));
+  }
+
+  list(): TokenInfo[] {
+    return this.#file.tokens.map(infoOf);
+  }
+
+  users(): UserInfo[] {
+    return this.#file.users.map(userInfoOf);
+  }
+
+  /** True when `username` names a stored user (for the per-user failed-attempt limiter). */
+  hasUser(username: string): boolean {
+    return this.#byUser.has(username);
+  }
+
+  /** Create a token; the returned secret is the only copy. */
+  async create(opts: { label: string; grants: Grant[]; expiresAt?: Date }): Promise<{ token: string; info: TokenInfo }> {
+    const grants = validateGrants(opts.grants);
+    if (opts.expiresAt !== undefined && !(opts.expiresAt.getTime() > this.#now())) throw new HexrepoError('USAGE', 'the expiry must be in the future');
+    return this.#change((file) => {
+      const id = newTokenId(new Set(file.tokens.map((t) => t.id)));
+      const token = `hxr_${id}_${randomBytes(32).toString('base64url')}`;
+      const record: TokenRecord = {
+        id,
+        label: opts.label,
+        grants,
+        createdAt: new Date(this.#now()).toISOString(),
+        ...(opts.expiresAt ? { expiresAt: opts.expiresAt.toISOString() } : {}),
+        hash: hashOf(token).toString('hex'),
+      };
+      return { file: { ...file, tokens: [...file.tokens, record] }, result: { token, info: infoOf(record) } };
+    });
+  }
+
+  /** Revoke by id; false when no such token (also when another server revoked it first). */
+  async revoke(id: string): Promise<boolean> {
+    return this.#change((file) => (file.tokens.some((t) => t.id === id) ? { file: { ...file, tokens: file.tokens.filter((t) => t.id !== id) }, result: true } : { file: null, result: false }));
+  }
+
+  /** The token's record when `token` is a valid, unrevoked, unexpired token; null otherwise. Constant-time on the secret. */
   verify(token: string): TokenInfo | null {
     const m = TOKEN_RE.exec(token);
     if (!m) return null;
@@ -159,26 +252,78 @@ export class TokenStore {
     const expected = Buffer.from(record.hash, 'hex');
     const actual = hashOf(token);
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
-    const { hash: _hash, ...info } = record;
-    return info;
+    if (record.expiresAt !== undefined && !(Date.parse(record.expiresAt) > this.#now())) return null;
+    return infoOf(record);
   }
 
-  async #write(records: TokenRecord[]): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${randomBytes(8).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify({ format: FILE_FORMAT, tokens: records }, null, 2)}\n`);
-      await fh.datasync();
-    } finally {
-      await fh.close();
+  /** Add a user; ALREADY_EXISTS when the name is taken. */
+  async addUser(opts: { username: string; password: string; grants: Grant[] }): Promise<UserInfo> {
+    assertUsername(opts.username);
+    const grants = validateGrants(opts.grants);
+    const passwordHash = await hashPassword(opts.password);
+    return this.#change((file) => {
+      if (file.users.some((u) => u.username === opts.username)) throw new HexrepoError('ALREADY_EXISTS', `user ${opts.username} already exists`, { hint: 'change the password with "hexrepo user passwd", or remove the user first' });
+      const record: UserRecord = { username: opts.username, grants, createdAt: new Date(this.#now()).toISOString(), passwordHash };
+      return { file: { ...file, users: [...file.users, record] }, result: userInfoOf(record) };
+    });
+  }
+
+  /** Set a user's password; false when there is no such user. */
+  async setPassword(username: string, password: string): Promise<boolean> {
+    const passwordHash = await hashPassword(password);
+    return this.#change((file) =>
+      file.users.some((u) => u.username === username)
+        ? { file: { ...file, users: file.users.map((u) => (u.username === username ? { ...u, passwordHash } : u)) }, result: true }
+        : { file: null, result: false },
+    );
+  }
+
+  /** Remove a user; false when there is no such user. */
+  async removeUser(username: string): Promise<boolean> {
+    return this.#change((file) =>
+      file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username) }, result: true } : { file: null, result: false },
+    );
+  }
+
+  /** The user when `password` is theirs; null otherwise. Costs one scrypt (tens of milliseconds) when the user exists. */
+  async verifyUser(username: string, password: string): Promise<UserInfo | null> {
+    const record = this.#byUser.get(username);
+    if (!record) return null;
+    return (await verifyPassword(password, record.passwordHash)) ? userInfoOf(record) : null;
+  }
+
+  /**
+   * Import records as they are (the format-1 migration), only when no credentials exist yet in the
+   * store: the first server to migrate wins, and a second one finds the object and imports nothing.
+   * True when imported.
+   */
+  async importIfEmpty(tokens: TokenRecord[]): Promise<boolean> {
+    return this.#change((file, exists) => (exists ? { file: null, result: false } : { file: { ...file, tokens }, result: true }));
+  }
+
+  /**
+   * Apply `fn` to the credentials as stored now and write the result conditionally; when another
+   * writer got there first, read again and apply `fn` to what it wrote. `fn` returns file null for
+   * "nothing to write".
+   */
+  async #change<T>(fn: (file: CredentialsFile, exists: boolean) => { file: CredentialsFile | null; result: T }): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const obj = await this.store.get(this.key);
+      const current = obj ? parseFile(Buffer.from(obj.body).toString('utf8'), this.where) : emptyFile();
+      if ((obj?.etag ?? null) !== this.#etag) this.#set(current, obj?.etag ?? null);
+      const { file, result } = fn(current, obj !== null);
+      if (file === null) return result;
+      const body = Buffer.from(`${JSON.stringify(file, null, 2)}\n`);
+      try {
+        const put = await this.store.put(this.key, body, { contentType: 'application/json', ...(obj ? { ifMatch: obj.etag } : { ifNoneMatch: '*' }) });
+        this.#set(file, put.etag);
+        return result;
+      } catch (err) {
+        if (!(err instanceof HexrepoError && err.code === 'STORAGE_CONFLICT') || attempt >= MAX_ATTEMPTS) throw err;
+        // Another server changed the credentials between the read and the write: back off a little
+        // (randomly, so two writers do not collide again in step) and apply the change to theirs.
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
     }
-    try {
-      await rename(tmp, this.path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    this.#set(records);
   }
 }

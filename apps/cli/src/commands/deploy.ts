@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HexrepoError } from '@hexrepo/core';
 import { cacheControl, CONTENT_TYPES, routeRepository, type ResourceKind } from '@hexrepo/http';
-import { STATE_PREFIX } from '@hexrepo/repo';
+import { HOST_STATE_PREFIX, STATE_PREFIX } from '@hexrepo/repo';
 import { contentEtag, type BlobStore, type PutOptions } from '@hexrepo/storage';
 import { type Command, str, usage } from '../command.js';
 import { displayPath, resolvePublicDir } from '../project.js';
@@ -41,6 +41,8 @@ async function walk(root: string, rel = '', depth = 0): Promise<string[]> {
 
 /** The upload group of a relative path, or null when it is not part of a repository. */
 function classify(rel: string): { group: Group; kind: ResourceKind | 'state' } | null {
+  // The host's tokens and users are never copied anywhere, whatever else _hexrepo/ may hold one day.
+  if (rel.startsWith(HOST_STATE_PREFIX)) return null;
   if (STATE_RE.test(rel) && rel.startsWith(STATE_PREFIX)) return { group: 'state', kind: 'state' };
   const route = routeRepository(`/${rel}`);
   // The key must be the path itself (no percent-decoding games).

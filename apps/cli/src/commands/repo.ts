@@ -158,6 +158,11 @@ Options:
         '',
         `Repository "${name}" is ready at ${url} once "hexrepo serve" restarts. Key fingerprint: ${setupInput.fingerprint}`,
         '',
+        // Tokens belong to the host: one for this repository is granted it by name.
+        access === 'private'
+          ? `Tokens for it: hexrepo token create --label ${name}-ci --repo ${name} --scope read (every read needs one; add --scope write to publish)`
+          : `Tokens for it: hexrepo token create --label ${name}-ci --repo ${name} --scope write (reads are open; a token is for publishing)`,
+        '',
         formatClientSetup(setupInput),
         '',
       ].join('\n'),

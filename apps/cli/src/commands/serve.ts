@@ -1,13 +1,13 @@
-import { unwatchFile, watchFile } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createHostHandler, createLogger, listen } from '@hexrepo/http';
 import { formatError } from '@hexrepo/core';
-import { TokenStore } from '@hexrepo/repo';
+import { openCredentials } from '@hexrepo/repo';
 import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
+import { migrationNote, openStateStore } from '../credentials.js';
 import { openHost } from '../host.js';
-import { CONFIG_KEYS, resolveServeConfig, servedRepositories, SERVE_ENV } from '../serve-config.js';
+import { CONFIG_KEYS, resolveServeConfig, servedRepositories, SERVE_ENV, type ServeConfig } from '../serve-config.js';
 
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
 async function strayKeys(publicDir: string): Promise<string[]> {
@@ -15,8 +15,20 @@ async function strayKeys(publicDir: string): Promise<string[]> {
   return entries.filter((f) => /\.(pem|key)$/i.test(f) || /private/i.test(f)).map((f) => join(publicDir, f));
 }
 
+/**
+ * Which repository a format-1 token file belonged to: the one served, or the root repository of a
+ * host (the single repository the host grew from). None: the file, if there is one, cannot move.
+ */
+function migrationRepository(config: ServeConfig): { repository?: string } {
+  const name = config.repositories ? config.repositories.find((r) => r.root)?.name : config.name;
+  return name !== undefined ? { repository: name } : {};
+}
+
 /** SIGTERM/SIGINT: how long requests in flight and pending registry writes may take. */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/** How often a server re-reads the host's credentials (a revocation applies everywhere within this plus a request). */
+const CREDENTIALS_REFRESH_MS = 2_000;
 
 export const serve: Command = {
   name: 'serve',
@@ -32,9 +44,18 @@ in the folder is not reachable, whatever the encoding of the request path.
 Access: "private" needs credentials for every read; "public" serves reads to anyone (writes, with
 the publish API, always need credentials). By default the repository is private as soon as a user
 or a token exists, public otherwise. Credentials: Basic auth (AUTH_USERNAME/AUTH_PASSWORD, as in
-the Hex self-hosting guide: clients put user:password in the repository URL, or use ~/.netrc),
-and tokens from "hexrepo token create" (Mix --auth-key, rebar3 repo_key, "Bearer TOKEN", or Basic
-with the token as password). Failed attempts are rate-limited per client address (10 a minute).
+the Hex self-hosting guide: clients put user:password in the repository URL, or use ~/.netrc;
+or users from "hexrepo user add"), and tokens from "hexrepo token create" (Mix --auth-key, rebar3
+repo_key, "Bearer TOKEN", or Basic with the token as password); each stored user and token is
+limited to its grants (repositories, scopes, packages). Failed attempts are rate-limited per
+client address (10 a minute).
+
+Tokens and users are the host's state, kept in its state store: DIR/.hexrepo/state/ for a folder
+(a host's: beside its hexrepo.json), the served store itself (under _hexrepo/host/, never served)
+with --store or a host whose root repository is in a store, or the --state store (a host's
+"state"). Every server on that store re-reads them every two seconds, so a token created or
+revoked through any of them (or with "hexrepo token") applies to all. A token file of an older
+hexrepo (.hexrepo/tokens.json) is moved there once, and renamed tokens.json.migrated.
 
 With the repository's private key (--private-key, or the one hexrepo.json names) it also serves
 the publish API under /api, so HEX_API_URL=URL/api HEX_API_KEY=TOKEN mix hex.publish works, as do
@@ -68,13 +89,16 @@ Options (strongest first: flag, environment, config file, hexrepo.json):
                        profile or instance role, GCS from Application Default Credentials). Hot
                        files are cached in memory and revalidated every second. Not together with
                        --public-dir/PUBLIC_DIR; DIR (or ./hexrepo.json) then only gives --name and
-                       --private-key, and the build cache and tokens stay in DIR/.hexrepo/
+                       --private-key, and the build cache stays in DIR/.hexrepo/
+  --state URL          env HEXREPO_STATE: keep tokens and users in this store (e.g.
+                       s3://BUCKET/_state?region=R) instead of the default above
   --port N             env PORT or HEXREPO_PORT (default 4000; 0 picks a free port)
   --host ADDR          env HEXREPO_HOST (default 127.0.0.1; 0.0.0.0 to listen on every interface)
   --name NAME          env HEXREPO_NAME: the repository name, shown by /health (default: hexrepo.json)
   --access MODE        env HEXREPO_ACCESS: private or public (default: see above)
-  --tokens FILE        env HEXREPO_TOKENS: the token file (default: .hexrepo/tokens.json beside
-                       the public folder)
+  --tokens FILE        env HEXREPO_TOKENS: a token file of an older hexrepo (format 1) to move
+                       into the state store once (default: .hexrepo/tokens.json beside the
+                       public folder)
   --private-key FILE   env HEXREPO_PRIVATE_KEY: the signing key, enables the publish API
                        (default: the key hexrepo.json names, when it exists; never inside PUBLIC)
   --log-level LEVEL    env HEXREPO_LOG_LEVEL: fatal, error, warn, info, debug, trace, silent
@@ -92,6 +116,7 @@ ${Object.entries(SERVE_ENV)
   options: {
     'public-dir': { type: 'string' },
     store: { type: 'string' },
+    state: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     name: { type: 'string' },
@@ -109,7 +134,13 @@ ${Object.entries(SERVE_ENV)
     // runs only where !isServeWorker: in the primary, before it forks, or in the single process.
     const clustered = config.workers > 1;
     const logger = clustered ? createLogger({ level: config.logLevel }).child({ worker: workerId() }) : createLogger({ level: config.logLevel });
-    const tokens = await TokenStore.open(config.tokensFile);
+    // Tokens and users are the host's, in its state store (never a memory-cached view: another
+    // server's change must be seen), opened once per process. A format-1 token file is moved in
+    // once per server, before any worker starts.
+    const { tokens, migration } = await openCredentials({ store: await openStateStore(config.state), ...(isServeWorker ? {} : { legacyFile: config.tokensFile }), ...migrationRepository(config) });
+    const migrated = migrationNote(migration, config.tokensFile, tokens);
+    if (migrated && migration.status === 'imported') logger.info({ credentials: tokens.where }, migrated);
+    else if (migrated) logger.warn({ credentials: tokens.where }, migrated);
     const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
     const access = new Access({ visibility, users: config.users, tokens });
     const specs = servedRepositories(config);
@@ -141,14 +172,24 @@ ${Object.entries(SERVE_ENV)
       if (privateOnes.length > 0 && access.open) logger.warn({ repositories: privateOnes.map((r) => r.name) }, 'access is private but no user or token exists yet: every request will be refused; create a token with "hexrepo token create"');
       for (const r of opened.repositories.filter((x) => x.visibility === 'public')) logger.info(config.repositories ? { repository: r.name } : {}, 'access is public: anyone who can reach this address can read the repository');
     }
-    // Tokens created or revoked while the server runs take effect within two seconds.
-    watchFile(config.tokensFile, { interval: 2000 }, (curr, prev) => {
-      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
-      tokens.reload().then(
-        () => logger.info({ tokens: tokens.size }, 'token file reloaded'),
-        (err: unknown) => logger.error({ err: (err as Error).message }, 'token file reload failed; keeping the previous tokens'),
-      );
-    });
+    // Tokens and users created or revoked through any server (or the CLI) on the same state store
+    // take effect here within two seconds: one read of the credentials' etag per interval, in every
+    // process that answers requests (each worker; not a primary, which serves nothing).
+    let refreshing = false;
+    const refresher =
+      clustered && !isServeWorker
+        ? undefined
+        : setInterval(() => {
+            if (refreshing) return;
+            refreshing = true;
+            tokens
+              .refresh()
+              .then(
+                (changed) => changed && logger.info({ credentials: tokens.where, tokens: tokens.size, users: tokens.users().length }, 'credentials reloaded'),
+                (err: unknown) => logger.error({ err: formatError(err) }, 'credentials reload failed; keeping the previous tokens and users'),
+              )
+              .finally(() => (refreshing = false));
+          }, CREDENTIALS_REFRESH_MS);
     // Last resort only: request handling never throws out of an event handler, but should a bug
     // ever do so, one bad request must not stop the repository for everyone. Writes are atomic
     // (temp file, then rename), so what the failed request left is never half-visible.
@@ -157,11 +198,11 @@ ${Object.entries(SERVE_ENV)
     process.on('unhandledRejection', onUncaught);
     const workersNote = clustered ? `; ${config.workers} workers` : '';
     if (config.repositories) {
-      logger.info({ url: server.url, repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })), users: config.users.length, tokens: tokens.size, workers: config.workers }, 'listening');
+      logger.info({ url: server.url, repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })), credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers: config.workers }, 'listening');
       if (!isServeWorker) io.err(`hexrepo serve: ${server.url}${clustered ? ` (${config.workers} workers)` : ''}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`);
     } else {
       const [only] = opened.repositories;
-      logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? opened.where.get(only!.name) : null, access: only!.visibility, users: config.users.length, tokens: tokens.size, workers: config.workers }, 'listening');
+      logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? opened.where.get(only!.name) : null, access: only!.visibility, credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers: config.workers }, 'listening');
       if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${only!.visibility}; ${opened.where.get(only!.name)}${workersNote})\n`);
     }
 
@@ -176,7 +217,7 @@ ${Object.entries(SERVE_ENV)
         process.off('SIGINT', onInt);
         process.off('uncaughtException', onUncaught);
         process.off('unhandledRejection', onUncaught);
-        unwatchFile(config.tokensFile);
+        clearInterval(refresher);
         // The whole stop, pending registry writes included, fits in the grace period: a flush that
         // cannot finish (a stuck disk) is abandoned, and the next start rebuilds what it missed.
         const deadline = Date.now() + SHUTDOWN_GRACE_MS;
