@@ -36,7 +36,7 @@ export interface ServeConfig {
   /** The signing key, for the publish API; absent: publishing disabled. */
   privateKey: string | undefined;
   logLevel: LogLevel;
-  /** Worker processes sharing the listening socket; 1: one process, no cluster. @default one per core */
+  /** Worker processes sharing the listening socket; 1: one process, no cluster. @default one per core (serve lowers the default to 1 when it publishes) */
   workers: number;
   /**
    * The host form (a config file or hexrepo.json listing "repositories"): every repository of the
@@ -101,7 +101,7 @@ export const SERVE_ENV = {
   HEXREPO_TOKENS: 'format-1 token file to migrate',
   HEXREPO_PRIVATE_KEY: 'signing key file, for the publish API',
   HEXREPO_LOG_LEVEL: `log level (${LOG_LEVELS.join(', ')})`,
-  HEXREPO_WORKERS: 'worker processes (default: one per core)',
+  HEXREPO_WORKERS: 'worker processes (default: one per core when read-only, 1 with the publish API)',
   HEXREPO_CONFIG: 'config file',
 } as const;
 

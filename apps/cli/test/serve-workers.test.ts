@@ -232,6 +232,36 @@ describe('hexrepo serve --workers 1', () => {
   }, 60_000);
 });
 
+describe('the default number of workers', () => {
+  // Both are started without --workers: the default follows whether the server publishes.
+  it('is one process when the publish API is on (writers in several processes contend), one per core when read-only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hexrepo-workers-default-'));
+    const started: ServeProcess[] = [];
+    try {
+      expect((await hexrepo(['init', 'repo', '--name', 'acme'], { cwd: dir })).status).toBe(0);
+      const publishing = await startServe([], { cwd: join(dir, 'repo') });
+      started.push(publishing);
+      await until('the server logs that it listens', 200, () => publishing.logs.some((l) => l.msg === 'listening'));
+      expect(publishing.logs.find((l) => l.msg === 'listening')).toMatchObject({ workers: 1 });
+      expect(publishing.logs.some((l) => l.msg === 'worker listening')).toBe(false);
+      // The same folder without a signing key: read-only, every core.
+      const readOnly = await startServe([join(dir, 'repo', 'public'), '--name', 'acme'], { cwd: dir });
+      started.push(readOnly);
+      await until('the server logs that it listens', 200, () => readOnly.logs.some((l) => l.msg === 'listening'));
+      expect(readOnly.logs.find((l) => l.msg === 'listening')).toMatchObject({ workers: availableParallelism() });
+      if (availableParallelism() > 1) expect(readOnly.stderr()).toContain(`${availableParallelism()} workers`);
+    } finally {
+      for (const server of started) {
+        if (server.child.exitCode === null && server.child.signalCode === null) {
+          server.child.kill('SIGTERM');
+          await exitOf(server);
+        }
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('the workers setting', () => {
   let dir: string;
   beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createHostHandler, createLogger, listen } from '@hexrepo/http';
@@ -75,8 +76,10 @@ Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per req
 and pending registry writes finish (up to 10 s in all), exit 0. At start, temp files and locks
 left in the folder by a process that died are removed.
 
-Workers: one process per core by default, sharing the port, each with its own read cache. A
-publish through one is served by all within a second; a token created or revoked is seen by all
+Workers: a read-only server (no signing key) runs one process per core by default, sharing the
+port, each with its own read cache; a server with the publish API runs one process unless
+--workers asks for more (writers in several processes contend). A publish through one worker is
+served by all within a second; a token created or revoked is seen by all
 within two. A worker that dies is restarted; SIGTERM/SIGINT to the primary stops them all as
 above. Log lines carry "worker" (0: the primary); /metrics sums every worker. --workers 1 serves
 from a single process. See docs/serve.md.
@@ -102,8 +105,8 @@ Options (strongest first: flag, environment, config file, hexrepo.json):
   --private-key FILE   env HEXREPO_PRIVATE_KEY: the signing key, enables the publish API
                        (default: the key hexrepo.json names, when it exists; never inside PUBLIC)
   --log-level LEVEL    env HEXREPO_LOG_LEVEL: fatal, error, warn, info, debug, trace, silent
-  --workers N          env HEXREPO_WORKERS: worker processes (default: one per core; 1: a single
-                       process, no cluster)
+  --workers N          env HEXREPO_WORKERS: worker processes (default: one per core when read-only,
+                       1 with the publish API; 1: a single process, no cluster)
   --config FILE        env HEXREPO_CONFIG: a JSON file with any of
                        ${CONFIG_KEYS.join(', ')}
                        ("users": [{"username": …, "password": …}]; paths relative to the file)
@@ -132,7 +135,13 @@ ${Object.entries(SERVE_ENV)
     // With workers, this command runs in the primary and again in each worker. Start-up work that
     // must happen once per server (updating the registry, saving the cache, sweeping leftovers)
     // runs only where !isServeWorker: in the primary, before it forks, or in the single process.
-    const clustered = config.workers > 1;
+    // Writers on one store contend: each worker's flush must catch up with the others' (a resync)
+    // before it can write, and under many concurrent publishes that costs more than it gains. So a
+    // server that publishes runs as one process unless --workers asks otherwise; a read-only one
+    // (no signing key) uses every core.
+    const publishes = servedRepositories(config).some((s) => s.privateKey !== undefined && (s.keyRequired || existsSync(s.privateKey)));
+    const workers = config.sources.workers === 'default' && publishes ? 1 : config.workers;
+    const clustered = workers > 1;
     const logger = clustered ? createLogger({ level: config.logLevel }).child({ worker: workerId() }) : createLogger({ level: config.logLevel });
     // Tokens and users are the host's, in its state store (never a memory-cached view: another
     // server's change must be seen), opened once per process. A format-1 token file is moved in
@@ -153,7 +162,7 @@ ${Object.entries(SERVE_ENV)
     let server: { url: string; close(graceMs?: number): Promise<void> };
     if (clustered && !isServeWorker) {
       // The primary serves nothing: the workers open the repositories from the caches saved above.
-      const started = await startWorkers({ count: config.workers, logger, afterWorkerDied: () => opened.sweep() });
+      const started = await startWorkers({ count: workers, logger, afterWorkerDied: () => opened.sweep() });
       if ('failed' in started) return started.failed;
       server = started;
     } else {
@@ -196,13 +205,13 @@ ${Object.entries(SERVE_ENV)
     const onUncaught = (err: unknown): void => logger.error({ err: formatError(err) }, 'uncaught error; still serving (please report it)');
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUncaught);
-    const workersNote = clustered ? `; ${config.workers} workers` : '';
+    const workersNote = clustered ? `; ${workers} workers` : '';
     if (config.repositories) {
-      logger.info({ url: server.url, repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })), credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers: config.workers }, 'listening');
-      if (!isServeWorker) io.err(`hexrepo serve: ${server.url}${clustered ? ` (${config.workers} workers)` : ''}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`);
+      logger.info({ url: server.url, repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })), credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers }, 'listening');
+      if (!isServeWorker) io.err(`hexrepo serve: ${server.url}${clustered ? ` (${workers} workers)` : ''}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`);
     } else {
       const [only] = opened.repositories;
-      logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? opened.where.get(only!.name) : null, access: only!.visibility, credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers: config.workers }, 'listening');
+      logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? opened.where.get(only!.name) : null, access: only!.visibility, credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers }, 'listening');
       if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${only!.visibility}; ${opened.where.get(only!.name)}${workersNote})\n`);
     }
 
