@@ -126,22 +126,44 @@ export class FsStore implements BlobStore {
    * in the order given (under the same per-key lock as `put` for ifMatch, by link(2) for ifNoneMatch),
    * then each folder that received a file is fsync'ed once, so the renames are on disk when this
    * resolves. One entry after another would wait for an fsync per file; here the file system can
-   * commit the whole wave together. A failure writing any temp file stores nothing.
+   * commit the whole wave together. A failure writing any temp file stores nothing. On a full disk
+   * (writing a temp file or a lock) the rest of the batch is written one entry after another: the
+   * batch needs room for all its new files at once, while each single rename frees the old file's
+   * space for the next (a revert on a full disk relies on that).
    */
   async putMany(entries: readonly BatchEntry[]): Promise<PutResult[]> {
     const paths = entries.map((e) => this.pathOf(e.key));
     const staged = await Promise.allSettled(entries.map((e, i) => this.#stage(paths[i]!, e.key, e.body)));
     const temps = staged.map((r) => (r.status === 'fulfilled' ? r.value : null));
     const placed = temps.map(() => false);
+    // Entries from here on are written one by one (the disk is full), else the failure is thrown.
+    let alone = entries.length;
     try {
       const failed = staged.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      for (let i = 0; i < entries.length; i++) placed[i] = await this.#place(temps[i]!, paths[i]!, entries[i]!.key, entries[i]!.opts ?? {});
+      if (failed) {
+        if (!isFull(failed.reason)) throw failed.reason;
+        alone = 0;
+      }
+      for (let i = 0; i < alone; i++) {
+        try {
+          placed[i] = await this.#place(temps[i]!, paths[i]!, entries[i]!.key, entries[i]!.opts ?? {});
+        } catch (err) {
+          if (!isFull(err)) throw err;
+          alone = i;
+        }
+      }
     } finally {
       await Promise.all(temps.map((t, i) => (t && !placed[i] ? rm(t, { force: true }) : undefined)));
     }
+    const results = await Promise.all(entries.slice(0, alone).map((e, i) => this.#placed(paths[i]!, e.body)));
+    for (const e of entries.slice(alone)) results.push(await this.put(e.key, e.body, e.opts));
+    await this.#syncDirs(paths);
+    return results;
+  }
+
+  /** fsync each folder of `paths` once (in parallel), when durable. */
+  async #syncDirs(paths: readonly string[]): Promise<void> {
     if (this.#durable) await Promise.all([...new Set(paths.map((p) => dirname(p)))].map((dir) => syncDir(dir, relative(this.root, dir) || '.')));
-    return Promise.all(entries.map((e, i) => this.#placed(paths[i]!, e.body)));
   }
 
   /** Write `body` to a fresh temp file next to `path` (fsync'ed when durable); returns its path. */
@@ -582,6 +604,10 @@ async function syncDir(dir: string, what: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+function isFull(err: unknown): boolean {
+  return err instanceof HexrepoError && err.code === 'STORAGE_FULL';
 }
 
 function isMissing(err: unknown): boolean {
