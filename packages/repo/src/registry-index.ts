@@ -1,12 +1,23 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { compareVersions, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
 import { assembleNamesPayload, assembleVersionsPayload, buildPackage, encodeNamesEntry, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
-import { contentEtag, type BlobStore } from '@hexrepo/storage';
+import { contentEtag, putMany, type BlobStore, type PutOptions } from '@hexrepo/storage';
 import type { CachedOutput } from './cache.js';
 import { NAMES_KEY, packageKey, VERSIONS_KEY } from './layout.js';
 
-/** Registry files written at once while the next package is signed. */
-const WRITE_CONCURRENCY = 16;
+/** Package files per durable batch (one fsync wave, then the renames, then one folder fsync). */
+const BATCH_SIZE = 32;
+/** Batches written at once while the next packages are signed. */
+const BATCHES_IN_FLIGHT = 4;
+
+/** A registry file to write: its bytes, the condition it is written under, and what the cache records. */
+interface StagedOutput {
+  key: string;
+  body: Uint8Array;
+  etag: string;
+  inputs: string;
+  opts: PutOptions;
+}
 
 /** One tarball the registry is built from. */
 export interface ReleaseRecord {
@@ -148,20 +159,22 @@ export class RegistryIndex {
     opts: { conditional?: boolean } = {},
   ): Promise<FlushResult> {
     const result: FlushResult = { written: [], removed: [], unchanged: 0 };
-    const write = async (key: string, inputs: string, make: () => Uint8Array): Promise<void> => {
+    // What to write for one output, or null when it holds these bytes already. The bytes are made
+    // (signed) synchronously, before the first await.
+    const stage = async (key: string, inputs: string, make: () => Uint8Array): Promise<StagedOutput | null> => {
       const cached = outputs.get(key);
       const onStore = listing ? listing.get(key) : undefined;
       const intact = cached && (listing === null || (onStore && onStore.size === cached.size && onStore.mtimeMs === cached.mtimeMs));
       if (cached && cached.inputs === inputs && intact) {
         result.unchanged++;
-        return;
+        return null;
       }
       const body = make();
       const etag = contentEtag(body);
       if (cached && intact && cached.etag === etag) {
         outputs.set(key, { ...cached, inputs });
         result.unchanged++;
-        return;
+        return null;
       }
       // Not known to hold these bytes (no cache, or the file changed behind its back): a file that
       // already holds exactly them is counted unchanged and left alone, not rewritten.
@@ -170,14 +183,36 @@ export class RegistryIndex {
         if (current?.etag === etag) {
           outputs.set(key, { size: current.size, mtimeMs: current.mtime.getTime(), etag, inputs });
           result.unchanged++;
-          return;
+          return null;
         }
       }
       const condition = !opts.conditional ? {} : cached ? { ifMatch: cached.etag } : { ifNoneMatch: '*' as const };
-      const put = await store.put(key, body, { contentType: 'application/octet-stream', ...condition });
-      const mtime = put.mtime ?? (await store.head(key))?.mtime;
-      outputs.set(key, { size: body.byteLength, mtimeMs: mtime ? mtime.getTime() : 0, etag, inputs });
-      result.written.push(key);
+      return { key, body, etag, inputs, opts: { contentType: 'application/octet-stream', ...condition } };
+    };
+    // One durable batch, renamed in the order given.
+    const write = async (staged: readonly (StagedOutput | null)[]): Promise<void> => {
+      const batch = staged.filter((e): e is StagedOutput => e !== null);
+      if (batch.length === 0) return;
+      let puts;
+      try {
+        puts = await putMany(store, batch.map((e) => ({ key: e.key, body: e.body, opts: e.opts })));
+      } catch (err) {
+        // The entries placed before the failure are recorded, so the next flush's conditions expect them.
+        await Promise.all(
+          batch.map(async (e) => {
+            const now = await store.head(e.key).catch(() => null);
+            if (now?.etag === e.etag) outputs.set(e.key, { size: now.size, mtimeMs: now.mtime.getTime(), etag: e.etag, inputs: e.inputs });
+          }),
+        );
+        throw err;
+      }
+      await Promise.all(
+        batch.map(async (e, i) => {
+          const mtime = puts[i]?.mtime ?? (await store.head(e.key))?.mtime;
+          outputs.set(e.key, { size: e.body.byteLength, mtimeMs: mtime ? mtime.getTime() : 0, etag: e.etag, inputs: e.inputs });
+        }),
+      );
+      for (const e of batch) result.written.push(e.key);
     };
 
     // What this flush covers is taken now, synchronously: changes made while it awaits its writes
@@ -190,7 +225,7 @@ export class RegistryIndex {
     const removed = [...this.#removedPackages].sort();
     this.#removedPackages.clear();
     try {
-      await this.#writeAll(write, dirty, indexes, removed, outputs, listing, result, store, onProgress);
+      await this.#writeAll(stage, write, dirty, indexes, removed, outputs, listing, result, store, onProgress);
     } catch (err) {
       // Nothing is lost: whatever this flush was to write stays stale for the next one.
       for (const name of dirty) if (this.#packages.has(name)) this.touch(name);
@@ -210,7 +245,8 @@ export class RegistryIndex {
   }
 
   async #writeAll(
-    write: (key: string, inputs: string, make: () => Uint8Array) => Promise<void>,
+    stage: (key: string, inputs: string, make: () => Uint8Array) => Promise<StagedOutput | null>,
+    write: (staged: readonly (StagedOutput | null)[]) => Promise<void>,
     dirty: string[],
     indexes: { versions: Uint8Array; names: Uint8Array } | null,
     removed: string[],
@@ -220,38 +256,54 @@ export class RegistryIndex {
     store: BlobStore,
     onProgress?: (done: number, total: number) => void,
   ): Promise<void> {
-    // 1. packages/NAME for every stale package, before any index names them. Signing is CPU work
-    //    on this thread; up to WRITE_CONCURRENCY writes are in flight meanwhile.
+    // 1. packages/NAME for every stale package, before any index names them, in durable batches.
+    //    Signing is CPU work on this thread; up to BATCHES_IN_FLIGHT batches are written meanwhile.
     const pending = new Set<Promise<void>>();
     let failure: unknown = null;
     let done = 0;
+    let batch: Promise<StagedOutput | null>[] = [];
+    const send = (staged: Promise<StagedOutput | null>[]): void => {
+      const p = Promise.all(staged)
+        .then(write)
+        .then(
+          () => onProgress?.((done += staged.length), dirty.length),
+          (err: unknown) => {
+            failure ??= err;
+          },
+        );
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+    };
     for (const name of dirty) {
       if (failure) break;
       // Removed while an earlier write was awaited: its removal is the next flush's work.
       if (!this.#packages.has(name)) continue;
       const inputs = this.#memo(name).inputs;
-      const p = write(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey)).then(
-        () => onProgress?.(++done, dirty.length),
-        (err: unknown) => {
-          failure ??= err;
-        },
-      );
-      pending.add(p);
-      void p.finally(() => pending.delete(p));
-      if (pending.size >= WRITE_CONCURRENCY) await Promise.race(pending);
+      const staged = stage(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey));
+      // A failed head is reported when its batch is written.
+      staged.catch(() => undefined);
+      batch.push(staged);
+      if (batch.length < BATCH_SIZE) continue;
+      send(batch);
+      batch = [];
+      if (pending.size >= BATCHES_IN_FLIGHT) await Promise.race(pending);
     }
     await Promise.all(pending);
     if (failure) throw failure;
 
-    // 2. versions and names, only once every package file they name is in place.
+    // 2. The last packages, then versions, then names, in one batch renamed in that order, only once
+    //    every package file of the earlier batches is in place: each index names only package files
+    //    already there. (Mix and rebar3 read neither index; mirrors read both.) A single publish is
+    //    this one batch: one fsync wave for packages/NAME, versions and names.
+    const last = [...batch];
     if (indexes) {
-      // Both at once: each names only package files already in place, and no Hex client reads one
-      // to find the other (Mix and rebar3 read neither; mirrors read both).
-      await Promise.all([
-        write(VERSIONS_KEY, digest(indexes.versions), () => signAndWrap(indexes.versions, this.privateKey)),
-        write(NAMES_KEY, digest(indexes.names), () => signAndWrap(indexes.names, this.privateKey)),
-      ]);
+      last.push(
+        stage(VERSIONS_KEY, digest(indexes.versions), () => signAndWrap(indexes.versions, this.privateKey)),
+        stage(NAMES_KEY, digest(indexes.names), () => signAndWrap(indexes.names, this.privateKey)),
+      );
     }
+    await write(await Promise.all(last));
+    if (batch.length > 0) onProgress?.((done += batch.length), dirty.length);
 
     // 3. packages whose last tarball is gone: only now that the indexes no longer list them (and
     //    not if the package came back meanwhile).

@@ -4,7 +4,7 @@
  * written by the publish API and read by `hexrepo build`, so a rebuild never drops a retirement.
  */
 import { HexrepoError, isHexrepoError, isRetirementReason, type Retirement } from '@hexrepo/core';
-import type { BlobStore } from '@hexrepo/storage';
+import { contentEtag, putMany, type BatchEntry, type BlobStore, type PutResult } from '@hexrepo/storage';
 import type { ReleaseState, ReleaseStateLookup } from './registry-index.js';
 
 export const STATE_PREFIX = '_hexrepo/releases/';
@@ -57,19 +57,43 @@ export async function loadReleaseStates(store: BlobStore): Promise<ReleaseStates
  * Returns the state as written.
  */
 export async function updatePackageState(store: BlobStore, name: string, change: (releases: Map<string, ReleaseState>) => void): Promise<Map<string, ReleaseState>> {
+  return (await updatePackageStateAfter(store, name, change, [])).releases;
+}
+
+/**
+ * `updatePackageState`, with `before` (a release's tarball) written in the same durable batch just
+ * ahead of the state file, so both cost one fsync wave. A failure of a `before` entry (its own
+ * condition included) throws with nothing of the state written; once they are stored, a state file
+ * changed by another writer is merged and retried alone. Returns the state and the puts of `before`.
+ */
+export async function updatePackageStateAfter(
+  store: BlobStore,
+  name: string,
+  change: (releases: Map<string, ReleaseState>) => void,
+  before: readonly BatchEntry[],
+): Promise<{ releases: Map<string, ReleaseState>; before: PutResult[] }> {
+  let pending = before;
+  let stored: PutResult[] = [];
   for (let attempt = 0; ; attempt++) {
     const current = await store.get(stateKey(name));
     const releases = current ? parseState(stateKey(name), current.body) : new Map<string, ReleaseState>();
     change(releases);
     const file: StateFile = { format: 1, package: name, releases: Object.fromEntries([...releases].sort(([a], [b]) => a.localeCompare(b))) };
+    const entry: BatchEntry = {
+      key: stateKey(name),
+      body: new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`),
+      opts: { contentType: 'application/json', ...(current ? { ifMatch: current.etag } : { ifNoneMatch: '*' as const }) },
+    };
     try {
-      await store.put(stateKey(name), new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`), {
-        contentType: 'application/json',
-        ...(current ? { ifMatch: current.etag } : { ifNoneMatch: '*' as const }),
-      });
-      return releases;
+      const puts = await putMany(store, [...pending, entry]);
+      return { releases, before: [...stored, ...puts.slice(0, pending.length)] };
     } catch (err) {
-      if (!isHexrepoError(err, 'STORAGE_CONFLICT') || attempt >= 20) throw err;
+      if (!isHexrepoError(err, 'STORAGE_CONFLICT') || err.details.key !== entry.key || attempt >= 20) throw err;
+      // The entries before the state file are stored (a batch stops at its first failure).
+      if (pending.length > 0) {
+        stored = await Promise.all(pending.map(async (e) => ({ etag: contentEtag(e.body), ...(await store.head(e.key).then((h) => (h ? { mtime: h.mtime } : {}))) })));
+        pending = [];
+      }
       await new Promise((r) => setTimeout(r, Math.random() * 10 * (attempt + 1)));
     }
   }

@@ -8,13 +8,13 @@
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, validateRetirement, type Retirement, type TarballLimits } from '@hexrepo/core';
-import { CachedStore, type BlobStore } from '@hexrepo/storage';
+import { CachedStore, contentEtag, type BatchEntry, type BlobStore, type PutResult } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
 import { docsKey, NAMES_KEY, PACKAGES_PREFIX, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
 import { factsFromBytes, type Problem } from './read-tarballs.js';
-import { loadReleaseStates, stateLookup, updatePackageState, type ReleaseStates } from './release-state.js';
+import { loadReleaseStates, stateLookup, updatePackageStateAfter, type ReleaseStates } from './release-state.js';
 import type { RegistryIndex, ReleaseState } from './registry-index.js';
 
 export interface RepoServiceOptions {
@@ -119,26 +119,35 @@ export class RepoService {
       const key = tarballKey(name, version);
       // A replaced tarball is kept in memory until the registry says so: a failed publish puts it back.
       const previousBytes = existing ? ((await this.store.get(key))?.body ?? null) : null;
-      // A new version is created only if no other writer (another server on the store) made it.
-      const put = await this.store.put(key, bytes, { contentType: 'application/octet-stream', ...(opts.replace ? {} : { ifNoneMatch: '*' as const }) }).catch(async (err: unknown) => {
-        if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;
-        await this.resync();
-        throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} was just published by another writer; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
-      });
       const restoreTarball = (): Promise<unknown> => (previousBytes ? this.store.put(key, previousBytes, { contentType: 'application/octet-stream' }) : this.store.delete(key));
       const file = `${name}-${version}.tar`;
       const cachedBefore = this.cache.tarballs.get(file);
       let stateBefore: ReleaseState | undefined;
       let publishedAt: number;
-      try {
-        const mtime = put.mtime ?? (await this.store.head(key))?.mtime ?? new Date();
-        const now = this.#now();
-        const states = await this.#updateState(name, (r) => {
+      const now = this.#now();
+      // The tarball and its sidecar entry in one durable batch, the tarball first. A new version is
+      // created only if no other writer (another server on the store) made it.
+      const tarball = { key, body: bytes, opts: { contentType: 'application/octet-stream', ...(opts.replace ? {} : { ifNoneMatch: '*' as const }) } };
+      const stored = await this.#updateStateAfter(
+        name,
+        (r) => {
           stateBefore = r.get(version);
           // A new release starts afresh: what a crashed revert may have left for this version is not its.
           r.set(version, existing ? { ...stateBefore, publishedAt: stateBefore?.publishedAt ?? now } : { publishedAt: now });
-        });
-        publishedAt = states.get(version)!.publishedAt!;
+        },
+        [tarball],
+      ).catch(async (err: unknown) => {
+        if (isHexrepoError(err, 'STORAGE_CONFLICT') && err.details.key === key) {
+          await this.resync();
+          throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} was just published by another writer; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
+        }
+        // The batch may have stopped after the tarball (at the sidecar): then it is this publish's to undo.
+        if ((await this.store.head(key).catch(() => null))?.etag === contentEtag(bytes)) await restoreTarball().catch(() => undefined);
+        throw err;
+      });
+      try {
+        publishedAt = stored.releases.get(version)!.publishedAt!;
+        const mtime = stored.before[0]?.mtime ?? (await this.store.head(key))?.mtime ?? new Date();
         const record = { file, size: bytes.byteLength, mtimeMs: mtime.getTime(), facts: parsed.facts };
         this.index.put(record);
         this.cache.tarballs.set(record.file, { size: record.size, mtimeMs: record.mtimeMs, facts: record.facts });
@@ -365,9 +374,14 @@ export class RepoService {
 
   /** Change a package's sidecar state (merged with other writers'), and keep the result. */
   async #updateState(name: string, change: (releases: Map<string, ReleaseState>) => void): Promise<Map<string, ReleaseState>> {
-    const releases = await updatePackageState(this.store, name, change);
-    this.states.set(name, releases);
-    return releases;
+    return (await this.#updateStateAfter(name, change, [])).releases;
+  }
+
+  /** `#updateState`, with `before` stored in the same durable batch just ahead of the sidecar. */
+  async #updateStateAfter(name: string, change: (releases: Map<string, ReleaseState>) => void, before: readonly BatchEntry[]): Promise<{ releases: Map<string, ReleaseState>; before: PutResult[] }> {
+    const stored = await updatePackageStateAfter(this.store, name, change, before);
+    this.states.set(name, stored.releases);
+    return stored;
   }
 
   /**

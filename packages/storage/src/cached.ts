@@ -4,7 +4,8 @@
  * with one `head` (an unchanged etag keeps the bytes); `head` itself always asks the backend. Writes and deletes through the cache update it at once;
  * changes made behind its back (another process, `hexrepo build`) show within `revalidateMs`.
  */
-import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject, StreamedObject } from './types.js';
+import { putMany } from './batch.js';
+import type { BatchEntry, BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject, StreamedObject } from './types.js';
 
 export interface CachedStoreOptions {
   /** Objects larger than this are never cached. @default 1 MiB */
@@ -83,6 +84,15 @@ export class CachedStore implements BlobStore {
     return result;
   }
 
+  async putMany(entries: readonly BatchEntry[]): Promise<PutResult[]> {
+    for (const e of entries) this.#drop(e.key);
+    try {
+      return await putMany(this.inner, entries);
+    } finally {
+      for (const e of entries) this.#drop(e.key);
+    }
+  }
+
   async delete(key: string): Promise<void> {
     this.#drop(key);
     await this.inner.delete(key);
@@ -106,6 +116,7 @@ export class CachedStore implements BlobStore {
       ...(inner.getStream ? { getStream: (key: string) => inner.getStream!(key) } : {}),
       head: (key) => this.head(key),
       put: (key, body, opts) => this.put(key, body, opts),
+      putMany: (entries) => this.putMany(entries),
       delete: (key) => this.delete(key),
       list: (prefix) => inner.list(prefix),
     };

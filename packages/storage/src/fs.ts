@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { HexrepoError } from '@hexrepo/core';
 import { assertSafeKey, contentEtag } from './keys.js';
 import { checkCondition } from './driver-kit.js';
-import type { BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject } from './types.js';
+import type { BatchEntry, BlobStore, ObjectInfo, PutOptions, PutResult, StoredObject } from './types.js';
 
 export interface FsStoreOptions {
   /**
@@ -111,6 +111,63 @@ export class FsStore implements BlobStore {
 
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<PutResult> {
     const path = this.pathOf(key);
+    const temp = await this.#stage(path, key, body);
+    let placed = false;
+    try {
+      placed = await this.#place(temp, path, key, opts);
+    } finally {
+      if (!placed) await rm(temp, { force: true });
+    }
+    return this.#placed(path, body);
+  }
+
+  /**
+   * A batch in waves: every temp file is written and fsync'ed at once, then each is moved into place
+   * in the order given (under the same per-key lock as `put` for ifMatch, by link(2) for ifNoneMatch),
+   * then each folder that received a file is fsync'ed once, so the renames are on disk when this
+   * resolves. One entry after another would wait for an fsync per file; here the file system can
+   * commit the whole wave together. A failure writing any temp file stores nothing. On a full disk
+   * (writing a temp file or a lock) the rest of the batch is written one entry after another: the
+   * batch needs room for all its new files at once, while each single rename frees the old file's
+   * space for the next (a revert on a full disk relies on that).
+   */
+  async putMany(entries: readonly BatchEntry[]): Promise<PutResult[]> {
+    const paths = entries.map((e) => this.pathOf(e.key));
+    const staged = await Promise.allSettled(entries.map((e, i) => this.#stage(paths[i]!, e.key, e.body)));
+    const temps = staged.map((r) => (r.status === 'fulfilled' ? r.value : null));
+    const placed = temps.map(() => false);
+    // Entries from here on are written one by one (the disk is full), else the failure is thrown.
+    let alone = entries.length;
+    try {
+      const failed = staged.find((r) => r.status === 'rejected');
+      if (failed) {
+        if (!isFull(failed.reason)) throw failed.reason;
+        alone = 0;
+      }
+      for (let i = 0; i < alone; i++) {
+        try {
+          placed[i] = await this.#place(temps[i]!, paths[i]!, entries[i]!.key, entries[i]!.opts ?? {});
+        } catch (err) {
+          if (!isFull(err)) throw err;
+          alone = i;
+        }
+      }
+    } finally {
+      await Promise.all(temps.map((t, i) => (t && !placed[i] ? rm(t, { force: true }) : undefined)));
+    }
+    const results = await Promise.all(entries.slice(0, alone).map((e, i) => this.#placed(paths[i]!, e.body)));
+    for (const e of entries.slice(alone)) results.push(await this.put(e.key, e.body, e.opts));
+    await this.#syncDirs(paths);
+    return results;
+  }
+
+  /** fsync each folder of `paths` once (in parallel), when durable. */
+  async #syncDirs(paths: readonly string[]): Promise<void> {
+    if (this.#durable) await Promise.all([...new Set(paths.map((p) => dirname(p)))].map((dir) => syncDir(dir, relative(this.root, dir) || '.')));
+  }
+
+  /** Write `body` to a fresh temp file next to `path` (fsync'ed when durable); returns its path. */
+  async #stage(path: string, key: string, body: Uint8Array): Promise<string> {
     const dir = dirname(path);
     if (!this.#dirs.has(dir)) {
       await mkdir(dir, { recursive: true });
@@ -125,29 +182,38 @@ export class FsStore implements BlobStore {
       await mkdir(dir, { recursive: true });
       await this.#writeTemp(temp, body, key);
     }
-    let placed = false;
-    try {
-      if (opts.ifNoneMatch === '*') {
-        try {
-          await link(temp, path);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') checkCondition(key, 'existing', opts);
-          throw ioError('create', key, err);
-        }
-      } else if (opts.ifMatch !== undefined) {
-        await this.#withLock(path, key, async (stillHeld) => {
-          const current = await this.head(key);
-          checkCondition(key, current?.etag ?? null, opts);
-          stillHeld();
-          await rename(temp, path).catch((err: unknown) => Promise.reject(ioError('rename', key, err)));
-        });
-      } else {
-        await rename(temp, path).catch((err: unknown) => Promise.reject(ioError('rename', key, err)));
-        placed = true;
+    return temp;
+  }
+
+  /**
+   * Move a staged temp file to `path` if the conditions hold. True when the temp file was renamed
+   * (and so is gone); false when it was linked and must still be removed. Throws STORAGE_CONFLICT.
+   */
+  async #place(temp: string, path: string, key: string, opts: PutOptions): Promise<boolean> {
+    if (opts.ifNoneMatch === '*') {
+      try {
+        await link(temp, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') checkCondition(key, 'existing', opts);
+        throw ioError('create', key, err);
       }
-    } finally {
-      if (!placed) await rm(temp, { force: true });
+      return false;
     }
+    if (opts.ifMatch !== undefined) {
+      await this.#withLock(path, key, async (stillHeld) => {
+        const current = await this.head(key);
+        checkCondition(key, current?.etag ?? null, opts);
+        stillHeld();
+        await rename(temp, path).catch((err: unknown) => Promise.reject(ioError('rename', key, err)));
+      });
+      return true;
+    }
+    await rename(temp, path).catch((err: unknown) => Promise.reject(ioError('rename', key, err)));
+    return true;
+  }
+
+  /** What a write reports, and the etag memo of the file just placed. */
+  async #placed(path: string, body: Uint8Array): Promise<PutResult> {
     const etag = contentEtag(body);
     const st = await stat(path).catch(() => null);
     if (st) this.#etags.set(path, { stamp: stampOf(st), etag });
@@ -523,6 +589,25 @@ function mtimeOf(st: BigIntStats): Date {
   const ms = st.mtimeNs / 1_000_000n;
   // BigInt division truncates toward zero; a time before 1970 rounds down like the others.
   return new Date(Number(ms * 1_000_000n > st.mtimeNs ? ms - 1n : ms));
+}
+
+/**
+ * fsync a folder, so the renames into it survive a power loss. A file system that cannot sync a
+ * folder (EINVAL) has nothing more to offer; any other error fails the write.
+ */
+async function syncDir(dir: string, what: string): Promise<void> {
+  const fh = await open(dir, 'r').catch((err: unknown) => Promise.reject(ioError('sync', what, err)));
+  try {
+    await fh.sync();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw ioError('sync', what, err);
+  } finally {
+    await fh.close();
+  }
+}
+
+function isFull(err: unknown): boolean {
+  return err instanceof HexrepoError && err.code === 'STORAGE_FULL';
 }
 
 function isMissing(err: unknown): boolean {

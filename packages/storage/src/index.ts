@@ -1,4 +1,5 @@
 export * from './types.js';
+export { putMany } from './batch.js';
 export { assertSafeKey, contentEtag } from './keys.js';
 export { checkCondition } from './driver-kit.js';
 export { MemoryStore } from './memory.js';

@@ -40,6 +40,13 @@ export interface PutResult {
   mtime?: Date;
 }
 
+/** One write of a batch (`BlobStore.putMany`): a key, its bytes and its own conditions. */
+export interface BatchEntry {
+  key: string;
+  body: Uint8Array;
+  opts?: PutOptions;
+}
+
 /**
  * A bytes-only store. Keys are repository paths (`names`, `packages/foo`, `tarballs/foo-1.0.0.tar`),
  * so a store written by hexrepo is itself a servable Hex repository. "Not there" is `null`.
@@ -53,6 +60,15 @@ export interface BlobStore {
   getStream?(key: string): Promise<StreamedObject | null>;
   head(key: string): Promise<(ObjectInfo & { etag: string }) | null>;
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutResult>;
+  /**
+   * Several puts as one batch, where the backend can make that cheaper than one put after another
+   * (a folder: one fsync wave for all the bytes, then the renames, then one fsync per folder). Same
+   * outcome as `put` of each entry in order: each entry's conditions hold for that entry; the first
+   * failure stops the batch, the entries before it are stored, it and those after it are not; an
+   * unsafe key anywhere stores nothing. Callers use `putMany(store, entries)`, which falls back to
+   * sequential puts for a store without it.
+   */
+  putMany?(entries: readonly BatchEntry[]): Promise<PutResult[]>;
   /** Removes the object; removing a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Every object whose key starts with `prefix`, in no particular order. */

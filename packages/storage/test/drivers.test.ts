@@ -3,6 +3,7 @@ import { mkdtemp, rm, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isHexrepoError } from '@hexrepo/core';
 import { CachedStore, FsStore, MemoryStore } from '../src/index.js';
 import { testDriver } from '../src/testing/contract.js';
 
@@ -44,6 +45,16 @@ describe('FsStore specifics', () => {
     await store.put('packages/bar', new Uint8Array([3]), { ifNoneMatch: '*' });
     await store.put('packages/bar', new Uint8Array([4]), { ifNoneMatch: '*' }).catch(() => undefined);
     expect((await readdir(join(root, 'packages'))).sort()).toEqual(['bar', 'foo']);
+    // A batch stopped by a conflict half-way removes the temp files of the entries it did not place.
+    const failed = await store
+      .putMany([
+        { key: 'packages/baz', body: new Uint8Array([5]) },
+        { key: 'packages/foo', body: new Uint8Array([6]), opts: { ifMatch: etag } },
+        { key: 'packages/qux', body: new Uint8Array([7]) },
+      ])
+      .then(() => null, (err: unknown) => err);
+    expect(isHexrepoError(failed, 'STORAGE_CONFLICT')).toBe(true);
+    expect((await readdir(join(root, 'packages'))).sort()).toEqual(['bar', 'baz', 'foo']);
   });
 
   it.each(['1796000000.9996', '1796000000.999999999'])('dates a file touched at @%s to its millisecond, truncated as Erlang does', async (at) => {

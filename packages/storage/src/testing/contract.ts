@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isHexrepoError } from '@hexrepo/core';
+import { putMany } from '../batch.js';
 import { contentEtag } from '../keys.js';
 import type { BlobStore, ObjectInfo } from '../types.js';
 
@@ -37,9 +38,10 @@ function pattern(size: number): Uint8Array {
   return body;
 }
 
-async function expectCode(p: Promise<unknown>, code: 'STORAGE_CONFLICT' | 'PATH_UNSAFE'): Promise<void> {
+async function expectCode(p: Promise<unknown>, code: 'STORAGE_CONFLICT' | 'PATH_UNSAFE'): Promise<unknown> {
   const err = await p.then(() => null, (e: unknown) => e);
   expect(isHexrepoError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
+  return err;
 }
 
 /** What a driver declares about itself, for the cases that depend on it. */
@@ -294,6 +296,91 @@ export function testDriver(name: string, make: () => Promise<BlobStore>, opts: T
         if (s.getStream) await expectCode(s.getStream(key), 'PATH_UNSAFE');
       }
       expect(await collect(s.list(''))).toEqual([]);
+    });
+
+    // Batches: the store's own putMany where it has one (fs: fsync waves), sequential puts otherwise.
+    it('putMany stores every entry across folders and reports what head reports for each', async () => {
+      const s = await make();
+      const keys = ['tarballs/foo-1.0.0.tar', '_hexrepo/releases/foo.json', 'packages/foo', 'versions', 'names'];
+      const results = await putMany(s, keys.map((key) => ({ key, body: enc(`bytes of ${key}`) })));
+      expect(results).toHaveLength(keys.length);
+      for (const [i, key] of keys.entries()) {
+        const head = await s.head(key);
+        expect(text((await s.get(key))?.body), key).toBe(`bytes of ${key}`);
+        expect(results[i]?.etag, key).toBe(contentEtag(enc(`bytes of ${key}`)));
+        expect(head?.etag, key).toBe(results[i]?.etag);
+        if (results[i]?.mtime) expect(results[i]?.mtime, key).toEqual(head?.mtime);
+      }
+      expect(await putMany(s, [])).toEqual([]);
+    });
+
+    it("putMany checks each entry's conditions; the first failure stops the batch: entries before it are stored, the rest are not", async () => {
+      const s = await make();
+      const { etag: v1 } = await s.put('names', enc('names v1'));
+      await s.put('versions', enc('versions v1'));
+      const err = await expectCode(
+        putMany(s, [
+          { key: 'tarballs/a-1.0.0.tar', body: enc('a'), opts: { ifNoneMatch: '*' } },
+          { key: 'packages/a', body: enc('package a') },
+          { key: 'names', body: enc('names v2'), opts: { ifMatch: contentEtag(enc('names v0')) } },
+          { key: 'versions', body: enc('versions v2') },
+          { key: 'packages/z', body: enc('package z') },
+        ]),
+        'STORAGE_CONFLICT',
+      );
+      expect((err as { details?: { key?: string } }).details?.key).toBe('names');
+      expect(text((await s.get('tarballs/a-1.0.0.tar'))?.body)).toBe('a');
+      expect(text((await s.get('packages/a'))?.body)).toBe('package a');
+      expect(text((await s.get('names'))?.body)).toBe('names v1');
+      expect(text((await s.get('versions'))?.body)).toBe('versions v1');
+      expect(await s.head('packages/z')).toBeNull();
+
+      // A conflict on the first entry stores nothing.
+      await expectCode(putMany(s, [{ key: 'tarballs/a-1.0.0.tar', body: enc('again'), opts: { ifNoneMatch: '*' } }, { key: 'packages/b', body: enc('b') }]), 'STORAGE_CONFLICT');
+      expect(text((await s.get('tarballs/a-1.0.0.tar'))?.body)).toBe('a');
+      expect(await s.head('packages/b')).toBeNull();
+
+      // Conditions that hold: every entry is written.
+      const ok = await putMany(s, [
+        { key: 'tarballs/b-1.0.0.tar', body: enc('b'), opts: { ifNoneMatch: '*' } },
+        { key: 'names', body: enc('names v2'), opts: { ifMatch: v1 } },
+      ]);
+      expect(ok.map((r) => r.etag)).toEqual([contentEtag(enc('b')), contentEtag(enc('names v2'))]);
+      expect(text((await s.get('names'))?.body)).toBe('names v2');
+    });
+
+    it('putMany stores nothing when any key is unsafe', async () => {
+      const s = await make();
+      await expectCode(putMany(s, [{ key: 'packages/ok', body: enc('ok') }, { key: '../escape', body: enc('x') }]), 'PATH_UNSAFE');
+      expect(await collect(s.list(''))).toEqual([]);
+      if (s.putMany) {
+        await expectCode(s.putMany([{ key: 'packages/ok', body: enc('ok') }, { key: 'a//b', body: enc('x') }]), 'PATH_UNSAFE');
+        expect(await collect(s.list(''))).toEqual([]);
+      }
+    });
+
+    it('exactly one of many racing batches with the same conditions is stored whole', async () => {
+      const s = await make();
+      let versions = (await s.put('versions', enc('0'))).etag;
+      let names = (await s.put('names', enc('0'))).etag;
+      for (let round = 1; round <= 3; round++) {
+        const results = await Promise.allSettled(
+          Array.from({ length: 6 }, (_, i) =>
+            putMany(s, [
+              { key: `packages/p${round}-${i}`, body: enc(`${round}-${i}`) },
+              { key: 'versions', body: enc(`${round}-${i}`), opts: { ifMatch: versions } },
+              { key: 'names', body: enc(`${round}-${i}`), opts: { ifMatch: names } },
+            ]),
+          ),
+        );
+        const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ i, results: r.value }] : []));
+        expect(won).toHaveLength(1);
+        for (const r of results) if (r.status === 'rejected') expect(isHexrepoError(r.reason, 'STORAGE_CONFLICT'), String(r.reason)).toBe(true);
+        expect(text((await s.get('versions'))?.body)).toBe(`${round}-${won[0]!.i}`);
+        expect(text((await s.get('names'))?.body)).toBe(`${round}-${won[0]!.i}`);
+        versions = won[0]!.results[1]!.etag;
+        names = won[0]!.results[2]!.etag;
+      }
     });
   });
 }
