@@ -1,9 +1,10 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { compareVersions, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
-import { assembleNamesPayload, assembleVersionsPayload, buildPackage, encodeNamesEntry, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
+import { assembleNamesPayload, assembleVersionsPayload, encodeNamesEntry, encodePackagePayload, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
 import { contentEtag, type BlobStore } from '@hexrepo/storage';
 import type { CachedOutput } from './cache.js';
 import { NAMES_KEY, packageKey, VERSIONS_KEY } from './layout.js';
+import type { PoolSigner } from './pool.js';
 
 /** Registry files written at once while the next package is signed. */
 const WRITE_CONCURRENCY = 16;
@@ -139,16 +140,17 @@ export class RegistryIndex {
    * With `conditional`, every registry file is written only if the store still holds the version
    * this index last wrote or saw (If-Match its etag, or If-None-Match for a new file): another
    * writer's change makes the flush fail with STORAGE_CONFLICT instead of being overwritten.
+   * With `signer` (a build pool's), files are signed and gzipped on its worker threads.
    */
   async flush(
     store: BlobStore,
     outputs: Map<string, CachedOutput>,
     listing: OutputListing | null,
     onProgress?: (done: number, total: number) => void,
-    opts: { conditional?: boolean } = {},
+    opts: { conditional?: boolean; signer?: PoolSigner } = {},
   ): Promise<FlushResult> {
     const result: FlushResult = { written: [], removed: [], unchanged: 0 };
-    const write = async (key: string, inputs: string, make: () => Uint8Array): Promise<void> => {
+    const write = async (key: string, inputs: string, make: () => Uint8Array | Promise<Uint8Array>): Promise<void> => {
       const cached = outputs.get(key);
       const onStore = listing ? listing.get(key) : undefined;
       const intact = cached && (listing === null || (onStore && onStore.size === cached.size && onStore.mtimeMs === cached.mtimeMs));
@@ -156,7 +158,7 @@ export class RegistryIndex {
         result.unchanged++;
         return;
       }
-      const body = make();
+      const body = await make();
       const etag = contentEtag(body);
       if (cached && intact && cached.etag === etag) {
         outputs.set(key, { ...cached, inputs });
@@ -190,7 +192,7 @@ export class RegistryIndex {
     const removed = [...this.#removedPackages].sort();
     this.#removedPackages.clear();
     try {
-      await this.#writeAll(write, dirty, indexes, removed, outputs, listing, result, store, onProgress);
+      await this.#writeAll(write, dirty, indexes, removed, outputs, listing, result, store, onProgress, opts.signer);
     } catch (err) {
       // Nothing is lost: whatever this flush was to write stays stale for the next one.
       for (const name of dirty) if (this.#packages.has(name)) this.touch(name);
@@ -210,7 +212,7 @@ export class RegistryIndex {
   }
 
   async #writeAll(
-    write: (key: string, inputs: string, make: () => Uint8Array) => Promise<void>,
+    write: (key: string, inputs: string, make: () => Uint8Array | Promise<Uint8Array>) => Promise<void>,
     dirty: string[],
     indexes: { versions: Uint8Array; names: Uint8Array } | null,
     removed: string[],
@@ -219,9 +221,13 @@ export class RegistryIndex {
     result: FlushResult,
     store: BlobStore,
     onProgress?: (done: number, total: number) => void,
+    signer?: PoolSigner,
   ): Promise<void> {
+    // The payload is encoded here, synchronously, from this flush's moment; only the signature and
+    // gzip (the costly part) go to a worker.
+    const wrap = (payload: Uint8Array): Uint8Array | Promise<Uint8Array> => (signer ? signer.signAndWrap(payload) : signAndWrap(payload, this.privateKey));
     // 1. packages/NAME for every stale package, before any index names them. Signing is CPU work
-    //    on this thread; up to WRITE_CONCURRENCY writes are in flight meanwhile.
+    //    on this thread (or the signer's workers); up to WRITE_CONCURRENCY writes are in flight meanwhile.
     const pending = new Set<Promise<void>>();
     let failure: unknown = null;
     let done = 0;
@@ -230,7 +236,8 @@ export class RegistryIndex {
       // Removed while an earlier write was awaited: its removal is the next flush's work.
       if (!this.#packages.has(name)) continue;
       const inputs = this.#memo(name).inputs;
-      const p = write(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey)).then(
+      // encodePackagePayload + signAndWrap is buildPackage, split so the signing can run elsewhere.
+      const p = write(packageKey(name), inputs, () => wrap(encodePackagePayload({ repository: this.repository, name, releases: this.registryReleases(name) }))).then(
         () => onProgress?.(++done, dirty.length),
         (err: unknown) => {
           failure ??= err;
@@ -248,8 +255,8 @@ export class RegistryIndex {
       // Both at once: each names only package files already in place, and no Hex client reads one
       // to find the other (Mix and rebar3 read neither; mirrors read both).
       await Promise.all([
-        write(VERSIONS_KEY, digest(indexes.versions), () => signAndWrap(indexes.versions, this.privateKey)),
-        write(NAMES_KEY, digest(indexes.names), () => signAndWrap(indexes.names, this.privateKey)),
+        write(VERSIONS_KEY, digest(indexes.versions), () => wrap(indexes.versions)),
+        write(NAMES_KEY, digest(indexes.names), () => wrap(indexes.names)),
       ]);
     }
 
