@@ -33,20 +33,23 @@ function run(req: PoolRequest): unknown {
   }
 }
 
-port.on('message', (req: PoolRequest) => {
-  let reply: PoolReply;
+function handle(req: PoolRequest): PoolReply {
   try {
-    reply = { id: req.id, ok: true, value: run(req) };
+    return { id: req.id, ok: true, value: run(req) };
   } catch (err) {
-    reply = isHexrepoError(err)
+    return isHexrepoError(err)
       ? { id: req.id, ok: false, hexrepo: { code: err.code, message: err.message, details: err.details } }
       : { id: req.id, ok: false, crash: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? (err.stack ?? '') : '' } };
   }
+}
+
+// Requests come in batches (one message per event-loop turn of the main thread); so do replies.
+port.on('message', (batch: PoolRequest[]) => {
+  const replies = batch.map(handle);
   try {
-    port.postMessage(reply);
+    port.postMessage(replies);
   } catch {
     // Details that cannot be cloned (none of hexrepo's do today) must not lose the error itself.
-    if (!reply.ok && reply.hexrepo) port.postMessage({ ...reply, hexrepo: { ...reply.hexrepo, details: {} } });
-    else throw new Error(`build worker: the result of ${req.op} cannot be sent to the main thread`);
+    port.postMessage(replies.map((r) => (!r.ok && r.hexrepo ? { ...r, hexrepo: { ...r.hexrepo, details: {} } } : r)));
   }
 });

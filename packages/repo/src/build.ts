@@ -9,11 +9,13 @@ import { type Problem, readTarballs } from './read-tarballs.js';
 import { type OutputListing, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
 
 /**
- * Below this many tarballs to read, a build runs on one thread: starting the workers (loading the
- * tarball and registry modules in each) costs more than it saves. Measured on 2 cores, see
- * BENCHMARKS.md.
+ * Below this many tarballs to read, a build runs on one thread: starting the workers (each loads
+ * the tarball and registry modules: 0.1–0.5 s on a loaded 2-core machine) costs more than the
+ * ~0.1 ms per tarball (validation, its share of a signature) that a second core saves. Measured on
+ * 2 cores shared with other work: 2 threads lost at 100–800 tarballs (start-up), were about even at
+ * 5,000; a quiet machine breaks even sooner, so the line sits in between.
  */
-export const POOL_MIN_TARBALLS = 200;
+export const POOL_MIN_TARBALLS = 2000;
 
 export interface BuildOptions {
   /** The public folder (or bucket) holding `tarballs/` and receiving the registry files. */

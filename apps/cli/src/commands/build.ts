@@ -44,7 +44,7 @@ Options:
                                or in the current folder, HASH naming the store URL)
   --no-cache                   ignore the cache and read every tarball (the result is the same)
   --threads N                  threads that validate tarballs and sign files (env
-                               HEXREPO_BUILD_THREADS; default: every core when 200 or more
+                               HEXREPO_BUILD_THREADS; default: every core when 2,000 or more
                                tarballs are to be read, else 1; 1: all on the main thread)
   --json                       print a JSON summary on stdout instead of the text report
   --quiet                      print nothing but errors
