@@ -48,7 +48,8 @@ export async function readTarballs(
         const parsed = opts.pool ? await opts.pool.facts(file, obj.body, opts.limits) : factsFromBytes(file, obj.body, opts.limits);
         facts.set(file, { facts: parsed, size: obj.size, mtimeMs: obj.mtime.getTime() });
       } catch (err) {
-        if (!isHexrepoError(err)) throw err;
+        // Not the tarball's fault (a bug, a build worker thread that died): the build stops.
+        if (!isHexrepoError(err) || err.code === 'INTERNAL') throw err;
         problems.push({ file, code: err.code, message: err.message });
       }
       opts.onProgress?.(++done, files.length);
