@@ -90,7 +90,9 @@ describe.skipIf(process.platform !== 'linux')('build on worker threads', () => {
 
     const errOne = await build(one, 1).catch((e: unknown) => e);
     const baseline = osThreads();
-    const errTwo = await build(two, 2).catch((e: unknown) => e);
+    let peak = 0;
+    const errTwo = await build(two, 2, { onProgress: () => (peak = Math.max(peak, osThreads())) }).catch((e: unknown) => e);
+    expect(peak).toBeGreaterThanOrEqual(baseline + 2);
     expect(osThreads()).toBe(baseline);
     expect(isHexrepoError(errTwo, 'BUILD_INVALID_INPUT')).toBe(true);
     expect(isHexrepoError(errOne, 'BUILD_INVALID_INPUT')).toBe(true);
@@ -111,11 +113,16 @@ describe.skipIf(process.platform !== 'linux')('build on worker threads', () => {
   it('a store error in the middle of a pooled build ends every thread', async () => {
     const pub = await generatedPublic();
     const baseline = osThreads();
+    let peak = 0;
     const err = await build(pub, 2, {
-      // Once the scan is done, the folder the package files go to becomes a file: every write fails.
-      onProgress: () => writeFileSync(join(pub, 'packages'), 'in the way'),
+      onProgress: () => {
+        peak = Math.max(peak, osThreads());
+        // Once the scan is done, the folder the package files go to becomes a file: every write fails.
+        writeFileSync(join(pub, 'packages'), 'in the way');
+      },
     }).catch((e: unknown) => e);
     expect(String(err)).toMatch(/packages/);
+    expect(peak).toBeGreaterThanOrEqual(baseline + 2);
     expect(osThreads()).toBe(baseline);
   });
 
