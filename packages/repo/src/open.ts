@@ -28,6 +28,8 @@ export interface OpenRepositoryOptions {
   /** Leave invalid tarballs out of the opening build instead of failing. @default true */
   skipInvalid?: boolean;
   onProgress?: BuildOptions['onProgress'];
+  /** Threads of the opening build. @default BuildOptions.threads' default */
+  threads?: number;
 }
 
 export interface OpenRepository {
@@ -70,6 +72,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.skipInvalid !== undefined ? { skipInvalid: opts.skipInvalid } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
   const cacheCurrent = loaded && service.cache === cache && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && service.cache.tarballs.size === cachedTarballs;
   const save = async (): Promise<void> => {

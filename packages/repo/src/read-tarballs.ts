@@ -2,6 +2,7 @@ import { HexrepoError, isHexrepoError, type ReleaseFacts, type TarballLimits } f
 import type { BlobStore } from '@hexrepo/storage';
 import { parseTarball } from '@hexrepo/tarball';
 import { TARBALLS_PREFIX } from './layout.js';
+import type { BuildPool } from './pool.js';
 
 /** A tarball that cannot go into the registry, with the reason. */
 export interface Problem {
@@ -25,11 +26,14 @@ export function factsFromBytes(file: string, bytes: Uint8Array, limits?: Partial
   return facts;
 }
 
-/** Read several tarballs from the store with bounded concurrency; problems are returned, not thrown. */
+/**
+ * Read several tarballs from the store with bounded concurrency; problems are returned, not thrown.
+ * With `pool`, validation runs on its worker threads while this thread reads the next files.
+ */
 export async function readTarballs(
   store: BlobStore,
   files: string[],
-  opts: { limits?: Partial<TarballLimits>; concurrency?: number; onProgress?: (done: number, total: number) => void },
+  opts: { limits?: Partial<TarballLimits>; concurrency?: number; onProgress?: (done: number, total: number) => void; pool?: BuildPool },
 ): Promise<{ facts: Map<string, { facts: ReleaseFacts; size: number; mtimeMs: number }>; problems: Problem[] }> {
   const facts = new Map<string, { facts: ReleaseFacts; size: number; mtimeMs: number }>();
   const problems: Problem[] = [];
@@ -41,9 +45,11 @@ export async function readTarballs(
       try {
         const obj = await store.get(`${TARBALLS_PREFIX}${file}`);
         if (!obj) throw new HexrepoError('NOT_FOUND', `${file} disappeared while building`, { file });
-        facts.set(file, { facts: factsFromBytes(file, obj.body, opts.limits), size: obj.size, mtimeMs: obj.mtime.getTime() });
+        const parsed = opts.pool ? await opts.pool.facts(file, obj.body, opts.limits) : factsFromBytes(file, obj.body, opts.limits);
+        facts.set(file, { facts: parsed, size: obj.size, mtimeMs: obj.mtime.getTime() });
       } catch (err) {
-        if (!isHexrepoError(err)) throw err;
+        // Not the tarball's fault (a bug, a build worker thread that died): the build stops.
+        if (!isHexrepoError(err) || err.code === 'INTERNAL') throw err;
         problems.push({ file, code: err.code, message: err.message });
       }
       opts.onProgress?.(++done, files.length);

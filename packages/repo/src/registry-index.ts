@@ -1,9 +1,10 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { compareVersions, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
-import { assembleNamesPayload, assembleVersionsPayload, buildPackage, encodeNamesEntry, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
+import { assembleNamesPayload, assembleVersionsPayload, encodeNamesEntry, encodePackagePayload, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
 import { contentEtag, putMany, type BlobStore, type PutOptions } from '@hexrepo/storage';
 import type { CachedOutput } from './cache.js';
 import { NAMES_KEY, packageKey, VERSIONS_KEY } from './layout.js';
+import type { PoolSigner } from './pool.js';
 
 /** Package files per durable batch (one fsync wave, then the renames, then one folder fsync). */
 const BATCH_SIZE = 32;
@@ -150,18 +151,19 @@ export class RegistryIndex {
    * With `conditional`, every registry file is written only if the store still holds the version
    * this index last wrote or saw (If-Match its etag, or If-None-Match for a new file): another
    * writer's change makes the flush fail with STORAGE_CONFLICT instead of being overwritten.
+   * With `signer` (a build pool's), files are signed and gzipped on its worker threads.
    */
   async flush(
     store: BlobStore,
     outputs: Map<string, CachedOutput>,
     listing: OutputListing | null,
     onProgress?: (done: number, total: number) => void,
-    opts: { conditional?: boolean } = {},
+    opts: { conditional?: boolean; signer?: PoolSigner } = {},
   ): Promise<FlushResult> {
     const result: FlushResult = { written: [], removed: [], unchanged: 0 };
-    // What to write for one output, or null when it holds these bytes already. The bytes are made
-    // (signed) synchronously, before the first await.
-    const stage = async (key: string, inputs: string, make: () => Uint8Array): Promise<StagedOutput | null> => {
+    // What to write for one output, or null when it holds these bytes already. The payload is
+    // encoded synchronously, before the first await (the signature may come from a worker thread).
+    const stage = async (key: string, inputs: string, make: () => Uint8Array | Promise<Uint8Array>): Promise<StagedOutput | null> => {
       const cached = outputs.get(key);
       const onStore = listing ? listing.get(key) : undefined;
       const intact = cached && (listing === null || (onStore && onStore.size === cached.size && onStore.mtimeMs === cached.mtimeMs));
@@ -169,7 +171,7 @@ export class RegistryIndex {
         result.unchanged++;
         return null;
       }
-      const body = make();
+      const body = await make();
       const etag = contentEtag(body);
       if (cached && intact && cached.etag === etag) {
         outputs.set(key, { ...cached, inputs });
@@ -225,7 +227,7 @@ export class RegistryIndex {
     const removed = [...this.#removedPackages].sort();
     this.#removedPackages.clear();
     try {
-      await this.#writeAll(stage, write, dirty, indexes, removed, outputs, listing, result, store, onProgress);
+      await this.#writeAll(stage, write, dirty, indexes, removed, outputs, listing, result, store, onProgress, opts.signer);
     } catch (err) {
       // Nothing is lost: whatever this flush was to write stays stale for the next one.
       for (const name of dirty) if (this.#packages.has(name)) this.touch(name);
@@ -245,7 +247,7 @@ export class RegistryIndex {
   }
 
   async #writeAll(
-    stage: (key: string, inputs: string, make: () => Uint8Array) => Promise<StagedOutput | null>,
+    stage: (key: string, inputs: string, make: () => Uint8Array | Promise<Uint8Array>) => Promise<StagedOutput | null>,
     write: (staged: readonly (StagedOutput | null)[]) => Promise<void>,
     dirty: string[],
     indexes: { versions: Uint8Array; names: Uint8Array } | null,
@@ -255,9 +257,14 @@ export class RegistryIndex {
     result: FlushResult,
     store: BlobStore,
     onProgress?: (done: number, total: number) => void,
+    signer?: PoolSigner,
   ): Promise<void> {
+    // The payload is encoded here, synchronously, from this flush's moment; only the signature and
+    // gzip (the costly part) go to a worker when there is a signer.
+    const wrap = (payload: Uint8Array): Uint8Array | Promise<Uint8Array> => (signer ? signer.signAndWrap(payload) : signAndWrap(payload, this.privateKey));
     // 1. packages/NAME for every stale package, before any index names them, in durable batches.
-    //    Signing is CPU work on this thread; up to BATCHES_IN_FLIGHT batches are written meanwhile.
+    //    Signing is CPU work on this thread (or the signer's workers); up to BATCHES_IN_FLIGHT
+    //    batches are written meanwhile.
     const pending = new Set<Promise<void>>();
     let failure: unknown = null;
     let done = 0;
@@ -279,7 +286,7 @@ export class RegistryIndex {
       // Removed while an earlier write was awaited: its removal is the next flush's work.
       if (!this.#packages.has(name)) continue;
       const inputs = this.#memo(name).inputs;
-      const staged = stage(packageKey(name), inputs, () => buildPackage({ repository: this.repository, name, releases: this.registryReleases(name) }, this.privateKey));
+      const staged = stage(packageKey(name), inputs, () => wrap(encodePackagePayload({ repository: this.repository, name, releases: this.registryReleases(name) })));
       // A failed head is reported when its batch is written.
       staged.catch(() => undefined);
       batch.push(staged);
@@ -298,8 +305,8 @@ export class RegistryIndex {
     const last = [...batch];
     if (indexes) {
       last.push(
-        stage(VERSIONS_KEY, digest(indexes.versions), () => signAndWrap(indexes.versions, this.privateKey)),
-        stage(NAMES_KEY, digest(indexes.names), () => signAndWrap(indexes.names, this.privateKey)),
+        stage(VERSIONS_KEY, digest(indexes.versions), () => wrap(indexes.versions)),
+        stage(NAMES_KEY, digest(indexes.names), () => wrap(indexes.names)),
       );
     }
     await write(await Promise.all(last));

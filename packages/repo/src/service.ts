@@ -30,6 +30,8 @@ export interface RepoServiceOptions {
   skipInvalid?: boolean;
   /** Progress of the opening build. */
   onProgress?: BuildOptions['onProgress'];
+  /** Threads of the opening build (BuildOptions.threads); later flushes run on this thread. */
+  threads?: number;
 }
 
 export interface PublishResult {
@@ -98,6 +100,7 @@ export class RepoService {
       // A server must start even when someone dropped a bad file into tarballs/: it is left out.
       skipInvalid: opts.skipInvalid ?? true,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     });
     return { service: new RepoService(store, opts.repository, index, cache, states, opts), summary };
   }

@@ -43,6 +43,9 @@ Options:
                                with --store: .hexrepo/build-cache-HASH.json beside hexrepo.json,
                                or in the current folder, HASH naming the store URL)
   --no-cache                   ignore the cache and read every tarball (the result is the same)
+  --threads N                  threads that validate tarballs and sign files (env
+                               HEXREPO_BUILD_THREADS; default: every core when 2,000 or more
+                               tarballs are to be read, else 1; 1: all on the main thread)
   --json                       print a JSON summary on stdout instead of the text report
   --quiet                      print nothing but errors
 
@@ -56,11 +59,13 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
     store: { type: 'string' },
     cache: { type: 'string' },
     'no-cache': { type: 'boolean' },
+    threads: { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
   },
   async run({ values, positionals }, io) {
     if (positionals.length > 1) throw new HexrepoError('USAGE', `hexrepo build: expected one PUBLIC folder, got ${positionals.length}`);
+    const threads = threadsOption(str(values, 'threads'), io.env.HEXREPO_BUILD_THREADS);
     const storeUrl = str(values, 'store');
     let store: BlobStore;
     let name: string;
@@ -101,6 +106,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
         limits,
         skipInvalid: values['skip-invalid'] === true,
         onProgress: (e) => bar.update(e.phase, e.done, e.total),
+        ...(threads !== undefined ? { threads } : {}),
       });
       const summary = opened.summary!;
       bar.done();
@@ -130,3 +136,13 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
     }
   },
 };
+
+/** --threads, else HEXREPO_BUILD_THREADS, else undefined (the build picks by the amount of work). */
+function threadsOption(flag: string | undefined, env: string | undefined): number | undefined {
+  const [value, source] = flag !== undefined ? [flag, '--threads'] : env !== undefined && env !== '' ? [env, 'HEXREPO_BUILD_THREADS'] : [undefined, ''];
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
+    throw new HexrepoError('USAGE', `hexrepo build: ${source} must be a whole number of threads, 1-256 (1: build on the main thread only), got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
