@@ -8,7 +8,7 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KeyObject } from 'node:crypto';
-import { HexrepoError, type ProjectConfig, type TarballLimits } from '@hexrepo/core';
+import { HexrepoError, isHexrepoError, type ProjectConfig, type TarballLimits } from '@hexrepo/core';
 import { FsStore, type BlobStore } from '@hexrepo/storage';
 import { usage } from './command.js';
 import { loadSigningKey, readProject, repoSettings } from './project.js';
@@ -83,7 +83,12 @@ export async function resolveStoreRepo(cmd: string, cwd: string, url: string, po
     project = await readProject(resolve(cwd, positional));
     if (!project) throw usage(cmd, `with --store, DIR must be a folder holding hexrepo.json (${positional} has none); the repository itself is the store`);
   } else {
-    project = await readProject(cwd);
+    // The current folder's hexrepo.json only fills in what the flags leave out; a host's (listing
+    // several repositories) names no one repository, so the flags must say which.
+    project = await readProject(cwd).catch((err: unknown) => {
+      if (isHexrepoError(err, 'CONFIG_INVALID') && err.details.setting === 'repositories') return null;
+      throw err;
+    });
   }
   const store = await openStore(url, { cwd });
   const { name, keyPath, limits } = repoSettings(cmd, cwd, project, values, need);
