@@ -96,10 +96,7 @@ export default tseslint.config(
         .map(([, name]) => name)
         .concat('@hexrepo/test-support'),
       paths: [...outside, '**/e2e/**', '**/test-support/**'],
-      message:
-        app === 'cli'
-          ? 'The CLI loads other apps only through their package entry points (@hexrepo/dev, @hexrepo/tui), and packages by name.'
-          : `apps/${app} never imports another app, nor a package's files: use the package name.`,
+      message: app === 'cli' ? 'The CLI loads other apps only through their package entry points (@hexrepo/dev, @hexrepo/tui), and packages by name.' : `apps/${app} never imports another app, nor a package's files: use the package name.`,
     }),
   ),
   // End-to-end tests and test helpers drive the built apps and use packages by name.

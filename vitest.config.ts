@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-
 // Tests import the workspace packages from source, so `vitest` needs no build first.
 export default defineConfig({
   resolve: {
@@ -22,4 +21,3 @@ export default defineConfig({
     pool: 'forks',
   },
 });
-

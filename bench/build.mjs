@@ -38,13 +38,10 @@ function writeTarball(dir, i, v) {
   const name = pkgName(i);
   const deps = i > 0 ? [{ package: pkgName(i - 1), requirement: '~> 1.0', optional: false, app: pkgName(i - 1) }] : [];
   const src = `-module(${name}).\n-export([v/0]).\nv() -> "${version(v)}".\n% ${'x'.repeat(200 + ((i * 7 + v) % 300))}\n`;
-  const { tarball } = createTarball(
-    { name, version: version(v), app: name, description: `Synthetic package ${i}`, licenses: ['Apache-2.0'], links: [], buildTools: ['rebar3'], requirements: deps },
-    [
-      { path: `src/${name}.erl`, contents: new TextEncoder().encode(src) },
-      { path: `src/${name}.app.src`, contents: new TextEncoder().encode(`{application, ${name}, [{vsn, "${version(v)}"}]}.\n`) },
-    ],
-  );
+  const { tarball } = createTarball({ name, version: version(v), app: name, description: `Synthetic package ${i}`, licenses: ['Apache-2.0'], links: [], buildTools: ['rebar3'], requirements: deps }, [
+    { path: `src/${name}.erl`, contents: new TextEncoder().encode(src) },
+    { path: `src/${name}.app.src`, contents: new TextEncoder().encode(`{application, ${name}, [{vsn, "${version(v)}"}]}.\n`) },
+  ]);
   const file = join(dir, `${name}-${version(v)}.tar`);
   writeFileSync(file, tarball);
   return file;

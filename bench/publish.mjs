@@ -28,19 +28,15 @@ if (SEQUENTIAL + CONCURRENT + WARMUP > PACKAGES - 1) {
 }
 const { createTarball } = await import(TARBALL_LIB);
 
-
 /** The tarball of package I, version VERSION, with the same metadata shape as bench/build.mjs. */
 function tarballFor(i, version) {
   const name = pkgName(i);
   const deps = i > 0 ? [{ package: pkgName(i - 1), requirement: '~> 1.0', optional: false, app: pkgName(i - 1) }] : [];
   const src = `-module(${name}).\n-export([v/0]).\nv() -> "${version}".\n% ${'x'.repeat(200 + ((i * 7) % 300))}\n`;
-  const { tarball } = createTarball(
-    { name, version, app: name, description: `Synthetic package ${i}`, licenses: ['Apache-2.0'], links: [], buildTools: ['rebar3'], requirements: deps },
-    [
-      { path: `src/${name}.erl`, contents: new TextEncoder().encode(src) },
-      { path: `src/${name}.app.src`, contents: new TextEncoder().encode(`{application, ${name}, [{vsn, "${version}"}]}.\n`) },
-    ],
-  );
+  const { tarball } = createTarball({ name, version, app: name, description: `Synthetic package ${i}`, licenses: ['Apache-2.0'], links: [], buildTools: ['rebar3'], requirements: deps }, [
+    { path: `src/${name}.erl`, contents: new TextEncoder().encode(src) },
+    { path: `src/${name}.app.src`, contents: new TextEncoder().encode(`{application, ${name}, [{vsn, "${version}"}]}.\n`) },
+  ]);
   return tarball;
 }
 
@@ -141,10 +137,11 @@ try {
   // --- the tarballs to publish, generated before the server starts (never timed)
   log('generating the tarballs to publish …');
   let p = 0;
-  const distinct = (n) => Array.from({ length: n }, () => {
-    const i = p++;
-    return { name: pkgName(i), version: '2.0.0', tarball: tarballFor(i, '2.0.0') };
-  });
+  const distinct = (n) =>
+    Array.from({ length: n }, () => {
+      const i = p++;
+      return { name: pkgName(i), version: '2.0.0', tarball: tarballFor(i, '2.0.0') };
+    });
   const warmup = distinct(WARMUP);
   const seqJobs = distinct(SEQUENTIAL);
   const parJobs = distinct(CONCURRENT);

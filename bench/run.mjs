@@ -6,7 +6,10 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const all = readdirSync(here).filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && !f.startsWith('_')).map((f) => f.slice(0, -4)).sort();
+const all = readdirSync(here)
+  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && !f.startsWith('_'))
+  .map((f) => f.slice(0, -4))
+  .sort();
 // Options are "--name value" or "--name=value" (every benchmark option takes a value) and are passed
 // to each benchmark; the other arguments are benchmark names.
 const wanted = [];

@@ -30,12 +30,14 @@ for (const [file, hint] of [
   }
 }
 
-
 /** Tarballs into TARBALLS: hard links to the cached build corpus, or a small generated set. */
 async function fillTarballs(tarballs) {
   const corpusDir = join(tmpdir(), 'hexrepo-bench-corpus-2000x10');
   if (existsSync(join(corpusDir, 'done'))) {
-    const files = readdirSync(corpusDir).filter((f) => f.endsWith('.tar')).sort().slice(0, CORPUS_TARBALLS);
+    const files = readdirSync(corpusDir)
+      .filter((f) => f.endsWith('.tar'))
+      .sort()
+      .slice(0, CORPUS_TARBALLS);
     log(`hard-linking ${files.length} tarballs from ${corpusDir} …`);
     for (const f of files) linkSync(join(corpusDir, f), join(tarballs, f));
     return files;
@@ -49,13 +51,10 @@ async function fillTarballs(tarballs) {
       const version = `1.${v}.0`;
       const deps = i > 0 ? [{ package: pkgName(i - 1), requirement: '~> 1.0', optional: false, app: pkgName(i - 1) }] : [];
       const src = `-module(${name}).\n-export([v/0]).\nv() -> "${version}".\n% ${'x'.repeat(200 + ((i * 7 + v) % 300))}\n`;
-      const { tarball } = createTarball(
-        { name, version, app: name, description: `Synthetic package ${i}`, licenses: ['Apache-2.0'], links: [], buildTools: ['rebar3'], requirements: deps },
-        [
-          { path: `src/${name}.erl`, contents: new TextEncoder().encode(src) },
-          { path: `src/${name}.app.src`, contents: new TextEncoder().encode(`{application, ${name}, [{vsn, "${version}"}]}.\n`) },
-        ],
-      );
+      const { tarball } = createTarball({ name, version, app: name, description: `Synthetic package ${i}`, licenses: ['Apache-2.0'], links: [], buildTools: ['rebar3'], requirements: deps }, [
+        { path: `src/${name}.erl`, contents: new TextEncoder().encode(src) },
+        { path: `src/${name}.app.src`, contents: new TextEncoder().encode(`{application, ${name}, [{vsn, "${version}"}]}.\n`) },
+      ]);
       const file = `${name}-${version}.tar`;
       writeFileSync(join(tarballs, file), tarball);
       files.push(file);

@@ -84,12 +84,15 @@ describe.skipIf(unavailable !== null)('two hexrepo serve processes on one Ceph R
   }, 60_000);
 
   it('concurrent creates through the CLI on the bucket lose none', async () => {
-    const made = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => hexrepo(['token', 'create', '--store', url('repo'), '--label', `c${i}`, '--scope', 'read', '--json'], { cwd: repo, env })),
-    );
+    const made = await Promise.all(Array.from({ length: 6 }, (_, i) => hexrepo(['token', 'create', '--store', url('repo'), '--label', `c${i}`, '--scope', 'read', '--json'], { cwd: repo, env })));
     for (const m of made) expect(m.status, m.stderr).toBe(0);
     const list = JSON.parse((await hexrepo(['token', 'list', '--store', url('repo'), '--json'], { cwd: repo, env })).stdout) as { label: string }[];
-    expect(list.map((t) => t.label).filter((l) => /^c\d$/.test(l)).sort()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(
+      list
+        .map((t) => t.label)
+        .filter((l) => /^c\d$/.test(l))
+        .sort(),
+    ).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
   }, 120_000);
 
   it('the credentials object is never served', async () => {

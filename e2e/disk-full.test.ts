@@ -31,7 +31,7 @@ async function fillLeaving(pages: number): Promise<void> {
   const fh = await open(filler, 'a');
   const chunk = Buffer.alloc(64 * 1024, 1);
   try {
-    for (let size = chunk.length; size >= 1; ) {
+    for (let size = chunk.length; size >= 1;) {
       try {
         await fh.write(chunk.subarray(0, size));
       } catch (err) {
@@ -74,8 +74,7 @@ describe.skipIf(skipReason !== null).each([1, 2])('disk full (a real 2 MiB tmpfs
       headers: { authorization: token, accept: 'application/json', ...(body ? { 'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json' } : {}) },
       ...(body ? { body: body instanceof Uint8Array ? body : JSON.stringify(body) } : {}),
     });
-  const publish = (version: string): Promise<Response> =>
-    api('POST', '/packages/foo/releases', createTarball({ name: 'foo', version }, [{ path: 'src/foo.erl', contents: Buffer.from(`-module(foo). %% ${version}\n`) }]).tarball);
+  const publish = (version: string): Promise<Response> => api('POST', '/packages/foo/releases', createTarball({ name: 'foo', version }, [{ path: 'src/foo.erl', contents: Buffer.from(`-module(foo). %% ${version}\n`) }]).tarball);
   /** The releases of foo as clients see them: version → retired. */
   const listed = (): Map<string, boolean> => {
     const pkg = unpackPackage(readFileSync(join(pub, 'packages', 'foo')), { publicKey: publicKey(), repository: 'full', name: 'foo' });

@@ -79,7 +79,7 @@ describe.skipIf(unavailable !== null)('hex_core publishes, retires, unretires an
       {ok, Payload} = r3_hex_registry:decode_and_verify_signed(zlib:gunzip(Gz), PK),
       {ok, [Release]} = r3_hex_registry:decode_package(Payload, <<"acme">>, <<"baz">>),
       maps:get(retired, Release)`);
-    expect(out.replace(/\s+/g, ' ')).toBe("#{message => <<\"CVE-2026-0001\">>,reason => 'RETIRED_SECURITY'}");
+    expect(out.replace(/\s+/g, ' ')).toBe('#{message => <<"CVE-2026-0001">>,reason => \'RETIRED_SECURITY\'}');
   });
 
   it('hexrepo build afterwards keeps the retirement', async () => {

@@ -50,7 +50,12 @@ describe.skipIf(unavailable !== null)('rebar3 consumes a registry built by hexre
     }
     const lock = await readFile(join(project, 'rebar.lock'), 'utf8');
     const sums = await readFile(join(FIXTURES, 'SHA256SUMS'), 'utf8');
-    const outer = (file: string): string => sums.split('\n').find((l) => l.endsWith(file))!.split(/\s+/)[0]!.toUpperCase();
+    const outer = (file: string): string =>
+      sums
+        .split('\n')
+        .find((l) => l.endsWith(file))!
+        .split(/\s+/)[0]!
+        .toUpperCase();
     expect(lock).toContain(outer('qux-0.1.0.tar'));
     expect(lock).toContain(outer('baz-1.0.0.tar'));
     const paths = server.requests.map((r) => `${r.path} ${r.status}`);

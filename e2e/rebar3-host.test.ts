@@ -63,7 +63,7 @@ describe.skipIf(unavailable !== null)('rebar3 against one hexrepo serve with sev
     }
   }, 240_000);
 
-  it('fetches from the public repository without credentials, and from the root repository at the server\'s URL', async () => {
+  it("fetches from the public repository without credentials, and from the root repository at the server's URL", async () => {
     const pub = await getDeps('gamma-anonymous', 'gamma', `${server.url}/repos/gamma`);
     expect(pub.status, pub.output).toBe(0);
     const root = await getDeps('alpha-root', 'alpha', server.url, token.alpha);

@@ -27,7 +27,9 @@ async function firstCommand(): Promise<string[]> {
 
 /** Process ids whose parent is `pid`. */
 function children(pid: number): string[] {
-  return spawnSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.trim() !== '');
+  return spawnSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((l) => l.trim() !== '');
 }
 
 describe.skipIf(unavailable !== null)('the README first command', () => {

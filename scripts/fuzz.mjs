@@ -24,10 +24,7 @@ const SETUP_MS_PER_FILE = 10_000;
 
 function usage(message) {
   if (message) process.stderr.write(`fuzz: ${message}\n`);
-  process.stderr.write(
-    'usage: pnpm fuzz -- (--minutes N | --runs N) [--only TARGET,...] [--seed S] [--path P] [--max-minutes M]\n' +
-      `targets: ${Object.keys(TARGETS).join(', ')}\n`,
-  );
+  process.stderr.write('usage: pnpm fuzz -- (--minutes N | --runs N) [--only TARGET,...] [--seed S] [--path P] [--max-minutes M]\n' + `targets: ${Object.keys(TARGETS).join(', ')}\n`);
   process.exit(message ? 2 : 0);
 }
 

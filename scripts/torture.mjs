@@ -168,7 +168,7 @@ async function killGroup(child) {
   process.kill(-child.pid, 'SIGKILL');
   await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
   // Bounded: a killed worker not yet reaped (a zombie) still counts as a member of the group.
-  for (const until = Date.now() + 5000; Date.now() < until; ) {
+  for (const until = Date.now() + 5000; Date.now() < until;) {
     try {
       process.kill(-child.pid, 0);
     } catch {

@@ -140,12 +140,7 @@ function installExitHook(): void {
  * and removes the folder. After a normal stop() the folder is gone and it ends by itself within 1 s.
  */
 function startWatchdog(dir: string): void {
-  const script = [
-    'while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done',
-    '[ -d "$2" ] || exit 0',
-    'for f in "$2"/run/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done',
-    'rm -rf "$2"',
-  ].join('\n');
+  const script = ['while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done', '[ -d "$2" ] || exit 0', 'for f in "$2"/run/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done', 'rm -rf "$2"'].join('\n');
   const child = spawn('sh', ['-c', script, 'ceph-rgw-watchdog', String(process.pid), dir], { detached: true, stdio: 'ignore' });
   child.unref();
 }
@@ -293,10 +288,7 @@ async function startOnce(opts: StartRgwOptions): Promise<RgwServer> {
       return true;
     });
     step('radosgw answers');
-    await run('radosgw-admin', [
-      '-c', conf, '-n', 'client.admin', 'user', 'create', '--uid=test', '--display-name=test',
-      `--access-key=${accessKeyId}`, `--secret=${secretAccessKey}`,
-    ]);
+    await run('radosgw-admin', ['-c', conf, '-n', 'client.admin', 'user', 'create', '--uid=test', '--display-name=test', `--access-key=${accessKeyId}`, `--secret=${secretAccessKey}`]);
     step('user created');
 
     let stopped: Promise<void> | undefined;

@@ -29,12 +29,7 @@ export function hexCoreEbin(): string {
   const ebin = join(dir, 'rebar', 'ebin');
   if (!existsSync(join(ebin, 'r3_hex_registry.beam'))) {
     mkdirSync(dir, { recursive: true });
-    const script = [
-      `{ok, S} = escript:extract(${JSON.stringify(rebar3Path())}, []),`,
-      `{archive, Bin} = lists:keyfind(archive, 1, S),`,
-      `{ok, _} = zip:extract(Bin, [{cwd, ${JSON.stringify(dir)}}]),`,
-      `halt(0).`,
-    ].join(' ');
+    const script = [`{ok, S} = escript:extract(${JSON.stringify(rebar3Path())}, []),`, `{archive, Bin} = lists:keyfind(archive, 1, S),`, `{ok, _} = zip:extract(Bin, [{cwd, ${JSON.stringify(dir)}}]),`, `halt(0).`].join(' ');
     execFileSync('erl', ['-noshell', '-eval', script], { stdio: 'inherit' });
   }
   if (!readdirSync(ebin).includes('r3_hex_tarball.beam')) throw new Error(`no r3_hex_tarball.beam in ${ebin}`);

@@ -52,7 +52,11 @@ export interface FakeGcs {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly reason: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason: string,
+  ) {
     super(message);
   }
 }
@@ -199,7 +203,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     if (typeof meta.cacheControl === 'string') o.cacheControl = meta.cacheControl;
     if (meta.metadata) {
       o.metadata = Object.fromEntries(
-        Object.entries(meta.metadata as Record<string, unknown>).filter(([, v]) => v !== null).map(([k, v]) => [k, String(v)]),
+        Object.entries(meta.metadata as Record<string, unknown>)
+          .filter(([, v]) => v !== null)
+          .map(([k, v]) => [k, String(v)]),
       );
     }
     objects.set(name, o);
@@ -211,7 +217,10 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     const query = Object.fromEntries(url.searchParams);
     const method = req.method ?? 'GET';
     // Object names are one %-encoded path segment (slashes as %2F).
-    const segments = url.pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+    const segments = url.pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => decodeURIComponent(s));
     const path = segments.join('/');
     try {
       if (method === 'POST' && path === 'storage/v1/b') {

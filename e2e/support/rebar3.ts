@@ -26,15 +26,17 @@ function erlBin(text: string): string {
 /** Write an Erlang consumer app `consumer` depending on `deps` (name → requirement). */
 export async function writeConsumer(dir: string, repo: RepoEntry, deps: Record<string, string>, extraSrc = ''): Promise<void> {
   await mkdir(join(dir, 'src'), { recursive: true });
-  const repoMap = [
-    `name => ${erlBin(repo.name)}`,
-    `repo_url => ${erlBin(repo.url)}`,
-    `repo_public_key => ${erlBin(repo.publicKeyPem)}`,
-    ...(repo.repoKey ? [`repo_key => ${erlBin(repo.repoKey)}`] : []),
-  ].join(',\n                  ');
-  const depList = Object.entries(deps).map(([n, r]) => `{${n}, ${JSON.stringify(r)}}`).join(', ');
+  const repoMap = [`name => ${erlBin(repo.name)}`, `repo_url => ${erlBin(repo.url)}`, `repo_public_key => ${erlBin(repo.publicKeyPem)}`, ...(repo.repoKey ? [`repo_key => ${erlBin(repo.repoKey)}`] : [])].join(',\n                  ');
+  const depList = Object.entries(deps)
+    .map(([n, r]) => `{${n}, ${JSON.stringify(r)}}`)
+    .join(', ');
   await writeFile(join(dir, 'rebar.config'), `{deps, [${depList}]}.\n{hex, [{repos, replace, [#{${repoMap}}]}]}.\n`);
-  await writeFile(join(dir, 'src', 'consumer.app.src'), `{application, consumer, [{vsn, "0.1.0"}, {applications, [kernel, stdlib${Object.keys(deps).map((d) => `, ${d}`).join('')}]}]}.\n`);
+  await writeFile(
+    join(dir, 'src', 'consumer.app.src'),
+    `{application, consumer, [{vsn, "0.1.0"}, {applications, [kernel, stdlib${Object.keys(deps)
+      .map((d) => `, ${d}`)
+      .join('')}]}]}.\n`,
+  );
   await writeFile(join(dir, 'src', 'consumer.erl'), `-module(consumer).\n-export([hello/0]).\nhello() -> ok.\n${extraSrc}`);
 }
 

@@ -121,10 +121,13 @@ function buildIsCurrent(pnpm) {
   if (res.status !== 0) return false;
   try {
     const tasks = JSON.parse(res.stdout).tasks.filter((t) => t.command !== '<NONEXISTENT>');
-    return tasks.length > 0 && tasks.every((t) => {
-      const dir = join(ROOT, t.directory);
-      return t.cache.status === 'HIT' && existsSync(join(dir, 'dist')) && newest(join(dir, 'src')) <= newest(join(dir, 'dist'));
-    });
+    return (
+      tasks.length > 0 &&
+      tasks.every((t) => {
+        const dir = join(ROOT, t.directory);
+        return t.cache.status === 'HIT' && existsSync(join(dir, 'dist')) && newest(join(dir, 'src')) <= newest(join(dir, 'dist'));
+      })
+    );
   } catch {
     return false;
   }

@@ -13,11 +13,7 @@ import { Metrics, type Logger } from '@hexrepo/http';
 import { NAMES_KEY, VERSIONS_KEY, type RepoService } from '@hexrepo/repo';
 
 /** What flows between the primary and its workers. */
-type Message =
-  | { hexrepo: 'listening'; url: string }
-  | { hexrepo: 'shutdown' }
-  | { hexrepo: 'metrics?'; id: number }
-  | { hexrepo: 'metrics'; id: number; text: string };
+type Message = { hexrepo: 'listening'; url: string } | { hexrepo: 'shutdown' } | { hexrepo: 'metrics?'; id: number } | { hexrepo: 'metrics'; id: number; text: string };
 
 function isMessage(m: unknown): m is Message {
   return typeof m === 'object' && m !== null && typeof (m as { hexrepo?: unknown }).hexrepo === 'string';
@@ -260,10 +256,7 @@ export class WorkerMetrics extends Metrics {
  * worker changed the registry (its names or versions file is not the one this service last wrote or
  * read), so a release published through one worker can be shown or retired through any other at once.
  */
-export function workerHandler(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-  opts: { services: readonly RepoService[]; metrics: WorkerMetrics; logger: Logger },
-): (req: IncomingMessage, res: ServerResponse) => void {
+export function workerHandler(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: { services: readonly RepoService[]; metrics: WorkerMetrics; logger: Logger }): (req: IncomingMessage, res: ServerResponse) => void {
   const { services, metrics, logger } = opts;
   const pending = new Map<number, (text: string) => void>();
   let nextId = 0;

@@ -42,7 +42,7 @@ function promptHidden(input: NodeJS.ReadStream, output: NodeJS.WriteStream, ques
 export async function readNewPassword(input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string> {
   if (!input.isTTY) {
     const line = await readLine(input);
-    if (line === '') throw new HexrepoError('USAGE', 'no password on stdin', { hint: "pipe it in (printf '%s\\n' \"$PASSWORD\" | hexrepo user …) or run the command in a terminal to be prompted" });
+    if (line === '') throw new HexrepoError('USAGE', 'no password on stdin', { hint: 'pipe it in (printf \'%s\\n\' "$PASSWORD" | hexrepo user …) or run the command in a terminal to be prompted' });
     return line;
   }
   const first = await promptHidden(input, output, 'Password: ');

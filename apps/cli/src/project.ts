@@ -43,20 +43,17 @@ export async function resolveRepo(cmd: string, cwd: string, positional: string |
  * Name, signing key and size limits of a repository: flags first, then its hexrepo.json. Shared by
  * commands on a public folder and commands on a store (--store).
  */
-export function repoSettings(
-  cmd: string,
-  cwd: string,
-  project: { config: ProjectConfig; root: string } | null,
-  values: Record<string, unknown>,
-  need: { key: boolean },
-): { name: string; keyPath: string | undefined; limits: TarballLimits } {
+export function repoSettings(cmd: string, cwd: string, project: { config: ProjectConfig; root: string } | null, values: Record<string, unknown>, need: { key: boolean }): { name: string; keyPath: string | undefined; limits: TarballLimits } {
   const name = (typeof values.name === 'string' ? values.name : undefined) ?? project?.config.name;
   if (!name) throw usage(cmd, 'missing --name (the repository name clients configure)');
   const keyFlag = typeof values['private-key'] === 'string' ? values['private-key'] : undefined;
   const keyPath = keyFlag ? resolve(cwd, keyFlag) : project ? resolve(project.root, project.config.privateKey) : undefined;
   if (need.key && !keyPath) throw usage(cmd, 'missing --private-key KEY.pem');
   const limits = { ...(project?.config.limits ?? DEFAULT_LIMITS) };
-  for (const [flag, key] of [['max-tarball-size', 'maxTarballSize'], ['max-uncompressed-size', 'maxUncompressedSize']] as const) {
+  for (const [flag, key] of [
+    ['max-tarball-size', 'maxTarballSize'],
+    ['max-uncompressed-size', 'maxUncompressedSize'],
+  ] as const) {
     const v = values[flag];
     if (typeof v === 'string') {
       const n = parseSize(v);
@@ -108,7 +105,6 @@ export async function loadSigningKey(keyPath: string, publicDir: string): Promis
     throw err instanceof HexrepoError ? err.withContext(keyPath) : err;
   }
 }
-
 
 /** A path as users read it best: relative to `cwd` when inside it, absolute otherwise. */
 export function displayPath(cwd: string, path: string): string {

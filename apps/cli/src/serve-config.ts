@@ -92,7 +92,7 @@ export const SERVE_ENV = {
   PORT: 'port (also HEXREPO_PORT)',
   PUBLIC_DIR: 'public folder (also HEXREPO_PUBLIC_DIR)',
   HEXREPO_STORE: 'store URL to serve instead of a folder (s3://…, file://…)',
-  HEXREPO_STATE: 'store URL for the host\'s tokens and users',
+  HEXREPO_STATE: "store URL for the host's tokens and users",
   AUTH_USERNAME: 'Basic-auth user name (with AUTH_PASSWORD)',
   AUTH_PASSWORD: 'Basic-auth password',
   HEXREPO_HOST: 'address to listen on',
@@ -130,12 +130,7 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   return json as Record<string, unknown>;
 }
 
-export async function resolveServeConfig(args: {
-  values: Record<string, unknown>;
-  positional: string | undefined;
-  env: Readonly<Record<string, string | undefined>>;
-  cwd: string;
-}): Promise<ServeConfig> {
+export async function resolveServeConfig(args: { values: Record<string, unknown>; positional: string | undefined; env: Readonly<Record<string, string | undefined>>; cwd: string }): Promise<ServeConfig> {
   const { values, env, cwd } = args;
   const sources: Record<string, string> = {};
   const flag = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
@@ -151,7 +146,10 @@ export async function resolveServeConfig(args: {
   // Without a config file, a hexrepo.json in the host form (DIR's or the current folder's) is one.
   if (!configPath) {
     const projectFile = join(args.positional !== undefined ? resolve(cwd, args.positional) : cwd, PROJECT_FILE);
-    const raw = await readFile(projectFile, 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+    const raw = await readFile(projectFile, 'utf8').then(
+      (t) => JSON.parse(t) as unknown,
+      () => null,
+    );
     if (isHostConfig(raw)) {
       configPath = projectFile;
       file = await readConfigFile(projectFile);

@@ -39,7 +39,13 @@ async function snapshot(root: string): Promise<Map<string, string>> {
     for (const e of await readdir(join(root, rel), { withFileTypes: true }).catch(() => [])) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(r);
-      else out.set(r, createHash('sha256').update(await readFile(join(root, r))).digest('hex'));
+      else
+        out.set(
+          r,
+          createHash('sha256')
+            .update(await readFile(join(root, r)))
+            .digest('hex'),
+        );
     }
   };
   await walk('');
@@ -47,7 +53,10 @@ async function snapshot(root: string): Promise<Map<string, string>> {
 }
 
 const changedKeys = (before: Map<string, string>, after: Map<string, string>): string[] =>
-  [...after].filter(([k, h]) => before.get(k) !== h).map(([k]) => k).sort();
+  [...after]
+    .filter(([k, h]) => before.get(k) !== h)
+    .map(([k]) => k)
+    .sort();
 
 /** The position of every key's group in the upload order. */
 function rank(key: string): number {
@@ -92,16 +101,7 @@ describe('hexrepo deploy to a file:// store', () => {
     await writeFile(join(pub(), '_hexrepo/notes.txt'), 'not a release record');
 
     const res = await deployJson([join(dir, 'repo'), '--to', to()]);
-    expect(res.uploaded).toEqual([
-      'tarballs/baz-1.0.0.tar',
-      'tarballs/qux-0.1.0.tar',
-      '_hexrepo/releases/baz.json',
-      'packages/baz',
-      'packages/qux',
-      'versions',
-      'names',
-      'public_key',
-    ]);
+    expect(res.uploaded).toEqual(['tarballs/baz-1.0.0.tar', 'tarballs/qux-0.1.0.tar', '_hexrepo/releases/baz.json', 'packages/baz', 'packages/qux', 'versions', 'names', 'public_key']);
     const ranks = res.uploaded.map(rank);
     expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
     expect(res.skipped).toEqual([]);
@@ -235,10 +235,16 @@ describe('openStore', () => {
 
   it('refuses unknown schemes with CONFIG_INVALID naming the URL and the supported schemes', async () => {
     for (const url of ['ftp://b/p', 'http://example.com/repo', 'file://host/x', 's3://b/../x', 'gs://b/../x', '']) {
-      const err = await openStore(url, { cwd: dir }).then(() => null, (e: unknown) => e);
+      const err = await openStore(url, { cwd: dir }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(isHexrepoError(err, 'CONFIG_INVALID'), url).toBe(true);
     }
-    const err = (await openStore('ftp://b/p', { cwd: dir }).then(() => null, (e: unknown) => e)) as Error & { details: { hint: string } };
+    const err = (await openStore('ftp://b/p', { cwd: dir }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as Error & { details: { hint: string } };
     expect(err.message).toContain('ftp://b/p');
     expect(err.details.hint).toContain('s3://');
     expect(err.details.hint).toContain('gs://');
@@ -286,7 +292,10 @@ describe('--store on build, verify and serve', () => {
       [{ store: 's3://b/p' }, { PUBLIC_DIR: 'public' }],
       [{}, { HEXREPO_STORE: 's3://b/p', PUBLIC_DIR: 'public' }],
     ] as const) {
-      const err = await resolveServeConfig({ values, env: envs, cwd, positional: undefined }).then(() => null, (e: unknown) => e);
+      const err = await resolveServeConfig({ values, env: envs, cwd, positional: undefined }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(isHexrepoError(err, 'CONFIG_INVALID'), JSON.stringify([values, envs])).toBe(true);
     }
   });

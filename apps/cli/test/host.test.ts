@@ -86,7 +86,7 @@ describe('hexrepo repo add and list', () => {
 });
 
 describe('serve settings from a host config', () => {
-  it('reads every repository of hexrepo.json\'s host form, paths resolved from its folder', async () => {
+  it("reads every repository of hexrepo.json's host form, paths resolved from its folder", async () => {
     const host = join(dir, 'host');
     const c = await resolveServeConfig({ values: {}, env: {}, cwd: host, positional: undefined });
     expect(c.repositories).toEqual([
@@ -103,7 +103,17 @@ describe('serve settings from a host config', () => {
 
   it('HEXREPO_CONFIG names a host config for containers, with stores and the listen address', async () => {
     await mkdir(join(dir, 'etc'), { recursive: true });
-    await writeFile(join(dir, 'etc/host.json'), JSON.stringify({ host: '0.0.0.0', port: 4100, repositories: [{ name: 'beta', store: 'file:///srv/beta', privateKey: 'beta.pem', access: 'private' }, { name: 'gamma', publicDir: '../host/shared/gamma', root: true }] }));
+    await writeFile(
+      join(dir, 'etc/host.json'),
+      JSON.stringify({
+        host: '0.0.0.0',
+        port: 4100,
+        repositories: [
+          { name: 'beta', store: 'file:///srv/beta', privateKey: 'beta.pem', access: 'private' },
+          { name: 'gamma', publicDir: '../host/shared/gamma', root: true },
+        ],
+      }),
+    );
     const c = await resolveServeConfig({ values: {}, env: { HEXREPO_CONFIG: 'etc/host.json' }, cwd: dir, positional: undefined });
     expect(c).toMatchObject({ host: '0.0.0.0', port: 4100 });
     expect(c.repositories).toEqual([
@@ -115,9 +125,21 @@ describe('serve settings from a host config', () => {
   it('one clear message for settings of one repository given to a host, and for a bad host config', async () => {
     const host = join(dir, 'host');
     const resolveIn = (env: Record<string, string>, values: Record<string, unknown> = {}) => resolveServeConfig({ values, env, cwd: host, positional: undefined });
-    expect(await failure(resolveIn({ PUBLIC_DIR: '/data/public' }))).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^publicDir \(from PUBLIC_DIR\) cannot be used with the host config/), details: { hint: expect.stringContaining('-e PUBLIC_DIR=') } });
+    expect(await failure(resolveIn({ PUBLIC_DIR: '/data/public' }))).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/^publicDir \(from PUBLIC_DIR\) cannot be used with the host config/),
+      details: { hint: expect.stringContaining('-e PUBLIC_DIR=') },
+    });
     expect(await failure(resolveIn({}, { name: 'x' }))).toMatchObject({ message: expect.stringMatching(/^name \(from --name\) cannot be used with the host config/) });
-    await writeFile(join(dir, 'etc/bad.json'), JSON.stringify({ repositories: [{ name: 'a', publicDir: 'x', root: true }, { name: 'b', store: 's3://b/p', root: true }] }));
+    await writeFile(
+      join(dir, 'etc/bad.json'),
+      JSON.stringify({
+        repositories: [
+          { name: 'a', publicDir: 'x', root: true },
+          { name: 'b', store: 's3://b/p', root: true },
+        ],
+      }),
+    );
     expect(await failure(resolveIn({ HEXREPO_CONFIG: join(dir, 'etc/bad.json') }))).toMatchObject({ message: expect.stringContaining('"repositories" mounts a and b at /; only one repository can be the root') });
     await writeFile(join(dir, 'etc/bad.json'), JSON.stringify({ repositories: [{ name: 'a', publicDir: 'x', store: 's3://b/p' }] }));
     expect(await failure(resolveIn({ HEXREPO_CONFIG: join(dir, 'etc/bad.json') }))).toMatchObject({ message: expect.stringContaining('"repositories[0]" must name exactly one of "publicDir"') });

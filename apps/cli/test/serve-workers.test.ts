@@ -143,8 +143,20 @@ describe('hexrepo serve --workers 2', () => {
 
   it('a token created or revoked while serving is accepted, then refused, by every worker', async () => {
     // Each worker re-reads the host's credentials when they change (polled every 2 s) and logs it.
-    const reloaded = (from: number): Set<number> => new Set(server.logs.slice(from).filter((l) => l.msg === 'credentials reloaded' && l.worker !== 0).map((l) => l.worker as number));
-    const answeredBy = (from: number): Set<number> => new Set(server.logs.slice(from).filter((l) => l.msg === 'request' && l.path === '/names').map((l) => l.worker as number));
+    const reloaded = (from: number): Set<number> =>
+      new Set(
+        server.logs
+          .slice(from)
+          .filter((l) => l.msg === 'credentials reloaded' && l.worker !== 0)
+          .map((l) => l.worker as number),
+      );
+    const answeredBy = (from: number): Set<number> =>
+      new Set(
+        server.logs
+          .slice(from)
+          .filter((l) => l.msg === 'request' && l.path === '/names')
+          .map((l) => l.worker as number),
+      );
     const createdAt = server.logs.length;
     const created = JSON.parse((await hexrepo(['token', 'create', '--label', 'temp', '--scope', 'read', '--json'], { cwd: repo })).stdout) as { token: string; id: string };
     await until('every worker re-reads the credentials', 600, () => reloaded(createdAt).size === 2);
@@ -154,7 +166,12 @@ describe('hexrepo serve --workers 2', () => {
       expect(res.status).toBe(200);
       return answeredBy(acceptedFrom).size === 2;
     });
-    expect(server.logs.slice(acceptedFrom).filter((l) => l.msg === 'request' && l.path === '/names').map((l) => l.who)).toEqual(expect.arrayContaining([`token:${created.id}`]));
+    expect(
+      server.logs
+        .slice(acceptedFrom)
+        .filter((l) => l.msg === 'request' && l.path === '/names')
+        .map((l) => l.who),
+    ).toEqual(expect.arrayContaining([`token:${created.id}`]));
 
     const revokedAt = server.logs.length;
     expect((await hexrepo(['token', 'revoke', created.id], { cwd: repo })).status).toBe(0);
@@ -200,7 +217,12 @@ describe('hexrepo serve --workers 2', () => {
     expect(await upload).toBe(201);
     expect(await exitOf(server)).toBe(0);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }) as Error);
-    expect(server.logs.filter((l) => l.msg === 'stopped').map((l) => l.worker).sort()).toEqual([0, ...workers.slice(1), server.logs.find((l) => l.msg === 'worker restarted and listening')!.forked].sort());
+    expect(
+      server.logs
+        .filter((l) => l.msg === 'stopped')
+        .map((l) => l.worker)
+        .sort(),
+    ).toEqual([0, ...workers.slice(1), server.logs.find((l) => l.msg === 'worker restarted and listening')!.forked].sort());
   }, 60_000);
 });
 

@@ -34,7 +34,7 @@ describe('serve settings', () => {
     expect(c).toMatchObject({ host: '127.0.0.1', port: 4000, publicDir: join(dir, 'public'), name: 'acme', access: 'auto', users: [], logLevel: 'info', tokensFile: join(dir, '.hexrepo/tokens.json') });
   });
 
-  it('the guide\'s environment: PORT, PUBLIC_DIR, AUTH_USERNAME, AUTH_PASSWORD', async () => {
+  it("the guide's environment: PORT, PUBLIC_DIR, AUTH_USERNAME, AUTH_PASSWORD", async () => {
     const c = await resolveWith({}, { PORT: '8080', PUBLIC_DIR: 'public', AUTH_USERNAME: 'alice', AUTH_PASSWORD: 'wonderland' });
     expect(c).toMatchObject({ port: 8080, publicDir: join(dir, 'public'), users: [{ username: 'alice', password: 'wonderland' }] });
     expect(c.sources).toMatchObject({ port: 'PORT', publicDir: 'PUBLIC_DIR' });

@@ -33,7 +33,13 @@ describe('on a local folder', () => {
   it('publish, refuse a duplicate, replace, retire, unretire, revert', async () => {
     const pub = await hexrepo(['publish', join(FIXTURES, 'foo-0.1.0.tar'), join(FIXTURES, 'foo-0.2.0.tar'), '--json'], { cwd: repo });
     expect(pub.status, pub.stderr).toBe(0);
-    expect(JSON.parse(pub.stdout)).toMatchObject({ ok: true, published: [{ name: 'foo', version: '0.1.0', created: true }, { name: 'foo', version: '0.2.0' }] });
+    expect(JSON.parse(pub.stdout)).toMatchObject({
+      ok: true,
+      published: [
+        { name: 'foo', version: '0.1.0', created: true },
+        { name: 'foo', version: '0.2.0' },
+      ],
+    });
     const dup = await hexrepo(['publish', join(FIXTURES, 'foo-0.1.0.tar')], { cwd: repo });
     expect(dup.status).toBe(1);
     expect(dup.stderr).toMatch(/error\[ALREADY_EXISTS\]: .*foo-0\.1\.0\.tar.*--replace/);
@@ -104,8 +110,7 @@ describe('exit statuses and error codes of refused API calls (a real hexrepo ser
   let reader: string;
   let writer: string;
   let noKeyWriter: string;
-  const tokenOf = async (repo: string, scope: string): Promise<string> =>
-    (JSON.parse((await hexrepo(['token', 'create', '--label', scope, '--scope', scope, '--json'], { cwd: repo })).stdout) as { token: string }).token;
+  const tokenOf = async (repo: string, scope: string): Promise<string> => (JSON.parse((await hexrepo(['token', 'create', '--label', scope, '--scope', scope, '--json'], { cwd: repo })).stdout) as { token: string }).token;
   beforeAll(async () => {
     expect((await hexrepo(['init', 'codes', '--name', 'acme'], { cwd: dir })).status).toBe(0);
     const repo = join(dir, 'codes');
@@ -166,6 +171,7 @@ describe('exit statuses and error codes of refused API calls (a real hexrepo ser
     expect(res.status, res.stderr).toBe(1);
     expect(failure(res.stdout)).toMatchObject({ exit: 1, error: { code: 'NOT_FOUND' } });
     const help = (await hexrepo(['--help'])).stdout;
-    for (const line of [/^ {2}3 {2}the server refused the credentials \(error\[AUTH_INVALID\]/m, /error\[PERMISSION_DENIED\]/, /^ {2}4 {2}the server failed \(error\[SERVER_ERROR\]/m, /error\[NETWORK_ERROR\]/, /error\[RATE_LIMITED\]/]) expect(help).toMatch(line);
+    for (const line of [/^ {2}3 {2}the server refused the credentials \(error\[AUTH_INVALID\]/m, /error\[PERMISSION_DENIED\]/, /^ {2}4 {2}the server failed \(error\[SERVER_ERROR\]/m, /error\[NETWORK_ERROR\]/, /error\[RATE_LIMITED\]/])
+      expect(help).toMatch(line);
   });
 });

@@ -34,15 +34,12 @@ function mixExs(module: string, app: string, deps: string): string {
  * build_tools ["mix", "rebar3"], as an Erlang package published for both communities does.
  */
 export function examplePackages(): { file: string; tarball: Uint8Array }[] {
-  const hello = createTarball(
-    { name: 'hello', version: '0.1.0', description: 'Says hello (a hexrepo dev example)', licenses: ['Apache-2.0'], buildTools: ['mix', 'rebar3'] },
-    [
-      { path: 'mix.exs', contents: text(mixExs('Hello', 'hello', '')) },
-      { path: 'rebar.config', contents: text('{erl_opts, [debug_info]}.\n{deps, []}.\n') },
-      { path: 'src/hello.erl', contents: text('-module(hello).\n-export([world/0]).\n\nworld() -> <<"hello, world">>.\n') },
-      { path: 'src/hello.app.src', contents: text('{application, hello, [{description, "Says hello"}, {vsn, "0.1.0"}, {applications, [kernel, stdlib]}]}.\n') },
-    ],
-  );
+  const hello = createTarball({ name: 'hello', version: '0.1.0', description: 'Says hello (a hexrepo dev example)', licenses: ['Apache-2.0'], buildTools: ['mix', 'rebar3'] }, [
+    { path: 'mix.exs', contents: text(mixExs('Hello', 'hello', '')) },
+    { path: 'rebar.config', contents: text('{erl_opts, [debug_info]}.\n{deps, []}.\n') },
+    { path: 'src/hello.erl', contents: text('-module(hello).\n-export([world/0]).\n\nworld() -> <<"hello, world">>.\n') },
+    { path: 'src/hello.app.src', contents: text('{application, hello, [{description, "Says hello"}, {vsn, "0.1.0"}, {applications, [kernel, stdlib]}]}.\n') },
+  ]);
   const greeter = createTarball(
     {
       name: 'greeter',

@@ -9,11 +9,7 @@ export function formatEvent(e: DevEvent, colour: boolean): string {
   const time = c('dim', e.at.slice(11, 19));
   switch (e.type) {
     case 'rebuild': {
-      const what = [
-        ...e.added.map((a) => c('green', `+${a.name} ${a.version}`)),
-        ...e.removed.map((r) => c('yellow', `-${r.name} ${r.version}`)),
-        ...e.problems.map((p) => c('red', `✗ ${p.file}: [${p.code}] ${p.message}`)),
-      ];
+      const what = [...e.added.map((a) => c('green', `+${a.name} ${a.version}`)), ...e.removed.map((r) => c('yellow', `-${r.name} ${r.version}`)), ...e.problems.map((p) => c('red', `✗ ${p.file}: [${p.code}] ${p.message}`))];
       const label = e.initial ? 'initial build' : 'rebuild';
       return `${time} ${c('cyan', label)} ${what.join(' ') || (e.initial ? 'registry up to date' : 'no change')} ${c('dim', `(${e.ms.toFixed(0)} ms; ${e.packages} packages, ${e.releases} releases)`)}`;
     }

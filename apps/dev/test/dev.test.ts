@@ -126,7 +126,11 @@ describe('hexrepo dev', () => {
     await fh.write(tarball.subarray(1024));
     await fh.close();
     expect(await until('slow to be served', () => served('slow'), 5_000)).toEqual(['1.0.0']);
-    expect(rebuilds().slice(before).flatMap((e) => e.problems)).toEqual([]);
+    expect(
+      rebuilds()
+        .slice(before)
+        .flatMap((e) => e.problems),
+    ).toEqual([]);
   });
 
   it('a burst of 100 files is coalesced into a few rebuilds', async () => {

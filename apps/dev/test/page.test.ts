@@ -79,7 +79,9 @@ describe.skipIf(!hasChromium)('the dev page in headless Chromium', () => {
 
     await packageItem('foo').waitFor({ timeout: LIVE_TIMEOUT });
     expect(await packageItem('foo').getByTestId('latest').textContent()).toBe('0.1.0');
-    await logLines(/added foo 0\.1\.0/).first().waitFor({ timeout: LIVE_TIMEOUT });
+    await logLines(/added foo 0\.1\.0/)
+      .first()
+      .waitFor({ timeout: LIVE_TIMEOUT });
     expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(true);
     const names = await page.locator('[data-testid="package"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-name')));
     expect(names).toEqual(['foo', 'greeter', 'hello']);
@@ -100,7 +102,9 @@ describe.skipIf(!hasChromium)('the dev page in headless Chromium', () => {
   it('logs requests to the repository', async () => {
     const res = await fetch(`${dev.url}/names`, { headers: { 'user-agent': 'curl/8.0' } });
     expect(res.status).toBe(200);
-    await logLines(/GET \/names 200 .* curl/).first().waitFor({ timeout: LIVE_TIMEOUT });
+    await logLines(/GET \/names 200 .* curl/)
+      .first()
+      .waitFor({ timeout: LIVE_TIMEOUT });
   });
 
   it('raised no errors in the page', () => {

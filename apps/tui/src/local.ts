@@ -46,7 +46,11 @@ export async function openLocalSource(opts: LocalOptions, log: (line: string) =>
         .packageNames()
         .map((name) => {
           const rs = service.releases(name);
-          return summarize(name, rs.map((r) => r.version), new Set(rs.filter((r) => r.retired).map((r) => r.version)));
+          return summarize(
+            name,
+            rs.map((r) => r.version),
+            new Set(rs.filter((r) => r.retired).map((r) => r.version)),
+          );
         })
         .sort(byName),
     releases: async (name) => service.releases(name).map(({ name: _n, ...r }) => r),

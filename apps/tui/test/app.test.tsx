@@ -11,7 +11,14 @@ const KEY = { up: '\u001B[A', down: '\u001B[B', enter: '\r', esc: '\u001B', tab:
 function sample(): FakeSource {
   return new FakeSource({
     hello: [release('0.1.0'), release('0.2.0'), release('1.0.0', { retired: { reason: 'security', message: 'CVE-2024-1' } })],
-    greeter: [release('0.1.0', { dependencies: [{ package: 'hello', requirement: '~> 0.2', optional: false, app: 'hello' }, { package: 'jason', requirement: '>= 1.0.0', optional: true, app: 'jason', repository: 'hexpm' }] })],
+    greeter: [
+      release('0.1.0', {
+        dependencies: [
+          { package: 'hello', requirement: '~> 0.2', optional: false, app: 'hello' },
+          { package: 'jason', requirement: '>= 1.0.0', optional: true, app: 'jason', repository: 'hexpm' },
+        ],
+      }),
+    ],
     bar: [release('1.0.0')],
     baz: [release('1.0.0'), release('1.1.0')],
   });
@@ -100,7 +107,10 @@ describe('package view', () => {
     await press('h', 'e', KEY.enter);
     let f = await waitFor('description: The hello package, version 1.0.0');
     expect(f).toContain('hello: 3 releases (newest first)');
-    const versions = f.split('\n').filter((l) => /^[> ] \d+\.\d+\.\d+/.test(l)).map((l) => l.slice(2).split(/\s+/)[0]);
+    const versions = f
+      .split('\n')
+      .filter((l) => /^[> ] \d+\.\d+\.\d+/.test(l))
+      .map((l) => l.slice(2).split(/\s+/)[0]);
     expect(versions).toEqual(['1.0.0', '0.2.0', '0.1.0']);
     expect(f).toContain('[retired: security]');
     expect(f).toContain('retired: [security] "CVE-2024-1"');

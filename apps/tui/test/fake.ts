@@ -23,7 +23,15 @@ export class FakeSource implements DataSource {
   }
 
   async listPackages(): Promise<PackageSummary[]> {
-    return [...this.packages].map(([name, rs]) => summarize(name, rs.map((r) => r.version), new Set(rs.filter((r) => r.retired).map((r) => r.version)))).sort(byName);
+    return [...this.packages]
+      .map(([name, rs]) =>
+        summarize(
+          name,
+          rs.map((r) => r.version),
+          new Set(rs.filter((r) => r.retired).map((r) => r.version)),
+        ),
+      )
+      .sort(byName);
   }
 
   async releases(name: string): Promise<Release[]> {

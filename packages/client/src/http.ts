@@ -69,7 +69,11 @@ export async function refused(method: string, url: string, res: Response): Promi
   } catch {
     json = null;
   }
-  const details = json?.errors ? ` (${Object.entries(json.errors).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ')})` : '';
+  const details = json?.errors
+    ? ` (${Object.entries(json.errors)
+        .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join('; ')})`
+    : '';
   const { code, hint } = failureOf(res.status, text, json?.errors ?? undefined);
   const retryAfter = /^\d+$/.exec(res.headers.get('retry-after') ?? '')?.[0];
   return new HexrepoError(code, `${method} ${url}: ${res.status} ${json?.message ?? res.statusText}${details}`, {

@@ -11,7 +11,10 @@ const tarball = (file: string): Promise<Buffer> => readFile(join(FIXTURES, 'tarb
 
 /** The HexrepoError a promise rejects with. */
 async function refusal(p: Promise<unknown>): Promise<HexrepoError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(HexrepoError);
   return err as HexrepoError;
 }

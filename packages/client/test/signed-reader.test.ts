@@ -11,7 +11,10 @@ import { basic, goldenPublic, KEY, serveRepository, tempDir } from './helpers.js
 const ADMIN = { username: 'admin', password: 'correct horse battery' };
 
 async function refusal(p: Promise<unknown>): Promise<HexrepoError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(HexrepoError);
   return err as HexrepoError;
 }

@@ -23,7 +23,10 @@ export const REPO_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
 /** Throws CONFIG_INVALID unless `name` is a usable repository name. */
 export function assertRepoName(name: string, setting = '--name'): void {
   if (!REPO_NAME_RE.test(name) || name.length > 64 || name === 'hexpm') {
-    throw new HexrepoError('CONFIG_INVALID', `${setting} ${JSON.stringify(name)} is not a usable repository name: use lowercase letters, digits, "-" and "_", and not "hexpm" (that name always means hex.pm to the clients)`, { setting, value: name });
+    throw new HexrepoError('CONFIG_INVALID', `${setting} ${JSON.stringify(name)} is not a usable repository name: use lowercase letters, digits, "-" and "_", and not "hexpm" (that name always means hex.pm to the clients)`, {
+      setting,
+      value: name,
+    });
   }
 }
 
@@ -34,7 +37,11 @@ export function parseProjectConfig(raw: unknown, source: string): ProjectConfig 
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('(root)', 'must be a JSON object');
   const obj = raw as Record<string, unknown>;
-  if ('repositories' in obj) bad('repositories', 'makes this the config of a host of several repositories, which only "hexrepo serve" and "hexrepo repo" read: run other commands with a repository\'s folder (its public folder, or --store URL --name NAME --private-key KEY)');
+  if ('repositories' in obj)
+    bad(
+      'repositories',
+      'makes this the config of a host of several repositories, which only "hexrepo serve" and "hexrepo repo" read: run other commands with a repository\'s folder (its public folder, or --store URL --name NAME --private-key KEY)',
+    );
   const known = new Set(['name', 'publicDir', 'privateKey', 'limits']);
   for (const k of Object.keys(obj)) if (!known.has(k)) bad(k, `is not a known setting (known: ${[...known].join(', ')})`);
   if (typeof obj.name !== 'string') bad('name', 'must be a string');
@@ -56,7 +63,6 @@ export function parseProjectConfig(raw: unknown, source: string): ProjectConfig 
   }
   return { name: obj.name as string, publicDir: str('publicDir', 'public'), privateKey: str('privateKey', 'private_key.pem'), limits };
 }
-
 
 /** One repository of a host, as the host form of hexrepo.json lists it. Paths are relative to the file's folder. */
 export interface HostRepositoryConfig {

@@ -59,7 +59,7 @@ describe('Access', async () => {
     expect(await access.check('a', publisher.token, 'write')).toMatchObject({ ok: true });
   });
 
-  it('public: reads never fail on credentials (a stranger\'s hex.pm Bearer token), writes still need them', async () => {
+  it("public: reads never fail on credentials (a stranger's hex.pm Bearer token), writes still need them", async () => {
     const access = new Access({ repository: 'acme', visibility: 'public', users, tokens });
     expect(await access.check('a', undefined, 'read')).toMatchObject({ ok: true, identity: null });
     expect(await access.check('a', 'Bearer some-hexpm-oauth-token', 'read')).toMatchObject({ ok: true, identity: null });
@@ -127,7 +127,11 @@ describe('Access with the host credentials: grants per repository, stored users'
     expect(await access.check('a', everyRepo.token, 'read', 'x', { repository: 'beta', visibility: 'private' })).toMatchObject({ ok: true });
     expect(await access.check('a', betaWriter.token, 'read')).toMatchObject({ ok: false, status: 403 });
     expect(await access.check('a', betaWriter.token, 'write', 'beta_web', { repository: 'beta', visibility: 'private' })).toMatchObject({ ok: true });
-    expect(await access.check('a', betaWriter.token, 'write', 'acme_web', { repository: 'beta', visibility: 'private' })).toMatchObject({ ok: false, status: 403, message: 'the token is not allowed to access package acme_web in repository beta' });
+    expect(await access.check('a', betaWriter.token, 'write', 'acme_web', { repository: 'beta', visibility: 'private' })).toMatchObject({
+      ok: false,
+      status: 403,
+      message: 'the token is not allowed to access package acme_web in repository beta',
+    });
     expect(await access.check('a', basic('ops', 'from-the-environment'), 'admin', 'x', { repository: 'beta', visibility: 'private' })).toMatchObject({ ok: true, identity: { kind: 'user', username: 'ops' } });
   });
 
@@ -163,7 +167,13 @@ describe('Access with the host credentials: grants per repository, stored users'
 
 describe('Access with grants per repository', async () => {
   const tokens = await TokenStore.open(new FsStore(join(await mkdtemp(join(tmpdir(), 'hexrepo-grants-')), 'state')));
-  const alphaOnly = await tokens.create({ label: 'a', grants: [{ repository: 'alpha', scopes: ['read', 'write'], packages: ['web_*'] }, { repository: 'beta', scopes: ['read'], packages: [] }] });
+  const alphaOnly = await tokens.create({
+    label: 'a',
+    grants: [
+      { repository: 'alpha', scopes: ['read', 'write'], packages: ['web_*'] },
+      { repository: 'beta', scopes: ['read'], packages: [] },
+    ],
+  });
   const everywhere = await tokens.create({ label: 'all', grants: [{ repository: '*', scopes: ['read'], packages: [] }] });
   const access = new Access({ visibility: 'private', users: [{ username: 'ops', password: 'long-password' }], tokens });
   const alpha = { repository: 'alpha', visibility: 'private' } as const;

@@ -27,7 +27,13 @@ describe('ETF', () => {
   });
 
   it('round-trips JSON-like values', () => {
-    const leaf: fc.Arbitrary<Etf> = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isInteger(d)), fc.string());
+    const leaf: fc.Arbitrary<Etf> = fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isInteger(d)),
+      fc.string(),
+    );
     const value = fc.letrec<{ v: Etf }>((tie) => ({
       v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(fc.string(), tie('v'), { maxKeys: 4 })),
     })).v;
@@ -42,7 +48,9 @@ describe('ETF', () => {
   const unavailable = erlangUnavailable();
   it.skipIf(unavailable)("Erlang's binary_to_term(_, [safe]) reads what hexrepo writes, as hex_core does", () => {
     const bytes = encodeEtf({ username: 'alice', organizations: [], n: 70000, big: 2 ** 40, ok: true, none: null, f: 2.5 });
-    const out = runErlang(`T = binary_to_term(${erlBinary(bytes)}, [safe]), [maps:get(<<"username">>, T), maps:get(<<"organizations">>, T), maps:get(<<"n">>, T), maps:get(<<"big">>, T), maps:get(<<"ok">>, T), maps:get(<<"none">>, T), maps:get(<<"f">>, T)]`);
+    const out = runErlang(
+      `T = binary_to_term(${erlBinary(bytes)}, [safe]), [maps:get(<<"username">>, T), maps:get(<<"organizations">>, T), maps:get(<<"n">>, T), maps:get(<<"big">>, T), maps:get(<<"ok">>, T), maps:get(<<"none">>, T), maps:get(<<"f">>, T)]`,
+    );
     expect(out.replace(/\s+/g, '')).toBe('[<<"alice">>,[],70000,1099511627776,true,nil,2.5]');
   });
 

@@ -63,58 +63,78 @@ const u32 = (n: number): Uint8Array => {
 };
 
 describe('fuzz: decodeEtf', () => {
-  it('random bytes after the version byte, and with any first byte', async () => {
-    await fuzz(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (bytes, versioned) => decodeOrRefuse(versioned ? concat(Uint8Array.of(131), bytes) : bytes)),
-      2000,
-    );
-  }, fuzzTimeout());
+  it(
+    'random bytes after the version byte, and with any first byte',
+    async () => {
+      await fuzz(
+        fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (bytes, versioned) => decodeOrRefuse(versioned ? concat(Uint8Array.of(131), bytes) : bytes)),
+        2000,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('valid terms with bytes flipped, cut, inserted, duplicated or spliced', async () => {
-    await fuzz(
-      fc.property(value, mutations(), (v, edits) => decodeOrRefuse(mutate(encodeEtf(v), edits))),
-      2000,
-    );
-  }, fuzzTimeout());
+  it(
+    'valid terms with bytes flipped, cut, inserted, duplicated or spliced',
+    async () => {
+      await fuzz(
+        fc.property(value, mutations(), (v, edits) => decodeOrRefuse(mutate(encodeEtf(v), edits))),
+        2000,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('nesting of any depth is refused past the limit, never a stack overflow', async () => {
-    const level = fc.constantFrom(
-      Uint8Array.of(108, 0, 0, 0, 1), // a list of one
-      Uint8Array.of(104, 1), // a tuple of one
-      Uint8Array.of(116, 0, 0, 0, 1, 109, 0, 0, 0, 1, 107), // a map with one key "k"
-    );
-    await fuzz(
-      fc.property(fc.array(level, { minLength: 33, maxLength: 5000 }), (levels) => {
-        const body = concat(Uint8Array.of(131), ...levels, Uint8Array.of(106), new Uint8Array(levels.length).fill(106));
-        expect(() => decodeEtf(body)).toThrow(/nested deeper than 32/);
-      }),
-      100,
-    );
-  }, fuzzTimeout());
+  it(
+    'nesting of any depth is refused past the limit, never a stack overflow',
+    async () => {
+      const level = fc.constantFrom(
+        Uint8Array.of(108, 0, 0, 0, 1), // a list of one
+        Uint8Array.of(104, 1), // a tuple of one
+        Uint8Array.of(116, 0, 0, 0, 1, 109, 0, 0, 0, 1, 107), // a map with one key "k"
+      );
+      await fuzz(
+        fc.property(fc.array(level, { minLength: 33, maxLength: 5000 }), (levels) => {
+          const body = concat(Uint8Array.of(131), ...levels, Uint8Array.of(106), new Uint8Array(levels.length).fill(106));
+          expect(() => decodeEtf(body)).toThrow(/nested deeper than 32/);
+        }),
+        100,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('declared lengths up to 4 GiB (binaries, strings, atoms, lists, tuples, maps, bignums) never allocate beyond the body', async () => {
-    const header = fc.oneof(
-      fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(109), u32(n))), // binary
-      fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(108), u32(n))), // list
-      fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(116), u32(n))), // map
-      fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(105), u32(n))), // large tuple
-      fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(111), u32(n), Uint8Array.of(0))), // large bignum
-      fc.integer({ min: 0, max: 0xffff }).map((n) => Uint8Array.of(107, n >> 8, n & 255)), // string
-      fc.integer({ min: 0, max: 0xffff }).map((n) => Uint8Array.of(118, n >> 8, n & 255)), // atom
-    );
-    await fuzz(
-      fc.property(header, fc.uint8Array({ maxLength: 64 }), (head, tail) => decodeOrRefuse(concat(Uint8Array.of(131), head, tail))),
-      2000,
-    );
-  }, fuzzTimeout());
+  it(
+    'declared lengths up to 4 GiB (binaries, strings, atoms, lists, tuples, maps, bignums) never allocate beyond the body',
+    async () => {
+      const header = fc.oneof(
+        fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(109), u32(n))), // binary
+        fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(108), u32(n))), // list
+        fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(116), u32(n))), // map
+        fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(105), u32(n))), // large tuple
+        fc.integer({ min: 0, max: 0xffffffff }).map((n) => concat(Uint8Array.of(111), u32(n), Uint8Array.of(0))), // large bignum
+        fc.integer({ min: 0, max: 0xffff }).map((n) => Uint8Array.of(107, n >> 8, n & 255)), // string
+        fc.integer({ min: 0, max: 0xffff }).map((n) => Uint8Array.of(118, n >> 8, n & 255)), // atom
+      );
+      await fuzz(
+        fc.property(header, fc.uint8Array({ maxLength: 64 }), (head, tail) => decodeOrRefuse(concat(Uint8Array.of(131), head, tail))),
+        2000,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('bodies over the size limit are refused before they are read', async () => {
-    await fuzz(
-      fc.property(fc.integer({ min: 1, max: 4096 }), (maxBytes) => {
-        const body = concat(Uint8Array.of(131, 109), u32(maxBytes), new Uint8Array(maxBytes));
-        expect(() => decodeEtf(body, { maxBytes })).toThrow(/larger than/);
-      }),
-      100,
-    );
-  }, fuzzTimeout());
+  it(
+    'bodies over the size limit are refused before they are read',
+    async () => {
+      await fuzz(
+        fc.property(fc.integer({ min: 1, max: 4096 }), (maxBytes) => {
+          const body = concat(Uint8Array.of(131, 109), u32(maxBytes), new Uint8Array(maxBytes));
+          expect(() => decodeEtf(body, { maxBytes })).toThrow(/larger than/);
+        }),
+        100,
+      );
+    },
+    fuzzTimeout(),
+  );
 });

@@ -132,7 +132,45 @@ const MAX_SEGMENT = 200;
 const segmentText = fc
   .array(
     fc.oneof(
-      { arbitrary: fc.constantFrom('%2e', '%2E', '%2f', '%2F', '%5c', '%00', '%25', '%252e', '%', '%z', '%zz', '%c0%af', '%e2%80%ae', '%ff', '%E0%A4%A', '..', '.', '\\', ';', ':', '@', '+', '~', '-', '_', '!', '*', "'", '(', ')', ',', '=', '&', '$'), weight: 3 },
+      {
+        arbitrary: fc.constantFrom(
+          '%2e',
+          '%2E',
+          '%2f',
+          '%2F',
+          '%5c',
+          '%00',
+          '%25',
+          '%252e',
+          '%',
+          '%z',
+          '%zz',
+          '%c0%af',
+          '%e2%80%ae',
+          '%ff',
+          '%E0%A4%A',
+          '..',
+          '.',
+          '\\',
+          ';',
+          ':',
+          '@',
+          '+',
+          '~',
+          '-',
+          '_',
+          '!',
+          '*',
+          "'",
+          '(',
+          ')',
+          ',',
+          '=',
+          '&',
+          '$',
+        ),
+        weight: 3,
+      },
       { arbitrary: fc.stringMatching(/^[a-z0-9_]{1,12}$/), weight: 3 },
       { arbitrary: fc.string({ unit: 'binary', maxLength: 4 }).map(encodeURIComponent), weight: 1 },
     ),
@@ -151,13 +189,32 @@ const version = fc.oneof({ arbitrary: fc.constantFrom(...VERSIONS), weight: 6 },
 
 /** Every route with the method it answers (the fuzzer also tries the others). */
 const ROUTES: [string, string][] = [
-  ['GET', '/names'], ['GET', '/versions'], ['GET', '/public_key'], ['GET', '/packages/{n}'], ['GET', '/tarballs/{n}-{v}.tar'],
-  ['HEAD', '/docs/{n}-{v}.tar.gz'], ['GET', '/health'], ['GET', '/metrics'], ['GET', '/private_key.pem'], ['GET', '/'],
-  ['GET', '/api/users/me'], ['POST', '/api/publish'], ['GET', '/api/packages/{n}'], ['POST', '/api/packages/{n}/releases'],
-  ['GET', '/api/packages/{n}/releases/{v}'], ['DELETE', '/api/packages/{n}/releases/{v}'], ['POST', '/api/packages/{n}/releases/{v}/retire'],
-  ['DELETE', '/api/packages/{n}/releases/{v}/retire'], ['POST', '/api/packages/{n}/releases/{v}/docs'], ['DELETE', '/api/packages/{n}/releases/{v}/docs'],
-  ['GET', '/api/packages/{n}/releases/{v}/docs'], ['POST', '/api/repos/acme/packages/{n}/releases'], ['POST', '/api/repos/acme/publish'],
-  ['POST', '/api/repos/other/publish'], ['POST', '/api/repos/acme/packages/{n}/releases/{v}/retire'], ['GET', '/api'],
+  ['GET', '/names'],
+  ['GET', '/versions'],
+  ['GET', '/public_key'],
+  ['GET', '/packages/{n}'],
+  ['GET', '/tarballs/{n}-{v}.tar'],
+  ['HEAD', '/docs/{n}-{v}.tar.gz'],
+  ['GET', '/health'],
+  ['GET', '/metrics'],
+  ['GET', '/private_key.pem'],
+  ['GET', '/'],
+  ['GET', '/api/users/me'],
+  ['POST', '/api/publish'],
+  ['GET', '/api/packages/{n}'],
+  ['POST', '/api/packages/{n}/releases'],
+  ['GET', '/api/packages/{n}/releases/{v}'],
+  ['DELETE', '/api/packages/{n}/releases/{v}'],
+  ['POST', '/api/packages/{n}/releases/{v}/retire'],
+  ['DELETE', '/api/packages/{n}/releases/{v}/retire'],
+  ['POST', '/api/packages/{n}/releases/{v}/docs'],
+  ['DELETE', '/api/packages/{n}/releases/{v}/docs'],
+  ['GET', '/api/packages/{n}/releases/{v}/docs'],
+  ['POST', '/api/repos/acme/packages/{n}/releases'],
+  ['POST', '/api/repos/acme/publish'],
+  ['POST', '/api/repos/other/publish'],
+  ['POST', '/api/repos/acme/packages/{n}/releases/{v}/retire'],
+  ['GET', '/api'],
 ];
 const OTHER_METHODS = ['GET', 'HEAD', 'POST', 'DELETE', 'PUT', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'MKCOL', 'QUERY'];
 
@@ -170,7 +227,11 @@ const path = fc
     v: version,
     prefix: fc.oneof({ arbitrary: fc.constant(''), weight: 6 }, fc.constantFrom('/.', '/..', '//', '/%2e%2e', '/api/..', '/x/../')),
     extra: fc.oneof({ arbitrary: fc.constant([]), weight: 4 }, fc.array(fc.oneof(segmentText, fc.constantFrom('', '.', '..', 'n'.repeat(MAX_SEGMENT))), { maxLength: 6 })),
-    query: fc.oneof({ arbitrary: fc.constant(''), weight: 4 }, fc.constantFrom('?replace=true', '?replace=false', '?', '?x=%zz', '?a=1&a=2', '#frag'), segmentText.map((s) => `?${s}`)),
+    query: fc.oneof(
+      { arbitrary: fc.constant(''), weight: 4 },
+      fc.constantFrom('?replace=true', '?replace=false', '?', '?x=%zz', '?a=1&a=2', '#frag'),
+      segmentText.map((s) => `?${s}`),
+    ),
   })
   .map(({ route: [usual, route], method, n, v, prefix, extra, query }) => {
     const filled = route.replace('{n}', n).replace('{v}', v);
@@ -192,13 +253,16 @@ const ETF = 'application/vnd.hex+erlang';
 
 /** Values Hex could send in a retire body, and values it never would. */
 const term: fc.Arbitrary<Etf> = fc.oneof(
-  fc.record({ reason: fc.constantFrom('other', 'invalid', 'security', 'deprecated', 'renamed', 'bored', 'toString', '__proto__', ''), message: fc.oneof(fc.string({ maxLength: 200 }), fc.constant(null), fc.integer()) }, { requiredKeys: [] }) as fc.Arbitrary<Etf>,
+  fc.record(
+    { reason: fc.constantFrom('other', 'invalid', 'security', 'deprecated', 'renamed', 'bored', 'toString', '__proto__', ''), message: fc.oneof(fc.string({ maxLength: 200 }), fc.constant(null), fc.integer()) },
+    { requiredKeys: [] },
+  ) as fc.Arbitrary<Etf>,
   fc.jsonValue() as fc.Arbitrary<Etf>,
 );
 
-const synthetic = fc.record({ n: fc.oneof(fc.constantFrom(...NAMES.slice(0, 3)), fc.stringMatching(/^[a-z][a-z0-9_]{1,30}$/)), v: fc.tuple(fc.nat(20), fc.nat(20), fc.nat(20)).map((parts) => parts.join('.')) }).map(({ n, v }) =>
-  createTarball({ name: n, version: v, licenses: ['MIT'] }, [{ path: `src/${n}.erl`, contents: Buffer.from(`-module(${n}).\n`) }]).tarball,
-);
+const synthetic = fc
+  .record({ n: fc.oneof(fc.constantFrom(...NAMES.slice(0, 3)), fc.stringMatching(/^[a-z][a-z0-9_]{1,30}$/)), v: fc.tuple(fc.nat(20), fc.nat(20), fc.nat(20)).map((parts) => parts.join('.')) })
+  .map(({ n, v }) => createTarball({ name: n, version: v, licenses: ['MIT'] }, [{ path: `src/${n}.erl`, contents: Buffer.from(`-module(${n}).\n`) }]).tarball);
 
 /** A body, and the content type it pretends to be. */
 const body: fc.Arbitrary<{ bytes: Uint8Array | null; type: string | null }> = fc.oneof(
@@ -211,7 +275,12 @@ const body: fc.Arbitrary<{ bytes: Uint8Array | null; type: string | null }> = fc
   fc.record({ bytes: synthetic, type: fc.constant('application/octet-stream') }),
   // over the retire limit (64 KiB) and the upload limit (CORPUS_LIMITS: 64 KiB)
   fc.record({ bytes: fc.integer({ min: 64 * 1024 + 1, max: 96 * 1024 }).map((n) => new Uint8Array(n)), type: fc.constantFrom(ETF, 'application/octet-stream', 'application/json') }),
-  fc.record({ bytes: fc.array(fc.record({ name: fc.oneof(fc.constantFrom('index.html', '../x', '/abs', 'a/./b', 'dist/app.js'), segmentText), data: fc.uint8Array({ maxLength: 64 }) }), { maxLength: 3 }).map((entries) => new Uint8Array(gzipSync(writeTar(entries)))), type: fc.constant('application/octet-stream') }),
+  fc.record({
+    bytes: fc
+      .array(fc.record({ name: fc.oneof(fc.constantFrom('index.html', '../x', '/abs', 'a/./b', 'dist/app.js'), segmentText), data: fc.uint8Array({ maxLength: 64 }) }), { maxLength: 3 })
+      .map((entries) => new Uint8Array(gzipSync(writeTar(entries)))),
+    type: fc.constant('application/octet-stream'),
+  }),
 );
 
 const request_: fc.Arbitrary<Sent & { server: 'private' | 'public' }> = fc
@@ -239,26 +308,30 @@ const request_: fc.Arbitrary<Sent & { server: 'private' | 'public' }> = fc
 const isRepositoryRead = (sent: Sent): boolean => !sent.path.startsWith('/api') && !/^\/(health|metrics)(\?|$)/.test(sent.path);
 
 describe('fuzz: HTTP routes', () => {
-  it('any request is answered below 500, serves only repository resources, never the key, and the servers keep answering', async () => {
-    await fuzz(
-      fc.asyncProperty(fc.array(request_, { minLength: 1, maxLength: 3 }), async (requests) => {
-        memory.sample();
-        for (const sent of requests) {
-          const answer = await send(sent.server === 'private' ? privateServer.url : publicServer.url, sent);
-          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-          expect(answer.status, `${sent.method} ${sent.path} → ${answer.status}: ${answer.body.toString('utf8').slice(0, 200)}`).toBeLessThan(500);
-          expect(answer.body.includes('PRIVATE KEY')).toBe(false);
-          if (answer.status === CLOSED) continue;
-          if (answer.status === 200 && isRepositoryRead(sent)) expect(routeRepository(sent.path).ok, `${sent.path} was served`).toBe(true);
-        }
-        for (const server of [privateServer, publicServer]) {
-          const alive = await send(server.url, { method: 'GET', path: '/names', headers: { authorization: credentials.reader! }, body: null, chunked: false });
-          expect(alive.status).toBe(200);
-        }
-      }),
-      300,
-    );
-  }, fuzzTimeout());
+  it(
+    'any request is answered below 500, serves only repository resources, never the key, and the servers keep answering',
+    async () => {
+      await fuzz(
+        fc.asyncProperty(fc.array(request_, { minLength: 1, maxLength: 3 }), async (requests) => {
+          memory.sample();
+          for (const sent of requests) {
+            const answer = await send(sent.server === 'private' ? privateServer.url : publicServer.url, sent);
+            statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+            expect(answer.status, `${sent.method} ${sent.path} → ${answer.status}: ${answer.body.toString('utf8').slice(0, 200)}`).toBeLessThan(500);
+            expect(answer.body.includes('PRIVATE KEY')).toBe(false);
+            if (answer.status === CLOSED) continue;
+            if (answer.status === 200 && isRepositoryRead(sent)) expect(routeRepository(sent.path).ok, `${sent.path} was served`).toBe(true);
+          }
+          for (const server of [privateServer, publicServer]) {
+            const alive = await send(server.url, { method: 'GET', path: '/names', headers: { authorization: credentials.reader! }, body: null, chunked: false });
+            expect(alive.status).toBe(200);
+          }
+        }),
+        300,
+      );
+    },
+    fuzzTimeout(),
+  );
 });
 
 describe('found by fuzzing', () => {

@@ -54,10 +54,11 @@ function exchange(base: string, head: string, body: Iterable<Buffer>, opts: { en
       for (const chunk of body) {
         if (!open || socket.destroyed) return;
         sent += chunk.length;
-        if (!socket.write(chunk)) await new Promise<void>((r) => {
-          socket.once('drain', r);
-          socket.once('close', r);
-        });
+        if (!socket.write(chunk))
+          await new Promise<void>((r) => {
+            socket.once('drain', r);
+            socket.once('close', r);
+          });
       }
       if (opts.end && !socket.destroyed) socket.end();
     });
@@ -105,8 +106,14 @@ beforeAll(async () => {
   ({ service } = await RepoService.open({ store, repository: 'acme', privateKey: key, limits: CORPUS_LIMITS }));
   await service.publish(createTarball({ name: 'foo', version: '1.0.0', description: 'foo', licenses: ['MIT'] }, [{ path: 'src/foo.erl', contents: Buffer.from('-module(foo).\n') }]).tarball);
   tokens = await TokenStore.open(new FsStore(join(dir, 'state')));
-  ({ token: writer, info: { id: writerId } } = await tokens.create({ label: 'ci', grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: [] }] }));
-  ({ token: otherOnly, info: { id: otherOnlyId } } = await tokens.create({ label: 'other', grants: [{ repository: 'acme', scopes: ['read'], packages: ['other_*'] }] }));
+  ({
+    token: writer,
+    info: { id: writerId },
+  } = await tokens.create({ label: 'ci', grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: [] }] }));
+  ({
+    token: otherOnly,
+    info: { id: otherOnlyId },
+  } = await tokens.create({ label: 'other', grants: [{ repository: 'acme', scopes: ['read'], packages: ['other_*'] }] }));
   const logger = createLogger({ destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } });
   const access = new Access({ repository: 'acme', visibility: 'private', users, tokens, maxFailures: 1000 });
   server = await listen(createRepositoryHandler({ store, access, repository: 'acme', service, maxUploadBytes: LIMIT, logger }), { host: '127.0.0.1', port: 0 });
@@ -222,7 +229,11 @@ describe('links inside the public folder never serve a private key or a file out
 
 describe('retirement reasons are the five Hex knows, never Object.prototype property names', () => {
   it.each(['toString', 'valueOf', 'constructor', '__proto__', 'hasOwnProperty', 'isPrototypeOf'])('%s → 422, nothing stored', async (reason) => {
-    const res = await raw(server.url, '/api/packages/foo/releases/1.0.0/retire', { method: 'POST', headers: { authorization: writer, 'content-type': 'application/json', 'content-length': String(JSON.stringify({ reason }).length) }, body: JSON.stringify({ reason }) });
+    const res = await raw(server.url, '/api/packages/foo/releases/1.0.0/retire', {
+      method: 'POST',
+      headers: { authorization: writer, 'content-type': 'application/json', 'content-length': String(JSON.stringify({ reason }).length) },
+      body: JSON.stringify({ reason }),
+    });
     expect(res.status).toBe(422);
     expect(service.releases('foo')[0]!.retired).toBeUndefined();
   });
@@ -289,7 +300,7 @@ describe('failed logins: brute force is throttled, valid credentials are not loc
     expect((await raw(s.url, '/names', { headers: { authorization: basic('alice', 'wonderland') } })).status).toBe(200);
   });
 
-  it('20 bad passwords for alice: her right password → 429 (no oracle), bob\'s → 200, a token → 200', async () => {
+  it("20 bad passwords for alice: her right password → 429 (no oracle), bob's → 200, a token → 200", async () => {
     const s = await serverWith(new Access({ repository: 'acme', visibility: 'private', users, tokens }));
     for (let i = 0; i < 20; i++) await raw(s.url, '/names', { headers: { authorization: basic('alice', `guess${i}`) } });
     const alice = await raw(s.url, '/names', { headers: { authorization: basic('alice', 'wonderland') } });

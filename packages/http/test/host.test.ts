@@ -20,8 +20,7 @@ const key = loadPrivateKey(await readFile(join(FIXTURES, 'golden-acme/test-only-
 const NAMES = ['alpha', 'beta', 'gamma'] as const;
 type Name = (typeof NAMES)[number];
 
-const tarball = (name: string, version: string): Uint8Array =>
-  createTarball({ name, version, description: `${name} ${version}`, licenses: ['MIT'] }, [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }]).tarball;
+const tarball = (name: string, version: string): Uint8Array => createTarball({ name, version, description: `${name} ${version}`, licenses: ['MIT'] }, [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }]).tarball;
 const docs = gzipSync(writeTar([{ name: 'index.html', data: Buffer.from('<h1>docs</h1>') }]));
 
 let server: RunningServer;
@@ -65,7 +64,10 @@ const RESOURCES = ['/names', '/versions', '/packages/foo', '/tarballs/foo-1.0.0.
 describe('the repository endpoint of each repository', () => {
   it('serves each private repository under /repos/NAME to its own credential, and refuses the other one (403) and none (401)', async () => {
     for (const path of RESOURCES) {
-      for (const [mine, other] of [['alpha', 'beta'], ['beta', 'alpha']] as const) {
+      for (const [mine, other] of [
+        ['alpha', 'beta'],
+        ['beta', 'alpha'],
+      ] as const) {
         const ok = await call(`/repos/${mine}${path}`, { token: only[mine] });
         expect(ok.status, `${mine}${path}`).toBe(200);
         expect(Buffer.from(await ok.arrayBuffer()).equals(await readFile(join(dirs[mine], path)))).toBe(true);
@@ -163,8 +165,11 @@ describe('the API of each repository', () => {
     expect(services.beta.releases('foo')[0]!.retired).toBeUndefined();
   });
 
-  it('accepts every route for the repository\'s own credential, under /api/repos/NAME and at the root /api', async () => {
-    for (const [name, base] of [['beta', '/api/repos/beta'], ['alpha', '/api']] as const) {
+  it("accepts every route for the repository's own credential, under /api/repos/NAME and at the root /api", async () => {
+    for (const [name, base] of [
+      ['beta', '/api/repos/beta'],
+      ['alpha', '/api'],
+    ] as const) {
       for (const c of apiCalls(base)) {
         const res = await call(c.path, { method: c.method, token: only[name], ...(c.body !== undefined ? { body: c.body, type: c.type! } : {}) });
         expect(res.status, `${name}: ${c.label} (${await res.clone().text()})`).toBe(c.ok);

@@ -16,21 +16,12 @@ describe('routeRepository: a whitelist of repository resources', () => {
     expect(r).toMatchObject({ ok: true, resource: { kind, key } });
   });
 
-  it.each([
-    '/private_key.pem',
-    '/.hexrepo/tokens.json',
-    '/tarballs/.tmp-abc-foo-0.1.0.tar',
-    '/packages/Foo',
-    '/packages/foo/bar',
-    '/packages/',
-    '/tarballs/foo.tar',
-    '/tarballs/foo-1.0.tar',
-    '/tarballs/foo-1.0.0+build.tar',
-    '/',
-    '/names/',
-  ])('refuses %s with 404', (path) => {
-    expect(routeRepository(path)).toMatchObject({ ok: false, status: 404 });
-  });
+  it.each(['/private_key.pem', '/.hexrepo/tokens.json', '/tarballs/.tmp-abc-foo-0.1.0.tar', '/packages/Foo', '/packages/foo/bar', '/packages/', '/tarballs/foo.tar', '/tarballs/foo-1.0.tar', '/tarballs/foo-1.0.0+build.tar', '/', '/names/'])(
+    'refuses %s with 404',
+    (path) => {
+      expect(routeRepository(path)).toMatchObject({ ok: false, status: 404 });
+    },
+  );
 
   it.each([
     '/../private_key.pem',

@@ -221,7 +221,16 @@ describe('streamed tarballs', () => {
       getStream: async (key: string) => {
         streamed++;
         const head = await memory.head(key);
-        return head && { body: (async function* () { for (const c of chunks) yield c; })(), etag: head.etag, size: head.size, mtime: head.mtime };
+        return (
+          head && {
+            body: (async function* () {
+              for (const c of chunks) yield c;
+            })(),
+            etag: head.etag,
+            size: head.size,
+            mtime: head.mtime,
+          }
+        );
       },
     };
     const server = await listen(createRepositoryHandler({ store, repository: 'acme', access: new Access({ repository: 'acme', visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });

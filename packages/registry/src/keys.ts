@@ -90,7 +90,9 @@ export function publicKeyPem(key: KeyObject): string {
 
 /** True when the public key belongs to the private key. */
 export function keysMatch(privateKey: KeyObject, publicKey: KeyObject): boolean {
-  return publicOf(privateKey).export({ type: 'spki', format: 'der' }).equals(publicOf(publicKey).export({ type: 'spki', format: 'der' }));
+  return publicOf(privateKey)
+    .export({ type: 'spki', format: 'der' })
+    .equals(publicOf(publicKey).export({ type: 'spki', format: 'der' }));
 }
 
 function sshString(bytes: Uint8Array): Buffer {

@@ -59,8 +59,8 @@ export interface UnpackOptions {
   repository: string;
 }
 
-const FIELD_PACKAGES = 1 << 3 | 2; // field 1, length-delimited
-const FIELD_REPOSITORY = 2 << 3 | 2; // field 2, length-delimited
+const FIELD_PACKAGES = (1 << 3) | 2; // field 1, length-delimited
+const FIELD_REPOSITORY = (2 << 3) | 2; // field 2, length-delimited
 
 /** The encoded `packages` field record of one `names` entry, ready to be concatenated. */
 export function encodeNamesEntry(entry: NamesEntry): Uint8Array {
@@ -216,4 +216,3 @@ export function unpackPackage(file: Uint8Array, opts: UnpackOptions & { name: st
   }
   return { repository: pkg.repository, name: pkg.name, releases: pkg.releases.map((r) => ({ ...releaseOf(r, pkg.repository), name: pkg.name })) };
 }
-

@@ -87,10 +87,7 @@ describe('golden registry of mix hex.registry build', () => {
 describe('HEX_SPEC.md §3.5 test vector', () => {
   it('encodes the names payload of bar and foo in repository acme', async () => {
     const { assembleNamesPayload, encodeNamesEntry } = await import('../src/index.js');
-    const payload = assembleNamesPayload(
-      [encodeNamesEntry({ name: 'bar', updatedAt: { seconds: 1795463409, nanos: 0 } }), encodeNamesEntry({ name: 'foo', updatedAt: { seconds: 1795463398, nanos: 0 } })],
-      'acme',
-    );
+    const payload = assembleNamesPayload([encodeNamesEntry({ name: 'bar', updatedAt: { seconds: 1795463409, nanos: 0 } }), encodeNamesEntry({ name: 'foo', updatedAt: { seconds: 1795463398, nanos: 0 } })], 'acme');
     expect(Buffer.from(payload).toString('hex')).toBe('0a0f0a036261721a0808f1b192d80610000a0f0a03666f6f1a0808e6b192d8061000120461636d65');
   });
 });

@@ -70,7 +70,7 @@ describe.skipIf(unavailable)('r3_hex_registry reads what hexrepo builds', async 
     expect(out).toContain('version => <<"1.1.0-rc.1">>');
     expect(out).toMatch(/outer_checksum => <<(2,){31}2>>/);
     expect(out).toMatch(/inner_checksum => <<(3,){31}3>>/);
-    expect(out).toContain('reason => \'RETIRED_SECURITY\'');
+    expect(out).toContain("reason => 'RETIRED_SECURITY'");
     expect(out).toContain('<<"CVE-2026-1">>');
     expect(out).toContain('repository => <<"hexpm">>');
     expect(out).toContain('app => <<"json_app">>');

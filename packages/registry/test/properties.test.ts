@@ -6,9 +6,7 @@ import { buildNames, buildPackage, buildVersions, unpackNames, unpackPackage, un
 import { goldenKey, goldenPublicKey } from './helpers.js';
 
 const name = fc.stringMatching(/^[a-z][a-z0-9_]{0,20}$/);
-const version = fc
-  .tuple(fc.nat(50), fc.nat(50), fc.nat(50), fc.option(fc.stringMatching(/^(alpha|beta|rc)\.(0|[1-9][0-9]?)$/), { nil: undefined }))
-  .map(([a, b, c, pre]) => `${a}.${b}.${c}${pre ? `-${pre}` : ''}`);
+const version = fc.tuple(fc.nat(50), fc.nat(50), fc.nat(50), fc.option(fc.stringMatching(/^(alpha|beta|rc)\.(0|[1-9][0-9]?)$/), { nil: undefined })).map(([a, b, c, pre]) => `${a}.${b}.${c}${pre ? `-${pre}` : ''}`);
 const checksum = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const text = fc.string({ unit: 'grapheme', maxLength: 40 });
 const dependency = fc.record({
@@ -36,7 +34,12 @@ const releases = fc.uniqueArray(
 function clean<T>(value: T): T {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('hex') as T;
   if (Array.isArray(value)) return value.map(clean) as T;
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, clean(v)])) as T;
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, clean(v)]),
+    ) as T;
   return value;
 }
 

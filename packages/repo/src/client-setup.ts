@@ -17,11 +17,7 @@ export function clientSetup(input: ClientSetupInput): { mix: string; mixFetch: s
     mix: `mix hex.repo add ${input.repository} ${url} --public-key ${input.publicKeyPath}`,
     mixFetch: `mix hex.repo add ${input.repository} ${url} --fetch-public-key ${input.fingerprint}`,
     mixDep: `{:PACKAGE, "~> VERSION", repo: "${input.repository}"}`,
-    rebar3: [
-      '{hex, [{repos, [#{name => <<"' + input.repository + '">>,',
-      '                  repo_url => <<"' + url + '">>,',
-      '                  repo_public_key => <<"' + pem + '">>}]}]}.',
-    ].join('\n'),
+    rebar3: ['{hex, [{repos, [#{name => <<"' + input.repository + '">>,', '                  repo_url => <<"' + url + '">>,', '                  repo_public_key => <<"' + pem + '">>}]}]}.'].join('\n'),
   };
 }
 

@@ -153,13 +153,7 @@ export class RegistryIndex {
    * writer's change makes the flush fail with STORAGE_CONFLICT instead of being overwritten.
    * With `signer` (a build pool's), files are signed and gzipped on its worker threads.
    */
-  async flush(
-    store: BlobStore,
-    outputs: Map<string, CachedOutput>,
-    listing: OutputListing | null,
-    onProgress?: (done: number, total: number) => void,
-    opts: { conditional?: boolean; signer?: PoolSigner } = {},
-  ): Promise<FlushResult> {
+  async flush(store: BlobStore, outputs: Map<string, CachedOutput>, listing: OutputListing | null, onProgress?: (done: number, total: number) => void, opts: { conditional?: boolean; signer?: PoolSigner } = {}): Promise<FlushResult> {
     const result: FlushResult = { written: [], removed: [], unchanged: 0 };
     // What to write for one output, or null when it holds these bytes already. The payload is
     // encoded synchronously, before the first await (the signature may come from a worker thread).
@@ -197,7 +191,10 @@ export class RegistryIndex {
       if (batch.length === 0) return;
       let puts;
       try {
-        puts = await putMany(store, batch.map((e) => ({ key: e.key, body: e.body, opts: e.opts })));
+        puts = await putMany(
+          store,
+          batch.map((e) => ({ key: e.key, body: e.body, opts: e.opts })),
+        );
       } catch (err) {
         // The entries placed before the failure are recorded, so the next flush's conditions expect them.
         await Promise.all(
@@ -241,8 +238,14 @@ export class RegistryIndex {
   #assembleIndexes(): { versions: Uint8Array; names: Uint8Array } {
     const names = this.packageNames();
     return {
-      versions: assembleVersionsPayload(names.map((n) => this.#memo(n).versions), this.repository),
-      names: assembleNamesPayload(names.map((n) => this.#memo(n).names), this.repository),
+      versions: assembleVersionsPayload(
+        names.map((n) => this.#memo(n).versions),
+        this.repository,
+      ),
+      names: assembleNamesPayload(
+        names.map((n) => this.#memo(n).names),
+        this.repository,
+      ),
     };
   }
 

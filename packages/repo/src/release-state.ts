@@ -66,12 +66,7 @@ export async function updatePackageState(store: BlobStore, name: string, change:
  * condition included) throws with nothing of the state written; once they are stored, a state file
  * changed by another writer is merged and retried alone. Returns the state and the puts of `before`.
  */
-export async function updatePackageStateAfter(
-  store: BlobStore,
-  name: string,
-  change: (releases: Map<string, ReleaseState>) => void,
-  before: readonly BatchEntry[],
-): Promise<{ releases: Map<string, ReleaseState>; before: PutResult[] }> {
+export async function updatePackageStateAfter(store: BlobStore, name: string, change: (releases: Map<string, ReleaseState>) => void, before: readonly BatchEntry[]): Promise<{ releases: Map<string, ReleaseState>; before: PutResult[] }> {
   let pending = before;
   let stored: PutResult[] = [];
   for (let attempt = 0; ; attempt++) {

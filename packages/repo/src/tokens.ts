@@ -84,7 +84,14 @@ export function scopeAllows(scopes: readonly Scope[], needed: Scope): boolean {
 /** True when the patterns admit `pkg` (no patterns: every package). */
 export function packageAllowed(patterns: readonly string[], pkg: string): boolean {
   if (patterns.length === 0) return true;
-  return patterns.some((p) => new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(pkg));
+  return patterns.some((p) =>
+    new RegExp(
+      `^${p
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    ).test(pkg),
+  );
 }
 
 /**
@@ -139,7 +146,13 @@ function userInfoOf(record: UserRecord): UserInfo {
 
 function newTokenId(taken: ReadonlySet<string>): string {
   let id: string;
-  do id = randomBytes(10).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '').padEnd(10, '0').slice(0, 10);
+  do
+    id = randomBytes(10)
+      .toString('base64url')
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .padEnd(10, '0')
+      .slice(0, 10);
   while (taken.has(id));
   return id;
 }
@@ -272,17 +285,13 @@ export class TokenStore {
   async setPassword(username: string, password: string): Promise<boolean> {
     const passwordHash = await hashPassword(password);
     return this.#change((file) =>
-      file.users.some((u) => u.username === username)
-        ? { file: { ...file, users: file.users.map((u) => (u.username === username ? { ...u, passwordHash } : u)) }, result: true }
-        : { file: null, result: false },
+      file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.map((u) => (u.username === username ? { ...u, passwordHash } : u)) }, result: true } : { file: null, result: false },
     );
   }
 
   /** Remove a user; false when there is no such user. */
   async removeUser(username: string): Promise<boolean> {
-    return this.#change((file) =>
-      file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username) }, result: true } : { file: null, result: false },
-    );
+    return this.#change((file) => (file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username) }, result: true } : { file: null, result: false }));
   }
 
   /** The user when `password` is theirs; null otherwise. Costs one scrypt (tens of milliseconds) when the user exists. */

@@ -26,10 +26,9 @@ async function generatedPublic(): Promise<string> {
     for (let v = 0; v < VERSIONS; v++) {
       const name = `pkg_${String(i).padStart(3, '0')}`;
       const requirements = i > 0 ? [{ package: `pkg_${String(i - 1).padStart(3, '0')}`, requirement: '~> 1.0', optional: v % 2 === 0, app: 'dep' }] : [];
-      const { tarball } = createTarball(
-        { name, version: `1.${v}.0`, app: name, description: `generated ${i}`, licenses: ['MIT'], buildTools: ['rebar3'], requirements },
-        [{ path: `src/${name}.erl`, contents: new TextEncoder().encode(`-module(${name}).\n% ${'x'.repeat(i * 3 + v)}\n`) }],
-      );
+      const { tarball } = createTarball({ name, version: `1.${v}.0`, app: name, description: `generated ${i}`, licenses: ['MIT'], buildTools: ['rebar3'], requirements }, [
+        { path: `src/${name}.erl`, contents: new TextEncoder().encode(`-module(${name}).\n% ${'x'.repeat(i * 3 + v)}\n`) },
+      ]);
       const file = join(pub, 'tarballs', `${name}-1.${v}.0.tar`);
       await writeFile(file, tarball);
       await setMtime(file, new Date(Date.UTC(2026, 0, 1 + i, v)).toISOString());

@@ -101,8 +101,7 @@ describe('incremental builds', () => {
 });
 
 describe('names updated_at is the newest tarball mtime, truncated to the second as mix does', () => {
-  const updatedAt = async (pub: string, name: string): Promise<number | undefined> =>
-    unpackNames(await readFile(join(pub, 'names')), { publicKey: key, repository: 'acme' }).packages.find((p) => p.name === name)?.updatedAt?.seconds;
+  const updatedAt = async (pub: string, name: string): Promise<number | undefined> => unpackNames(await readFile(join(pub, 'names')), { publicKey: key, repository: 'acme' }).packages.find((p) => p.name === name)?.updatedAt?.seconds;
   // `mix hex.registry build` writes 1796000000 for both; Stats.mtime rounds both up to …001, and
   // floor(mtimeMs) still gives …001 for the second (a double cannot hold its nanoseconds).
   const touch = (path: string, at: string): void => void execFileSync('touch', ['-d', `@${at}`, path]);

@@ -96,30 +96,34 @@ const upload: fc.Arbitrary<Uint8Array> = fc.oneof(
 );
 
 describe('fuzz: docs unpacker', () => {
-  it('stores docs exactly when every path is safe, else refuses with a HexrepoError and leaves the stored docs alone', async () => {
-    await fuzz(
-      fc.asyncProperty(upload, async (bytes) => {
-        memory.sample();
-        const before = (await store.get(KEY))!.body;
-        const expected = verdict(bytes);
-        let refused: HexrepoError | null = null;
-        try {
-          await service.putDocs('foo', '0.1.0', bytes);
-        } catch (err) {
-          if (!(err instanceof HexrepoError)) throw new Error(`putDocs threw a non-HexrepoError: ${String(err)}`, { cause: err });
-          refused = err;
-        }
-        const stored = (await store.get(KEY))!.body;
-        if (refused) {
-          expect(refused.code).toMatch(/^(TAR|CONTENTS)_/);
-          expect(Buffer.from(stored).equals(Buffer.from(before))).toBe(true);
-          expect(expected, `refused ${refused.code}: ${refused.message}`).not.toBe('safe');
-        } else {
-          expect(Buffer.from(stored).equals(Buffer.from(bytes))).toBe(true);
-          expect(['safe', 'links']).toContain(expected);
-        }
-      }),
-      600,
-    );
-  }, fuzzTimeout());
+  it(
+    'stores docs exactly when every path is safe, else refuses with a HexrepoError and leaves the stored docs alone',
+    async () => {
+      await fuzz(
+        fc.asyncProperty(upload, async (bytes) => {
+          memory.sample();
+          const before = (await store.get(KEY))!.body;
+          const expected = verdict(bytes);
+          let refused: HexrepoError | null = null;
+          try {
+            await service.putDocs('foo', '0.1.0', bytes);
+          } catch (err) {
+            if (!(err instanceof HexrepoError)) throw new Error(`putDocs threw a non-HexrepoError: ${String(err)}`, { cause: err });
+            refused = err;
+          }
+          const stored = (await store.get(KEY))!.body;
+          if (refused) {
+            expect(refused.code).toMatch(/^(TAR|CONTENTS)_/);
+            expect(Buffer.from(stored).equals(Buffer.from(before))).toBe(true);
+            expect(expected, `refused ${refused.code}: ${refused.message}`).not.toBe('safe');
+          } else {
+            expect(Buffer.from(stored).equals(Buffer.from(bytes))).toBe(true);
+            expect(['safe', 'links']).toContain(expected);
+          }
+        }),
+        600,
+      );
+    },
+    fuzzTimeout(),
+  );
 });

@@ -37,7 +37,10 @@ describe('malformed tarballs are refused and the registry stays byte-identical',
     const path = join(pub, 'tarballs', bad.fileName);
     await writeFile(path, bad.bytes);
     try {
-      const err = await buildRegistry({ store: new FsStore(pub), repository: 'acme', privateKey: key, cache, limits }).then(() => null, (e: unknown) => e);
+      const err = await buildRegistry({ store: new FsStore(pub), repository: 'acme', privateKey: key, cache, limits }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(isHexrepoError(err, 'BUILD_INVALID_INPUT'), String(err)).toBe(true);
       const problems = (err as { details: { problems: { file: string; code: string }[] } }).details.problems;
       expect(problems).toEqual([expect.objectContaining({ file: bad.fileName, code: bad.code })]);

@@ -87,12 +87,14 @@ describe.each(stores)('TokenStore on a %s', (_name, makeStore) => {
     await one.refresh();
     await two.refresh();
     // Both instances start from the same etag, so nearly every write below first loses a race.
-    const created = await Promise.all([
-      ...Array.from({ length: 10 }, (_, i) => (i % 2 ? one : two).create({ label: `new-${i}`, grants: read() })),
-      ...doomed.map((d, i) => (i % 2 ? two : one).revoke(d.info.id)),
-    ]);
+    const created = await Promise.all([...Array.from({ length: 10 }, (_, i) => (i % 2 ? one : two).create({ label: `new-${i}`, grants: read() })), ...doomed.map((d, i) => (i % 2 ? two : one).revoke(d.info.id))]);
     const fresh = await TokenStore.open(store);
-    expect(fresh.list().map((t) => t.label).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `new-${i}`).sort());
+    expect(
+      fresh
+        .list()
+        .map((t) => t.label)
+        .sort(),
+    ).toEqual(Array.from({ length: 10 }, (_, i) => `new-${i}`).sort());
     for (const c of created.slice(0, 10)) expect(fresh.verify((c as { token: string }).token)).not.toBeNull();
     for (const d of doomed) expect(fresh.verify(d.token)).toBeNull();
     expect(created.slice(10)).toEqual(doomed.map(() => true));

@@ -58,8 +58,18 @@ describe('durable write batches', () => {
     expect(batches.length).toBeGreaterThan(1);
     const last = batches.at(-1)!.keys;
     expect(last.slice(-2)).toEqual(['versions', 'names']);
-    expect(batches.slice(0, -1).flatMap((w) => w.keys).filter((k) => !k.startsWith('packages/'))).toEqual([]);
-    expect(batches.flatMap((w) => w.keys).filter((k) => k.startsWith('packages/')).sort()).toEqual(names.map((n) => `packages/${n}`));
+    expect(
+      batches
+        .slice(0, -1)
+        .flatMap((w) => w.keys)
+        .filter((k) => !k.startsWith('packages/')),
+    ).toEqual([]);
+    expect(
+      batches
+        .flatMap((w) => w.keys)
+        .filter((k) => k.startsWith('packages/'))
+        .sort(),
+    ).toEqual(names.map((n) => `packages/${n}`));
     expect(unpackVersions((await store.get('versions'))!.body, { publicKey, repository: REPO }).packages).toHaveLength(70);
   });
 });

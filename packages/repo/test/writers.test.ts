@@ -15,7 +15,7 @@ const key = loadPrivateKey(await readFile(GOLDEN_KEY, 'utf8'));
 const tarball = (version: string): Uint8Array => createTarball({ name: 'foo', version }, [{ path: 'src/foo.erl', contents: Buffer.from(`-module(foo). %% ${version}\n`) }]).tarball;
 
 describe('two services on one folder, each with a read cache', () => {
-  it("a revert through one keeps a retirement just made through the other", async () => {
+  it('a revert through one keeps a retirement just made through the other', async () => {
     const pub = join(await tempDir(), 'public');
     // Caches that never revalidate on their own: any stale read would show, whatever the timing.
     const open = async (): Promise<RepoService> => (await RepoService.open({ store: new CachedStore(new FsStore(pub), { revalidateMs: 3_600_000 }), repository: 'acme', privateKey: key })).service;

@@ -14,7 +14,10 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
 
 async function conflictOf(p: Promise<unknown>): Promise<boolean> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   return isHexrepoError(err, 'STORAGE_CONFLICT');
 }
 
@@ -28,7 +31,9 @@ describe('parseGcsUrl', () => {
   it('reads bucket, prefix, endpoint and project', () => {
     expect(parseGcsUrl('gs://acme-hex/repos/public/')).toEqual({ bucket: 'acme-hex', prefix: 'repos/public' });
     expect(parseGcsUrl('gs://b?endpoint=http://127.0.0.1:4443&project=my-project')).toEqual({
-      bucket: 'b', apiEndpoint: 'http://127.0.0.1:4443', projectId: 'my-project',
+      bucket: 'b',
+      apiEndpoint: 'http://127.0.0.1:4443',
+      projectId: 'my-project',
     });
   });
 
@@ -92,7 +97,6 @@ describe('GcsStore on a fake GCS JSON API server', () => {
       expect(reqs[0]).toMatchObject({ method: 'POST', path: `/upload/storage/v1/b/${bucket}/o`, query: { uploadType: 'multipart', name: `${s.prefix}names` }, status: 200 });
     });
 
-
     it('pages through objects.list with page tokens', async () => {
       const s = store();
       const keys = Array.from({ length: 7 }, (_, i) => `tarballs/p${i}-1.0.0.tar`);
@@ -148,14 +152,20 @@ describe('GcsStore on a fake GCS JSON API server', () => {
       const { etag } = await s.put('names', enc('same'));
       const gen1 = fake.object(bucket, `${s.prefix}names`)!.generation;
       // Another writer stores identical bytes: same content etag, new generation.
-      await raw.bucket(bucket).file(`${s.prefix}names`).save(Buffer.from('same'), { resumable: false, metadata: { metadata: { [ETAG_METADATA_KEY]: etag } } });
+      await raw
+        .bucket(bucket)
+        .file(`${s.prefix}names`)
+        .save(Buffer.from('same'), { resumable: false, metadata: { metadata: { [ETAG_METADATA_KEY]: etag } } });
       const gen2 = fake.object(bucket, `${s.prefix}names`)!.generation;
       expect(gen2 > gen1).toBe(true);
       // The memo (gen1) fails with 412; the store looks the object up, finds the etag still matches, and writes.
       const before = fake.requests.length;
       await s.put('names', enc('next'), { ifMatch: etag });
       const uploads = fake.requests.slice(before).filter((r) => r.method === 'POST');
-      expect(uploads.map((r) => [r.query.ifGenerationMatch, r.status])).toEqual([[String(gen1), 412], [String(gen2), 200]]);
+      expect(uploads.map((r) => [r.query.ifGenerationMatch, r.status])).toEqual([
+        [String(gen1), 412],
+        [String(gen2), 200],
+      ]);
       expect(text((await s.get('names'))?.body)).toBe('next');
     });
 
@@ -212,7 +222,10 @@ describe('GcsStore on a fake GCS JSON API server', () => {
 
     it('reports a write to a missing bucket as STORAGE_IO', async () => {
       const s = store({ bucket: 'no-such-bucket' });
-      const err = await s.put('names', enc('n')).then(() => null, (e: unknown) => e);
+      const err = await s.put('names', enc('n')).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(isHexrepoError(err, 'STORAGE_IO')).toBe(true);
       expect(String(err)).toMatch(/HTTP 404/);
     });
@@ -231,9 +244,13 @@ describe.skipIf(gcsReason)('GcsStore on Google Cloud Storage', () => {
   afterAll(async () => {
     for (const s of stores) for await (const o of s.list('')) await s.delete(o.key);
   }, 120_000);
-  testDriver('gcs (Google Cloud Storage)', async () => {
-    const s = new GcsStore({ bucket: gcsBucket!, prefix: `${runPrefix}/${++n}`, maxResults: 2 });
-    stores.push(s);
-    return s;
-  }, { streamsInChunks: true });
+  testDriver(
+    'gcs (Google Cloud Storage)',
+    async () => {
+      const s = new GcsStore({ bucket: gcsBucket!, prefix: `${runPrefix}/${++n}`, maxResults: 2 });
+      stores.push(s);
+      return s;
+    },
+    { streamsInChunks: true },
+  );
 });

@@ -14,7 +14,10 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
 
 async function conflictOf(p: Promise<unknown>): Promise<boolean> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   return isHexrepoError(err, 'STORAGE_CONFLICT');
 }
 
@@ -28,10 +31,16 @@ describe('parseS3Url', () => {
   it('reads bucket, prefix, region and endpoint', () => {
     expect(parseS3Url('s3://acme-hex/repos/public/?region=eu-west-1')).toEqual({ bucket: 'acme-hex', prefix: 'repos/public', region: 'eu-west-1' });
     expect(parseS3Url('s3://b?endpoint=http://127.0.0.1:7480&region=us-east-1')).toEqual({
-      bucket: 'b', endpoint: 'http://127.0.0.1:7480', region: 'us-east-1', forcePathStyle: true,
+      bucket: 'b',
+      endpoint: 'http://127.0.0.1:7480',
+      region: 'us-east-1',
+      forcePathStyle: true,
     });
     expect(parseS3Url('s3://b/p?endpoint=https://s3.example.com&forcePathStyle=false')).toEqual({
-      bucket: 'b', prefix: 'p', endpoint: 'https://s3.example.com', forcePathStyle: false,
+      bucket: 'b',
+      prefix: 'p',
+      endpoint: 'https://s3.example.com',
+      forcePathStyle: false,
     });
   });
 
@@ -160,7 +169,6 @@ describe.skipIf(unavailable)('S3Store on Ceph RADOS Gateway', () => {
       expect((await s.get('packages/foo'))?.etag).toBe(etag);
     });
 
-
     it("uses S3's ETag for objects other tools wrote, and If-Match works on it", async () => {
       const s = store();
       await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `${s.prefix}names`, Body: enc('foreign') }));
@@ -199,9 +207,13 @@ describe.skipIf(awsReason)('S3Store on AWS S3', () => {
       s.client.destroy();
     }
   }, 120_000);
-  testDriver('s3 (AWS)', async () => {
-    const s = new S3Store({ bucket: awsBucket!, prefix: `${runPrefix}/${++n}`, ...(process.env.AWS_REGION && { region: process.env.AWS_REGION }), maxKeys: 2 });
-    stores.push(s);
-    return s;
-  }, { streamsInChunks: true });
+  testDriver(
+    's3 (AWS)',
+    async () => {
+      const s = new S3Store({ bucket: awsBucket!, prefix: `${runPrefix}/${++n}`, ...(process.env.AWS_REGION && { region: process.env.AWS_REGION }), maxKeys: 2 });
+      stores.push(s);
+      return s;
+    },
+    { streamsInChunks: true },
+  );
 });

@@ -640,7 +640,12 @@ function ioError(op: string, key: string, err: unknown): HexrepoError {
   if (err instanceof HexrepoError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new HexrepoError('STORAGE_FULL', `could not ${op} ${key}: ${code === 'ENOSPC' ? 'no space left on the device' : 'the disk quota is exhausted'} (${code})`, { key, errno: code, hint: 'free space on the disk that holds the repository folder; the operation was not applied' }, { cause: err });
+    return new HexrepoError(
+      'STORAGE_FULL',
+      `could not ${op} ${key}: ${code === 'ENOSPC' ? 'no space left on the device' : 'the disk quota is exhausted'} (${code})`,
+      { key, errno: code, hint: 'free space on the disk that holds the repository folder; the operation was not applied' },
+      { cause: err },
+    );
   }
   return new HexrepoError('STORAGE_IO', `could not ${op} ${key}: ${code} ${(err as Error).message}`, { key, errno: code }, { cause: err });
 }

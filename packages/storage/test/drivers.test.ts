@@ -52,7 +52,10 @@ describe('FsStore specifics', () => {
         { key: 'packages/foo', body: new Uint8Array([6]), opts: { ifMatch: etag } },
         { key: 'packages/qux', body: new Uint8Array([7]) },
       ])
-      .then(() => null, (err: unknown) => err);
+      .then(
+        () => null,
+        (err: unknown) => err,
+      );
     expect(isHexrepoError(failed, 'STORAGE_CONFLICT')).toBe(true);
     expect((await readdir(join(root, 'packages'))).sort()).toEqual(['bar', 'baz', 'foo']);
   });

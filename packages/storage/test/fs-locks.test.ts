@@ -125,11 +125,11 @@ describe('FsStore locks of dead writers', () => {
     const lock = join(root, '.lock-counter');
     const record = { host: 'another-machine', boot: 'b', pid: 1, start: '1', token: 'abc123', expiresAt: Date.now() + 60_000 };
     await writeFile(lock, JSON.stringify(record));
-    expect((await bump(store).catch((e: unknown) => e) as HexrepoError).code).toBe('STORAGE_LOCKED');
+    expect(((await bump(store).catch((e: unknown) => e)) as HexrepoError).code).toBe('STORAGE_LOCKED');
     await writeFile(lock, JSON.stringify({ ...record, token: 'abc124', expiresAt: Date.now() - 1 }));
     await bump(store);
     await writeFile(lock, '');
-    expect((await bump(store).catch((e: unknown) => e) as HexrepoError).code).toBe('STORAGE_LOCKED');
+    expect(((await bump(store).catch((e: unknown) => e)) as HexrepoError).code).toBe('STORAGE_LOCKED');
     const old = new Date(Date.now() - 10_000);
     await utimes(lock, old, old);
     await bump(store);

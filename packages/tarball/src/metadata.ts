@@ -162,8 +162,7 @@ function checkText(field: string, text: string): string {
 export function metadataToTerms(meta: MetadataInput): Term[] {
   const entries = new Map<string, Term>();
   const text = (key: string, value: string): void => void entries.set(key, binaryTerm(checkText(key, value)));
-  const texts = (key: string, values: readonly string[]): void =>
-    void entries.set(key, { type: 'list', items: values.map((v) => binaryTerm(checkText(key, v))) });
+  const texts = (key: string, values: readonly string[]): void => void entries.set(key, { type: 'list', items: values.map((v) => binaryTerm(checkText(key, v))) });
   text('name', meta.name);
   text('version', meta.version);
   text('app', meta.app ?? meta.name);

@@ -98,11 +98,7 @@ export function requirementsTerm(deps: readonly DependencyInput[]): Term {
     type: 'list',
     items: deps.map((dep): Term => {
       const pair = (key: string, value: Term): Term => ({ type: 'tuple', items: [binaryTerm(key), value] });
-      const items = [
-        pair('app', binaryTerm(dep.app ?? dep.package)),
-        pair('name', binaryTerm(dep.package)),
-        pair('optional', { type: 'atom', value: dep.optional === true ? 'true' : 'false' }),
-      ];
+      const items = [pair('app', binaryTerm(dep.app ?? dep.package)), pair('name', binaryTerm(dep.package)), pair('optional', { type: 'atom', value: dep.optional === true ? 'true' : 'false' })];
       if (dep.repository !== undefined) items.push(pair('repository', binaryTerm(dep.repository)));
       items.push(pair('requirement', binaryTerm(dep.requirement)));
       return { type: 'list', items };

@@ -59,10 +59,15 @@ function pickMembers(entries: readonly TarEntry[]): Record<MemberName, Uint8Arra
     const entry = found.get(name);
     if (entry === undefined) {
       const present = entries.length === 0 ? 'the archive is empty' : `it holds ${entries.map((e) => preview(e.name)).join(', ')}`;
-      throw new HexrepoError('TAR_MISSING_MEMBER', `the tarball has no ${name} member (${present}); a Hex package needs VERSION, CHECKSUM, metadata.config and contents.tar.gz — rebuild it with mix hex.build or rebar3 hex build`, { member: name });
+      throw new HexrepoError('TAR_MISSING_MEMBER', `the tarball has no ${name} member (${present}); a Hex package needs VERSION, CHECKSUM, metadata.config and contents.tar.gz — rebuild it with mix hex.build or rebar3 hex build`, {
+        member: name,
+      });
     }
     if (entry.type !== 'file') {
-      throw new HexrepoError('TAR_MISSING_MEMBER', `the tarball member ${name} is a ${entry.type === 'other' ? `special entry (type ${JSON.stringify(entry.typeflag)})` : entry.type}, not a regular file; rebuild the package`, { member: name, type: entry.type });
+      throw new HexrepoError('TAR_MISSING_MEMBER', `the tarball member ${name} is a ${entry.type === 'other' ? `special entry (type ${JSON.stringify(entry.typeflag)})` : entry.type}, not a regular file; rebuild the package`, {
+        member: name,
+        type: entry.type,
+      });
     }
   }
   for (const entry of entries) {
@@ -106,7 +111,11 @@ function gunzipContents(gz: Uint8Array, limit: number): Uint8Array {
 export function parseTarball(bytes: Uint8Array, opts: ParseTarballOptions = {}): ParsedTarball {
   const limits = resolveLimits(opts.limits);
   if (bytes.byteLength > limits.maxTarballSize) {
-    throw new HexrepoError('TAR_TOO_BIG', `the tarball is ${bytes.byteLength} bytes, more than the limit of ${limits.maxTarballSize} bytes; make the package smaller or raise maxTarballSize (clients older than Hex 2.1 / rebar3 3.24 refuse packages over 8 MiB)`, { size: bytes.byteLength, limit: limits.maxTarballSize });
+    throw new HexrepoError(
+      'TAR_TOO_BIG',
+      `the tarball is ${bytes.byteLength} bytes, more than the limit of ${limits.maxTarballSize} bytes; make the package smaller or raise maxTarballSize (clients older than Hex 2.1 / rebar3 3.24 refuse packages over 8 MiB)`,
+      { size: bytes.byteLength, limit: limits.maxTarballSize },
+    );
   }
   const members = pickMembers(readTar(bytes));
   const version = members.VERSION;
@@ -117,12 +126,20 @@ export function parseTarball(bytes: Uint8Array, opts: ParseTarballOptions = {}):
   const expected = decodeChecksum(members.CHECKSUM);
   const metadataConfig = members['metadata.config'];
   if (metadataConfig.byteLength > limits.maxMetadataSize) {
-    throw new HexrepoError('TAR_MEMBER_TOO_BIG', `metadata.config is ${metadataConfig.byteLength} bytes, more than the limit of ${limits.maxMetadataSize} bytes; shorten the metadata or raise maxMetadataSize`, { member: 'metadata.config', size: metadataConfig.byteLength, limit: limits.maxMetadataSize });
+    throw new HexrepoError('TAR_MEMBER_TOO_BIG', `metadata.config is ${metadataConfig.byteLength} bytes, more than the limit of ${limits.maxMetadataSize} bytes; shorten the metadata or raise maxMetadataSize`, {
+      member: 'metadata.config',
+      size: metadataConfig.byteLength,
+      limit: limits.maxMetadataSize,
+    });
   }
   const contentsGz = members['contents.tar.gz'];
   const innerChecksum = sha256(version, metadataConfig, contentsGz);
   if (!bytesEqual(innerChecksum, expected)) {
-    throw new HexrepoError('TAR_CHECKSUM_MISMATCH', `the inner checksum does not match: CHECKSUM says ${toHex(expected)} but VERSION, metadata.config and contents.tar.gz hash to ${toHex(innerChecksum)}; the tarball was damaged or edited — rebuild it`, { expected: toHex(expected), actual: toHex(innerChecksum) });
+    throw new HexrepoError(
+      'TAR_CHECKSUM_MISMATCH',
+      `the inner checksum does not match: CHECKSUM says ${toHex(expected)} but VERSION, metadata.config and contents.tar.gz hash to ${toHex(innerChecksum)}; the tarball was damaged or edited — rebuild it`,
+      { expected: toHex(expected), actual: toHex(innerChecksum) },
+    );
   }
   let terms: Term[];
   try {

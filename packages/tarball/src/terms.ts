@@ -29,9 +29,35 @@ export type TermLimits = Pick<TarballLimits, 'maxTermDepth' | 'maxMetadataSize'>
 
 /** Erlang keywords: unquoted they are syntax, not atoms. */
 export const RESERVED_WORDS: ReadonlySet<string> = new Set([
-  'after', 'and', 'andalso', 'band', 'begin', 'bnot', 'bor', 'bsl', 'bsr', 'bxor', 'case', 'catch',
-  'cond', 'div', 'else', 'end', 'fun', 'if', 'let', 'maybe', 'not', 'of', 'or', 'orelse', 'receive',
-  'rem', 'try', 'when', 'xor',
+  'after',
+  'and',
+  'andalso',
+  'band',
+  'begin',
+  'bnot',
+  'bor',
+  'bsl',
+  'bsr',
+  'bxor',
+  'case',
+  'catch',
+  'cond',
+  'div',
+  'else',
+  'end',
+  'fun',
+  'if',
+  'let',
+  'maybe',
+  'not',
+  'of',
+  'or',
+  'orelse',
+  'receive',
+  'rem',
+  'try',
+  'when',
+  'xor',
 ]);
 
 /** Longest integer literal accepted, in digits (bounds bigint work on hostile input). */
@@ -60,7 +86,10 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
 
 class TermParser {
   private pos = 0;
-  constructor(private readonly src: string, private readonly maxDepth: number) {}
+  constructor(
+    private readonly src: string,
+    private readonly maxDepth: number,
+  ) {}
 
   parseAll(): Term[] {
     const forms: Term[] = [];
@@ -315,7 +344,8 @@ class TermParser {
     this.skipSpace();
     const next = this.src.charCodeAt(this.pos);
     const after = this.src.charCodeAt(this.pos + 1);
-    if (next === 40 /* ( */ || (next === 58 /* : */ && (isLower(after) || after === 39))) this.fail('TERM_UNSUPPORTED', `${value}${String.fromCharCode(next)}... looks like a function call; metadata.config holds data only and is never evaluated`, at);
+    if (next === 40 /* ( */ || (next === 58 /* : */ && (isLower(after) || after === 39)))
+      this.fail('TERM_UNSUPPORTED', `${value}${String.fromCharCode(next)}... looks like a function call; metadata.config holds data only and is never evaluated`, at);
     this.pos = save;
     return { type: 'atom', value: this.checkAtom(value, at) };
   }

@@ -18,11 +18,7 @@ const binaryBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   text(16).map((s) => new Uint8Array(Buffer.from(s, 'utf8'))),
 );
 
-const atomName: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('true', 'false', 'nil', 'undefined', 'end', 'fun', 'Foo', '', 'a b', "it's", 'back\\'),
-  fc.stringMatching(/^[a-z][A-Za-z0-9_@]{0,12}$/),
-  text(20),
-);
+const atomName: fc.Arbitrary<string> = fc.oneof(fc.constantFrom('true', 'false', 'nil', 'undefined', 'end', 'fun', 'Foo', '', 'a b', "it's", 'back\\'), fc.stringMatching(/^[a-z][A-Za-z0-9_@]{0,12}$/), text(20));
 
 export const { term } = fc.letrec<{ term: Term }>((tie) => ({
   term: fc.oneof(
@@ -68,10 +64,7 @@ const dependency: fc.Arbitrary<DependencyInput> = fc
   });
 
 /** Folders never hold a '.', file names always do, so no file path is also used as a folder. */
-const segment = fc.oneof(
-  fc.stringMatching(/^[a-z0-9_][a-z0-9_-]{0,12}$/),
-  fc.constantFrom('a-very-long-folder-name-that-pushes-the-path-past-one-hundred-bytes', 'ünïcödé', '日本語'),
-);
+const segment = fc.oneof(fc.stringMatching(/^[a-z0-9_][a-z0-9_-]{0,12}$/), fc.constantFrom('a-very-long-folder-name-that-pushes-the-path-past-one-hundred-bytes', 'ünïcödé', '日本語'));
 const fileName = fc.oneof(
   fc.tuple(fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_ -]{0,12}$/), fc.constantFrom('ex', 'exs', 'erl', 'hrl', 'md', 'txt')).map(([b, e]) => `${b}.${e}`),
   fc.constantFrom('mix.exs', 'rebar.config', 'Makefile.win', 'Ünïcödé.md', `${'n'.repeat(120)}.ex`),
@@ -103,4 +96,3 @@ export const metadataInput: fc.Arbitrary<MetadataInput> = fc
     if (m.description !== undefined) meta.description = m.description;
     return meta;
   });
-

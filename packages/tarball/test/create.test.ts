@@ -47,20 +47,33 @@ describe('createTarball', () => {
     expect([...gz.subarray(0, 8)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
     const inner = readTar(new Uint8Array(gunzipSync(gz)));
     expect(inner.map((e) => [e.name, e.mode, e.mtime])).toEqual([
-      ['mix.exs', 0o644, 946684800], ['lib/made.ex', 0o644, 946684800], ['bin/tool', 0o755, 946684800],
+      ['mix.exs', 0o644, 946684800],
+      ['lib/made.ex', 0o644, 946684800],
+      ['bin/tool', 0o755, 946684800],
     ]);
   });
 
   it('fills metadata defaults: app, files, build tools', () => {
     expect(made.metadata).toEqual({
-      name: 'made', version: '1.2.3', app: 'made', description: 'Made in a test', licenses: ['MIT'], links: [],
-      files: ['mix.exs', 'lib/made.ex', 'bin/tool'], buildTools: ['mix'], requirements: [], other: {},
+      name: 'made',
+      version: '1.2.3',
+      app: 'made',
+      description: 'Made in a test',
+      licenses: ['MIT'],
+      links: [],
+      files: ['mix.exs', 'lib/made.ex', 'bin/tool'],
+      buildTools: ['mix'],
+      requirements: [],
+      other: {},
     });
     expect(parseTarball(made.tarball).metadata).toEqual(made.metadata);
   });
 
   it('normalises paths it accepts', () => {
-    const out = createTarball(meta, [{ path: './lib//a.ex', contents: enc('a') }, { path: 'lib/x/../b.ex', contents: enc('b') }]);
+    const out = createTarball(meta, [
+      { path: './lib//a.ex', contents: enc('a') },
+      { path: 'lib/x/../b.ex', contents: enc('b') },
+    ]);
     expect(parseTarball(out.tarball).files.map((f) => f.path)).toEqual(['lib/a.ex', 'lib/b.ex']);
   });
 
@@ -70,8 +83,26 @@ describe('createTarball', () => {
     ['a .. path', () => createTarball(meta, [{ path: 'lib/../../x', contents: enc('x') }]), 'CONTENTS_UNSAFE_PATH', /outside the package/],
     ['a NUL byte', () => createTarball(meta, [{ path: 'a\0b', contents: enc('x') }]), 'CONTENTS_UNSAFE_PATH', /NUL byte/],
     ['an empty path', () => createTarball(meta, [{ path: './', contents: enc('x') }]), 'CONTENTS_UNSAFE_PATH', /names no file/],
-    ['a duplicate path', () => createTarball(meta, [{ path: 'a', contents: enc('x') }, { path: './a', contents: enc('y') }]), 'CONTENTS_DUPLICATE_PATH', /"a" twice/],
-    ['a file used as a folder', () => createTarball(meta, [{ path: 'a', contents: enc('x') }, { path: 'a/b', contents: enc('y') }]), 'CONTENTS_DUPLICATE_PATH', /uses it as a folder/],
+    [
+      'a duplicate path',
+      () =>
+        createTarball(meta, [
+          { path: 'a', contents: enc('x') },
+          { path: './a', contents: enc('y') },
+        ]),
+      'CONTENTS_DUPLICATE_PATH',
+      /"a" twice/,
+    ],
+    [
+      'a file used as a folder',
+      () =>
+        createTarball(meta, [
+          { path: 'a', contents: enc('x') },
+          { path: 'a/b', contents: enc('y') },
+        ]),
+      'CONTENTS_DUPLICATE_PATH',
+      /uses it as a folder/,
+    ],
     ['a bad mode', () => createTarball(meta, [{ path: 'a', contents: enc('x'), mode: 0o10000 }]), 'USAGE', /not a permission value/],
     ['a bad name', () => createTarball({ ...meta, name: 'Made' }, files), 'METADATA_BAD_NAME', /"Made"/],
     ['a bad version', () => createTarball({ ...meta, version: '1.2' }, files), 'METADATA_BAD_VERSION', /"1.2"/],

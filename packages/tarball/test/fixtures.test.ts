@@ -17,7 +17,9 @@ const sums = new Map(
       return [file!, sum!] as const;
     }),
 );
-const files = readdirSync(dir).filter((f) => f.endsWith('.tar')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.tar'))
+  .sort();
 const parse = (file: string) => parseTarball(new Uint8Array(readFileSync(join(dir, file))));
 
 describe('fixture tarballs', () => {
@@ -58,9 +60,7 @@ describe('fixture tarballs', () => {
   });
 
   it('bar depends on foo ~> 0.1 in repository acme (Mix shape)', () => {
-    expect(parse('bar-1.0.0.tar').facts.dependencies).toEqual([
-      { package: 'foo', requirement: '~> 0.1', optional: false, app: 'foo', repository: 'acme' },
-    ]);
+    expect(parse('bar-1.0.0.tar').facts.dependencies).toEqual([{ package: 'foo', requirement: '~> 0.1', optional: false, app: 'foo', repository: 'acme' }]);
   });
 
   it('opt has app opt_app, an optional dep on foo and a dep on a pre-release', () => {
@@ -79,9 +79,7 @@ describe('fixture tarballs', () => {
   });
 
   it('qux has name-keyed requirements with repository acme', () => {
-    expect(parse('qux-0.1.0.tar').facts.dependencies).toEqual([
-      { package: 'baz', requirement: '~> 1.0', optional: false, app: 'baz', repository: 'acme' },
-    ]);
+    expect(parse('qux-0.1.0.tar').facts.dependencies).toEqual([{ package: 'baz', requirement: '~> 1.0', optional: false, app: 'baz', repository: 'acme' }]);
   });
 
   it('quux has name-keyed requirements without repository', () => {

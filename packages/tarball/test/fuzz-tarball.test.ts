@@ -75,118 +75,162 @@ const seedTarball: fc.Arbitrary<Uint8Array> = fc.oneof(
 );
 
 describe('fuzz: parseTarball', () => {
-  it('mutated real tarballs (bit flips, truncations, inserted, duplicated and spliced bytes)', async () => {
-    await fuzz(
-      fc.property(seedTarball, mutations(), (tarball, edits) => parseOrRefuse(mutate(tarball, edits, REAL))),
-      600,
-    );
-  }, fuzzTimeout());
+  it(
+    'mutated real tarballs (bit flips, truncations, inserted, duplicated and spliced bytes)',
+    async () => {
+      await fuzz(
+        fc.property(seedTarball, mutations(), (tarball, edits) => parseOrRefuse(mutate(tarball, edits, REAL))),
+        600,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('one member mutated and the checksum fixed up, so the mutation reaches the metadata and contents readers', async () => {
-    const target = fc.constantFrom('version', 'metadata', 'contents-gz', 'contents-tar');
-    await fuzz(
-      fc.property(fc.nat(), target, mutations(3), (i, which, edits) => {
-        const version = member(i, 'VERSION');
-        const metadata = member(i, 'metadata.config');
-        const contentsGz = member(i, 'contents.tar.gz');
-        const donors = MEMBERS.map((m) => m.get('metadata.config')!);
-        switch (which) {
-          case 'version':
-            return parseOrRefuse(wrap(mutate(version, edits), metadata, contentsGz));
-          case 'metadata':
-            return parseOrRefuse(wrap(version, mutate(metadata, edits, donors), contentsGz));
-          case 'contents-gz':
-            return parseOrRefuse(wrap(version, metadata, mutate(contentsGz, edits)));
-          case 'contents-tar': {
-            const tar = new Uint8Array(gunzipSync(contentsGz));
-            return parseOrRefuse(wrap(version, metadata, gzipSync(mutate(tar, edits))));
+  it(
+    'one member mutated and the checksum fixed up, so the mutation reaches the metadata and contents readers',
+    async () => {
+      const target = fc.constantFrom('version', 'metadata', 'contents-gz', 'contents-tar');
+      await fuzz(
+        fc.property(fc.nat(), target, mutations(3), (i, which, edits) => {
+          const version = member(i, 'VERSION');
+          const metadata = member(i, 'metadata.config');
+          const contentsGz = member(i, 'contents.tar.gz');
+          const donors = MEMBERS.map((m) => m.get('metadata.config')!);
+          switch (which) {
+            case 'version':
+              return parseOrRefuse(wrap(mutate(version, edits), metadata, contentsGz));
+            case 'metadata':
+              return parseOrRefuse(wrap(version, mutate(metadata, edits, donors), contentsGz));
+            case 'contents-gz':
+              return parseOrRefuse(wrap(version, metadata, mutate(contentsGz, edits)));
+            case 'contents-tar': {
+              const tar = new Uint8Array(gunzipSync(contentsGz));
+              return parseOrRefuse(wrap(version, metadata, gzipSync(mutate(tar, edits))));
+            }
           }
-        }
-      }),
-      600,
-    );
-  }, fuzzTimeout());
+        }),
+        600,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('members spliced between tarballs: renamed, repeated, missing, of other types, in any order', async () => {
-    const names = fc.constantFrom('VERSION', 'CHECKSUM', 'metadata.config', 'contents.tar.gz', 'README.md', './VERSION', 'x/../CHECKSUM', '', 'metadata.config\0');
-    const entry = fc.record({
-      name: names,
-      source: fc.nat(),
-      part: fc.constantFrom('VERSION', 'CHECKSUM', 'metadata.config', 'contents.tar.gz'),
-      type: fc.constantFrom('file', 'file', 'file', 'dir', 'symlink', 'hardlink', 'other'),
-    });
-    await fuzz(
-      fc.property(fc.array(entry, { maxLength: 6 }), fc.boolean(), (entries, fixChecksum) => {
-        const list: TarWriteEntry[] = entries.map((e) => ({ name: e.name, type: e.type, ...(e.type === 'other' ? { typeflag: '6' } : {}), data: e.type === 'file' ? member(e.source, e.part) : new Uint8Array(0), linkname: 'VERSION' }));
-        if (fixChecksum) {
-          // Whatever the three hashed members are, CHECKSUM matches them, so later checks run.
-          const pick = (name: string): Uint8Array => list.find((e) => e.name === name)?.data ?? new Uint8Array(0);
-          const sum = createHash('sha256').update(pick('VERSION')).update(pick('metadata.config')).update(pick('contents.tar.gz')).digest('hex');
-          for (const e of list) if (e.name === 'CHECKSUM' && e.type === 'file') e.data = enc(sum);
-        }
-        parseOrRefuse(writeTar(list));
-      }),
-      400,
-    );
-  }, fuzzTimeout());
+  it(
+    'members spliced between tarballs: renamed, repeated, missing, of other types, in any order',
+    async () => {
+      const names = fc.constantFrom('VERSION', 'CHECKSUM', 'metadata.config', 'contents.tar.gz', 'README.md', './VERSION', 'x/../CHECKSUM', '', 'metadata.config\0');
+      const entry = fc.record({
+        name: names,
+        source: fc.nat(),
+        part: fc.constantFrom('VERSION', 'CHECKSUM', 'metadata.config', 'contents.tar.gz'),
+        type: fc.constantFrom('file', 'file', 'file', 'dir', 'symlink', 'hardlink', 'other'),
+      });
+      await fuzz(
+        fc.property(fc.array(entry, { maxLength: 6 }), fc.boolean(), (entries, fixChecksum) => {
+          const list: TarWriteEntry[] = entries.map((e) => ({ name: e.name, type: e.type, ...(e.type === 'other' ? { typeflag: '6' } : {}), data: e.type === 'file' ? member(e.source, e.part) : new Uint8Array(0), linkname: 'VERSION' }));
+          if (fixChecksum) {
+            // Whatever the three hashed members are, CHECKSUM matches them, so later checks run.
+            const pick = (name: string): Uint8Array => list.find((e) => e.name === name)?.data ?? new Uint8Array(0);
+            const sum = createHash('sha256').update(pick('VERSION')).update(pick('metadata.config')).update(pick('contents.tar.gz')).digest('hex');
+            for (const e of list) if (e.name === 'CHECKSUM' && e.type === 'file') e.data = enc(sum);
+          }
+          parseOrRefuse(writeTar(list));
+        }),
+        400,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('hand-made tar headers (any type, size, name, magic, pax and GNU long names) as the outer archive and as contents.tar.gz', async () => {
-    await fuzz(
-      fc.property(rawTar, fc.boolean(), fc.nat(), (tar, asContents, i) => {
-        if (!asContents) return parseOrRefuse(tar);
-        parseOrRefuse(wrap(member(i, 'VERSION'), member(i, 'metadata.config'), gzipSync(tar)));
-      }),
-      800,
-    );
-  }, fuzzTimeout());
+  it(
+    'hand-made tar headers (any type, size, name, magic, pax and GNU long names) as the outer archive and as contents.tar.gz',
+    async () => {
+      await fuzz(
+        fc.property(rawTar, fc.boolean(), fc.nat(), (tar, asContents, i) => {
+          if (!asContents) return parseOrRefuse(tar);
+          parseOrRefuse(wrap(member(i, 'VERSION'), member(i, 'metadata.config'), gzipSync(tar)));
+        }),
+        800,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('readTar alone: any header sequence is read or refused with TAR_CORRUPT, and entries stay inside the input', async () => {
-    await fuzz(
-      fc.property(rawTar, (tar) => {
-        memory.sample();
-        let entries;
-        try {
-          entries = readTar(tar);
-        } catch (err) {
-          if (!(err instanceof HexrepoError)) throw err;
-          expect(err.code).toBe('TAR_CORRUPT');
-          return;
-        }
-        for (const e of entries) {
-          // data is a view of the input: a declared size never allocates beyond what was sent
-          expect(e.data.buffer).toBe(tar.buffer);
-          expect(e.data.byteOffset + e.data.byteLength).toBeLessThanOrEqual(tar.byteLength);
-        }
-      }),
-      1000,
-    );
-  }, fuzzTimeout());
+  it(
+    'readTar alone: any header sequence is read or refused with TAR_CORRUPT, and entries stay inside the input',
+    async () => {
+      await fuzz(
+        fc.property(rawTar, (tar) => {
+          memory.sample();
+          let entries;
+          try {
+            entries = readTar(tar);
+          } catch (err) {
+            if (!(err instanceof HexrepoError)) throw err;
+            expect(err.code).toBe('TAR_CORRUPT');
+            return;
+          }
+          for (const e of entries) {
+            // data is a view of the input: a declared size never allocates beyond what was sent
+            expect(e.data.buffer).toBe(tar.buffer);
+            expect(e.data.byteOffset + e.data.byteLength).toBeLessThanOrEqual(tar.byteLength);
+          }
+        }),
+        1000,
+      );
+    },
+    fuzzTimeout(),
+  );
 
-  it('huge declared sizes and decompression bombs are refused by the limits', async () => {
-    const bomb = fc.integer({ min: LIMITS.maxUncompressedSize + 1, max: 4 * LIMITS.maxUncompressedSize });
-    await fuzz(
-      fc.property(bomb, fc.nat(), (size, i) => {
-        // zeros compress about 1000:1, so the tarball is small and the contents are not
-        const tar = writeTar([{ name: 'priv/zeros.bin', data: new Uint8Array(size) }]);
-        const bytes = wrap(member(i, 'VERSION'), member(i, 'metadata.config'), gzipSync(tar));
-        let code: string | undefined;
-        try {
-          parseTarball(bytes, { limits: LIMITS });
-        } catch (err) {
-          code = (err as HexrepoError).code;
-        }
-        expect(code).toBe('TAR_UNCOMPRESSED_TOO_BIG');
-      }),
-      10,
-    );
-  }, fuzzTimeout());
+  it(
+    'huge declared sizes and decompression bombs are refused by the limits',
+    async () => {
+      const bomb = fc.integer({ min: LIMITS.maxUncompressedSize + 1, max: 4 * LIMITS.maxUncompressedSize });
+      await fuzz(
+        fc.property(bomb, fc.nat(), (size, i) => {
+          // zeros compress about 1000:1, so the tarball is small and the contents are not
+          const tar = writeTar([{ name: 'priv/zeros.bin', data: new Uint8Array(size) }]);
+          const bytes = wrap(member(i, 'VERSION'), member(i, 'metadata.config'), gzipSync(tar));
+          let code: string | undefined;
+          try {
+            parseTarball(bytes, { limits: LIMITS });
+          } catch (err) {
+            code = (err as HexrepoError).code;
+          }
+          expect(code).toBe('TAR_UNCOMPRESSED_TOO_BIG');
+        }),
+        10,
+      );
+    },
+    fuzzTimeout(),
+  );
 });
 
 /** A number field as tar writes it, or some way it can be broken. */
 const numberField = (width: number, value: number): fc.Arbitrary<Uint8Array> =>
   fc.oneof(
-    { arbitrary: fc.constant(enc(`${value.toString(8).padStart(width - 1, '0').slice(-(width - 1))}\0`)), weight: 6 },
-    { arbitrary: fc.nat().map((n) => enc(`${n.toString(8).padStart(width - 1, '0').slice(-(width - 1))}\0`)), weight: 1 },
+    {
+      arbitrary: fc.constant(
+        enc(
+          `${value
+            .toString(8)
+            .padStart(width - 1, '0')
+            .slice(-(width - 1))}\0`,
+        ),
+      ),
+      weight: 6,
+    },
+    {
+      arbitrary: fc.nat().map((n) =>
+        enc(
+          `${n
+            .toString(8)
+            .padStart(width - 1, '0')
+            .slice(-(width - 1))}\0`,
+        ),
+      ),
+      weight: 1,
+    },
     // GNU base-256: up to 2^(8*width-1), far beyond any file
     { arbitrary: fc.uint8Array({ minLength: width - 1, maxLength: width - 1 }).map((rest) => Uint8Array.of(0x80 | (rest[0]! & 0x7f), ...rest.subarray(1), 0xff)), weight: 1 },
     { arbitrary: fc.uint8Array({ minLength: width, maxLength: width }), weight: 1 },
@@ -240,7 +284,17 @@ const rawEntry: fc.Arbitrary<RawEntry> = fc
     data: fc.oneof(fc.uint8Array({ maxLength: 1100 }), paxBody),
     checksum: fc.oneof({ arbitrary: fc.constant('good'), weight: 18 }, fc.constant('signed'), fc.constant('bad')),
   })
-  .map((r): RawEntry => ({ name: r.name, typeflag: r.typeflag, mode: r.mode, sizeOverride: r.sizeOverride, linkname: r.linkname, magic: r.magic as RawEntry['magic'], prefix: r.prefix, data: r.data, checksum: r.checksum as RawEntry['checksum'] }));
+  .map((r): RawEntry => ({
+    name: r.name,
+    typeflag: r.typeflag,
+    mode: r.mode,
+    sizeOverride: r.sizeOverride,
+    linkname: r.linkname,
+    magic: r.magic as RawEntry['magic'],
+    prefix: r.prefix,
+    data: r.data,
+    checksum: r.checksum as RawEntry['checksum'],
+  }));
 
 /** Serialise hand-made headers, checksums fixed up (or not), with or without the end blocks. */
 const rawTar: fc.Arbitrary<Uint8Array> = fc.tuple(fc.array(rawEntry, { maxLength: 5 }), fc.constantFrom(0, 1, 2, 2, 2)).map(([entries, endBlocks]) => {

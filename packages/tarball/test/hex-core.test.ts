@@ -196,7 +196,10 @@ describe.skipIf(unavailable !== null)(`hex_core cross-checks${unavailable ? ` (s
       ok = file:write_file(${erlString(tarPath)}, T),
       ok = file:write_file(${erlString(outPath)}, [binary:encode_hex(I), "\\n", binary:encode_hex(O), "\\n"]),
       ok`);
-    const [inner, outer] = readFileSync(outPath, 'latin1').trim().split('\n').map((h) => h.toLowerCase());
+    const [inner, outer] = readFileSync(outPath, 'latin1')
+      .trim()
+      .split('\n')
+      .map((h) => h.toLowerCase());
     const tarball = new Uint8Array(readFileSync(tarPath));
     const parsed = parseTarball(tarball);
 
@@ -219,9 +222,18 @@ describe.skipIf(unavailable !== null)(`hex_core cross-checks${unavailable ? ` (s
 
     // the files, their bytes, and the mode hex_core took from the file on disk
     const paths = [...fileBodies.map(([p]) => p), 'bin/tool'];
-    expect(parsed.files.filter((f) => f.type === 'file').map((f) => f.path).sort()).toEqual([...paths].sort());
+    expect(
+      parsed.files
+        .filter((f) => f.type === 'file')
+        .map((f) => f.path)
+        .sort(),
+    ).toEqual([...paths].sort());
     expect(parsed.files.find((f) => f.path === 'bin/tool')?.mode).toBe(0o755);
-    const stored = new Map(contentsOf(tarball).filter((e) => e.type === 'file').map((e) => [e.name, Buffer.from(e.data).toString('utf8')]));
+    const stored = new Map(
+      contentsOf(tarball)
+        .filter((e) => e.type === 'file')
+        .map((e) => [e.name, Buffer.from(e.data).toString('utf8')]),
+    );
     for (const [p, body] of fileBodies) expect(stored.get(p)).toBe(body);
     expect(stored.get('bin/tool')).toBe('#!/bin/sh\necho hi\n');
   });
@@ -319,7 +331,13 @@ describe.skipIf(unavailable !== null)(`hex_core cross-checks${unavailable ? ` (s
   });
 
   it('documents a known difference: hex_core refuses atoms its VM has never seen, hexrepo reads them', () => {
-    const extra: Term = { type: 'tuple', items: [{ type: 'atom', value: 'ok' }, { type: 'atom', value: 'hexrepo_never_seen_atom_q7z' }] };
+    const extra: Term = {
+      type: 'tuple',
+      items: [
+        { type: 'atom', value: 'ok' },
+        { type: 'atom', value: 'hexrepo_never_seen_atom_q7z' },
+      ],
+    };
     const made = createTarball({ name: 'odd_atom', version: '1.0.0', extra }, [{ path: 'README.md', contents: enc('x') }]);
     expect(parseTarball(made.tarball).metadata.extra).toEqual(extra);
     const path = join(work, 'odd-atom.tar');
@@ -329,7 +347,14 @@ describe.skipIf(unavailable !== null)(`hex_core cross-checks${unavailable ? ` (s
   });
 
   it('hex_core reads text that ends in a backslash (written as \\134, not \\\\)', () => {
-    const extra: Term = { type: 'list', items: [{ type: 'binary', value: enc('C:\\') }, { type: 'atom', value: 'ok' }, { type: 'string', value: 'x\\' }] };
+    const extra: Term = {
+      type: 'list',
+      items: [
+        { type: 'binary', value: enc('C:\\') },
+        { type: 'atom', value: 'ok' },
+        { type: 'string', value: 'x\\' },
+      ],
+    };
     const meta: MetadataInput = { name: 'back_slash', version: '1.0.0', description: 'ends in \\', licenses: ['\\'], extra };
     const made = createTarball(meta, [{ path: 'README.md', contents: enc('x') }]);
     const base = join(work, 'back-slash');

@@ -113,12 +113,37 @@ export function malformedTarballs(): MalformedTarball[] {
   });
   add('empty-archive', 'TAR_MISSING_MEMBER', /archive is empty/, () => new Uint8Array(1024));
   for (const member of ['VERSION', 'CHECKSUM', 'metadata.config', 'contents.tar.gz']) {
-    add(`missing-${member.replace(/\./g, '-').toLowerCase()}`, 'TAR_MISSING_MEMBER', new RegExp(`no ${member.replace(/\./g, '\\.')} member`), withMembers((m) => m.filter((e) => e.name !== member)));
+    add(
+      `missing-${member.replace(/\./g, '-').toLowerCase()}`,
+      'TAR_MISSING_MEMBER',
+      new RegExp(`no ${member.replace(/\./g, '\\.')} member`),
+      withMembers((m) => m.filter((e) => e.name !== member)),
+    );
   }
-  add('extra-member', 'TAR_EXTRA_MEMBER', /extra member "README\.md"/, withMembers((m) => [...m, { name: 'README.md', data: enc('# hi\n') }]));
-  add('duplicate-member', 'TAR_DUPLICATE_MEMBER', /"metadata\.config" twice/, withMembers((m) => [...m, m[2]!]));
-  add('member-is-directory', 'TAR_MISSING_MEMBER', /VERSION is a dir, not a regular file/, withMembers((m) => [{ name: 'VERSION', type: 'dir' }, ...m.slice(1)]));
-  add('member-is-symlink', 'TAR_MISSING_MEMBER', /CHECKSUM is a symlink/, withMembers((m) => [m[0]!, { name: 'CHECKSUM', type: 'symlink', linkname: 'VERSION' }, ...m.slice(2)]));
+  add(
+    'extra-member',
+    'TAR_EXTRA_MEMBER',
+    /extra member "README\.md"/,
+    withMembers((m) => [...m, { name: 'README.md', data: enc('# hi\n') }]),
+  );
+  add(
+    'duplicate-member',
+    'TAR_DUPLICATE_MEMBER',
+    /"metadata\.config" twice/,
+    withMembers((m) => [...m, m[2]!]),
+  );
+  add(
+    'member-is-directory',
+    'TAR_MISSING_MEMBER',
+    /VERSION is a dir, not a regular file/,
+    withMembers((m) => [{ name: 'VERSION', type: 'dir' }, ...m.slice(1)]),
+  );
+  add(
+    'member-is-symlink',
+    'TAR_MISSING_MEMBER',
+    /CHECKSUM is a symlink/,
+    withMembers((m) => [m[0]!, { name: 'CHECKSUM', type: 'symlink', linkname: 'VERSION' }, ...m.slice(2)]),
+  );
   add('version-2', 'TAR_BAD_VERSION', /VERSION is "2"/, (n) => pack({ version: '2', metadata: metadataText(n, '1.0.0') }));
   add('version-with-newline', 'TAR_BAD_VERSION', /VERSION is "3\\n"/, (n) => pack({ version: '3\n', metadata: metadataText(n, '1.0.0') }));
   add('checksum-too-short', 'TAR_BAD_CHECKSUM_FORMAT', /not 64 hex characters/, (n) => pack({ checksum: 'ABCDEF', metadata: metadataText(n, '1.0.0') }));
@@ -157,8 +182,24 @@ export function malformedTarballs(): MalformedTarball[] {
   add('contents-symlink-escape', 'CONTENTS_UNSAFE_LINK', /unsafe symlink "lib\/link" -> "\.\.\/\.\.\/etc\/passwd"/, withContents([...GOOD_FILES, { name: 'lib/link', type: 'symlink', linkname: '../../etc/passwd' }]));
   add('contents-symlink-absolute', 'CONTENTS_UNSAFE_LINK', /target is absolute/, withContents([...GOOD_FILES, { name: 'link', type: 'symlink', linkname: '/etc/passwd' }]));
   add('contents-hardlink-escape', 'CONTENTS_UNSAFE_LINK', /unsafe hard link "lib\/h"/, withContents([...GOOD_FILES, { name: 'lib/h', type: 'hardlink', linkname: '../outside' }]));
-  add('contents-through-symlink', 'CONTENTS_UNSAFE_LINK', /goes through the symlink "lib\/up"/, withContents([{ name: 'lib/up', type: 'symlink', linkname: '.' }, { name: 'lib/up/x.ex', data: enc('x') }]));
-  add('contents-symlink-chain', 'CONTENTS_UNSAFE_LINK', /leads outside/, withContents([{ name: 'a/l', type: 'symlink', linkname: '..' }, { name: 'x', type: 'symlink', linkname: 'a/l/..' }]));
+  add(
+    'contents-through-symlink',
+    'CONTENTS_UNSAFE_LINK',
+    /goes through the symlink "lib\/up"/,
+    withContents([
+      { name: 'lib/up', type: 'symlink', linkname: '.' },
+      { name: 'lib/up/x.ex', data: enc('x') },
+    ]),
+  );
+  add(
+    'contents-symlink-chain',
+    'CONTENTS_UNSAFE_LINK',
+    /leads outside/,
+    withContents([
+      { name: 'a/l', type: 'symlink', linkname: '..' },
+      { name: 'x', type: 'symlink', linkname: 'a/l/..' },
+    ]),
+  );
   add('contents-char-device', 'CONTENTS_UNSUPPORTED_ENTRY', /character device/, withContents([...GOOD_FILES, { name: 'dev/null', type: 'other', typeflag: '3' }]));
   add('contents-fifo', 'CONTENTS_UNSUPPORTED_ENTRY', /FIFO/, withContents([...GOOD_FILES, { name: 'pipe', type: 'other', typeflag: '6' }]));
   return out;

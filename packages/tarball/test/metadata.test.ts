@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { HexrepoError, type ErrorCode } from '@hexrepo/core';
 import { metadataToTerms, parseConsult, parseMetadata, printConsult } from '../src/index.js';
 
-const base = (extra = ''): string =>
-  `{<<"app">>,<<"pkg">>}.\n{<<"name">>,<<"pkg">>}.\n{<<"version">>,<<"1.0.0">>}.\n${extra}`;
+const base = (extra = ''): string => `{<<"app">>,<<"pkg">>}.\n{<<"name">>,<<"pkg">>}.\n{<<"version">>,<<"1.0.0">>}.\n${extra}`;
 
 function refusal(text: string): HexrepoError {
   try {
@@ -19,7 +18,15 @@ function refusal(text: string): HexrepoError {
 describe('parseMetadata', () => {
   it('fills defaults for a minimal file', () => {
     expect(parseMetadata(base())).toEqual({
-      name: 'pkg', version: '1.0.0', app: 'pkg', licenses: [], links: [], files: [], buildTools: [], requirements: [], other: {},
+      name: 'pkg',
+      version: '1.0.0',
+      app: 'pkg',
+      licenses: [],
+      links: [],
+      files: [],
+      buildTools: [],
+      requirements: [],
+      other: {},
     });
   });
 
@@ -43,7 +50,10 @@ describe('parseMetadata', () => {
 
   it('treats only the atom true as optional and defaults app to the package name', () => {
     const deps = parseMetadata(base('{<<"requirements">>,[{<<"x_a">>,[{<<"requirement">>,<<"1.0.0">>},{<<"optional">>,<<"true">>}]},{<<"x_b">>,[{<<"requirement">>,<<"1.0.0">>},{<<"optional">>,yes}]}]}.\n')).requirements;
-    expect(deps.map((d) => [d.optional, d.app])).toEqual([[false, 'x_a'], [false, 'x_b']]);
+    expect(deps.map((d) => [d.optional, d.app])).toEqual([
+      [false, 'x_a'],
+      [false, 'x_b'],
+    ]);
   });
 
   it('reads links as tuples or a map, and strings like binaries', () => {
@@ -60,7 +70,18 @@ describe('parseMetadata', () => {
 
   it('keeps extra and unmodelled entries as read; a repeated key takes the last value', () => {
     const meta = parseMetadata(base('{<<"extra">>,[{<<"k">>,1}]}.\n{<<"maintainers">>,[<<"Ann">>]}.\n{<<"app">>,<<"other_app">>}.\n'));
-    expect(meta.extra).toEqual({ type: 'list', items: [{ type: 'tuple', items: [{ type: 'binary', value: new Uint8Array(Buffer.from('k')) }, { type: 'integer', value: 1n }] }] });
+    expect(meta.extra).toEqual({
+      type: 'list',
+      items: [
+        {
+          type: 'tuple',
+          items: [
+            { type: 'binary', value: new Uint8Array(Buffer.from('k')) },
+            { type: 'integer', value: 1n },
+          ],
+        },
+      ],
+    });
     expect(Object.keys(meta.other)).toEqual(['maintainers']);
     expect(meta.app).toBe('other_app');
   });
@@ -97,30 +118,49 @@ describe('parseMetadata', () => {
 
 describe('metadataToTerms', () => {
   it('writes keys alphabetically, requirements in Mix shape, like hex_core', () => {
-    const text = printConsult(metadataToTerms({
-      name: 'bar', version: '1.0.0', description: 'Bär', elixir: '~> 1.12', files: ['lib', 'mix.exs'], licenses: ['MIT'],
-      links: [['GitHub', 'https://github.com/example/bar']],
-      requirements: [{ package: 'foo', requirement: '~> 0.1', repository: 'acme' }, { package: 'baz', requirement: '1.0.0', optional: true }],
-    }));
-    expect(text).toBe([
-      '{<<"app">>,<<"bar">>}.',
-      '{<<"build_tools">>,[<<"mix">>]}.',
-      '{<<"description">>,<<"Bär"/utf8>>}.',
-      '{<<"elixir">>,<<"~> 1.12">>}.',
-      '{<<"files">>,[<<"lib">>,<<"mix.exs">>]}.',
-      '{<<"licenses">>,[<<"MIT">>]}.',
-      '{<<"links">>,[{<<"GitHub">>,<<"https://github.com/example/bar">>}]}.',
-      '{<<"name">>,<<"bar">>}.',
-      '{<<"requirements">>,[[{<<"app">>,<<"foo">>},{<<"name">>,<<"foo">>},{<<"optional">>,false},{<<"repository">>,<<"acme">>},{<<"requirement">>,<<"~> 0.1">>}],[{<<"app">>,<<"baz">>},{<<"name">>,<<"baz">>},{<<"optional">>,true},{<<"requirement">>,<<"1.0.0">>}]]}.',
-      '{<<"version">>,<<"1.0.0">>}.',
-      '',
-    ].join('\n'));
+    const text = printConsult(
+      metadataToTerms({
+        name: 'bar',
+        version: '1.0.0',
+        description: 'Bär',
+        elixir: '~> 1.12',
+        files: ['lib', 'mix.exs'],
+        licenses: ['MIT'],
+        links: [['GitHub', 'https://github.com/example/bar']],
+        requirements: [
+          { package: 'foo', requirement: '~> 0.1', repository: 'acme' },
+          { package: 'baz', requirement: '1.0.0', optional: true },
+        ],
+      }),
+    );
+    expect(text).toBe(
+      [
+        '{<<"app">>,<<"bar">>}.',
+        '{<<"build_tools">>,[<<"mix">>]}.',
+        '{<<"description">>,<<"Bär"/utf8>>}.',
+        '{<<"elixir">>,<<"~> 1.12">>}.',
+        '{<<"files">>,[<<"lib">>,<<"mix.exs">>]}.',
+        '{<<"licenses">>,[<<"MIT">>]}.',
+        '{<<"links">>,[{<<"GitHub">>,<<"https://github.com/example/bar">>}]}.',
+        '{<<"name">>,<<"bar">>}.',
+        '{<<"requirements">>,[[{<<"app">>,<<"foo">>},{<<"name">>,<<"foo">>},{<<"optional">>,false},{<<"repository">>,<<"acme">>},{<<"requirement">>,<<"~> 0.1">>}],[{<<"app">>,<<"baz">>},{<<"name">>,<<"baz">>},{<<"optional">>,true},{<<"requirement">>,<<"1.0.0">>}]]}.',
+        '{<<"version">>,<<"1.0.0">>}.',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('round-trips through the parser', () => {
     const input = {
-      name: 'rt', version: '0.1.0-beta.2', app: 'rt_app', description: '✓ "quoted"\n', licenses: ['Apache-2.0'],
-      links: [['a', 'b']] as [string, string][], files: ['x'], buildTools: ['rebar3'], elixir: '>= 1.0.0',
+      name: 'rt',
+      version: '0.1.0-beta.2',
+      app: 'rt_app',
+      description: '✓ "quoted"\n',
+      licenses: ['Apache-2.0'],
+      links: [['a', 'b']] as [string, string][],
+      files: ['x'],
+      buildTools: ['rebar3'],
+      elixir: '>= 1.0.0',
       requirements: [{ package: 'dep', requirement: '~> 1.0', optional: false, app: 'dep' }],
       extra: { type: 'map' as const, entries: [] },
       other: { maintainers: { type: 'list' as const, items: [] } },

@@ -5,16 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Dependency } from '@hexrepo/core';
-import {
-  createTarball,
-  guessBuildTools,
-  parseConsult,
-  parseTarball,
-  printConsult,
-  printTerm,
-  readTar,
-  type DependencyInput,
-} from '../src/index.js';
+import { createTarball, guessBuildTools, parseConsult, parseTarball, printConsult, printTerm, readTar, type DependencyInput } from '../src/index.js';
 import { files, metadataInput, term } from './arbitraries.js';
 
 const RUNS = { numRuns: 100 };
@@ -112,7 +103,10 @@ describe('property: tarballs round-trip through createTarball and parseTarball',
       fc.property(metadataInput, files, (meta, input) => {
         const a = createTarball(meta, input);
         // fresh copies, so nothing depends on object identity
-        const b = createTarball(structuredClone(meta), input.map((f) => ({ ...f, contents: Uint8Array.from(f.contents) })));
+        const b = createTarball(
+          structuredClone(meta),
+          input.map((f) => ({ ...f, contents: Uint8Array.from(f.contents) })),
+        );
         expect(Buffer.from(b.tarball).equals(Buffer.from(a.tarball))).toBe(true);
         expect(b.innerChecksum).toEqual(a.innerChecksum);
         expect(b.outerChecksum).toEqual(a.outerChecksum);

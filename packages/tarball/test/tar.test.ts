@@ -39,19 +39,21 @@ describe('writeTar', () => {
   it('round-trips every entry type, modes and long names', () => {
     const deep = `${'d'.repeat(60)}/${'e'.repeat(60)}/${'f'.repeat(60)}/file.txt`;
     const wide = `${'w'.repeat(130)}.txt`;
-    const entries = readTar(writeTar([
-      { name: 'a.txt', data: enc('hello') },
-      { name: 'bin/run', data: enc('#!/bin/sh\n'), mode: 0o755 },
-      { name: 'dir/', type: 'dir' },
-      { name: 'link', type: 'symlink', linkname: 'a.txt' },
-      { name: 'hard', type: 'hardlink', linkname: 'a.txt' },
-      { name: deep, data: enc('deep') },
-      { name: wide, data: enc('wide') },
-      { name: 'farlink', type: 'symlink', linkname: `${'t'.repeat(150)}` },
-      { name: 'ünï.txt', data: enc('u') },
-      { name: 'empty', data: new Uint8Array(0) },
-      { name: 'block', data: new Uint8Array(512).fill(7) },
-    ]));
+    const entries = readTar(
+      writeTar([
+        { name: 'a.txt', data: enc('hello') },
+        { name: 'bin/run', data: enc('#!/bin/sh\n'), mode: 0o755 },
+        { name: 'dir/', type: 'dir' },
+        { name: 'link', type: 'symlink', linkname: 'a.txt' },
+        { name: 'hard', type: 'hardlink', linkname: 'a.txt' },
+        { name: deep, data: enc('deep') },
+        { name: wide, data: enc('wide') },
+        { name: 'farlink', type: 'symlink', linkname: `${'t'.repeat(150)}` },
+        { name: 'ünï.txt', data: enc('u') },
+        { name: 'empty', data: new Uint8Array(0) },
+        { name: 'block', data: new Uint8Array(512).fill(7) },
+      ]),
+    );
     expect(entries.map((e) => [e.name, e.type, e.mode, e.size, e.linkname])).toEqual([
       ['a.txt', 'file', 0o644, 5, ''],
       ['bin/run', 'file', 0o755, 10, ''],
@@ -72,11 +74,14 @@ describe('writeTar', () => {
 
   it('writes archives GNU tar reads', () => {
     const file = join(tmp, 'ours.tar');
-    writeFileSync(file, writeTar([
-      { name: 'lib/x.ex', data: enc('x') },
-      { name: `${'p'.repeat(70)}/${'q'.repeat(70)}`, data: enc('y') },
-      { name: `${'z'.repeat(120)}`, data: enc('z') },
-    ]));
+    writeFileSync(
+      file,
+      writeTar([
+        { name: 'lib/x.ex', data: enc('x') },
+        { name: `${'p'.repeat(70)}/${'q'.repeat(70)}`, data: enc('y') },
+        { name: `${'z'.repeat(120)}`, data: enc('z') },
+      ]),
+    );
     const listing = execFileSync('tar', ['-tvf', file], { encoding: 'utf8' });
     expect(listing).toContain('lib/x.ex');
     expect(listing).toContain(`${'p'.repeat(70)}/${'q'.repeat(70)}`);
@@ -89,7 +94,10 @@ describe('readTar', () => {
   it('reads the archives erl_tar wrote for Hex', () => {
     const outer = readTar(fixture('foo-0.1.0.tar'));
     expect(outer.map((e) => [e.name, e.type, e.mode])).toEqual([
-      ['VERSION', 'file', 0o644], ['CHECKSUM', 'file', 0o644], ['metadata.config', 'file', 0o644], ['contents.tar.gz', 'file', 0o644],
+      ['VERSION', 'file', 0o644],
+      ['CHECKSUM', 'file', 0o644],
+      ['metadata.config', 'file', 0o644],
+      ['contents.tar.gz', 'file', 0o644],
     ]);
     const inner = readTar(new Uint8Array(gunzipSync(outer[3]!.data)));
     expect(inner.map((e) => e.name)).toEqual(['lib/foo.ex', 'mix.exs', 'README.md']);
@@ -115,13 +123,18 @@ describe('readTar', () => {
 
   it('reads GNU long name and long link records', () => {
     const name = `${'g'.repeat(200)}.txt`;
-    const entries = readTar(writeTar([
-      { name: '././@LongLink', typeflag: 'L', data: enc(`${name}\0`) },
-      { name: name.slice(0, 100), data: enc('g') },
-      { name: '././@LongLink', typeflag: 'K', data: enc(`${'k'.repeat(150)}\0`) },
-      { name: 'l', type: 'symlink', linkname: 'k'.repeat(100) },
-    ]));
-    expect(entries.map((e) => [e.name, e.linkname])).toEqual([[name, ''], ['l', 'k'.repeat(150)]]);
+    const entries = readTar(
+      writeTar([
+        { name: '././@LongLink', typeflag: 'L', data: enc(`${name}\0`) },
+        { name: name.slice(0, 100), data: enc('g') },
+        { name: '././@LongLink', typeflag: 'K', data: enc(`${'k'.repeat(150)}\0`) },
+        { name: 'l', type: 'symlink', linkname: 'k'.repeat(100) },
+      ]),
+    );
+    expect(entries.map((e) => [e.name, e.linkname])).toEqual([
+      [name, ''],
+      ['l', 'k'.repeat(150)],
+    ]);
   });
 
   it('applies pax path, linkpath and size to the next entry only', () => {
@@ -129,13 +142,15 @@ describe('readTar', () => {
       const body = ` ${k}=${v}\n`;
       return `${body.length + String(body.length + 2).length}${body}`;
     };
-    const entries = readTar(writeTar([
-      { name: 'PaxHeader', typeflag: 'x', data: enc(record('path', 'from/pax.txt') + record('mtime', '1.5')) },
-      { name: 'short', data: enc('p') },
-      { name: 'next', data: enc('n') },
-      { name: 'global', typeflag: 'g', data: enc(record('path', 'ignored')) },
-      { name: 'last', data: enc('l') },
-    ]));
+    const entries = readTar(
+      writeTar([
+        { name: 'PaxHeader', typeflag: 'x', data: enc(record('path', 'from/pax.txt') + record('mtime', '1.5')) },
+        { name: 'short', data: enc('p') },
+        { name: 'next', data: enc('n') },
+        { name: 'global', typeflag: 'g', data: enc(record('path', 'ignored')) },
+        { name: 'last', data: enc('l') },
+      ]),
+    );
     expect(entries.map((e) => e.name)).toEqual(['from/pax.txt', 'next', 'last']);
   });
 

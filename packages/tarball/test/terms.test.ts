@@ -74,9 +74,7 @@ describe('parseConsult: accepted syntax', () => {
   });
 
   it('reads integers, negative and big', () => {
-    expect(parseConsult('0. 42. -7. - 7. +3. 123456789012345678901234567890.')).toEqual([
-      int(0), int(42), int(-7), int(-7), int(3), int(123456789012345678901234567890n),
-    ]);
+    expect(parseConsult('0. 42. -7. - 7. +3. 123456789012345678901234567890.')).toEqual([int(0), int(42), int(-7), int(-7), int(3), int(123456789012345678901234567890n)]);
   });
 
   it('reads lists, tuples and maps', () => {
@@ -89,7 +87,10 @@ describe('parseConsult: accepted syntax', () => {
     });
     expect(one('#{<<"a">> => 1, b=>[c]}.')).toEqual({
       type: 'map',
-      entries: [[bin('a'), int(1)], [atom('b'), { type: 'list', items: [atom('c')] }]],
+      entries: [
+        [bin('a'), int(1)],
+        [atom('b'), { type: 'list', items: [atom('c')] }],
+      ],
     });
   });
 
@@ -177,9 +178,12 @@ describe('parseConsult: refusals', () => {
 
 describe('printConsult', () => {
   it('writes forms the way hex_core does', () => {
-    expect(printConsult([{ type: 'tuple', items: [bin('name'), bin('foo')] }, { type: 'tuple', items: [bin('links'), { type: 'list', items: [] }] }])).toBe(
-      '{<<"name">>,<<"foo">>}.\n{<<"links">>,[]}.\n',
-    );
+    expect(
+      printConsult([
+        { type: 'tuple', items: [bin('name'), bin('foo')] },
+        { type: 'tuple', items: [bin('links'), { type: 'list', items: [] }] },
+      ]),
+    ).toBe('{<<"name">>,<<"foo">>}.\n{<<"links">>,[]}.\n');
   });
 
   it('chooses the binary spelling by content', () => {

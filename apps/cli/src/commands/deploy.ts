@@ -202,8 +202,7 @@ Exit status: 0 deployed, 1 refused or failed, 2 wrong usage.`,
     if (!values.quiet) {
       for (const rel of ignored) io.err(`note: not a repository file, not uploaded: ${rel}\n`);
       io.out(
-        `${dryRun ? 'Dry run: would deploy' : 'Deployed'} ${shown} to ${target.url}: ${uploaded.length} uploaded, ${skipped.length} unchanged, ${ignored.length} ignored` +
-          `${values.delete === true ? `, ${deleted.length} deleted` : ''}.\n`,
+        `${dryRun ? 'Dry run: would deploy' : 'Deployed'} ${shown} to ${target.url}: ${uploaded.length} uploaded, ${skipped.length} unchanged, ${ignored.length} ignored` + `${values.delete === true ? `, ${deleted.length} deleted` : ''}.\n`,
       );
     }
     return 0;

@@ -48,16 +48,7 @@ Options:
       colour,
       print: (line) => io.err(`${line}\n`),
     });
-    io.out(
-      [
-        `hexrepo dev: ${server.url} (repository "${server.repository}", key ${server.fingerprint})`,
-        `  live page:   ${server.url}/_dev/`,
-        `  drop tarballs into ${server.publicDir}/tarballs/`,
-        '',
-        server.setup,
-        '',
-      ].join('\n'),
-    );
+    io.out([`hexrepo dev: ${server.url} (repository "${server.repository}", key ${server.fingerprint})`, `  live page:   ${server.url}/_dev/`, `  drop tarballs into ${server.publicDir}/tarballs/`, '', server.setup, ''].join('\n'));
     await new Promise<void>((done) => {
       const stop = (): void => {
         process.off('SIGINT', stop);

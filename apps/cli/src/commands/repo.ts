@@ -31,7 +31,10 @@ async function readHostFile(path: string): Promise<{ raw: Record<string, unknown
   const single = parseProjectConfig(raw, path);
   const entry: HostRepositoryConfig = { name: single.name, publicDir: single.publicDir, privateKey: single.privateKey, access: 'auto', root: true, limits: single.limits };
   const { limits, ...rest } = raw as Record<string, unknown>;
-  return { raw: { repositories: [{ name: single.name, publicDir: single.publicDir, privateKey: single.privateKey, root: true, ...(limits !== undefined ? { limits } : {}) }], ...omit(rest, ['name', 'publicDir', 'privateKey']) }, repositories: [entry] };
+  return {
+    raw: { repositories: [{ name: single.name, publicDir: single.publicDir, privateKey: single.privateKey, root: true, ...(limits !== undefined ? { limits } : {}) }], ...omit(rest, ['name', 'publicDir', 'privateKey']) },
+    repositories: [entry],
+  };
 }
 
 function omit(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
@@ -98,7 +101,15 @@ Options:
 
     if (action === 'list') {
       if (rest.length > 0) throw usage('repo', 'list takes no arguments');
-      const list = (host?.repositories ?? []).map((r) => ({ name: r.name, access: r.access, root: r.root, ...(r.publicDir !== undefined ? { publicDir: r.publicDir } : {}), ...(r.store !== undefined ? { store: r.store } : {}), ...(r.privateKey !== undefined ? { privateKey: r.privateKey } : {}), url: repositoryUrl(base, r) }));
+      const list = (host?.repositories ?? []).map((r) => ({
+        name: r.name,
+        access: r.access,
+        root: r.root,
+        ...(r.publicDir !== undefined ? { publicDir: r.publicDir } : {}),
+        ...(r.store !== undefined ? { store: r.store } : {}),
+        ...(r.privateKey !== undefined ? { privateKey: r.privateKey } : {}),
+        url: repositoryUrl(base, r),
+      }));
       if (values.json) io.out(`${JSON.stringify(list, null, 2)}\n`);
       else if (list.length === 0) io.err(`no repositories in ${displayPath(io.cwd, file)}; add one with "hexrepo repo add NAME"\n`);
       else for (const r of list) io.out(`${r.name}\t${r.access}${r.root ? '\troot' : '\t'}\t${r.store ?? r.publicDir}\t${r.url}\n`);
@@ -117,7 +128,11 @@ Options:
     const existing = host?.repositories ?? [];
     if (existing.some((r) => r.name === name)) throw new HexrepoError('ALREADY_EXISTS', `${displayPath(io.cwd, file)} already has a repository ${name}`, { hint: 'pick another name, or see "hexrepo repo list"' });
     const currentRoot = existing.find((r) => r.root);
-    if (root && currentRoot) throw new HexrepoError('CONFIG_INVALID', `${currentRoot.name} is already mounted at /; only one repository can be the root`, { setting: 'root', hint: `drop --root (${name} is then served at /repos/${name}), or remove "root" from ${currentRoot.name} in ${PROJECT_FILE}` });
+    if (root && currentRoot)
+      throw new HexrepoError('CONFIG_INVALID', `${currentRoot.name} is already mounted at /; only one repository can be the root`, {
+        setting: 'root',
+        hint: `drop --root (${name} is then served at /repos/${name}), or remove "root" from ${currentRoot.name} in ${PROJECT_FILE}`,
+      });
 
     const keyRel = join('keys', `${name}.pem`);
     const keyPath = resolve(io.cwd, keyRel);

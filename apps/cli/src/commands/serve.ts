@@ -207,11 +207,37 @@ ${Object.entries(SERVE_ENV)
     process.on('unhandledRejection', onUncaught);
     const workersNote = clustered ? `; ${workers} workers` : '';
     if (config.repositories) {
-      logger.info({ url: server.url, repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })), credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers }, 'listening');
-      if (!isServeWorker) io.err(`hexrepo serve: ${server.url}${clustered ? ` (${workers} workers)` : ''}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`);
+      logger.info(
+        {
+          url: server.url,
+          repositories: opened.repositories.map((r) => ({ name: r.name, access: r.visibility, where: opened.where.get(r.name), ...(r.root ? { root: true } : {}) })),
+          credentials: tokens.where,
+          users: config.users.length + tokens.users().length,
+          tokens: tokens.list().length,
+          workers,
+        },
+        'listening',
+      );
+      if (!isServeWorker)
+        io.err(
+          `hexrepo serve: ${server.url}${clustered ? ` (${workers} workers)` : ''}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`,
+        );
     } else {
       const [only] = opened.repositories;
-      logger.info({ url: server.url, repository: config.name ?? null, publicDir: config.publicDir ?? null, store: config.store ? opened.where.get(only!.name) : null, access: only!.visibility, credentials: tokens.where, users: config.users.length + tokens.users().length, tokens: tokens.list().length, workers }, 'listening');
+      logger.info(
+        {
+          url: server.url,
+          repository: config.name ?? null,
+          publicDir: config.publicDir ?? null,
+          store: config.store ? opened.where.get(only!.name) : null,
+          access: only!.visibility,
+          credentials: tokens.where,
+          users: config.users.length + tokens.users().length,
+          tokens: tokens.list().length,
+          workers,
+        },
+        'listening',
+      );
       if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${only!.visibility}; ${opened.where.get(only!.name)}${workersNote})\n`);
     }
 

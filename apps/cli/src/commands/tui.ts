@@ -53,12 +53,17 @@ Options:
       let privateKey: KeyObject | undefined;
       let readOnlyReason: string | undefined;
       if (!repo.keyPath) readOnlyReason = 'no signing key (pass --private-key)';
-      else if (!(await access(repo.keyPath).then(() => true, () => false))) readOnlyReason = `no signing key at ${repo.keyPath}`;
+      else if (
+        !(await access(repo.keyPath).then(
+          () => true,
+          () => false,
+        ))
+      )
+        readOnlyReason = `no signing key at ${repo.keyPath}`;
       else privateKey = await loadSigningKey(repo.keyPath, repo.publicDir);
       try {
-        source = await openLocalSource(
-          { publicDir: repo.publicDir, repository: repo.name, limits: repo.limits, ...(privateKey ? { privateKey, cachePath: defaultCachePath(repo.publicDir) } : { readOnlyReason: readOnlyReason! }) },
-          (line) => initialLog.push(line),
+        source = await openLocalSource({ publicDir: repo.publicDir, repository: repo.name, limits: repo.limits, ...(privateKey ? { privateKey, cachePath: defaultCachePath(repo.publicDir) } : { readOnlyReason: readOnlyReason! }) }, (line) =>
+          initialLog.push(line),
         );
       } catch (err) {
         throw isHexrepoError(err) ? err : new HexrepoError('STORAGE_IO', `cannot open ${repo.publicDir}: ${(err as Error).message}`);

@@ -28,9 +28,10 @@ Options:
   options: { name: { type: 'string' }, store: { type: 'string' }, 'public-key': { type: 'string' }, json: { type: 'boolean' } },
   async run({ values, positionals }, io) {
     const storeUrl = str(values, 'store');
-    const repo = storeUrl !== undefined
-      ? await resolveStoreRepo('verify', io.cwd, storeUrl, positionals[0], values, { key: false })
-      : await resolveRepo('verify', io.cwd, positionals[0], values, { key: false }).then((r) => ({ ...r, store: new FsStore(r.publicDir) }));
+    const repo =
+      storeUrl !== undefined
+        ? await resolveStoreRepo('verify', io.cwd, storeUrl, positionals[0], values, { key: false })
+        : await resolveRepo('verify', io.cwd, positionals[0], values, { key: false }).then((r) => ({ ...r, store: new FsStore(r.publicDir) }));
     let publicKey;
     if (typeof values['public-key'] === 'string') {
       const path = resolve(io.cwd, values['public-key']);

@@ -86,16 +86,18 @@ function renderPackage(pkg: State['packages'][number]): HTMLElement {
   const releases = h(
     'ul',
     { class: 'releases', 'aria-label': `Releases of ${pkg.name}` },
-    ...[...pkg.releases].reverse().map((r) =>
-      h(
-        'li',
-        { 'data-testid': 'release', 'data-version': r.version, ...(r.retired ? { 'data-retired': r.retired.reason } : {}) },
-        h('code', {}, r.version),
-        r.retired ? ' ' : null,
-        r.retired ? h('span', { class: 'retired' }, `[${retiredText(r)}]`) : null,
-        r.dependencies.length ? ` depends on ${r.dependencies.map(dependencyText).join('; ')}` : ' no dependencies',
+    ...[...pkg.releases]
+      .reverse()
+      .map((r) =>
+        h(
+          'li',
+          { 'data-testid': 'release', 'data-version': r.version, ...(r.retired ? { 'data-retired': r.retired.reason } : {}) },
+          h('code', {}, r.version),
+          r.retired ? ' ' : null,
+          r.retired ? h('span', { class: 'retired' }, `[${retiredText(r)}]`) : null,
+          r.dependencies.length ? ` depends on ${r.dependencies.map(dependencyText).join('; ')}` : ' no dependencies',
+        ),
       ),
-    ),
   );
   return h(
     'li',
@@ -103,13 +105,7 @@ function renderPackage(pkg: State['packages'][number]): HTMLElement {
     h('h3', {}, pkg.name),
     h('span', { 'data-testid': 'latest' }, latest ? latest.version : '—'),
     ' ',
-    h(
-      'span',
-      { class: 'meta' },
-      `(${plural(pkg.releases.length, 'release')}${retiredCount ? `, ` : ''}`,
-      retiredCount ? h('span', { class: 'retired' }, `${retiredCount} retired`) : null,
-      ')',
-    ),
+    h('span', { class: 'meta' }, `(${plural(pkg.releases.length, 'release')}${retiredCount ? `, ` : ''}`, retiredCount ? h('span', { class: 'retired' }, `${retiredCount} retired`) : null, ')'),
     releases,
   );
 }
@@ -118,9 +114,7 @@ function renderState(state: State): void {
   renderHeader(state);
   const releaseCount = state.packages.reduce((n, p) => n + p.releases.length, 0);
   byId('package-count').textContent = `(${plural(state.packages.length, 'package')}, ${plural(releaseCount, 'release')})`;
-  byId('problems').replaceChildren(
-    ...state.problems.map((p) => h('li', { 'data-testid': 'problem', 'data-file': p.file }, h('strong', {}, 'Problem: '), `${p.file}: ${p.message} (${p.code})`)),
-  );
+  byId('problems').replaceChildren(...state.problems.map((p) => h('li', { 'data-testid': 'problem', 'data-file': p.file }, h('strong', {}, 'Problem: '), `${p.file}: ${p.message} (${p.code})`)));
   byId('no-packages').hidden = state.packages.length > 0;
   byId('packages').replaceChildren(...state.packages.map(renderPackage));
 }
@@ -162,12 +156,7 @@ function logRebuild(e: RebuildEvent): void {
   if (e.removed.length) parts.push(`removed ${e.removed.map((r) => `${r.name} ${r.version}`).join(', ')}`);
   if (e.problems.length) parts.push(plural(e.problems.length, 'problem'));
   if (!parts.length) parts.push(e.initial ? 'initial build' : `no change (${e.changed.join(', ') || 'nothing'})`);
-  log(
-    'rebuild',
-    `Rebuilt in ${ms(e.ms)}: ${parts.join('; ')} — ${plural(e.packages, 'package')}, ${plural(e.releases, 'release')}`,
-    false,
-    e.at,
-  );
+  log('rebuild', `Rebuilt in ${ms(e.ms)}: ${parts.join('; ')} — ${plural(e.packages, 'package')}, ${plural(e.releases, 'release')}`, false, e.at);
   for (const p of e.problems) log('problem', `Problem: ${p.file}: ${p.message} (${p.code})`, true, e.at);
 }
 

@@ -28,9 +28,13 @@ export function HelpScreen(props: ScreenProps & { from: Screen }): ReactNode {
   return (
     <>
       {KEY_HELP.slice(0, props.body - 1).map(([k, v]) => (
-        <Line key={k} colour={props.colour} {...(v ? {} : { bold: true })}>{v ? `${k.padEnd(26)} ${v}` : k}</Line>
+        <Line key={k} colour={props.colour} {...(v ? {} : { bold: true })}>
+          {v ? `${k.padEnd(26)} ${v}` : k}
+        </Line>
       ))}
-      <Line colour={props.colour} dim>Esc or ?: back</Line>
+      <Line colour={props.colour} dim>
+        Esc or ?: back
+      </Line>
     </>
   );
 }

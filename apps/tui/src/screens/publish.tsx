@@ -93,7 +93,12 @@ export function PublishScreen(props: ScreenProps & { from: Screen; cwd: string; 
   if (step === 'path' || step === 'checking') {
     out.push(<Line key="p1" colour={colour}>{`Tarball to publish (relative to ${props.cwd}); Tab completes, Enter validates, Esc back:`}</Line>);
     out.push(<Line key="p2" colour={colour} bold>{`> ${path}_`}</Line>);
-    if (step === 'checking') out.push(<Line key="chk" colour={colour}>validating…</Line>);
+    if (step === 'checking')
+      out.push(
+        <Line key="chk" colour={colour}>
+          validating…
+        </Line>,
+      );
     if (error) out.push(<Line key="err" colour={colour} color="red">{`error: ${error}`}</Line>);
     if (candidates.length) out.push(<Line key="cand" colour={colour} dim>{`matches: ${candidates.join('  ')}`}</Line>);
   } else if (check && (step === 'confirm' || step === 'publishing')) {
@@ -110,8 +115,16 @@ export function PublishScreen(props: ScreenProps & { from: Screen; cwd: string; 
       </Line>,
     );
   } else if (step === 'done') {
-    out.push(<Line key="ok" colour={colour} color="green">{done ?? ''}</Line>);
-    out.push(<Line key="back" colour={colour}>Enter or Esc: back to the list</Line>);
+    out.push(
+      <Line key="ok" colour={colour} color="green">
+        {done ?? ''}
+      </Line>,
+    );
+    out.push(
+      <Line key="back" colour={colour}>
+        Enter or Esc: back to the list
+      </Line>,
+    );
   }
   return <>{out}</>;
 }

@@ -26,7 +26,9 @@ export interface ScreenProps {
 
 /** An error as one line, without the "error[CODE]:" prefix (the UI adds its own). */
 export function errorText(err: unknown): string {
-  return formatError(err).split('\n')[0]!.replace(/^error(\s*\[[A-Z_]+\])?:\s*/i, '');
+  return formatError(err)
+    .split('\n')[0]!
+    .replace(/^error(\s*\[[A-Z_]+\])?:\s*/i, '');
 }
 
 export function clamp(n: number, lo: number, hi: number): number {

@@ -39,7 +39,10 @@ function pattern(size: number): Uint8Array {
 }
 
 async function expectCode(p: Promise<unknown>, code: 'STORAGE_CONFLICT' | 'PATH_UNSAFE'): Promise<unknown> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(isHexrepoError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
   return err;
 }
@@ -126,9 +129,7 @@ export function testDriver(name: string, make: () => Promise<BlobStore>, opts: T
       const s = await make();
       let { etag } = await s.put('versions', enc('0'));
       for (let round = 1; round <= 3; round++) {
-        const results = await Promise.allSettled(
-          Array.from({ length: 8 }, (_, i) => s.put('versions', enc(`${round}-${i}`), { ifMatch: etag })),
-        );
+        const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => s.put('versions', enc(`${round}-${i}`), { ifMatch: etag })));
         const won = results.filter((r) => r.status === 'fulfilled');
         expect(won).toHaveLength(1);
         for (const r of results) if (r.status === 'rejected') expect(isHexrepoError(r.reason, 'STORAGE_CONFLICT')).toBe(true);
@@ -213,17 +214,7 @@ export function testDriver(name: string, make: () => Promise<BlobStore>, opts: T
 
     it('lists every key once, across pages, folders and prefixes that end mid-name', async () => {
       const s = await make();
-      const keys = [
-        'names',
-        'versions',
-        ...Array.from({ length: 9 }, (_, i) => `packages/p${i}`),
-        'packages/foo',
-        'packages/foo_bar',
-        'docs/foo-1.0.0.tar',
-        'docs/foo-1.0.0/index.html',
-        'docs/foo-1.0.0/dist/app.js',
-        'docs/foo-1.1.0.tar',
-      ];
+      const keys = ['names', 'versions', ...Array.from({ length: 9 }, (_, i) => `packages/p${i}`), 'packages/foo', 'packages/foo_bar', 'docs/foo-1.0.0.tar', 'docs/foo-1.0.0/index.html', 'docs/foo-1.0.0/dist/app.js', 'docs/foo-1.1.0.tar'];
       await Promise.all(keys.map((k) => s.put(k, enc(k))));
       const all = await listed(s.list(''));
       expect([...all.keys()].sort()).toEqual([...keys].sort());
@@ -302,7 +293,10 @@ export function testDriver(name: string, make: () => Promise<BlobStore>, opts: T
     it('putMany stores every entry across folders and reports what head reports for each', async () => {
       const s = await make();
       const keys = ['tarballs/foo-1.0.0.tar', '_hexrepo/releases/foo.json', 'packages/foo', 'versions', 'names'];
-      const results = await putMany(s, keys.map((key) => ({ key, body: enc(`bytes of ${key}`) })));
+      const results = await putMany(
+        s,
+        keys.map((key) => ({ key, body: enc(`bytes of ${key}`) })),
+      );
       expect(results).toHaveLength(keys.length);
       for (const [i, key] of keys.entries()) {
         const head = await s.head(key);
@@ -336,7 +330,13 @@ export function testDriver(name: string, make: () => Promise<BlobStore>, opts: T
       expect(await s.head('packages/z')).toBeNull();
 
       // A conflict on the first entry stores nothing.
-      await expectCode(putMany(s, [{ key: 'tarballs/a-1.0.0.tar', body: enc('again'), opts: { ifNoneMatch: '*' } }, { key: 'packages/b', body: enc('b') }]), 'STORAGE_CONFLICT');
+      await expectCode(
+        putMany(s, [
+          { key: 'tarballs/a-1.0.0.tar', body: enc('again'), opts: { ifNoneMatch: '*' } },
+          { key: 'packages/b', body: enc('b') },
+        ]),
+        'STORAGE_CONFLICT',
+      );
       expect(text((await s.get('tarballs/a-1.0.0.tar'))?.body)).toBe('a');
       expect(await s.head('packages/b')).toBeNull();
 
@@ -351,10 +351,22 @@ export function testDriver(name: string, make: () => Promise<BlobStore>, opts: T
 
     it('putMany stores nothing when any key is unsafe', async () => {
       const s = await make();
-      await expectCode(putMany(s, [{ key: 'packages/ok', body: enc('ok') }, { key: '../escape', body: enc('x') }]), 'PATH_UNSAFE');
+      await expectCode(
+        putMany(s, [
+          { key: 'packages/ok', body: enc('ok') },
+          { key: '../escape', body: enc('x') },
+        ]),
+        'PATH_UNSAFE',
+      );
       expect(await collect(s.list(''))).toEqual([]);
       if (s.putMany) {
-        await expectCode(s.putMany([{ key: 'packages/ok', body: enc('ok') }, { key: 'a//b', body: enc('x') }]), 'PATH_UNSAFE');
+        await expectCode(
+          s.putMany([
+            { key: 'packages/ok', body: enc('ok') },
+            { key: 'a//b', body: enc('x') },
+          ]),
+          'PATH_UNSAFE',
+        );
         expect(await collect(s.list(''))).toEqual([]);
       }
     });
