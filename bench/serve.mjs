@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `pnpm bench serve`: HTTP throughput of `hexrepo serve` (private repository, a read token checked
-// on every request) with its default workers (one per core) and with --workers 1, next to nginx
+// on every request) with one worker per core (--workers N; the read-only default) and with --workers 1, next to nginx
 // serving the same public/ folder as static files (no auth, sendfile), all measured with wrk in the
 // same run on:
 //   GET /packages/NAME · GET /tarballs/NAME-VERSION.tar
@@ -201,9 +201,11 @@ try {
     { route: `GET /tarballs/${tarball}`, path: `/tarballs/${tarball}` },
   ];
 
-  log('starting hexrepo serve (default workers, then --workers 1) and nginx …');
+  log(`starting hexrepo serve (--workers ${availableParallelism()}, then --workers 1) and nginx …`);
   const authEnv = { AUTH_USERNAME: 'bench', AUTH_PASSWORD: 'bench-password' };
-  hexrepo = startServe(dir, authEnv);
+  // The repository has its signing key (publishing on), whose default is one process: ask for one
+  // worker per core, the default of a read-only server, explicitly.
+  hexrepo = startServe(dir, authEnv, ['--workers', String(availableParallelism())]);
   hexrepo.url = await hexrepo.url;
   const workers = Number(/; (\d+) workers\)/.exec(hexrepo.stderr())?.[1] ?? 1);
   hexrepo1 = startServe(dir, authEnv, ['--workers', '1']);
@@ -259,7 +261,7 @@ try {
   }
   lines.push(
     '',
-    `nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, worker_processes auto: ${availableParallelism()} here); hexrepo checks the read token on every request of a private repository, with its default of one worker process per core (${workers}) and as one process (--workers 1). wrk runs on the same machine as the servers.`,
+    `nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, worker_processes auto: ${availableParallelism()} here); hexrepo checks the read token on every request of a private repository, with one worker process per core (${workers}, the default of a read-only server) and as one process (--workers 1). wrk runs on the same machine as the servers.`,
     '',
   );
   process.stdout.write(lines.join('\n'));
