@@ -7,6 +7,7 @@
 // Options: --duration N (seconds per wrk run, default 10) --connections N (64) --threads N (2).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, freePort, intArg, log, machine, pkgName, requireBuilt, ROOT as root, startServe, stop, today } from './_lib.mjs';
@@ -138,10 +139,19 @@ http {
   }
 }
 
+/**
+ * GET on a fresh connection: a pooled keep-alive connection idle longer than the server's
+ * keepAliveTimeout (65 s; the runs in between take longer) may be closed just as it is reused.
+ */
 async function expectStatus(url, headers, want, what) {
-  const res = await fetch(url, { headers });
-  await res.arrayBuffer();
-  if (res.status !== want) throw new Error(`${what}: GET ${url} returned ${res.status}, expected ${want}`);
+  const status = await new Promise((resolve, reject) => {
+    const req = httpGet(url, { headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+  });
+  if (status !== want) throw new Error(`${what}: GET ${url} returned ${status}, expected ${want}`);
 }
 
 /** wrk latency value ("635.91us", "1.09ms", "2.00s") in milliseconds. */

@@ -8,10 +8,11 @@
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rgwUnavailable, startRgw, type RgwServer } from '@hexrepo/test-support/ceph-rgw';
 import { hexrepo } from './support/cli.js';
+import { rgwBucket } from './support/rgw.js';
 import { namesStatus, reloadedWithin5s, reloads } from './support/credentials.js';
 import { startServe, type ServeProcess } from './support/serve.js';
 
@@ -29,20 +30,11 @@ describe.skipIf(unavailable !== null)('two hexrepo serve processes on one Ceph R
   let env: Record<string, string>;
   let servers: ServeProcess[] = [];
   const bucket = `hexrepo-cred-${process.pid}`;
-  const url = (prefix: string): string => `s3://${bucket}/${prefix}?endpoint=${rgw!.endpoint}&region=us-east-1`;
+  let url: (prefix: string) => string;
 
   beforeAll(async () => {
     rgw = await startRgw();
-    env = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    raw = new S3Client({
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    await raw.send(new CreateBucketCommand({ Bucket: bucket }));
+    ({ raw, env, url } = await rgwBucket(rgw, bucket));
     dir = await mkdtemp(join(tmpdir(), 'hexrepo-e2e-cred-'));
     expect((await hexrepo(['init', 'repo', '--name', 'acme'], { cwd: dir })).status).toBe(0);
     repo = join(dir, 'repo');

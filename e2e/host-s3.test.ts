@@ -7,11 +7,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rgwUnavailable, startRgw, type RgwServer } from '@hexrepo/test-support/ceph-rgw';
 import { createTarball } from '@hexrepo/tarball';
 import { hexrepo } from './support/cli.js';
+import { rgwBucket } from './support/rgw.js';
 import { startServe, type ServeProcess } from './support/serve.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -28,7 +29,7 @@ describe.skipIf(unavailable !== null)('two hexrepo serve processes, one host of 
   /** Granted every repository of the host; made before the servers start. */
   let both: string;
   const bucket = `hexrepo-host-${process.pid}`;
-  const url = (prefix: string): string => `s3://${bucket}/${prefix}?endpoint=${rgw!.endpoint}&region=us-east-1`;
+  let url: (prefix: string) => string;
   const token = async (args: string[]): Promise<string> => {
     const made = await hexrepo(['token', 'create', '--label', `grants ${args.filter((a) => !a.startsWith('--')).join(' ')}`, '--scope', 'read', '--scope', 'write', ...args, '--json'], { cwd: dir, env });
     expect(made.status, made.stderr).toBe(0);
@@ -52,16 +53,7 @@ describe.skipIf(unavailable !== null)('two hexrepo serve processes, one host of 
 
   beforeAll(async () => {
     rgw = await startRgw();
-    env = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    raw = new S3Client({
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    await raw.send(new CreateBucketCommand({ Bucket: bucket }));
+    ({ raw, env, url } = await rgwBucket(rgw, bucket));
     dir = await mkdtemp(join(tmpdir(), 'hexrepo-e2e-host-s3-'));
     for (const [name, extra] of [
       ['alpha', ['--root']],

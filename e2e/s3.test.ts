@@ -7,10 +7,11 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rgwUnavailable, startRgw, type RgwServer } from '@hexrepo/test-support/ceph-rgw';
 import { hexrepo } from './support/cli.js';
+import { rgwBucket } from './support/rgw.js';
 import { rebar3Unavailable, runRebar3, writeConsumer } from './support/rebar3.js';
 import { publishInterleaved } from './support/publish.js';
 import { startServe, type ServeProcess } from './support/serve.js';
@@ -36,21 +37,12 @@ describe.skipIf(unavailable !== null)('a repository in an S3 bucket (Ceph RGW)',
   let env: Record<string, string>;
   let server: ServeProcess | undefined;
   const bucket = `hexrepo-e2e-${process.pid}`;
-  const url = (prefix: string): string => `s3://${bucket}/${prefix}?endpoint=${rgw!.endpoint}&region=us-east-1`;
+  let url: (prefix: string) => string;
 
   beforeAll(async () => {
     rgw = await startRgw();
     console.log(`Ceph RGW started in ${rgw.startMs} ms at ${rgw.endpoint}`);
-    env = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    raw = new S3Client({
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    await raw.send(new CreateBucketCommand({ Bucket: bucket }));
+    ({ raw, env, url } = await rgwBucket(rgw, bucket));
     dir = await mkdtemp(join(tmpdir(), 'hexrepo-e2e-s3-'));
     const init = await hexrepo(['init', 'repo', '--name', 'acme'], { cwd: dir });
     expect(init.status, init.stderr).toBe(0);
