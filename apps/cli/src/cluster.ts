@@ -58,6 +58,8 @@ export async function startWorkers(opts: {
    * writes in progress are safe). Its failure is logged; the replacement starts anyway.
    */
   afterWorkerDied?: () => Promise<void>;
+  /** Environment added to every worker's (settings the primary decided once, for all of them). */
+  env?: Record<string, string>;
 }): Promise<StartedWorkers | { failed: number }> {
   const { count, logger } = opts;
   let url: string | undefined;
@@ -100,7 +102,7 @@ export async function startWorkers(opts: {
   };
 
   const fork = (): void => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(opts.env);
     bornAt.set(worker, Date.now());
     worker.on('message', (m: unknown) => {
       if (!isMessage(m)) return;

@@ -254,6 +254,38 @@ describe('hexrepo serve --workers 1', () => {
   }, 60_000);
 });
 
+describe('access "auto" with workers', () => {
+  it('is decided once by the primary: a worker replaced after a token was created stays public like the others', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hexrepo-workers-auto-'));
+    let server: ServeProcess | undefined;
+    try {
+      expect((await hexrepo(['init', 'repo', '--name', 'acme'], { cwd: dir })).status).toBe(0);
+      const repo = join(dir, 'repo');
+      // No token yet: "auto" makes the repository public.
+      server = await startServe(['--workers', '2'], { cwd: repo });
+      const started = server;
+      await until('both workers listen', 200, () => started.logs.filter((l) => l.msg === 'worker listening').length === 2);
+      expect(started.stderr()).toContain('(public;');
+      expect((await hexrepo(['token', 'create', '--label', 'later', '--scope', 'read'], { cwd: repo })).status).toBe(0);
+      const victim = started.logs.find((l) => l.msg === 'worker listening')!.pid as number;
+      process.kill(victim, 'SIGKILL');
+      await until('a new worker listens', 400, () => started.logs.some((l) => l.msg === 'worker restarted and listening'));
+      const replacement = started.logs.find((l) => l.msg === 'worker restarted and listening')!.forked as number;
+      // Anonymous reads are served by every worker, the replacement included.
+      await until('the replacement serves an anonymous read', 200, async () => {
+        expect((await fresh(started.url, '/names')).status).toBe(200);
+        return servedBy(started, '/names').has(replacement);
+      });
+    } finally {
+      if (server && server.child.exitCode === null && server.child.signalCode === null) {
+        server.child.kill('SIGTERM');
+        await exitOf(server);
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('the default number of workers', () => {
   // Both are started without --workers: the default follows whether the server publishes.
   it('is one process when the publish API is on (writers in several processes contend), one per core when read-only', async () => {

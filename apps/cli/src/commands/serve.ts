@@ -10,6 +10,9 @@ import { migrationNote, openStateStore } from '../credentials.js';
 import { openHost } from '../host.js';
 import { CONFIG_KEYS, resolveServeConfig, servedRepositories, SERVE_ENV, type ServeConfig } from '../serve-config.js';
 
+/** How the primary tells its workers the access it decided for "auto" (internal, not a setting). */
+const RESOLVED_ACCESS_ENV = 'HEXREPO_WORKER_ACCESS';
+
 /** Files in the public folder's top level that look like a private key (never served; warned about). */
 async function strayKeys(publicDir: string): Promise<string[]> {
   const entries = await readdir(publicDir).catch(() => []);
@@ -150,7 +153,10 @@ ${Object.entries(SERVE_ENV)
     const migrated = migrationNote(migration, config.tokensFile, tokens);
     if (migrated && migration.status === 'imported') logger.info({ credentials: tokens.where }, migrated);
     else if (migrated) logger.warn({ credentials: tokens.where }, migrated);
-    const visibility = config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
+    // "auto" is decided once per server, by the primary: a worker started later (a replacement after
+    // a crash) must not turn private because a token was created meanwhile while the others stay public.
+    const decided = isServeWorker ? io.env[RESOLVED_ACCESS_ENV] : undefined;
+    const visibility = decided === 'public' || decided === 'private' ? decided : config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
     const access = new Access({ visibility, users: config.users, tokens });
     const specs = servedRepositories(config);
     // Once per server (in the primary, before it forks, or in the single process): temp files and
@@ -162,7 +168,7 @@ ${Object.entries(SERVE_ENV)
     let server: { url: string; close(graceMs?: number): Promise<void> };
     if (clustered && !isServeWorker) {
       // The primary serves nothing: the workers open the repositories from the caches saved above.
-      const started = await startWorkers({ count: workers, logger, afterWorkerDied: () => opened.sweep() });
+      const started = await startWorkers({ count: workers, logger, afterWorkerDied: () => opened.sweep(), env: { [RESOLVED_ACCESS_ENV]: visibility } });
       if ('failed' in started) return started.failed;
       server = started;
     } else {
