@@ -5,7 +5,7 @@
  * HTTP (`httpFiles`), a local folder, a store.
  */
 import type { KeyObject } from 'node:crypto';
-import { HexrepoError, toHex, type Retirement } from '@hexrepo/core';
+import { HexrepoError, toHex, type Dependency, type Retirement } from '@hexrepo/core';
 import { loadPublicKey, proto, unpackNames, unpackPackage, unpackVersions, unwrapAndVerify } from '@hexrepo/registry';
 
 /** The bytes at a repository path (`names`, `packages/foo`, `public_key`…), or null when absent. */
@@ -19,7 +19,7 @@ export interface SignedRelease {
   innerChecksum: string;
   publishedAt?: number;
   retired?: Retirement;
-  dependencies: { package: string; requirement: string; optional: boolean; app: string; repository?: string }[];
+  dependencies: Dependency[];
 }
 
 /** A package of `names` with its versions and retired versions from `versions`. */

@@ -1,23 +1,11 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HexrepoError } from '@hexrepo/core';
 import { listen } from '@hexrepo/http';
 import { ApiClient } from '../src/index.js';
-import { basic, FIXTURES, serveRepository } from './helpers.js';
+import { ADMIN, basic, FIXTURES, refusal, serveRepository } from './helpers.js';
 
-const ADMIN = { username: 'admin', password: 'correct horse battery' };
 const tarball = (file: string): Promise<Buffer> => readFile(join(FIXTURES, 'tarballs', file));
-
-/** The HexrepoError a promise rejects with. */
-async function refusal(p: Promise<unknown>): Promise<HexrepoError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HexrepoError);
-  return err as HexrepoError;
-}
 
 describe('ApiClient against a running repository server', () => {
   it('publishes, reads metadata, retires, unretires and reverts', async () => {

@@ -2,7 +2,8 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
+import { HexrepoError } from '@hexrepo/core';
 import { Access, createRepositoryHandler, listen, type BasicUser, type RunningServer } from '@hexrepo/http';
 import { loadPrivateKey } from '@hexrepo/registry';
 import { openRepository, TokenStore } from '@hexrepo/repo';
@@ -58,4 +59,17 @@ export async function serveRepository(opts: { publicDir?: string; repository?: s
 /** Basic credentials as the Authorization value a client sends. */
 export function basic(user: BasicUser): string {
   return `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+}
+
+/** A Basic user the tests' servers accept. */
+export const ADMIN = { username: 'admin', password: 'correct horse battery' };
+
+/** The HexrepoError a promise rejects with. */
+export async function refusal(p: Promise<unknown>): Promise<HexrepoError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(HexrepoError);
+  return err as HexrepoError;
 }

@@ -1,23 +1,11 @@
 import { copyFile, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HexrepoError } from '@hexrepo/core';
 import { fingerprint, generateKeyPair, loadPrivateKey } from '@hexrepo/registry';
 import { buildRegistry } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import { httpFiles, SignedReader } from '../src/index.js';
-import { basic, goldenPublic, KEY, serveRepository, tempDir } from './helpers.js';
-
-const ADMIN = { username: 'admin', password: 'correct horse battery' };
-
-async function refusal(p: Promise<unknown>): Promise<HexrepoError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HexrepoError);
-  return err as HexrepoError;
-}
+import { ADMIN, basic, goldenPublic, KEY, refusal, serveRepository, tempDir } from './helpers.js';
 
 /** The same tarballs built as another repository, with `key`: what a wrong origin serves. */
 async function otherRepository(name: string, key = KEY): Promise<string> {

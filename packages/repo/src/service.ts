@@ -7,7 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, validateRetirement, type Retirement, type TarballLimits } from '@hexrepo/core';
+import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, validateRetirement, type Dependency, type Retirement, type TarballLimits } from '@hexrepo/core';
 import { CachedStore, contentEtag, type BatchEntry, type BlobStore, type PutResult } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
@@ -59,7 +59,7 @@ export interface ReleaseView {
   innerChecksum: string;
   publishedAt?: number;
   retired?: Retirement;
-  dependencies: { package: string; requirement: string; optional: boolean; app: string; repository?: string }[];
+  dependencies: Dependency[];
 }
 
 /** How long a flush keeps catching up with other writers before it fails. */
