@@ -14,7 +14,8 @@ const layers = {
   'storage-gcs': ['core', 'storage'],
   repo: ['core', 'tarball', 'registry', 'storage'],
   client: ['core', 'registry'],
-  http: ['core', 'tarball', 'registry', 'storage', 'repo'],
+  mirror: ['core', 'registry', 'storage'],
+  http: ['core', 'tarball', 'registry', 'storage', 'repo', 'mirror'],
 };
 const packages = Object.keys(layers);
 // The apps' import names: the CLI's package is `hexrepo`, the others are scoped.

@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^@hexrepo\/(core|tarball|registry|storage|storage-s3|storage-gcs|repo|http|client)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
+      { find: /^@hexrepo\/(core|tarball|registry|storage|storage-s3|storage-gcs|repo|http|client|mirror)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
       { find: /^@hexrepo\/storage\/driver-kit$/, replacement: fileURLToPath(new URL('./packages/storage/src/driver-kit.ts', import.meta.url)) },
       { find: /^@hexrepo\/storage\/testing$/, replacement: fileURLToPath(new URL('./packages/storage/src/testing/contract.ts', import.meta.url)) },
       { find: /^@hexrepo\/dev$/, replacement: fileURLToPath(new URL('./apps/dev/src/index.ts', import.meta.url)) },
