@@ -9,7 +9,7 @@
  * What an identity may do is its grants (repository, scopes, packages), checked per repository.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { grantAllows, type Grant, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
+import { grantAllows, OAuthStore, type Grant, type OAuthSubject, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
 
 export interface BasicUser {
   username: string;
@@ -43,6 +43,8 @@ export interface AccessOptions {
   users: BasicUser[];
   /** The host's credentials: tokens and users with grants. */
   tokens?: TokenStore;
+  /** The host's OAuth sessions: their bearer access tokens are accepted with their (derived) grants. */
+  oauth?: OAuthStore;
   /** Failed attempts (per address, or per address and user for passwords) before they are refused for `windowMs`. @default 10 */
   maxFailures?: number;
   /** @default 60_000 */
@@ -131,10 +133,12 @@ export class Access {
   /** Resolve the header to an identity: null when absent, 'invalid' when present but unknown. */
   async identify(header: string | undefined): Promise<Identity | null | 'invalid'> {
     if (header === undefined) return null;
-    const generation = this.options.tokens?.generation ?? 0;
+    // Both only ever grow, so their sum changes whenever either does.
+    const generation = (this.options.tokens?.generation ?? 0) + (this.options.oauth?.generation ?? 0);
     const now = this.#now();
     const hit = this.#verified.get(header);
-    if (hit && hit.until > now && hit.generation === generation) return hit.identity;
+    const lapsed = hit?.identity.kind === 'token' && hit.identity.token.expiresAt !== undefined && !(Date.parse(hit.identity.token.expiresAt) > now);
+    if (hit && hit.until > now && hit.generation === generation && !lapsed) return hit.identity;
     const found = await this.#identifyUncached(header);
     if (found !== null && found !== 'invalid') {
       if (this.#verified.size >= 10_000) this.#verified.clear();
@@ -155,6 +159,11 @@ export class Access {
       }
     }
     found ??= this.#token(parsed.secrets);
+    // An OAuth token another server issued a moment ago is not in memory yet: look at the store once.
+    if (!found && this.options.oauth && parsed.secrets.some((s) => OAuthStore.looksLikeAccessToken(s) && this.options.oauth!.verifyAccess(s, this.subjectGrants) === 'unknown')) {
+      await this.options.oauth.refreshSoon();
+      found = this.#token(parsed.secrets);
+    }
     // A stored user costs a scrypt, so only a Basic header naming one pays it (a token sent as the
     // Basic password does not); user names are not secret, passwords are compared in constant time.
     if (!found && parsed.basic && this.options.tokens?.hasUser(parsed.basic.username)) {
@@ -168,9 +177,26 @@ export class Access {
     for (const secret of secrets) {
       const token = this.options.tokens?.verify(secret);
       if (token) return { kind: 'token', token };
+      const oauth = this.options.oauth?.verifyAccess(secret, this.subjectGrants);
+      if (oauth && oauth !== 'unknown') return { kind: 'token', token: oauth };
     }
     return null;
   }
+
+  /**
+   * What an OAuth session's subject holds now: an API key's grants while it is unrevoked and
+   * unexpired, a user's while they exist (a configured user has every scope). null: gone, and so
+   * is every token made from it.
+   */
+  readonly subjectGrants = (subject: OAuthSubject): { grants: Grant[]; label: string; expiresAt?: string } | null => {
+    if (subject.kind === 'key') {
+      const key = this.options.tokens?.tokenById(subject.id);
+      return key ? { grants: key.grants, label: key.label, ...(key.expiresAt !== undefined ? { expiresAt: key.expiresAt } : {}) } : null;
+    }
+    if (this.options.users.some((u) => u.username === subject.username)) return { grants: EVERYTHING, label: subject.username };
+    const user = this.options.tokens?.user(subject.username);
+    return user ? { grants: user.grants, label: user.username } : null;
+  };
 
   /** The configured user a Basic header names, checked against every user (constant time). */
   #claimedUser(parsed: NonNullable<ReturnType<typeof parseAuthorization>>): string | undefined {
