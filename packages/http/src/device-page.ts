@@ -24,7 +24,8 @@ const HEADERS = {
   'content-security-policy': "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it, browsers send `Origin: null` on the form's POST, and the Origin check needs the real one.
+  'referrer-policy': 'same-origin',
 };
 
 function esc(text: string): string {

@@ -195,8 +195,8 @@ describe('the device flow without a browser', () => {
     const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
     return { cookie, csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!, html, headers: res.headers };
   };
-  const submit = (fields: Record<string, string>, cookie?: string): Promise<Response> =>
-    fetch(`${server.url}/oauth/device`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) }, body: new URLSearchParams(fields).toString(), redirect: 'manual' });
+  const submit = (fields: Record<string, string>, cookie?: string, origin?: string): Promise<Response> =>
+    fetch(`${server.url}/oauth/device`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}), ...(origin ? { origin } : {}) }, body: new URLSearchParams(fields).toString(), redirect: 'manual' });
 
   it('answers what hex_core polls for: pending, slow_down, then tokens after approval that publish', async () => {
     const d = await start();
@@ -220,6 +220,7 @@ describe('the device flow without a browser', () => {
     expect((await submit(fields)).status).toBe(403);
     expect((await submit({ ...fields, csrf: 'A'.repeat(43) }, page.cookie)).status).toBe(403);
     expect((await submit({ ...fields, csrf: '' }, page.cookie)).status).toBe(403);
+    expect((await submit(fields, page.cookie, 'http://elsewhere.example')).status).toBe(403);
     expect((await submit({ ...fields, password: 'wrong-password' }, page.cookie)).status).toBe(401);
     clock += 5000;
     expect((await post(server.url, '/api/oauth/token', hexCore.pollDeviceToken(d.device_code as string))).body!.error).toBe('authorization_pending');
