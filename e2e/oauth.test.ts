@@ -112,6 +112,30 @@ describe.skipIf(unavailable !== null)('OAuth through hex_core and a browser, acr
     expect(status).toBe(401);
   });
 
+  it('lists the sessions with "hexrepo oauth list" and ends one with "hexrepo oauth revoke": both servers refuse its token', async () => {
+    const ex = await hexCorePost(
+      b,
+      'oauth/token',
+      `#{<<"grant_type">> => <<"client_credentials">>, <<"client_id">> => ${bin(HEX_CLIENT_ID)}, <<"client_secret">> => ${bin(apiKey)}, <<"scope">> => <<"repositories">>, <<"name">> => <<"build-7">>}`,
+    );
+    expect(ex.status).toBe(200);
+    const listed = await hexrepo(['oauth', 'list', '--json'], { cwd: repo });
+    expect(listed.status).toBe(0);
+    const sessions = JSON.parse(listed.stdout) as { id: string; name: string; subject: { kind: string } }[];
+    const mine = sessions.find((s) => s.name === 'build-7')!;
+    expect(mine.subject.kind).toBe('key');
+    expect(listed.stdout).not.toContain(ex.body.access_token!);
+    expect((await hexrepo(['oauth', 'revoke', mine.id], { cwd: repo })).status).toBe(0);
+    for (const server of [a, b]) {
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 401; i++) {
+        status = (await fetch(`${server.url}/names`, { headers: { authorization: `Bearer ${ex.body.access_token!}` } })).status;
+        if (status !== 401) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(401);
+    }
+  });
+
   it('completes the device flow: approved in Chromium on server B, polled on A with the device_code grant, and the token publishes', async () => {
     const deviceCode = await deviceLogin(b, 'Approve');
     const poll = await hexCorePost(a, 'oauth/token', `#{<<"grant_type">> => <<"urn:ietf:params:oauth:grant-type:device_code">>, <<"device_code">> => ${bin(deviceCode)}, <<"client_id">> => ${bin(HEX_CLIENT_ID)}}`);

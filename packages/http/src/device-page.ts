@@ -136,7 +136,13 @@ export async function handleDevicePage(req: IncomingMessage, res: ServerResponse
   const decision = await opts.access.authenticate(opts.ip, `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
   if (!decision.ok || decision.identity?.kind !== 'user') {
     const why = !decision.ok && decision.status === 429 ? 'Too many failed attempts; wait a minute and try again.' : 'Wrong user name or password.';
-    return page(res, !decision.ok && decision.status === 429 ? 429 : 401, 'Authorize a device', approveForm(d, cookie, why), !decision.ok && decision.retryAfterSeconds !== undefined ? { 'retry-after': String(decision.retryAfterSeconds) } : {});
+    return page(
+      res,
+      !decision.ok && decision.status === 429 ? 429 : 401,
+      'Authorize a device',
+      approveForm(d, cookie, why),
+      !decision.ok && decision.retryAfterSeconds !== undefined ? { 'retry-after': String(decision.retryAfterSeconds) } : {},
+    );
   }
   const user = decision.identity;
   if (form.get('action') === 'deny') {
@@ -146,7 +152,12 @@ export async function handleDevicePage(req: IncomingMessage, res: ServerResponse
   if (!(await oauth.decideDevice(d.userCode, { approve: user.username }))) {
     return page(res, 409, 'Authorize a device', codeForm('That code was used or expired meanwhile. Start again in your terminal.'));
   }
-  return page(res, 200, 'Device authorized', `<p data-testid="result">Approved for <strong>${esc(user.username)}</strong>. Return to your terminal; you can close this page.</p>
+  return page(
+    res,
+    200,
+    'Device authorized',
+    `<p data-testid="result">Approved for <strong>${esc(user.username)}</strong>. Return to your terminal; you can close this page.</p>
 <p>The tokens carry:</p>
-${grantText(deriveGrants(user.grants, d.scopes, d.repository))}`);
+${grantText(deriveGrants(user.grants, d.scopes, d.repository))}`,
+  );
 }

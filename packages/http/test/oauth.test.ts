@@ -107,9 +107,19 @@ describe('exchanging an API key (client_credentials, as hex_cli_auth does for oa
 
   it('accepts RFC 8693 token-exchange with the key as subject_token, and a JSON or form body', async () => {
     const k = (await tokens.create({ label: 'x', grants: [{ repository: 'alpha', scopes: ['read'], packages: [] }] })).token;
-    const viaExchange = await post(server.url, '/api/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', client_id: 'cli', subject_token: k, subject_token_type: 'urn:x-oath:params:oauth:token-type:key', scope: 'api' });
+    const viaExchange = await post(server.url, '/api/oauth/token', {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      client_id: 'cli',
+      subject_token: k,
+      subject_token_type: 'urn:x-oath:params:oauth:token-type:key',
+      scope: 'api',
+    });
     expect(viaExchange.status).toBe(200);
-    const form = await fetch(`${server.url}/api/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'cli', client_secret: k }).toString() });
+    const form = await fetch(`${server.url}/api/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'cli', client_secret: k }).toString(),
+    });
     expect(form.status).toBe(200);
     expect(((await form.json()) as { token_type: string }).token_type).toBe('bearer');
   });
@@ -196,7 +206,12 @@ describe('the device flow without a browser', () => {
     return { cookie, csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!, html, headers: res.headers };
   };
   const submit = (fields: Record<string, string>, cookie?: string, origin?: string): Promise<Response> =>
-    fetch(`${server.url}/oauth/device`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}), ...(origin ? { origin } : {}) }, body: new URLSearchParams(fields).toString(), redirect: 'manual' });
+    fetch(`${server.url}/oauth/device`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}), ...(origin ? { origin } : {}) },
+      body: new URLSearchParams(fields).toString(),
+      redirect: 'manual',
+    });
 
   it('answers what hex_core polls for: pending, slow_down, then tokens after approval that publish', async () => {
     const d = await start();
