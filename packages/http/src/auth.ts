@@ -55,7 +55,7 @@ export interface AccessOptions {
 export type AccessDecision =
   | { ok: true; identity: Identity | null }
   /** `identity`: who was refused, on a 403 (known, but not allowed). */
-  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number; identity?: Identity };
+  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number; identity?: Identity; tokenExpired?: true };
 
 const VERIFIED_TTL_MS = 5_000;
 
@@ -101,7 +101,8 @@ export interface Refusal {
  */
 export function refusal(decision: Extract<AccessDecision, { ok: false }>): Refusal {
   const headers: Record<string, string> = {};
-  if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo", charset="UTF-8"';
+  // hex_core refreshes its OAuth token and retries on exactly this challenge (hex_cli_auth).
+  if (decision.status === 401) headers['www-authenticate'] = decision.tokenExpired ? 'Bearer realm="hex", error="token_expired"' : 'Basic realm="hexrepo", charset="UTF-8"';
   if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
   return { status: decision.status, message: decision.message, headers };
 }
@@ -178,7 +179,7 @@ export class Access {
       const token = this.options.tokens?.verify(secret);
       if (token) return { kind: 'token', token };
       const oauth = this.options.oauth?.verifyAccess(secret, this.subjectGrants);
-      if (oauth && oauth !== 'unknown') return { kind: 'token', token: oauth };
+      if (oauth && typeof oauth === 'object') return { kind: 'token', token: oauth };
     }
     return null;
   }
@@ -227,6 +228,7 @@ export class Access {
     const id = await this.identify(header);
     if (id === null || id === 'invalid') {
       this.#fail(key);
+      if (parsed.secrets.some((s) => this.options.oauth?.verifyAccess(s, this.subjectGrants) === 'expired')) return { ok: false, status: 401, message: 'the OAuth access token expired; refresh it', tokenExpired: true };
       return { ok: false, status: 401, message: 'invalid credentials' };
     }
     return { ok: true, identity: id };

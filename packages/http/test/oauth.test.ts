@@ -156,6 +156,11 @@ describe('refresh, expiry and revocation', () => {
     expect((await get('/packages/foo', `Bearer ${t.access}`)).status).toBe(200);
     clock += 1800 * 1000 + 1;
     expect((await get('/packages/foo', `Bearer ${t.access}`)).status).toBe(401);
+    // The challenge on which hex_core (hex_cli_auth) refreshes and retries.
+    const api = await fetch(`${server.url}/api/packages/foo`, { headers: { authorization: `Bearer ${t.access}`, accept: ETF } });
+    expect(api.status).toBe(401);
+    expect(api.headers.get('www-authenticate')).toBe('Bearer realm="hex", error="token_expired"');
+    expect((await fetch(`${server.url}/api/packages/foo`, { headers: { authorization: `Bearer ${t.refresh}` } })).headers.get('www-authenticate')).toMatch(/^Basic/);
     const r = await post(server.url, '/api/oauth/token', hexCore.refreshToken(t.refresh));
     expect(r.status).toBe(200);
     clock += 31 * 24 * 3600 * 1000;

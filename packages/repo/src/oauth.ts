@@ -264,15 +264,16 @@ export class OAuthStore {
   /**
    * The identity an access token carries: its subject's current grants narrowed to the session's
    * scopes, expiring with the token (or its key, if sooner). `unknown`: well-formed but no such
-   * session here (perhaps issued by another server a moment ago); null: invalid, expired, revoked.
+   * session here (perhaps issued by another server a moment ago); `expired`: this token, past its
+   * time (the refresh token may still work); null: invalid or revoked.
    */
-  verifyAccess(token: string, current: SubjectGrants): TokenInfo | 'unknown' | null {
+  verifyAccess(token: string, current: SubjectGrants): TokenInfo | 'unknown' | 'expired' | null {
     const m = ACCESS_RE.exec(token);
     if (!m) return null;
     const s = this.#sessions.get(m[1]!);
     if (!s) return 'unknown';
     if (!hashMatches(s.accessHash, token)) return null;
-    if (!(Date.parse(s.accessExpiresAt) > this.#now())) return null;
+    if (!(Date.parse(s.accessExpiresAt) > this.#now())) return 'expired';
     const subject = current(s.subject);
     if (!subject) return null;
     const expiresAt = subject.expiresAt !== undefined && Date.parse(subject.expiresAt) < Date.parse(s.accessExpiresAt) ? subject.expiresAt : s.accessExpiresAt;
