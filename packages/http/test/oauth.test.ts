@@ -38,6 +38,8 @@ let second: RunningServer;
 let tokens: TokenStore;
 let secondOAuth: OAuthStore;
 let secondTokens: TokenStore;
+let repositories: HostedRepository[];
+let state: FsStore;
 const tarball = (name: string, version: string): Uint8Array => createTarball({ name, version, description: `${name} ${version}`, licenses: ['MIT'] }, [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }]).tarball;
 
 async function post(base: string, path: string, body: Record<string, Etf>): Promise<{ status: number; body: Record<string, Etf> | null; headers: Headers }> {
@@ -59,10 +61,10 @@ async function exchange(apiKey: string, scope: string, path = '/api/oauth/token'
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hexrepo-oauth-'));
-  const state = new FsStore(join(root, 'state'));
+  state = new FsStore(join(root, 'state'));
   tokens = await TokenStore.open(state, { now });
   const oauth = await OAuthStore.open(state, { now });
-  const repositories: HostedRepository[] = [];
+  repositories = [];
   for (const name of ['alpha', 'beta', 'gamma']) {
     const store = new CachedStore(new FsStore(join(root, name)));
     const { service } = await RepoService.open({ store, repository: name, privateKey: key });
@@ -194,6 +196,21 @@ describe('refresh, expiry and revocation', () => {
     expect((await get('/packages/foo', `Bearer ${t.access}`, second.url)).status).toBe(200);
     expect((await get('/repos/gamma/packages/foo', `Bearer hxa_0000000000_${'B'.repeat(43)}`)).status).toBe(200);
     expect((await get('/api/repos/gamma/packages/foo', `Bearer hxa_0000000000_${'B'.repeat(43)}`)).status).toBe(200);
+  });
+});
+
+describe('a host without a root repository', () => {
+  it('still answers the OAuth endpoints and the page at /api/oauth and /oauth/device (mix hex.user auth with HEX_API_URL=http://host/api)', async () => {
+    const oauth = await OAuthStore.open(state, { now });
+    const rootless = await listen(createHostHandler({ repositories: repositories.map(({ root: _root, ...r }) => r), access: new Access({ visibility: 'private', users: [], tokens, oauth, now }) }), { host: '127.0.0.1', port: 0 });
+    try {
+      const d = await post(rootless.url, '/api/oauth/device_authorization', hexCore.deviceAuthorization('api repositories', 'laptop'));
+      expect(d.status).toBe(200);
+      expect((await fetch(d.body!.verification_uri_complete as string)).status).toBe(200);
+      expect((await post(rootless.url, '/api/repos/nope/oauth/token', hexCore.refreshToken('x'))).status).toBe(404);
+    } finally {
+      await rootless.close();
+    }
   });
 });
 
