@@ -9,12 +9,13 @@ import { repo } from './commands/repo.js';
 import { retire, revert, unretire } from './commands/retire.js';
 import { serve } from './commands/serve.js';
 import { token } from './commands/token.js';
+import { oauth } from './commands/oauth.js';
 import { tui } from './commands/tui.js';
 import { user } from './commands/user.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, publish, retire, unretire, revert, dev, tui];
+export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, oauth, publish, retire, unretire, revert, dev, tui];
 
 export const VERSION = '0.1.0';
 

@@ -9,7 +9,7 @@
  * What an identity may do is its grants (repository, scopes, packages), checked per repository.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { grantAllows, type Grant, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
+import { grantAllows, OAuthStore, type Grant, type OAuthSubject, type Scope, type TokenInfo, type TokenStore } from '@hexrepo/repo';
 
 export interface BasicUser {
   username: string;
@@ -43,6 +43,8 @@ export interface AccessOptions {
   users: BasicUser[];
   /** The host's credentials: tokens and users with grants. */
   tokens?: TokenStore;
+  /** The host's OAuth sessions: their bearer access tokens are accepted with their (derived) grants. */
+  oauth?: OAuthStore;
   /** Failed attempts (per address, or per address and user for passwords) before they are refused for `windowMs`. @default 10 */
   maxFailures?: number;
   /** @default 60_000 */
@@ -53,7 +55,7 @@ export interface AccessOptions {
 export type AccessDecision =
   | { ok: true; identity: Identity | null }
   /** `identity`: who was refused, on a 403 (known, but not allowed). */
-  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number; identity?: Identity };
+  | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number; identity?: Identity; tokenExpired?: true };
 
 const VERIFIED_TTL_MS = 5_000;
 
@@ -99,7 +101,8 @@ export interface Refusal {
  */
 export function refusal(decision: Extract<AccessDecision, { ok: false }>): Refusal {
   const headers: Record<string, string> = {};
-  if (decision.status === 401) headers['www-authenticate'] = 'Basic realm="hexrepo", charset="UTF-8"';
+  // hex_core refreshes its OAuth token and retries on exactly this challenge (hex_cli_auth).
+  if (decision.status === 401) headers['www-authenticate'] = decision.tokenExpired ? 'Bearer realm="hex", error="token_expired"' : 'Basic realm="hexrepo", charset="UTF-8"';
   if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
   return { status: decision.status, message: decision.message, headers };
 }
@@ -131,10 +134,12 @@ export class Access {
   /** Resolve the header to an identity: null when absent, 'invalid' when present but unknown. */
   async identify(header: string | undefined): Promise<Identity | null | 'invalid'> {
     if (header === undefined) return null;
-    const generation = this.options.tokens?.generation ?? 0;
+    // Both only ever grow, so their sum changes whenever either does.
+    const generation = (this.options.tokens?.generation ?? 0) + (this.options.oauth?.generation ?? 0);
     const now = this.#now();
     const hit = this.#verified.get(header);
-    if (hit && hit.until > now && hit.generation === generation) return hit.identity;
+    const lapsed = hit?.identity.kind === 'token' && hit.identity.token.expiresAt !== undefined && !(Date.parse(hit.identity.token.expiresAt) > now);
+    if (hit && hit.until > now && hit.generation === generation && !lapsed) return hit.identity;
     const found = await this.#identifyUncached(header);
     if (found !== null && found !== 'invalid') {
       if (this.#verified.size >= 10_000) this.#verified.clear();
@@ -155,6 +160,11 @@ export class Access {
       }
     }
     found ??= this.#token(parsed.secrets);
+    // An OAuth token another server issued a moment ago is not in memory yet: look at the store once.
+    if (!found && this.options.oauth && parsed.secrets.some((s) => OAuthStore.looksLikeAccessToken(s) && this.options.oauth!.verifyAccess(s, this.subjectGrants) === 'unknown')) {
+      await this.options.oauth.refreshSoon();
+      found = this.#token(parsed.secrets);
+    }
     // A stored user costs a scrypt, so only a Basic header naming one pays it (a token sent as the
     // Basic password does not); user names are not secret, passwords are compared in constant time.
     if (!found && parsed.basic && this.options.tokens?.hasUser(parsed.basic.username)) {
@@ -168,9 +178,26 @@ export class Access {
     for (const secret of secrets) {
       const token = this.options.tokens?.verify(secret);
       if (token) return { kind: 'token', token };
+      const oauth = this.options.oauth?.verifyAccess(secret, this.subjectGrants);
+      if (oauth && typeof oauth === 'object') return { kind: 'token', token: oauth };
     }
     return null;
   }
+
+  /**
+   * What an OAuth session's subject holds now: an API key's grants while it is unrevoked and
+   * unexpired, a user's while they exist (a configured user has every scope). null: gone, and so
+   * is every token made from it.
+   */
+  readonly subjectGrants = (subject: OAuthSubject): { grants: Grant[]; label: string; expiresAt?: string } | null => {
+    if (subject.kind === 'key') {
+      const key = this.options.tokens?.tokenById(subject.id);
+      return key ? { grants: key.grants, label: key.label, ...(key.expiresAt !== undefined ? { expiresAt: key.expiresAt } : {}) } : null;
+    }
+    if (this.options.users.some((u) => u.username === subject.username)) return { grants: EVERYTHING, label: subject.username };
+    const user = this.options.tokens?.user(subject.username);
+    return user ? { grants: user.grants, label: user.username } : null;
+  };
 
   /** The configured user a Basic header names, checked against every user (constant time). */
   #claimedUser(parsed: NonNullable<ReturnType<typeof parseAuthorization>>): string | undefined {
@@ -201,6 +228,7 @@ export class Access {
     const id = await this.identify(header);
     if (id === null || id === 'invalid') {
       this.#fail(key);
+      if (parsed.secrets.some((s) => this.options.oauth?.verifyAccess(s, this.subjectGrants) === 'expired')) return { ok: false, status: 401, message: 'the OAuth access token expired; refresh it', tokenExpired: true };
       return { ok: false, status: 401, message: 'invalid credentials' };
     }
     return { ok: true, identity: id };

@@ -16,7 +16,9 @@ import { createApiHandler, replyApiError, type ApiRequestContext } from './api.j
 import { bodyUnread, logPath } from './request.js';
 import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { hostRepositories, resolveMount, type HostedRepository } from './host.js';
+import { handleDevicePage } from './device-page.js';
 import { Metrics } from './metrics.js';
+import { DEVICE_PAGE_PATH, handleOAuth, matchOAuthPath } from './oauth.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
 
 export interface RepositoryServerOptions {
@@ -240,6 +242,21 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     if (url === '/metrics') {
       state.route = '/metrics';
       return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    }
+    const oauth = opts.access.options.oauth;
+    const queryAt = url.indexOf('?');
+    const pathOnly = queryAt === -1 ? url : url.slice(0, queryAt);
+    const oauthPath = oauth ? matchOAuthPath(pathOnly) : null;
+    // The OAuth endpoints are the host's (its sessions span its repositories), so they answer at
+    // /api without a root repository; a repository's root serves them limited to that repository.
+    if (oauth && (oauthPath || pathOnly === DEVICE_PAGE_PATH) && (oauthPath?.repository == null || host.byName.has(oauthPath.repository))) {
+      state.route = oauthPath ? `/api/oauth/${oauthPath.endpoint}` : DEVICE_PAGE_PATH;
+      const origin = `http://${req.headers.host ?? 'localhost'}`;
+      const done = oauthPath
+        ? handleOAuth(req, res, { access: opts.access, oauth, endpoint: oauthPath.endpoint, repository: oauthPath.repository, origin, ip })
+        : handleDevicePage(req, res, { access: opts.access, oauth, origin, ip, query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)) });
+      done.catch((err: unknown) => failed(res, err, pathOnly));
+      return;
     }
     const mount = resolveMount(url, host);
     if (mount?.kind === 'unknown') {

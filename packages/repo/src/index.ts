@@ -6,6 +6,7 @@ export { buildRegistry, writePublicKey, type BuildOptions, type BuildSummary } f
 export { verifyRepository, type VerifyProblem, type VerifyReport } from './verify.js';
 export * from './client-setup.js';
 export * from './tokens.js';
+export * from './oauth.js';
 export { migrateTokenFile, openCredentials, type MigrationResult } from './token-migration.js';
 export { hashPassword, verifyPassword, MIN_PASSWORD_LENGTH } from './password.js';
 export * from './release-state.js';

@@ -269,6 +269,19 @@ export class TokenStore {
     return infoOf(record);
   }
 
+  /** The token with this id when it is unrevoked and unexpired (what an OAuth session made from it checks); null otherwise. */
+  tokenById(id: string): TokenInfo | null {
+    const record = this.#byId.get(id);
+    if (!record || (record.expiresAt !== undefined && !(Date.parse(record.expiresAt) > this.#now()))) return null;
+    return infoOf(record);
+  }
+
+  /** The stored user with this name; null when there is none. */
+  user(username: string): UserInfo | null {
+    const record = this.#byUser.get(username);
+    return record ? userInfoOf(record) : null;
+  }
+
   /** Add a user; ALREADY_EXISTS when the name is taken. */
   async addUser(opts: { username: string; password: string; grants: Grant[] }): Promise<UserInfo> {
     assertUsername(opts.username);

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Access, createHostHandler, createLogger, listen } from '@hexrepo/http';
 import { formatError } from '@hexrepo/core';
-import { openCredentials } from '@hexrepo/repo';
+import { OAuthStore, openCredentials } from '@hexrepo/repo';
 import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
 import { migrationNote, openStateStore } from '../credentials.js';
@@ -149,7 +149,8 @@ ${Object.entries(SERVE_ENV)
     // Tokens and users are the host's, in its state store (never a memory-cached view: another
     // server's change must be seen), opened once per process. A format-1 token file is moved in
     // once per server, before any worker starts.
-    const { tokens, migration } = await openCredentials({ store: await openStateStore(config.state), ...(isServeWorker ? {} : { legacyFile: config.tokensFile }), ...migrationRepository(config) });
+    const stateStore = await openStateStore(config.state);
+    const { tokens, migration } = await openCredentials({ store: stateStore, ...(isServeWorker ? {} : { legacyFile: config.tokensFile }), ...migrationRepository(config) });
     const migrated = migrationNote(migration, config.tokensFile, tokens);
     if (migrated && migration.status === 'imported') logger.info({ credentials: tokens.where }, migrated);
     else if (migrated) logger.warn({ credentials: tokens.where }, migrated);
@@ -157,7 +158,9 @@ ${Object.entries(SERVE_ENV)
     // a crash) must not turn private because a token was created meanwhile while the others stay public.
     const decided = isServeWorker ? io.env[RESOLVED_ACCESS_ENV] : undefined;
     const visibility = decided === 'public' || decided === 'private' ? decided : config.access === 'auto' ? (config.users.length > 0 || tokens.size > 0 ? 'private' : 'public') : config.access;
-    const access = new Access({ visibility, users: config.users, tokens });
+    // OAuth sessions (exchanged keys, device logins) live beside the credentials, in their own object.
+    const oauth = await OAuthStore.open(stateStore);
+    const access = new Access({ visibility, users: config.users, tokens, oauth });
     const specs = servedRepositories(config);
     // Once per server (in the primary, before it forks, or in the single process): temp files and
     // locks a killed process left are swept, registries brought up to date, build caches saved.
@@ -197,8 +200,9 @@ ${Object.entries(SERVE_ENV)
         : setInterval(() => {
             if (refreshing) return;
             refreshing = true;
-            tokens
-              .refresh()
+            // A revoked OAuth session ends on every server within the same bound as a revoked token.
+            Promise.all([tokens.refresh(), oauth.refresh()])
+              .then(([changed]) => changed)
               .then(
                 (changed) => changed && logger.info({ credentials: tokens.where, tokens: tokens.size, users: tokens.users().length }, 'credentials reloaded'),
                 (err: unknown) => logger.error({ err: formatError(err) }, 'credentials reload failed; keeping the previous tokens and users'),
