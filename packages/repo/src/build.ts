@@ -229,12 +229,13 @@ async function currentBuild(opts: BuildOptions, started: number, cache: BuildCac
  * and mtime, and each release's repository-side state (retirement, publish time, …).
  */
 function buildStamp(repository: string, records: readonly ReleaseRecord[], releaseState: ReleaseStateLookup | undefined): string {
-  const hash = createHash('sha256').update(repository);
-  for (const r of [...records].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
+  const lines = records.map((r) => {
     const state = releaseState?.(r.facts.name, r.facts.version);
-    hash.update(`\n${r.file}:${r.size}:${r.mtimeMs}:${state === undefined ? '' : JSON.stringify(state)}`);
-  }
-  return hash.digest('base64');
+    return `${r.file}:${r.size}:${r.mtimeMs}:${state === undefined ? '' : JSON.stringify(state)}`;
+  });
+  // Any fixed order will do: the same inputs always sort to the same text, whatever the listing order.
+  lines.sort();
+  return createHash('sha256').update(repository).update('\n').update(lines.join('\n')).digest('base64');
 }
 
 /** True when the store lists exactly the outputs the cache recorded, each with the recorded size and mtime. */
