@@ -91,11 +91,14 @@ describe('hexrepo build and verify', () => {
     expect(first.status, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ ok: true, packages: 2, releases: 3, read: 3 });
     const second = await hexrepo(['build', 'b', '--json'], { cwd: dir });
-    expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, read: 0, written: [] });
+    expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, read: 0, written: [], upToDate: true });
     const text = await hexrepo(['build', 'b'], { cwd: dir });
-    expect(text.stdout).toMatch(/Built "bee": 2 packages, 3 releases/);
+    expect(text.stdout).toMatch(/^"bee" is up to date: 2 packages, 3 releases, nothing changed since the last build/);
+    await copyFile(join(FIXTURES, 'tarballs/baz-1.0.0.tar'), join(dir, 'b/public/tarballs/baz-1.0.0.tar'));
+    const third = await hexrepo(['build', 'b'], { cwd: dir });
+    expect(third.stdout).toMatch(/Built "bee": 3 packages, 4 releases; read 1 tarball\(s\)/);
     const verify = await hexrepo(['verify', 'b', '--json'], { cwd: dir });
-    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, releases: 3, tarballsChecked: 3 });
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, releases: 4, tarballsChecked: 4 });
   });
 
   it('--no-cache counts by bytes: files whose bytes are the same are unchanged and left alone', async () => {

@@ -5,11 +5,14 @@ import { isRetirementReason, RETIREMENT_REASONS, type Retirement } from './types
 export const RETIREMENT_MESSAGE_MIN = 3;
 export const RETIREMENT_MESSAGE_MAX = 140;
 
-const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
+// Made on first use: creating a Segmenter loads ICU's break data, ~0.1 s that every CLI start
+// would pay though few commands count a retirement message.
+let graphemes: Intl.Segmenter | undefined;
 
 /** The length of a retirement message as hex.pm counts it: user-perceived characters, so "é" or "👍🏽" is one. */
 export function retirementMessageLength(message: string): number {
   let n = 0;
+  graphemes ??= new Intl.Segmenter('en', { granularity: 'grapheme' });
   for (const _ of graphemes.segment(message)) n++;
   return n;
 }

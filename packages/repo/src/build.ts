@@ -1,8 +1,8 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { HexrepoError, type TarballLimits } from '@hexrepo/core';
 import { fingerprint, publicKeyPem } from '@hexrepo/registry';
 import type { BlobStore } from '@hexrepo/storage';
-import { type BuildCache, emptyCache } from './cache.js';
+import { type BuildCache, type CachedOutput, type CachedTarball, emptyCache } from './cache.js';
 import { packageNameOf, PACKAGES_PREFIX, PUBLIC_KEY_KEY, tarballFileOf, TARBALLS_PREFIX } from './layout.js';
 import { BuildPool, defaultThreads } from './pool.js';
 import { type Problem, readTarballs } from './read-tarballs.js';
@@ -55,6 +55,11 @@ export interface BuildSummary {
   removed: string[];
   unchanged: number;
   publicKey: 'created' | 'updated' | 'unchanged';
+  /**
+   * True when the cache showed the registry already current (same tarballs and state as the last
+   * build, every output as it left them): nothing was encoded or signed.
+   */
+  upToDate: boolean;
   durationMs: number;
 }
 
@@ -91,6 +96,16 @@ export async function buildRegistry(opts: BuildOptions): Promise<{ summary: Buil
     if (!known || known.size !== st.size || known.mtimeMs !== st.mtimeMs) toRead.push(file);
   }
   toRead.sort();
+
+  // Nothing changed since the last build (same tarballs, same repository-side state, every output
+  // as that build left it): the registry is current, and nothing is encoded, hashed or signed.
+  if (toRead.length === 0 && cache.stamp !== undefined && current.size === cache.tarballs.size && outputsIntact(cache.outputs, listing)) {
+    const records = [...current.keys()].map((file): ReleaseRecord => {
+      const t = cache.tarballs.get(file) as CachedTarball;
+      return { file, size: t.size, mtimeMs: t.mtimeMs, facts: t.facts };
+    });
+    if (buildStamp(opts.repository, records, opts.releaseState) === cache.stamp) return currentBuild(opts, started, cache, records);
+  }
 
   const threads = opts.threads ?? (toRead.length >= POOL_MIN_TARBALLS ? defaultThreads() : 1);
   const pool = threads > 1 ? new BuildPool(threads) : null;
@@ -157,6 +172,10 @@ async function buildWith(
 
   cache.tarballs.clear();
   for (const r of records.values()) cache.tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs, facts: r.facts });
+  // Only a build that took every file in is a stamp to trust: one that skipped invalid tarballs
+  // reads them again next time anyway.
+  if (problems.length === 0) cache.stamp = buildStamp(opts.repository, [...records.values()], opts.releaseState);
+  else delete cache.stamp;
   const { packages, releases } = index.size;
   return {
     cache,
@@ -172,9 +191,61 @@ async function buildWith(
       removed: flushed.removed,
       unchanged: flushed.unchanged,
       publicKey,
+      upToDate: false,
       durationMs: Math.round(performance.now() - started),
     },
   };
+}
+
+/** The summary of a build that found nothing to do, with the index loaded from the cache and marked clean. */
+async function currentBuild(opts: BuildOptions, started: number, cache: BuildCache, records: ReleaseRecord[]): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
+  const index = new RegistryIndex(opts.repository, opts.privateKey, opts.releaseState);
+  for (const r of records) index.put(r);
+  index.markClean();
+  const publicKey = await writePublicKey(opts.store, opts.privateKey);
+  const { packages, releases } = index.size;
+  return {
+    cache,
+    index,
+    summary: {
+      repository: opts.repository,
+      packages,
+      releases,
+      read: 0,
+      reused: records.length,
+      skipped: [],
+      written: [],
+      removed: [],
+      unchanged: cache.outputs.size,
+      publicKey,
+      upToDate: true,
+      durationMs: Math.round(performance.now() - started),
+    },
+  };
+}
+
+/**
+ * A digest of everything a registry is built from: the repository name, each tarball's name, size
+ * and mtime, and each release's repository-side state (retirement, publish time, …).
+ */
+function buildStamp(repository: string, records: readonly ReleaseRecord[], releaseState: ReleaseStateLookup | undefined): string {
+  const lines = records.map((r) => {
+    const state = releaseState?.(r.facts.name, r.facts.version);
+    return `${r.file}:${r.size}:${r.mtimeMs}:${state === undefined ? '' : JSON.stringify(state)}`;
+  });
+  // Any fixed order will do: the same inputs always sort to the same text, whatever the listing order.
+  lines.sort();
+  return createHash('sha256').update(repository).update('\n').update(lines.join('\n')).digest('base64');
+}
+
+/** True when the store lists exactly the outputs the cache recorded, each with the recorded size and mtime. */
+function outputsIntact(outputs: ReadonlyMap<string, CachedOutput>, listing: OutputListing): boolean {
+  if (outputs.size !== listing.size) return false;
+  for (const [key, out] of outputs) {
+    const now = listing.get(key);
+    if (!now || now.size !== out.size || now.mtimeMs !== out.mtimeMs) return false;
+  }
+  return true;
 }
 
 /** Write `public_key` (PKCS#1 PEM, as mix writes it) unless it already holds exactly that. */

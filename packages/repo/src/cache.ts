@@ -26,6 +26,11 @@ export interface BuildCache {
   keyFingerprint: string;
   tarballs: Map<string, CachedTarball>;
   outputs: Map<string, CachedOutput>;
+  /**
+   * Digest of every input of the last completed build (tarball names, sizes and mtimes, and the
+   * releases' repository-side state), with which `outputs` are known to agree; absent when unknown.
+   */
+  stamp?: string;
 }
 
 // 2: packages/NAME lists dependencies by name; a format-1 cache would keep every packages/NAME it
@@ -38,6 +43,7 @@ interface CacheFile {
   keyFingerprint: string;
   tarballs: Record<string, { size: number; mtimeMs: number; name: string; version: string; inner: string; outer: string; deps: Dependency[] }>;
   outputs: Record<string, CachedOutput>;
+  stamp?: string;
 }
 
 /** An empty cache for a repository and key. */
@@ -69,7 +75,9 @@ export async function loadCache(path: string, repository: string, keyFingerprint
       if (!inner || !outer) throw new Error(`bad checksum for ${file_}`);
       tarballs.set(file_, { size: t.size, mtimeMs: t.mtimeMs, facts: { name: t.name, version: t.version, innerChecksum: inner, outerChecksum: outer, dependencies: t.deps } });
     }
-    return { cache: { repository, keyFingerprint, tarballs, outputs: new Map(Object.entries(file.outputs)) }, reason: null };
+    const cache: BuildCache = { repository, keyFingerprint, tarballs, outputs: new Map(Object.entries(file.outputs)) };
+    if (typeof file.stamp === 'string') cache.stamp = file.stamp;
+    return { cache, reason: null };
   } catch (err) {
     return { cache: emptyCache(repository, keyFingerprint), reason: `cache unreadable (${(err as Error).message})` };
   }
@@ -77,7 +85,7 @@ export async function loadCache(path: string, repository: string, keyFingerprint
 
 /** Write the cache atomically (temp + rename). */
 export async function saveCache(path: string, cache: BuildCache): Promise<void> {
-  const file: CacheFile = { format: FORMAT, repository: cache.repository, keyFingerprint: cache.keyFingerprint, tarballs: {}, outputs: Object.fromEntries(cache.outputs) };
+  const file: CacheFile = { format: FORMAT, repository: cache.repository, keyFingerprint: cache.keyFingerprint, tarballs: {}, outputs: Object.fromEntries(cache.outputs), ...(cache.stamp ? { stamp: cache.stamp } : {}) };
   for (const [name, t] of cache.tarballs) {
     file.tarballs[name] = { size: t.size, mtimeMs: t.mtimeMs, name: t.facts.name, version: t.facts.version, inner: toHex(t.facts.innerChecksum), outer: toHex(t.facts.outerChecksum), deps: t.facts.dependencies };
   }

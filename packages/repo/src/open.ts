@@ -64,6 +64,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
     loaded = found.reason === null;
   }
   const cachedTarballs = cache?.tarballs.size;
+  const cachedStamp = cache?.stamp;
   const { service, summary } = await RepoService.open({
     store,
     repository,
@@ -74,7 +75,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
-  const cacheCurrent = loaded && service.cache === cache && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && service.cache.tarballs.size === cachedTarballs;
+  const cacheCurrent = loaded && service.cache === cache && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && service.cache.tarballs.size === cachedTarballs && service.cache.stamp === cachedStamp;
   const save = async (): Promise<void> => {
     if (cachePath) await saveCache(cachePath, service.cache);
   };

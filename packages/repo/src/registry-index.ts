@@ -328,6 +328,16 @@ export class RegistryIndex {
     }
   }
 
+  /**
+   * Declare every output current: the store holds exactly what a flush of this index would write
+   * (the build checked it against its stamp). Nothing is signed until something changes.
+   */
+  markClean(): void {
+    this.#dirty.clear();
+    this.#removedPackages.clear();
+    this.#indexesDirty = false;
+  }
+
   /** Forget outputs of packages no longer present, e.g. stale `packages/X` found on the store. */
   markRemoved(name: string): void {
     if (!this.#packages.has(name)) {

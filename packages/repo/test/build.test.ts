@@ -147,3 +147,60 @@ describe('invalid input never touches the registry', () => {
     expect(summary.packages).toBe(1);
   });
 });
+
+describe('a rebuild with nothing to do', () => {
+  it('is known from the cache alone: up to date, nothing read or written, the same registry', async () => {
+    const pub = await fixturePublic();
+    const first = await build(pub);
+    expect(first.summary.upToDate).toBe(false);
+    const before = await snapshot(pub);
+    const second = await build(pub, first.cache);
+    expect(second.summary).toMatchObject({ upToDate: true, read: 0, reused: 9, written: [], removed: [], packages: 8, releases: 9 });
+    expect(await snapshot(pub)).toEqual(before);
+  });
+
+  it('the index it returns is complete: a publish through it re-signs names and versions with every package', async () => {
+    const pub = await fixturePublic(['foo-0.1.0.tar', 'bar-1.0.0.tar', 'baz-1.0.0.tar']);
+    const first = await build(pub);
+    const service = (await RepoService.open({ store: new FsStore(pub), repository: 'acme', privateKey: key, cache: first.cache })).service;
+    await service.publish(await readFile(join(FIXTURES, 'tarballs/foo-0.2.0.tar')));
+    await service.flushed();
+    const names = unpackNames(await readFile(join(pub, 'names')), { publicKey: key, repository: 'acme' });
+    expect(names.packages.map((p) => p.name)).toEqual(['bar', 'baz', 'foo']);
+    expect((await verifyRepository(new FsStore(pub), { repository: 'acme' })).ok).toBe(true);
+  });
+
+  it('is not trusted after an output changed, a tarball was touched, or a retirement was recorded', async () => {
+    const pub = await fixturePublic(['foo-0.1.0.tar', 'bar-1.0.0.tar']);
+    const first = await build(pub);
+    await rm(join(pub, 'versions'));
+    const afterDelete = await build(pub, first.cache);
+    expect(afterDelete.summary).toMatchObject({ upToDate: false, written: ['versions'] });
+
+    await setMtime(join(pub, 'tarballs/bar-1.0.0.tar'), '2026-04-01T00:00:00Z');
+    const afterTouch = await build(pub, afterDelete.cache);
+    expect(afterTouch.summary).toMatchObject({ upToDate: false, read: 1 });
+
+    const retired = { reason: 'security' as const, message: 'CVE' };
+    const afterRetire = await buildRegistry({
+      store: new FsStore(pub),
+      repository: 'acme',
+      privateKey: key,
+      cache: afterTouch.cache,
+      releaseState: (name, version) => (name === 'foo' && version === '0.1.0' ? { retired } : undefined),
+    });
+    expect(afterRetire.summary.upToDate).toBe(false);
+    expect(afterRetire.summary.written).toContain('packages/foo');
+    const pkg = unpackPackage(await readFile(join(pub, 'packages/foo')), { publicKey: key, repository: 'acme', name: 'foo' });
+    expect(pkg.releases[0]?.retired).toMatchObject({ message: 'CVE' });
+  });
+
+  it('a build that skipped an invalid tarball leaves no stamp to trust', async () => {
+    const pub = await fixturePublic(['foo-0.1.0.tar']);
+    await writeFile(join(pub, 'tarballs/bad-1.0.0.tar'), 'not a tarball');
+    const first = await build(pub, undefined, { skipInvalid: true });
+    expect(first.cache.stamp).toBeUndefined();
+    const second = await build(pub, first.cache, { skipInvalid: true });
+    expect(second.summary.upToDate).toBe(false);
+  });
+});

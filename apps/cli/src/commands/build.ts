@@ -121,6 +121,10 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
       if (summary.publicKey !== 'unchanged') io.out(`* ${summary.publicKey === 'created' ? 'creating' : 'updating'} ${shown}/public_key\n`);
       for (const key of summary.written) io.out(`* writing ${shown}/${key}\n`);
       for (const key of summary.removed) io.out(`* removing ${shown}/${key}\n`);
+      if (summary.upToDate) {
+        io.out(`"${summary.repository}" is up to date: ${summary.packages} packages, ${summary.releases} releases, nothing changed since the last build (checked in ${summary.durationMs} ms).\n`);
+        return 0;
+      }
       io.out(
         `Built "${summary.repository}": ${summary.packages} packages, ${summary.releases} releases; read ${summary.read} tarball(s), ` +
           `reused ${summary.reused}, wrote ${summary.written.length} file(s), ${summary.unchanged} unchanged, in ${summary.durationMs} ms.\n`,
