@@ -5,7 +5,7 @@
  *
  * | Hex permission                 | grants of the key (per caller grant that allows it)          |
  * |--------------------------------|--------------------------------------------------------------|
- * | `api` or `api:write`           | the caller's repositories and packages, read and write       |
+ * | `api` or `api:write`           | where the caller can write: write, and read where it can     |
  * | `api:read`                     | the caller's repositories and packages, read                 |
  * | `repository:REPO`              | REPO, read (the caller's packages there)                     |
  * | `repositories`                 | every repository the caller can read, read                   |
@@ -15,12 +15,14 @@
 import { HexrepoError } from '@hexrepo/core';
 import { grantAllows, type Grant, type HexPermission, type Scope } from './tokens.js';
 
-function cut(callerGrants: readonly Grant[], wanted: readonly Scope[], repository?: string): Grant[] {
+/** The caller's grants that hold `needed`, each cut to `needed` plus whichever of `also` it holds. */
+function cut(callerGrants: readonly Grant[], needed: Scope, also: readonly Scope[], repository?: string): Grant[] {
   const out: Grant[] = [];
   for (const g of callerGrants) {
     if (repository !== undefined && g.repository !== '*' && g.repository !== repository) continue;
-    const scopes = wanted.filter((s) => g.scopes.includes('admin') || g.scopes.includes(s));
-    if (scopes.length > 0) out.push({ repository: repository ?? g.repository, scopes, packages: [...g.packages] });
+    const holds = (s: Scope): boolean => g.scopes.includes('admin') || g.scopes.includes(s);
+    if (!holds(needed)) continue;
+    out.push({ repository: repository ?? g.repository, scopes: [...also.filter(holds), needed], packages: [...g.packages] });
   }
   return out;
 }
@@ -35,10 +37,10 @@ export function grantsForPermissions(permissions: readonly HexPermission[], call
   for (const p of permissions) {
     const what = `${p.domain}${p.resource !== undefined ? `:${p.resource}` : ''}`;
     let found: Grant[];
-    if (p.domain === 'api' && (p.resource === undefined || p.resource === 'write')) found = cut(callerGrants, ['read', 'write']);
-    else if (p.domain === 'api' && p.resource === 'read') found = cut(callerGrants, ['read']);
-    else if (p.domain === 'repository' && typeof p.resource === 'string' && /^[a-z][a-z0-9_]*$/.test(p.resource)) found = cut(callerGrants, ['read'], p.resource);
-    else if (p.domain === 'repositories') found = cut(callerGrants, ['read']);
+    if (p.domain === 'api' && (p.resource === undefined || p.resource === 'write')) found = cut(callerGrants, 'write', ['read']);
+    else if (p.domain === 'api' && p.resource === 'read') found = cut(callerGrants, 'read', []);
+    else if (p.domain === 'repository' && typeof p.resource === 'string' && /^[a-z][a-z0-9_]*$/.test(p.resource)) found = cut(callerGrants, 'read', [], p.resource);
+    else if (p.domain === 'repositories') found = cut(callerGrants, 'read', []);
     else throw new HexrepoError('USAGE', `unknown permission ${what}: use api, api:read, api:write, repository:NAME or repositories`, { field: 'permissions', problem: `invalid permission ${what}` });
     if (found.length === 0) throw new HexrepoError('PERMISSION_DENIED', `you cannot create a key with ${what}: your own credentials do not allow it`);
     grants.push(...found);
