@@ -408,8 +408,9 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
           meta: { description: meta.description ?? null, licenses: meta.licenses, links: Object.fromEntries(meta.links), maintainers: maintainersOf(meta) },
           inserted_at: iso(all.map((r) => r.publishedAt).find((t) => t !== undefined)),
           updated_at: iso(Math.max(0, ...all.map((r) => r.publishedAt ?? 0)) || undefined),
-          // hex.pm merges its download views ("all", "recent", …) into one map; hexrepo counts none.
-          downloads: {},
+          // hex.pm's download views, each a count; hexrepo counts none, so every view is 0 (a client
+          // reading downloads["all"] gets a number, not nil).
+          downloads: { all: 0, recent: 0, week: 0, day: 0 },
           owners: await account.ownersList(ctx, name),
         });
       },

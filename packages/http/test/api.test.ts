@@ -264,7 +264,7 @@ describe('GET /api/packages/NAME and /releases/VSN, as mix hex.info reads them',
       configs: { 'mix.exs': '{:info_app, "~> 1.2", hex: :info_pkg, repo: "acme"}', 'rebar.config': '{info_app, "1.2.0", {pkg, info_pkg}}', 'erlang.mk': 'dep_info_pkg = hex 1.2.0' },
       meta: { description: 'Shows what hex.info prints', licenses: ['MIT', 'Apache-2.0'], links: { GitHub: 'https://github.com/example/info_pkg' }, maintainers: ['Ann', 'Bo'] },
       retirements: { '1.2.0': { reason: 'security', message: 'CVE-2024-1' } },
-      downloads: {},
+      downloads: { all: 0, recent: 0, week: 0, day: 0 },
       // The first publisher is the owner; this one is a token of no user, so there is none.
       owners: [],
       docs_html_url: `${server.url}/docs/info_pkg/`,
