@@ -309,9 +309,11 @@ export class TokenStore {
     );
   }
 
-  /** Remove a user; false when there is no such user. */
+  /** Remove a user, and the API keys they created (a removed user's keys must not outlive them); false when there is no such user. */
   async removeUser(username: string): Promise<boolean> {
-    return this.#change((file) => (file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username) }, result: true } : { file: null, result: false }));
+    return this.#change((file) =>
+      file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username), tokens: file.tokens.filter((t) => t.user !== username) }, result: true } : { file: null, result: false },
+    );
   }
 
   /** The user when `password` is theirs; null otherwise. Costs one scrypt (tens of milliseconds) when the user exists. */

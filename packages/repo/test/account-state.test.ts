@@ -11,7 +11,7 @@ import { HexrepoError } from '@hexrepo/core';
 import { FsStore } from '@hexrepo/storage';
 import { createTarball } from '@hexrepo/tarball';
 import { describe, expect, it } from 'vitest';
-import { addOwner, AuditLog, grantsForPermissions, packageAuditKey, permissionsOfGrants, readOwners, removeOwner, RepoService, type AuditEntry, type Grant } from '../src/index.js';
+import { addOwner, AuditLog, grantsForPermissions, packageAuditKey, permissionsOfGrants, readOwners, removeOwner, RepoService, TokenStore, type AuditEntry, type Grant } from '../src/index.js';
 
 const folder = async (): Promise<string> => mkdtemp(join(tmpdir(), 'hexrepo-account-state-'));
 const entry = (n: number): AuditEntry => ({ action: 'release.publish', params: { n }, user_agent: null, inserted_at: new Date(n * 1000).toISOString(), user: 'alice' });
@@ -92,6 +92,20 @@ describe('Hex key permissions and grants', () => {
       { domain: 'repository', resource: 'docs' },
     ]);
     expect(permissionsOfGrants([{ repository: '*', scopes: ['read'], packages: [] }])).toEqual([{ domain: 'repositories' }]);
+  });
+});
+
+describe('keys of a user', () => {
+  it('go with the user: removing a user revokes the keys they created, and only those', async () => {
+    const tokens = await TokenStore.open(new FsStore(await folder()));
+    const grants: Grant[] = [{ repository: 'acme', scopes: ['read'], packages: [] }];
+    await tokens.addUser({ username: 'alice', password: 'alice-password-1', grants });
+    const key = await tokens.create({ label: 'laptop', grants, user: 'alice', permissions: [{ domain: 'api', resource: 'read' }] });
+    const other = await tokens.create({ label: 'ci', grants });
+    expect(tokens.verify(key.token)).toMatchObject({ user: 'alice', permissions: [{ domain: 'api', resource: 'read' }] });
+    expect(await tokens.removeUser('alice')).toBe(true);
+    expect(tokens.verify(key.token)).toBeNull();
+    expect(tokens.verify(other.token)).not.toBeNull();
   });
 });
 
