@@ -67,8 +67,6 @@ export interface Account {
   ownersList: (ctx: Ctx, name: string) => Promise<Etf[]>;
   /** Make the publisher the first full owner of a package it just created. */
   claimNewPackage: (ctx: Ctx, name: string) => Promise<void>;
-  /** The packages of the request's repository the caller's user owns, as `GET /users/me` lists them. */
-  ownedPackages: (ctx: Ctx) => Promise<Etf[]>;
 }
 
 /** The account routes and the audit recorder of one API handler. */
@@ -399,13 +397,5 @@ export function createAccount(deps: AccountDeps): Account {
     if ((await readOwners(store, name)).length === 0) await addOwner(store, name, user, 'full');
   };
 
-  const ownedPackages = async (ctx: Ctx): Promise<Etf[]> => {
-    const user = ctx.state.identity ? userOf(ctx.state.identity) : null;
-    if (user === null) return [];
-    const svc = deps.service(ctx);
-    const owned = await Promise.all(svc.packageNames().map(async (name) => ((await readOwners(svc.store, name)).some((o) => o.username === user) ? name : null)));
-    return owned.filter((n): n is string => n !== null).map((name) => ({ name, repository: ctx.repo.name, url: `${ctx.base}/packages/${name}`, html_url: `${ctx.base}/packages/${name}` }));
-  };
-
-  return { routes: [...owners, ...auth, ...keys, ...audit, ...retireAll], record, ownersList, claimNewPackage, ownedPackages };
+  return { routes: [...owners, ...auth, ...keys, ...audit, ...retireAll], record, ownersList, claimNewPackage };
 }

@@ -343,8 +343,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       handle: async (ctx) => {
         const id = ctx.state.identity!;
         const username = id.kind === 'user' ? id.username : id.token.label;
-        // `packages`: what `mix hex.owner packages` lists (the packages of this repository the user owns).
-        reply(ctx, 200, { username, email: null, organizations: [], url: `${ctx.base}/users/me`, packages: ctx.repo.service ? await account.ownedPackages(ctx) : [] });
+        reply(ctx, 200, { username, email: null, organizations: [], url: `${ctx.base}/users/me` });
       },
     },
   ];

@@ -149,12 +149,6 @@ describe('owners', () => {
     expect(asMap((await call('DELETE', '/api/packages/alpha/owners/carol', { auth: ALICE })).term).errors).toEqual({ username: 'user is not an owner of package' });
   });
 
-  it('GET /users/me lists the packages the user owns (mix hex.owner packages)', async () => {
-    const me = asMap((await call('GET', '/api/users/me', { auth: ALICE })).term);
-    expect(me).toMatchObject({ username: 'alice', organizations: [], packages: [{ name: 'alpha', repository: 'acme', url: `${server.url}/api/packages/alpha`, html_url: `${server.url}/api/packages/alpha` }] });
-    expect(asMap((await call('GET', '/api/users/me', { auth: CAROL })).term).packages).toEqual([]);
-  });
-
   it('a repository admin manages owners without being one, and transfer leaves only the new owner', async () => {
     expect((await call('PUT', '/api/packages/alpha/owners/carol', { auth: admin, body: { level: 'full', transfer: true } })).status).toBe(204);
     expect(asList((await call('GET', '/api/packages/alpha/owners', { auth: reader })).term).map((o) => [o.username, o.level])).toEqual([['carol', 'full']]);
