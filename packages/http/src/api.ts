@@ -297,7 +297,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       meta: meta ? { app: meta.app, build_tools: [...new Set(meta.buildTools)], elixir: meta.elixir ?? null } : {},
       // hexrepo counts no downloads; hex.pm's shape for a release is an integer.
       downloads: 0,
-      // Recorded since hexrepo 0.1 (a user name or a token's label); hex.pm answers nil for releases it has no publisher of either.
+      // A user name or a token's label, recorded from this version of hexrepo on; nil for older releases (hex.pm answers nil when it has none either).
       publisher: r.publisher !== undefined ? { username: r.publisher, email: null } : null,
     };
   };
