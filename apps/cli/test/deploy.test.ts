@@ -61,7 +61,7 @@ const changedKeys = (before: Map<string, string>, after: Map<string, string>): s
 /** The position of every key's group in the upload order. */
 function rank(key: string): number {
   if (key.startsWith('tarballs/') || key.startsWith('docs/')) return 0;
-  if (key.startsWith('_hexrepo/releases/')) return 1;
+  if (key.startsWith('_hexrepo/releases/') || key.startsWith('_hexrepo/owners/')) return 1;
   if (key.startsWith('packages/')) return 2;
   return ['versions', 'names', 'public_key'].indexOf(key) + 3;
 }
@@ -99,9 +99,11 @@ describe('hexrepo deploy to a file:// store', () => {
     await mkdir(join(pub(), '_hexrepo/releases'), { recursive: true });
     await writeFile(join(pub(), '_hexrepo/releases/baz.json'), `${JSON.stringify({ format: 1, package: 'baz', releases: { '1.0.0': { publishedAt: 1700000000000 } } })}\n`);
     await writeFile(join(pub(), '_hexrepo/notes.txt'), 'not a release record');
+    await mkdir(join(pub(), '_hexrepo/owners'), { recursive: true });
+    await writeFile(join(pub(), '_hexrepo/owners/baz.json'), `${JSON.stringify({ format: 1, package: 'baz', owners: [{ username: 'alice', level: 'full', addedAt: '2026-01-01T00:00:00.000Z' }] })}\n`);
 
     const res = await deployJson([join(dir, 'repo'), '--to', to()]);
-    expect(res.uploaded).toEqual(['tarballs/baz-1.0.0.tar', 'tarballs/qux-0.1.0.tar', '_hexrepo/releases/baz.json', 'packages/baz', 'packages/qux', 'versions', 'names', 'public_key']);
+    expect(res.uploaded).toEqual(['tarballs/baz-1.0.0.tar', 'tarballs/qux-0.1.0.tar', '_hexrepo/owners/baz.json', '_hexrepo/releases/baz.json', 'packages/baz', 'packages/qux', 'versions', 'names', 'public_key']);
     const ranks = res.uploaded.map(rank);
     expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
     expect(res.skipped).toEqual([]);
@@ -118,10 +120,10 @@ describe('hexrepo deploy to a file:// store', () => {
   it('uploads nothing the second time', async () => {
     const res = await deployJson(['repo', '--to', to()]);
     expect(res.uploaded).toEqual([]);
-    expect(res.skipped).toHaveLength(8);
+    expect(res.skipped).toHaveLength(9);
     const text = await hexrepo(['deploy', 'repo', '--to', to()], { cwd: dir });
     expect(text.status).toBe(0);
-    expect(text.stdout).toMatch(/0 uploaded, 8 unchanged, 6 ignored/);
+    expect(text.stdout).toMatch(/0 uploaded, 9 unchanged, 6 ignored/);
     expect(text.stderr).toContain('not a repository file, not uploaded: README.txt');
   });
 

@@ -21,6 +21,13 @@ export interface ApiPackage {
   meta?: { description?: string | null; licenses?: string[]; links?: Record<string, string> };
 }
 
+/** One entry of `GET /api/packages/NAME/owners`. */
+export interface ApiOwner {
+  username: string;
+  level: 'full' | 'maintainer';
+  inserted_at?: string;
+}
+
 /** `GET /api/packages/NAME/releases/VERSION`, the fields hexrepo reads. */
 export interface ApiRelease {
   version?: string;
@@ -73,6 +80,31 @@ export class ApiClient {
   /** Remove a release (`mix hex.publish --revert`). */
   async revert(name: string, version: string): Promise<void> {
     await this.#call('DELETE', `/packages/${name}/releases/${version}`);
+  }
+
+  /** Retire every release of a package not retired yet (`POST /packages/NAME/retire`); with no retirement, unretire them all. */
+  async retireAll(name: string, retirement: { reason: string; message?: string | undefined } | undefined): Promise<void> {
+    if (!retirement) {
+      await this.#call('DELETE', `/packages/${name}/retire`);
+      return;
+    }
+    if (!isRetirementReason(retirement.reason)) throw new HexrepoError('USAGE', `unknown retirement reason "${retirement.reason}"`, { hint: 'use one of other, invalid, security, deprecated, renamed' });
+    await this.#call('POST', `/packages/${name}/retire`, { reason: retirement.reason, ...(retirement.message ? { message: retirement.message } : {}) });
+  }
+
+  /** The owners of a package (`GET /packages/NAME/owners`). */
+  async owners(name: string): Promise<ApiOwner[]> {
+    return (await this.#call('GET', `/packages/${name}/owners`)).json as ApiOwner[];
+  }
+
+  /** Make a host user an owner (`PUT /packages/NAME/owners/USER`); `transfer` leaves them the only one. */
+  async addOwner(name: string, username: string, opts: { level: 'full' | 'maintainer'; transfer?: boolean }): Promise<void> {
+    await this.#call('PUT', `/packages/${name}/owners/${encodeURIComponent(username)}`, { level: opts.level, transfer: opts.transfer === true });
+  }
+
+  /** Remove an owner (`DELETE /packages/NAME/owners/USER`). */
+  async removeOwner(name: string, username: string): Promise<void> {
+    await this.#call('DELETE', `/packages/${name}/owners/${encodeURIComponent(username)}`);
   }
 
   async package(name: string): Promise<ApiPackage> {

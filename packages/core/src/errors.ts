@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   STORAGE_FULL: 'the storage is out of space (disk full or quota exhausted); the write was not applied',
   STORAGE_LOCKED: 'another writer held the write lock for too long; the write was not applied',
   RETIREMENT_INVALID: 'the retirement reason is unknown, or its message is not 3 to 140 characters',
+  OWNERSHIP_INVALID: 'the ownership change is not allowed (unknown level, not an owner, or the last owner)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

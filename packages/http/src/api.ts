@@ -9,6 +9,7 @@ import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
 import { termText, type Metadata } from '@hexrepo/tarball';
 import Router from 'find-my-way';
 import type { Logger } from 'pino';
+import { createAccount } from './api-account.js';
 import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
@@ -53,12 +54,12 @@ export interface ApiTarget {
  * credential ('authenticated'), or `scope` on the request's repository, on the package the `:name`
  * parameter names when `pkg` says so.
  */
-type RouteAuth = 'authenticated' | { scope: Scope; pkg?: 'name' };
+export type RouteAuth = 'authenticated' | { scope: Scope; pkg?: 'name' };
 
-const METHODS = ['GET', 'POST', 'DELETE'] as const;
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
 
-interface ApiRoute {
+export interface ApiRoute {
   method: Method;
   /** Below the repository's API root, with named parameters (`:name`, `:version`). */
   path: string;
@@ -66,7 +67,7 @@ interface ApiRoute {
   handle: (ctx: Ctx) => Promise<void>;
 }
 
-interface Ctx {
+export interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
   query: URLSearchParams;
@@ -78,6 +79,8 @@ interface Ctx {
   /** The route's named parameters, validated as Hex names and versions. */
   name: string;
   version: string;
+  /** Other named parameters (`:username`, `:key`), percent-decoded, checked by their handlers. */
+  params: Record<string, string | undefined>;
   state: ApiRequestContext;
   /** The client's address, read when the request arrived (the socket may be gone by the reply). */
   ip: string;
@@ -86,7 +89,7 @@ interface Ctx {
 const NAME_RE = new RegExp(`^${NAME}$`);
 const VERSION_RE = new RegExp(`^${VERSION}$`);
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -108,6 +111,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   STORAGE_FULL: 507,
   STORAGE_LOCKED: 503,
   RETIREMENT_INVALID: 422,
+  OWNERSHIP_INVALID: 422,
+  PERMISSION_DENIED: 403,
 };
 
 function toApiError(err: unknown): ApiError {
@@ -116,7 +121,7 @@ function toApiError(err: unknown): ApiError {
   const status = STATUS_OF[err.code] ?? (/^(TAR|CONTENTS|TERM|METADATA)_|^TARBALL_NAME_MISMATCH$/.test(err.code) ? 422 : 500);
   if (err.code === 'ALREADY_EXISTS') return new ApiError(422, err.message, { inserted_at: 'must include the --replace flag to update an existing release' });
   // hex.pm's changeset error: { field: problem }, e.g. { message: 'should be at most 140 character(s)' }.
-  if (err.code === 'RETIREMENT_INVALID') return new ApiError(422, err.message, { [String(err.details.field)]: String(err.details.problem) });
+  if (err.code === 'RETIREMENT_INVALID' || (err.code === 'OWNERSHIP_INVALID' && err.details.field !== undefined)) return new ApiError(422, err.message, { [String(err.details.field)]: String(err.details.problem) });
   if (status === 422 || status === 413) return new ApiError(status, err.message, { tar: `[${err.code}] ${err.message}` });
   // A failing disk is the server's trouble, not the client's request: retry later, nothing was applied.
   if (err.code === 'STORAGE_IO' && err.details.errno === 'EIO') return new ApiError(503, 'the server could not write to its storage (EIO, an I/O error); nothing was applied, retry later');
@@ -128,7 +133,7 @@ function wantsJson(req: IncomingMessage): boolean {
   return !accept.includes(ETF_CONTENT_TYPE) && !accept.includes('application/vnd.hex+erlang');
 }
 
-function reply(ctx: Pick<Ctx, 'req' | 'res'>, status: number, body?: Etf, headers: Record<string, string> = {}): void {
+export function reply(ctx: Pick<Ctx, 'req' | 'res'>, status: number, body?: Etf, headers: Record<string, string> = {}): void {
   const { req, res } = ctx;
   // Headers are set one by one, not passed to writeHead, so the request log can read them back.
   const set = (all: Record<string, string>): void => {
@@ -149,7 +154,7 @@ function reply(ctx: Pick<Ctx, 'req' | 'res'>, status: number, body?: Etf, header
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
-function iso(seconds: number | undefined): string | null {
+export function iso(seconds: number | undefined): string | null {
   return seconds === undefined ? null : new Date(seconds * 1000).toISOString();
 }
 
@@ -190,7 +195,7 @@ async function readBody(ctx: Ctx, max: number): Promise<Buffer> {
 }
 
 /** A term body (retire): ETF as Hex sends it, or JSON. */
-async function readTermBody(ctx: Ctx): Promise<Record<string, Etf>> {
+export async function readTermBody(ctx: Ctx): Promise<Record<string, Etf>> {
   const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const body = await readBody(ctx, 64 * 1024);
   let value: Etf;
@@ -268,27 +273,34 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     return ctx.repo.service;
   };
   const releaseUrl = (ctx: Ctx, name: string, version: string): string => `${ctx.base}/packages/${name}/releases/${version}`;
+  // Where the web UI hosts unpacked docs (`/docs/NAME/VSN/`, `/docs/NAME/` for the latest).
+  const docsHtmlUrl = (ctx: Ctx, name: string, version?: string): string => `${ctx.site}/docs/${name}/${version !== undefined ? `${version}/` : ''}`;
+  const account = createAccount({ access: opts.access, ...(opts.logger ? { logger: opts.logger } : {}), service: (ctx) => service(ctx) });
+  const packageParams = (ctx: Ctx, name: string, version?: string): Record<string, unknown> => ({ package: { name, repository: ctx.repo.name }, ...(version !== undefined ? { release: { version } } : {}) });
   const docsUrl = (ctx: Ctx): string => `${ctx.site}/docs/${ctx.name}-${ctx.version}.tar.gz`;
-  const releaseMap = async (ctx: Ctx, r: ReleaseView, meta: Metadata | null): Promise<Record<string, Etf>> => ({
-    version: r.version,
-    checksum: r.checksum,
-    inner_checksum: r.innerChecksum,
-    url: releaseUrl(ctx, r.name, r.version),
-    html_url: releaseUrl(ctx, r.name, r.version),
-    package_url: `${ctx.base}/packages/${r.name}`,
-    docs_html_url: null,
-    has_docs: await service(ctx).hasDocs(r.name, r.version),
-    inserted_at: iso(r.publishedAt),
-    updated_at: iso(r.publishedAt),
-    retirement: retirementOf(r.retired),
-    requirements: requirementsOf(r.dependencies),
-    configs: configsOf(ctx.repo.name, r.name, meta?.app ?? r.name, r.version),
-    meta: meta ? { app: meta.app, build_tools: [...new Set(meta.buildTools)], elixir: meta.elixir ?? null } : {},
-    // hexrepo counts no downloads; hex.pm's shape for a release is an integer.
-    downloads: 0,
-    // Who published is not recorded; hex.pm answers nil for such releases too.
-    publisher: null,
-  });
+  const releaseMap = async (ctx: Ctx, r: ReleaseView, meta: Metadata | null): Promise<Record<string, Etf>> => {
+    const hasDocs = await service(ctx).hasDocs(r.name, r.version);
+    return {
+      version: r.version,
+      checksum: r.checksum,
+      inner_checksum: r.innerChecksum,
+      url: releaseUrl(ctx, r.name, r.version),
+      html_url: releaseUrl(ctx, r.name, r.version),
+      package_url: `${ctx.base}/packages/${r.name}`,
+      docs_html_url: hasDocs ? docsHtmlUrl(ctx, r.name, r.version) : null,
+      has_docs: hasDocs,
+      inserted_at: iso(r.publishedAt),
+      updated_at: iso(r.publishedAt),
+      retirement: retirementOf(r.retired),
+      requirements: requirementsOf(r.dependencies),
+      configs: configsOf(ctx.repo.name, r.name, meta?.app ?? r.name, r.version),
+      meta: meta ? { app: meta.app, build_tools: [...new Set(meta.buildTools)], elixir: meta.elixir ?? null } : {},
+      // hexrepo counts no downloads; hex.pm's shape for a release is an integer.
+      downloads: 0,
+      // A user name or a token's label, recorded from this version of hexrepo on; nil for older releases (hex.pm answers nil when it has none either).
+      publisher: r.publisher !== undefined ? { username: r.publisher, email: null } : null,
+    };
+  };
   const findRelease = (ctx: Ctx, name: string, version: string): ReleaseView => {
     const releases = service(ctx).releases(name);
     const r = releases.find((x) => x.version === version);
@@ -304,7 +316,18 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     const replace = ctx.query.get('replace') === 'true';
     // On /publish the package is only known once the tarball is read: the token's package
     // patterns are checked then, before anything is stored.
-    const result = await svc.publish(body, { replace, ...(urlName ? { name: urlName } : {}), authorize: (name) => refuseUnless(ctx, opts.access.authorize(ctx.state.identity!, 'write', name, ctx.repo.name)) });
+    const id = ctx.state.identity;
+    const publisher = id === null ? null : id.kind === 'user' ? id.username : (id.token.user ?? id.token.label);
+    const result = await svc.publish(body, {
+      replace,
+      ...(urlName ? { name: urlName } : {}),
+      ...(publisher !== null ? { publisher } : {}),
+      authorize: (name) => refuseUnless(ctx, opts.access.authorize(ctx.state.identity!, 'write', name, ctx.repo.name)),
+    });
+    // The first publisher of a package becomes its full owner, as on hex.pm.
+    if (result.created && svc.releases(result.name).length === 1)
+      await account.claimNewPackage(ctx, result.name).catch((err: unknown) => opts.logger?.warn({ err: String(err), package: result.name }, 'could not record the owner of a new package'));
+    await account.record(ctx, 'release.publish', packageParams(ctx, result.name, result.version), result.name);
     const view = findRelease(ctx, result.name, result.version);
     const map = await releaseMap(ctx, view, result.metadata);
     const who = ctx.state.identity?.kind === 'token' ? `token:${ctx.state.identity.token.id}` : ctx.state.identity?.kind === 'user' ? `user:${ctx.state.identity.username}` : undefined;
@@ -344,6 +367,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       auth: { scope: 'write', pkg: 'name' },
       handle: async (ctx) => {
         await service(ctx).revert(ctx.name, ctx.version);
+        await account.record(ctx, 'release.revert', packageParams(ctx, ctx.name, ctx.version), ctx.name);
         opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version }, 'reverted');
         reply(ctx, 204);
       },
@@ -367,6 +391,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         const shown = stable ?? newest[0]!;
         const meta = await svc.metadata(name, newest[0]!.version);
         const shownApp = shown === newest[0] ? meta.app : (await svc.metadata(name, shown.version)).app;
+        const docs = await Promise.all(newest.map((r) => svc.hasDocs(name, r.version)));
         const retirements: Record<string, Etf> = {};
         for (const r of all) if (r.retired) retirements[r.version] = retirementOf(r.retired);
         reply(ctx, 200, {
@@ -374,19 +399,19 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
           repository: ctx.repo.name,
           url: `${ctx.base}/packages/${name}`,
           html_url: `${ctx.base}/packages/${name}`,
-          docs_html_url: null,
+          docs_html_url: docs.some(Boolean) ? docsHtmlUrl(ctx, name) : null,
           latest_version: newest[0]!.version,
           latest_stable_version: stable?.version ?? null,
-          releases: await Promise.all(newest.map(async (r) => ({ version: r.version, url: releaseUrl(ctx, name, r.version), has_docs: await svc.hasDocs(name, r.version), inserted_at: iso(r.publishedAt) }))),
+          releases: newest.map((r, i) => ({ version: r.version, url: releaseUrl(ctx, name, r.version), has_docs: docs[i]!, inserted_at: iso(r.publishedAt), updated_at: iso(r.publishedAt) })),
           retirements,
           configs: configsOf(ctx.repo.name, name, shownApp, shown.version),
           meta: { description: meta.description ?? null, licenses: meta.licenses, links: Object.fromEntries(meta.links), maintainers: maintainersOf(meta) },
           inserted_at: iso(all.map((r) => r.publishedAt).find((t) => t !== undefined)),
           updated_at: iso(Math.max(0, ...all.map((r) => r.publishedAt ?? 0)) || undefined),
-          // hex.pm merges its download views ("all", "recent", …) into one map; hexrepo counts none.
-          downloads: {},
-          // No owners are kept: access is per token and user, not per package.
-          owners: [],
+          // hex.pm's download views, each a count; hexrepo counts none, so every view is 0 (a client
+          // reading downloads["all"] gets a number, not nil).
+          downloads: { all: 0, recent: 0, week: 0, day: 0 },
+          owners: await account.ownersList(ctx, name),
         });
       },
     },
@@ -402,6 +427,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         // The rule is core's (the service checks it too); RETIREMENT_INVALID becomes hex.pm's 422 in toApiError.
         const retirement = validateRetirement({ reason: body.reason, message: body.message });
         await service(ctx).retire(ctx.name, ctx.version, retirement);
+        await account.record(ctx, 'release.retire', { ...packageParams(ctx, ctx.name, ctx.version), retirement: { reason: retirement.reason, message: retirement.message ?? null } }, ctx.name);
         opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version, reason: retirement.reason }, 'retired');
         reply(ctx, 204);
       },
@@ -412,6 +438,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       auth: { scope: 'write', pkg: 'name' },
       handle: async (ctx) => {
         await service(ctx).unretire(ctx.name, ctx.version);
+        await account.record(ctx, 'release.unretire', packageParams(ctx, ctx.name, ctx.version), ctx.name);
         opts.logger?.info({ repository: ctx.repo.name, package: ctx.name, version: ctx.version }, 'unretired');
         reply(ctx, 204);
       },
@@ -427,6 +454,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         findRelease(ctx, ctx.name, ctx.version);
         const body = await readBody(ctx, opts.maxUploadBytes);
         await service(ctx).putDocs(ctx.name, ctx.version, body);
+        await account.record(ctx, 'docs.publish', packageParams(ctx, ctx.name, ctx.version), ctx.name);
         reply(ctx, 201, undefined, { location: docsUrl(ctx) });
       },
     },
@@ -436,6 +464,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       auth: { scope: 'write', pkg: 'name' },
       handle: async (ctx) => {
         await service(ctx).deleteDocs(ctx.name, ctx.version);
+        await account.record(ctx, 'docs.revert', packageParams(ctx, ctx.name, ctx.version), ctx.name);
         reply(ctx, 204);
       },
     },
@@ -452,10 +481,18 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
 
   // Parameters are checked against Hex's rules by the dispatcher, so their length is not capped here.
   const router = Router({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100_000 });
-  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs]) router.on(route.method, route.path, () => undefined, route);
+  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs, ...account.routes]) router.on(route.method, route.path, () => undefined, route);
   const find = (method: string, path: string): { route: ApiRoute; params: Record<string, string | undefined> } | null => {
-    const found = (METHODS as readonly string[]).includes(method) ? router.find(method as Method, path) : null;
-    return found ? { route: found.store as ApiRoute, params: found.params } : null;
+    let found;
+    try {
+      found = (METHODS as readonly string[]).includes(method) ? router.find(method as Method, path) : null;
+    } catch {
+      return null; // a malformed percent-escape
+    }
+    if (!found) return null;
+    // Percent-escapes only in a user or key name, the last segment (Mix encodes "a@b" as "a%40b").
+    if (path.includes('%') && (path.slice(0, path.lastIndexOf('/')).includes('%') || (found.params.username === undefined && found.params.key === undefined))) return null;
+    return { route: found.store as ApiRoute, params: found.params };
   };
 
   return async (req, res, target, state) => {
@@ -469,19 +506,20 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       repo: target.repo,
       name: '',
       version: '',
+      params: {},
       state,
       ip: req.socket.remoteAddress ?? 'unknown',
     };
     try {
-      // No percent-escapes: no name, version or route segment ever needs one, and the router would decode them.
-      const found = target.path.includes('%') ? null : find(req.method ?? 'GET', target.path);
+      const found = find(req.method ?? 'GET', target.path);
       if (!found) {
-        const allowed = target.path.includes('%') ? [] : METHODS.filter((m) => find(m, target.path) !== null);
+        const allowed = METHODS.filter((m) => find(m, target.path) !== null);
         state.route = allowed.length > 0 ? `/api${find(allowed[0]!, target.path)!.route.path}` : '/api/other';
         if (allowed.length > 0) throw new ApiError(405, `${req.method} is not allowed here`, undefined, { allow: allowed.join(', ') });
         throw new ApiError(404, 'no such API endpoint');
       }
       const { route, params } = found;
+      ctx.params = params;
       state.route = `/api${route.path}`;
       if (params.name !== undefined) {
         const name = params.name;

@@ -264,13 +264,15 @@ describe('GET /api/packages/NAME and /releases/VSN, as mix hex.info reads them',
       configs: { 'mix.exs': '{:info_app, "~> 1.2", hex: :info_pkg, repo: "acme"}', 'rebar.config': '{info_app, "1.2.0", {pkg, info_pkg}}', 'erlang.mk': 'dep_info_pkg = hex 1.2.0' },
       meta: { description: 'Shows what hex.info prints', licenses: ['MIT', 'Apache-2.0'], links: { GitHub: 'https://github.com/example/info_pkg' }, maintainers: ['Ann', 'Bo'] },
       retirements: { '1.2.0': { reason: 'security', message: 'CVE-2024-1' } },
-      downloads: {},
+      downloads: { all: 0, recent: 0, week: 0, day: 0 },
+      // The first publisher is the owner; this one is a token of no user, so there is none.
       owners: [],
+      docs_html_url: `${server.url}/docs/info_pkg/`,
       url: `${server.url}/api/packages/info_pkg`,
     });
     expect(body.releases).toEqual([
-      { version: '1.3.0-rc.1', url: `${server.url}/api/packages/info_pkg/releases/1.3.0-rc.1`, has_docs: false, inserted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
-      { version: '1.2.0', url: `${server.url}/api/packages/info_pkg/releases/1.2.0`, has_docs: true, inserted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      { version: '1.3.0-rc.1', url: `${server.url}/api/packages/info_pkg/releases/1.3.0-rc.1`, has_docs: false, inserted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      { version: '1.2.0', url: `${server.url}/api/packages/info_pkg/releases/1.2.0`, has_docs: true, inserted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     ]);
     for (const k of ['html_url', 'docs_html_url', 'inserted_at', 'updated_at']) expect(body).toHaveProperty(k);
     // 0.x and the package name as the app: hex.pm's other two snippet forms.
@@ -287,7 +289,8 @@ describe('GET /api/packages/NAME and /releases/VSN, as mix hex.info reads them',
       requirements: { info_dep: { app: 'info_dep', requirement: '~> 0.3', optional: true } },
       meta: { app: 'info_app', build_tools: ['mix', 'rebar3'], elixir: '~> 1.14' },
       downloads: 0,
-      publisher: null,
+      publisher: { username: 'ci', email: null },
+      docs_html_url: `${server.url}/docs/info_pkg/1.2.0/`,
       package_url: `${server.url}/api/packages/info_pkg`,
     });
     expect(body.inserted_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
@@ -299,7 +302,13 @@ describe('GET /api/packages/NAME and /releases/VSN, as mix hex.info reads them',
     const plain = etf(await get('/api/packages/info_pkg/releases/1.2.0'));
     const scoped = etf(await get('/api/repos/acme/packages/info_pkg/releases/1.2.0'));
     const base = `${server.url}/api/repos/acme`;
-    expect(scoped).toEqual({ ...plain, url: `${base}/packages/info_pkg/releases/1.2.0`, html_url: `${base}/packages/info_pkg/releases/1.2.0`, package_url: `${base}/packages/info_pkg` });
+    expect(scoped).toEqual({
+      ...plain,
+      url: `${base}/packages/info_pkg/releases/1.2.0`,
+      html_url: `${base}/packages/info_pkg/releases/1.2.0`,
+      package_url: `${base}/packages/info_pkg`,
+      docs_html_url: `${server.url}/repos/acme/docs/info_pkg/1.2.0/`,
+    });
     const pkg = etf(await get('/api/repos/acme/packages/info_pkg'));
     expect(pkg).toMatchObject({ configs: etf(await get('/api/packages/info_pkg')).configs, url: `${base}/packages/info_pkg` });
   });
@@ -353,12 +362,12 @@ describe('GET /api/packages/NAME and /releases/VSN, as mix hex.info reads them',
       'Documentation: yes',
       'Dependencies:',
       '  info_dep ~> 0.3 (optional)',
-      'Published by: ',
+      'Published by: ci',
       '--',
       'Config: {:info_app, "~> 1.3.0-rc.1", hex: :info_pkg, repo: "acme"}',
       'Dependencies:',
       '  info_dep ~> 0.3 (optional)',
-      'Published by: ',
+      'Published by: ci',
       'done',
     ]);
   });

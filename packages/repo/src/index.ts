@@ -14,3 +14,7 @@ export { RepoService, type PublishResult, type RefreshResult, type ReleaseView, 
 export * from './project.js';
 export * from './state-layout.js';
 export { openRepository, type OpenRepository, type OpenRepositoryOptions } from './open.js';
+export { readJsonState, updateJsonState } from './json-state.js';
+export * from './owners.js';
+export * from './audit-log.js';
+export { grantsForPermissions, permissionsOfGrants } from './key-permissions.js';

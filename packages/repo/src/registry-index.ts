@@ -33,6 +33,8 @@ export interface ReleaseRecord {
 export interface ReleaseState {
   retired?: Retirement;
   publishedAt?: number;
+  /** Who published it (a user name or a token's label), for the API; absent for releases published before hexrepo recorded it. */
+  publisher?: string;
 }
 
 /** Looks up the repository-side state of a release; absent means neither retired nor timed. */

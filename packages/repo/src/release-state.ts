@@ -16,7 +16,7 @@ export type ReleaseStates = Map<string, Map<string, ReleaseState>>;
 interface StateFile {
   format: 1;
   package: string;
-  releases: Record<string, { publishedAt?: number; retired?: Retirement }>;
+  releases: Record<string, { publishedAt?: number; retired?: Retirement; publisher?: string }>;
 }
 
 function parseState(key: string, body: Uint8Array): Map<string, ReleaseState> {
@@ -31,6 +31,7 @@ function parseState(key: string, body: Uint8Array): Map<string, ReleaseState> {
   for (const [version, s] of Object.entries(file.releases)) {
     const state: ReleaseState = {};
     if (typeof s.publishedAt === 'number') state.publishedAt = s.publishedAt;
+    if (typeof s.publisher === 'string') state.publisher = s.publisher;
     if (s.retired && isRetirementReason(s.retired.reason)) state.retired = { reason: s.retired.reason, ...(typeof s.retired.message === 'string' ? { message: s.retired.message } : {}) };
     out.set(version, state);
   }

@@ -59,7 +59,13 @@ export interface ReleaseView {
   innerChecksum: string;
   publishedAt?: number;
   retired?: Retirement;
+  /** Who published it, when recorded (publish's `publisher`). */
+  publisher?: string;
   dependencies: Dependency[];
+}
+
+function publisherOf(state: ReleaseState | undefined): { publisher?: string } {
+  return state?.publisher !== undefined ? { publisher: state.publisher } : {};
 }
 
 /** How long a flush keeps catching up with other writers before it fails. */
@@ -105,8 +111,11 @@ export class RepoService {
     return { service: new RepoService(store, opts.repository, index, cache, states, opts), summary };
   }
 
-  /** Validate and store a tarball, then update the registry. `name`: the package named by the URL. */
-  async publish(bytes: Uint8Array, opts: { replace?: boolean; name?: string; authorize?: (name: string) => void } = {}): Promise<PublishResult> {
+  /**
+   * Validate and store a tarball, then update the registry. `name`: the package named by the URL;
+   * `publisher`: who publishes (kept in the sidecar for the API's release map).
+   */
+  async publish(bytes: Uint8Array, opts: { replace?: boolean; name?: string; authorize?: (name: string) => void; publisher?: string } = {}): Promise<PublishResult> {
     const parsed = parseTarball(bytes, { limits: this.#limits });
     const { name, version } = parsed.facts;
     if (opts.name !== undefined && opts.name !== name) {
@@ -136,7 +145,8 @@ export class RepoService {
         (r) => {
           stateBefore = r.get(version);
           // A new release starts afresh: what a crashed revert may have left for this version is not its.
-          r.set(version, existing ? { ...stateBefore, publishedAt: stateBefore?.publishedAt ?? now } : { publishedAt: now });
+          const publisher = opts.publisher !== undefined ? { publisher: opts.publisher } : {};
+          r.set(version, existing ? { ...stateBefore, publishedAt: stateBefore?.publishedAt ?? now, ...publisher } : { publishedAt: now, ...publisher });
         },
         [tarball],
       ).catch(async (err: unknown) => {
@@ -273,6 +283,42 @@ export class RepoService {
     await this.#setRetirement(name, version, undefined);
   }
 
+  /**
+   * Retire every release of a package not retired yet (a retired release keeps its own reason), or
+   * with no retirement unretire them all: one sidecar change and one registry flush. Returns the
+   * versions changed.
+   */
+  async retireAll(name: string, retirement: Retirement | undefined): Promise<string[]> {
+    const checked = retirement ? validateRetirement(retirement) : undefined;
+    let changed: string[] = [];
+    const undo = await this.#withPackage(name, async () => {
+      const versions = this.index.releasesOf(name).map((r) => r.facts.version);
+      if (versions.length === 0) throw new HexrepoError('NOT_FOUND', `no package ${name} in repository ${this.repository}`);
+      let before = new Map<string, ReleaseState>();
+      await this.#updateState(name, (r) => {
+        before = new Map(r);
+        changed = versions.filter((v) => (checked ? !r.get(v)?.retired : r.get(v)?.retired !== undefined));
+        for (const v of changed) {
+          const { retired: _old, ...rest } = r.get(v) ?? {};
+          r.set(v, checked ? { ...rest, retired: checked } : rest);
+        }
+      });
+      this.index.touch(name);
+      return async (): Promise<void> => {
+        await this.#updateState(name, (r) => {
+          for (const v of changed) {
+            const was = before.get(v);
+            if (was) r.set(v, was);
+            else r.delete(v);
+          }
+        });
+        this.index.touch(name);
+      };
+    });
+    await this.#commitOrUndo(name, undo);
+    return changed;
+  }
+
   /** Store docs for an existing release after checking they are a gzip'd tar with safe paths. */
   async putDocs(name: string, version: string, bytes: Uint8Array): Promise<void> {
     this.#requireRelease(name, version);
@@ -311,6 +357,7 @@ export class RepoService {
       innerChecksum: toHex(r.innerChecksum),
       ...(r.publishedAt !== undefined ? { publishedAt: r.publishedAt } : {}),
       ...(r.retired ? { retired: r.retired } : {}),
+      ...publisherOf(this.states.get(name)?.get(r.version)),
       dependencies: r.dependencies.map((d) => ({ ...d })),
     }));
   }

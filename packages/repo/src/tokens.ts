@@ -22,6 +22,12 @@ export interface Grant {
   packages: string[];
 }
 
+/** A permission as the Hex API spells it (`POST /api/keys`): `api` (`read`/`write`), `repository` (a name), `repositories`. */
+export interface HexPermission {
+  domain: string;
+  resource?: string;
+}
+
 /** A token as shown to users and scripts: no secret, no hash. */
 export interface TokenInfo {
   id: string;
@@ -30,6 +36,10 @@ export interface TokenInfo {
   createdAt: string;
   /** After this instant the token is refused. */
   expiresAt?: string;
+  /** The host user it belongs to (a key created through the API); absent for tokens made with `hexrepo token`. */
+  user?: string;
+  /** The Hex permissions it was created with through the API, shown back as they were asked. */
+  permissions?: HexPermission[];
 }
 
 /** What is stored per token. */
@@ -233,7 +243,7 @@ export class TokenStore {
   }
 
   /** Create a token; the returned secret is the only copy. */
-  async create(opts: { label: string; grants: Grant[]; expiresAt?: Date }): Promise<{ token: string; info: TokenInfo }> {
+  async create(opts: { label: string; grants: Grant[]; expiresAt?: Date; user?: string; permissions?: HexPermission[] }): Promise<{ token: string; info: TokenInfo }> {
     const grants = validateGrants(opts.grants);
     if (opts.expiresAt !== undefined && !(opts.expiresAt.getTime() > this.#now())) throw new HexrepoError('USAGE', 'the expiry must be in the future');
     return this.#change((file) => {
@@ -245,6 +255,8 @@ export class TokenStore {
         grants,
         createdAt: new Date(this.#now()).toISOString(),
         ...(opts.expiresAt ? { expiresAt: opts.expiresAt.toISOString() } : {}),
+        ...(opts.user !== undefined ? { user: opts.user } : {}),
+        ...(opts.permissions ? { permissions: opts.permissions } : {}),
         hash: hashOf(token).toString('hex'),
       };
       return { file: { ...file, tokens: [...file.tokens, record] }, result: { token, info: infoOf(record) } };
@@ -254,6 +266,14 @@ export class TokenStore {
   /** Revoke by id; false when no such token (also when another server revoked it first). */
   async revoke(id: string): Promise<boolean> {
     return this.#change((file) => (file.tokens.some((t) => t.id === id) ? { file: { ...file, tokens: file.tokens.filter((t) => t.id !== id) }, result: true } : { file: null, result: false }));
+  }
+
+  /** Revoke every token `select` picks (e.g. all of one user's keys); returns those revoked. */
+  async revokeWhere(select: (token: TokenInfo) => boolean): Promise<TokenInfo[]> {
+    return this.#change((file) => {
+      const gone = file.tokens.filter((t) => select(infoOf(t)));
+      return gone.length === 0 ? { file: null, result: [] } : { file: { ...file, tokens: file.tokens.filter((t) => !gone.includes(t)) }, result: gone.map(infoOf) };
+    });
   }
 
   /** The token's record when `token` is a valid, unrevoked, unexpired token; null otherwise. Constant-time on the secret. */
@@ -302,9 +322,11 @@ export class TokenStore {
     );
   }
 
-  /** Remove a user; false when there is no such user. */
+  /** Remove a user, and the API keys they created (a removed user's keys must not outlive them); false when there is no such user. */
   async removeUser(username: string): Promise<boolean> {
-    return this.#change((file) => (file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username) }, result: true } : { file: null, result: false }));
+    return this.#change((file) =>
+      file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username), tokens: file.tokens.filter((t) => t.user !== username) }, result: true } : { file: null, result: false },
+    );
   }
 
   /** The user when `password` is theirs; null otherwise. Costs one scrypt (tens of milliseconds) when the user exists. */

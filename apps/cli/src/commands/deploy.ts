@@ -22,6 +22,8 @@ interface LocalObject {
 }
 
 const STATE_RE = /^_hexrepo\/releases\/[a-z][a-z0-9_]*\.json$/;
+/** Package owners (`hexrepo owner add` on the folder): a server on the target must see them too. */
+const OWNERS_RE = /^_hexrepo\/owners\/[a-z][a-z0-9_]*\.json$/;
 /** How many objects of one group are checked or uploaded at once. */
 const PARALLEL = 8;
 
@@ -43,7 +45,7 @@ async function walk(root: string, rel = '', depth = 0): Promise<string[]> {
 function classify(rel: string): { group: Group; kind: ResourceKind | 'state' } | null {
   // The host's tokens and users are never copied anywhere, whatever else _hexrepo/ may hold one day.
   if (rel.startsWith(HOST_STATE_PREFIX)) return null;
-  if (STATE_RE.test(rel) && rel.startsWith(STATE_PREFIX)) return { group: 'state', kind: 'state' };
+  if ((STATE_RE.test(rel) && rel.startsWith(STATE_PREFIX)) || OWNERS_RE.test(rel)) return { group: 'state', kind: 'state' };
   const route = routeRepository(`/${rel}`);
   // The key must be the path itself (no percent-decoding games).
   if (!route.ok || route.resource.key !== rel) return null;
@@ -76,8 +78,9 @@ export const deploy: Command = {
   usage: 'hexrepo deploy [DIR|PUBLIC] --to URL [--dry-run] [--delete] [--json]',
   help: `
 Uploads the repository files of a local public folder (names, versions, public_key,
-packages/NAME, tarballs/NAME-VERSION.tar, docs/NAME-VERSION.tar.gz, and the retirement records
-_hexrepo/releases/NAME.json kept by the publish API) to a store, in an order that never lets a
+packages/NAME, tarballs/NAME-VERSION.tar, docs/NAME-VERSION.tar.gz, the retirement records
+_hexrepo/releases/NAME.json kept by the publish API, and the package owners _hexrepo/owners/NAME.json)
+to a store, in an order that never lets a
 client see an index naming a file that is not there yet: tarballs and docs first, then
 _hexrepo/releases/, packages/*, versions, names, and public_key last. An object whose content is
 already on the target (same content etag) is skipped. Every object gets the Content-Type and

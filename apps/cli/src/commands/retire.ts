@@ -9,13 +9,14 @@ function releaseCommand(spec: { name: 'retire' | 'unretire' | 'revert'; summary:
   return {
     name: spec.name,
     summary: spec.summary,
-    usage: `hexrepo ${spec.name} NAME VERSION${spec.extra} [DIR|PUBLIC] [--url URL] [--json]`,
-    help: `${spec.help}\n\nOptions:\n${spec.name === 'retire' ? `  --message TEXT       why, shown by Mix and rebar3 next to the warning (${RETIREMENT_MESSAGE_MIN} to ${RETIREMENT_MESSAGE_MAX} characters)\n` : ''}${REMOTE_HELP}`,
-    options: { ...(spec.name === 'retire' ? { message: { type: 'string' } } : {}), ...REMOTE_OPTIONS },
+    usage: `hexrepo ${spec.name} NAME ${spec.name === 'revert' ? 'VERSION' : 'VERSION|--all'}${spec.extra} [DIR|PUBLIC] [--url URL] [--json]`,
+    help: `${spec.help}\n\nOptions:\n${spec.name === 'retire' ? `  --message TEXT       why, shown by Mix and rebar3 next to the warning (${RETIREMENT_MESSAGE_MIN} to ${RETIREMENT_MESSAGE_MAX} characters)\n` : ''}${spec.name !== 'revert' ? `  --all                every release of the package instead of one VERSION${spec.name === 'retire' ? ' (a release already\n                       retired keeps its own reason)' : ''}\n` : ''}${REMOTE_HELP}`,
+    options: { ...(spec.name === 'retire' ? { message: { type: 'string' } } : {}), ...(spec.name !== 'revert' ? { all: { type: 'boolean' } } : {}), ...REMOTE_OPTIONS },
     async run({ values, positionals }, io) {
-      const want = spec.name === 'retire' ? 3 : 2;
-      if (positionals.length < want) throw usage(spec.name, `expected NAME VERSION${spec.extra}`);
-      const [name, version, reason] = positionals as [string, string, string | undefined];
+      const all = values.all === true;
+      const want = (spec.name === 'retire' ? 3 : 2) - (all ? 1 : 0);
+      if (positionals.length < want) throw usage(spec.name, `expected NAME ${all ? '' : 'VERSION'}${spec.extra}`.replace('  ', ' '));
+      const [name, version, reason] = (all ? [positionals[0], '*', positionals[1]] : positionals) as [string, string, string | undefined];
       const dir = positionals[want];
       if (positionals.length > want + 1) throw usage(spec.name, 'too many arguments');
       if (spec.name === 'retire' && !isRetirementReason(reason)) throw usage('retire', `REASON must be one of ${REASONS}, got "${reason}"`);
@@ -25,15 +26,16 @@ function releaseCommand(spec: { name: 'retire' | 'unretire' | 'revert'; summary:
       if (message && (length < RETIREMENT_MESSAGE_MIN || length > RETIREMENT_MESSAGE_MAX)) throw usage('retire', `--message is ${length} characters; it must be ${RETIREMENT_MESSAGE_MIN} to ${RETIREMENT_MESSAGE_MAX}`);
       const target = await openTarget(spec.name, values, dir, io);
       try {
-        if (spec.name === 'retire') await target.retire(name, version, reason!, message);
+        if (all) await target.retireAll(name, spec.name === 'retire' ? reason! : undefined, message);
+        else if (spec.name === 'retire') await target.retire(name, version, reason!, message);
         else if (spec.name === 'unretire') await target.unretire(name, version);
         else await target.revert(name, version);
       } finally {
         await target.close();
       }
       const done = { retire: 'retired', unretire: 'unretired', revert: 'reverted' }[spec.name];
-      if (values.json) io.out(`${JSON.stringify({ ok: true, action: done, name, version, target: target.describe }, null, 2)}\n`);
-      else io.out(`${done} ${name} ${version} in ${target.describe}\n`);
+      if (values.json) io.out(`${JSON.stringify({ ok: true, action: done, name, ...(all ? { all: true } : { version }), target: target.describe }, null, 2)}\n`);
+      else io.out(`${done} ${name} ${all ? '(every release)' : version} in ${target.describe}\n`);
       return 0;
     },
   };

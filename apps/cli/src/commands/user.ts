@@ -17,7 +17,8 @@ Users authenticate with Basic auth: user:password in the repository URL (Mix, re
 of stdin when it is piped (printf '%s\\n' "$PASSWORD" | hexrepo user add …), never from a flag;
 at least 8 characters. Only a scrypt hash (random salt, cost parameters kept with it) is stored,
 in the host's credentials beside the tokens (see "hexrepo token --help"). Every server on that
-state store picks up a change within two seconds.
+state store picks up a change within two seconds. Removing a user also revokes the API keys they
+created (POST /api/keys, e.g. by "rebar3 hex user auth").
 
 Grants work as for tokens: for each --repo (default: the project's repository; "*" for every
 repository of the host) the --scope scopes, limited to the --package patterns if given. The user of
