@@ -8,3 +8,4 @@ export * from './retirement.js';
 export * from './requirement.js';
 export * from './advisory.js';
 export * from './policy.js';
+export * from './osv.js';
