@@ -11,6 +11,7 @@ import Router from 'find-my-way';
 import type { Logger } from 'pino';
 import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
+import { advisoryViewMap, policyRoutes } from './api-policies.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
 import { bodyUnread, logPath } from './request.js';
 
@@ -78,6 +79,8 @@ interface Ctx {
   /** The route's named parameters, validated as Hex names and versions. */
   name: string;
   version: string;
+  /** Every named parameter of the route, as matched (names and versions validated above). */
+  params: Record<string, string | undefined>;
   state: ApiRequestContext;
   /** The client's address, read when the request arrived (the socket may be gone by the reply). */
   ip: string;
@@ -108,6 +111,9 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   STORAGE_FULL: 507,
   STORAGE_LOCKED: 503,
   RETIREMENT_INVALID: 422,
+  ADVISORY_INVALID: 422,
+  POLICY_INVALID: 422,
+  REQUIREMENT_INVALID: 422,
 };
 
 function toApiError(err: unknown): ApiError {
@@ -387,6 +393,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
           downloads: {},
           // No owners are kept: access is per token and user, not per package.
           owners: [],
+          advisories: svc.advisories(name).map(advisoryViewMap),
         });
       },
     },
@@ -452,7 +459,8 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
 
   // Parameters are checked against Hex's rules by the dispatcher, so their length is not capped here.
   const router = Router({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100_000 });
-  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs]) router.on(route.method, route.path, () => undefined, route);
+  const policies: ApiRoute[] = policyRoutes<Ctx>({ service, reply, readTermBody, error: (status, message) => new ApiError(status, message), log: (fields, message) => opts.logger?.info(fields, message) });
+  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs, ...policies]) router.on(route.method, route.path, () => undefined, route);
   const find = (method: string, path: string): { route: ApiRoute; params: Record<string, string | undefined> } | null => {
     const found = (METHODS as readonly string[]).includes(method) ? router.find(method as Method, path) : null;
     return found ? { route: found.store as ApiRoute, params: found.params } : null;
@@ -469,6 +477,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       repo: target.repo,
       name: '',
       version: '',
+      params: {},
       state,
       ip: req.socket.remoteAddress ?? 'unknown',
     };
@@ -483,6 +492,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       }
       const { route, params } = found;
       state.route = `/api${route.path}`;
+      ctx.params = params;
       if (params.name !== undefined) {
         const name = params.name;
         if (!NAME_RE.test(name) || (params.version !== undefined && !VERSION_RE.test(params.version))) throw new ApiError(404, 'no such API endpoint');
