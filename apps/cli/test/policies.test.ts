@@ -59,7 +59,7 @@ const GHSA = {
 
 describe('hexrepo advisory', () => {
   it('add, list --json, kept by build --no-cache, remove', async () => {
-    const add = await run(['advisory', 'add', 'foo', '--versions', '< 0.2.0', '--id', 'ACME-2026-001', '--summary', 'Unsafe default', '--severity', 'high', '--cvss', '7.5', '--url', 'https://example.test/ACME-2026-001', '--alias', 'CVE-2026-1', '--json']);
+    const add = await run(['advisory', 'add', 'foo', '--versions', '< 0.2.0', '--id', 'ACME-2026-001', '--summary', 'Unsafe default', '--severity', 'high', '--cvss', '7.5', '--html-url', 'https://example.test/ACME-2026-001', '--alias', 'CVE-2026-1', '--json']);
     expect(add.status, add.stderr).toBe(0);
     expect(JSON.parse(add.stdout)).toMatchObject({ ok: true, package: 'foo', versions: ['0.1.0'], advisory: { id: 'ACME-2026-001', severity: 'high', cvssScore: 7.5, aliases: ['CVE-2026-1'] } });
     expect((await run(['build', '--no-cache'])).status).toBe(0);
@@ -75,9 +75,9 @@ describe('hexrepo advisory', () => {
   });
 
   it('refuses what it cannot store, with the reason', async () => {
-    const none = await run(['advisory', 'add', 'foo', '--versions', '>= 9.0.0', '--id', 'X-1', '--summary', 's', '--severity', 'low', '--url', 'https://e.test']);
+    const none = await run(['advisory', 'add', 'foo', '--versions', '>= 9.0.0', '--id', 'X-1', '--summary', 's', '--severity', 'low', '--html-url', 'https://e.test']);
     expect([none.status, none.stderr]).toEqual([1, expect.stringMatching(/error\[ADVISORY_INVALID\]: ">= 9.0.0" matches no release of foo \(it has 0.1.0, 0.2.0\)/)]);
-    const severity = await run(['advisory', 'add', 'foo', '--versions', '0.1.0', '--id', 'X-1', '--summary', 's', '--severity', 'severe', '--url', 'https://e.test']);
+    const severity = await run(['advisory', 'add', 'foo', '--versions', '0.1.0', '--id', 'X-1', '--summary', 's', '--severity', 'severe', '--html-url', 'https://e.test']);
     expect([severity.status, severity.stderr]).toEqual([2, expect.stringContaining('--severity must be low, medium, high or critical')]);
   });
 
@@ -161,8 +161,10 @@ describe('hexrepo policy', () => {
   describe('served by hexrepo serve', () => {
     let server: ServeProcess;
     let reader: string;
+    let adminToken: string;
     beforeAll(async () => {
       reader = (JSON.parse((await run(['token', 'create', '--label', 'r', '--scope', 'read', '--json'])).stdout) as { token: string }).token;
+      adminToken = (JSON.parse((await run(['token', 'create', '--label', 'a', '--scope', 'admin', '--json'])).stdout) as { token: string }).token;
       server = await startServe(['--access', 'public'], { cwd: repo });
     }, 30_000);
     afterAll(async () => {
@@ -189,6 +191,28 @@ describe('hexrepo policy', () => {
       expect(unpackPolicy(new Uint8Array(await open.arrayBuffer()), { publicKey: await publicKey(), repository: 'acme', name: 'open-one' }).visibility).toBe('public');
       expect((await fetch(`${server.url}/policies/missing-one`)).status).toBe(404);
       expect((await fetch(`${server.url}/policies/..%2fpackages`)).status).toBe(400);
+    });
+
+    it('the same commands with --url go through the API (admin token for policies, write for advisories)', async () => {
+      const env = { HEXREPO_TOKEN: adminToken };
+      const remote = (args: string[], e: Record<string, string> = env) => hexrepo([...args, '--url', server.url], { cwd: dir, env: e });
+      const created = await remote(['policy', 'create', 'remote-one', '--rule', 'hexpm:cooldown=2w', '--deny', 'hexpm:poison', '--json']);
+      expect(created.status, created.stderr).toBe(0);
+      expect(JSON.parse(created.stdout)).toEqual({ name: 'remote-one', visibility: 'private', repositories: [{ repository: 'hexpm', restriction: { cooldown: '2w' }, overrides: [{ action: 'deny', package: 'poison' }] }] });
+      expect((await remote(['policy', 'show', 'remote-one'])).stdout).toContain('HEX_POLICY=acme/remote-one');
+      const refused = await remote(['policy', 'create', 'remote-two', '--rule', 'hexpm:cooldown=2 weeks']);
+      expect([refused.status, refused.stderr]).toEqual([1, expect.stringContaining('cooldown "2 weeks" is not a duration Hex understands')]);
+      const notAdmin = await remote(['policy', 'delete', 'remote-one'], { HEXREPO_TOKEN: reader });
+      expect(notAdmin.status).toBe(3);
+      expect((await remote(['policy', 'edit', 'remote-one', '--visibility', 'public'])).status).toBe(0);
+      expect((await fetch(`${server.url}/policies/remote-one`)).status).toBe(200);
+      expect((await remote(['policy', 'delete', 'remote-one'])).status).toBe(0);
+
+      const add = await remote(['advisory', 'add', 'foo', '--versions', '0.2.0', '--id', 'ACME-9', '--summary', 'Remote one', '--severity', 'critical', '--html-url', 'https://e.test/9', '--json']);
+      expect(add.status, add.stderr).toBe(0);
+      expect(JSON.parse(add.stdout)).toMatchObject({ ok: true, package: 'foo', versions: ['0.2.0'], advisory: { id: 'ACME-9', severity: 'critical' } });
+      expect(JSON.parse((await remote(['advisory', 'list', 'foo', '--json'])).stdout).map((a: { advisory: { id: string } }) => a.advisory.id)).toContain('ACME-9');
+      expect((await remote(['advisory', 'remove', 'foo', 'ACME-9'])).status).toBe(0);
     });
   });
 });

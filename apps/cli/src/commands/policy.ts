@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { assertPolicyName, HexrepoError, type PolicyDefinition } from '@hexrepo/core';
 import { clientSetup } from '@hexrepo/repo';
 import { type Command, str, usage } from '../command.js';
-import { LOCAL_HELP, LOCAL_OPTIONS, openLocalService } from '../local-service.js';
+import { openStateTarget, STATE_TARGET_HELP, STATE_TARGET_OPTIONS } from '../state-target.js';
 import { applyPolicyFlags, type PolicyFlags } from '../policy-flags.js';
 
 const list = (values: Record<string, unknown>, key: string): string[] => {
@@ -72,7 +72,7 @@ Options:
   --drop-repo REPO         (edit) drop every rule and override of a repository; repeatable
   --from FILE.json         the whole policy as JSON (create, or edit to replace it); not
                            with --rule, --allow, --deny, --remove or --drop-repo
-${LOCAL_HELP}`,
+${STATE_TARGET_HELP('admin')}`,
   options: {
     description: { type: 'string' },
     visibility: { type: 'string' },
@@ -82,16 +82,16 @@ ${LOCAL_HELP}`,
     remove: { type: 'string', multiple: true },
     'drop-repo': { type: 'string', multiple: true },
     from: { type: 'string' },
-    ...LOCAL_OPTIONS,
+    ...STATE_TARGET_OPTIONS,
   },
   async run({ values, positionals }, io) {
     const [action, ...rest] = positionals;
     const json = values.json === true;
     if (action === 'list') {
       if (rest.length > 1) throw usage('policy', 'list takes [DIR|PUBLIC]');
-      const local = await openLocalService('policy', values, rest[0], io);
+      const local = await openStateTarget('policy', values, rest[0], io);
       try {
-        const policies = await local.service.listPolicies();
+        const policies = await local.listPolicies();
         if (json) io.out(`${JSON.stringify(policies, null, 2)}\n`);
         else io.out(policies.length === 0 ? `no policies in ${local.describe}\n` : policies.map((p) => formatPolicy(p, local.repository)).join(''));
       } finally {
@@ -128,14 +128,14 @@ ${LOCAL_HELP}`,
       if (typeof fromJson !== 'object' || fromJson === null || Array.isArray(fromJson)) throw new HexrepoError('POLICY_INVALID', `${from}: a policy must be a JSON object`, { where: 'policy' });
       if (fromJson.name !== undefined && fromJson.name !== name) throw new HexrepoError('POLICY_INVALID', `${from} names the policy ${JSON.stringify(fromJson.name)}, not ${name}`, { where: 'name', hint: 'leave "name" out of the file or make it match' });
     }
-    const local = await openLocalService('policy', values, dir, io);
+    const local = await openStateTarget('policy', values, dir, io);
     try {
       if (action === 'delete') {
-        await local.service.deletePolicy(name);
+        await local.deletePolicy(name);
         io.out(json ? `${JSON.stringify({ ok: true, deleted: name }, null, 2)}\n` : `deleted policy ${name} from ${local.describe}\n`);
         return 0;
       }
-      const existing = await local.service.getPolicy(name);
+      const existing = await local.getPolicy(name);
       if (action === 'show') {
         if (!existing) throw new HexrepoError('NOT_FOUND', `no policy ${name} in ${local.repository}`, { hint: 'list them with "hexrepo policy list"' });
         io.out(json ? `${JSON.stringify(existing, null, 2)}\n` : formatPolicy(existing, local.repository));
@@ -146,7 +146,7 @@ ${LOCAL_HELP}`,
       const input = fromJson
         ? { ...fromJson, name, ...(description !== undefined ? { description } : {}), ...(visibility !== undefined ? { visibility } : {}) }
         : applyPolicyFlags(action === 'edit' && existing ? existing : { name, repositories: [] }, flags);
-      const stored = await local.service.putPolicy(input, action);
+      const stored = await local.putPolicy(input, action);
       io.out(json ? `${JSON.stringify(stored, null, 2)}\n` : `${action === 'create' ? 'created' : 'updated'} policy ${name} in ${local.describe}, signed into policies/${name}\n${formatPolicy(stored, local.repository)}`);
       return 0;
     } finally {
