@@ -3,13 +3,13 @@
  * Debian's rebar3) verifies and decodes the files hexrepo builds, and refuses them under another
  * repository name or key, exactly as rebar3 does when it fetches them.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryRelease } from '@hexrepo/core';
 import { describe, expect, it } from 'vitest';
 import { erlangUnavailable, erlString, runErlang } from '@hexrepo/test-support/erlang';
-import { buildNames, buildPackage, buildVersions, generateKeyPair, publicKeyPem } from '../src/index.js';
+import { buildNames, buildPackage, buildVersions, generateKeyPair, loadPublicKey, publicKeyPem, unpackPackage } from '../src/index.js';
 
 const unavailable = erlangUnavailable();
 if (unavailable) console.warn(`skipping hex_core registry cross-checks: ${unavailable}`);
@@ -82,6 +82,10 @@ describe.skipIf(unavailable)('r3_hex_registry reads what hexrepo builds', async 
   });
 
   it('packages/NAME and versions with advisories still verify and decode (unknown fields skipped)', () => {
+    // The file really carries them (so the equality below is about the old decoder skipping them).
+    const ours = unpackPackage(readFileSync(join(dir, 'web-adv')), { publicKey: loadPublicKey(readFileSync(join(dir, 'public_key'))), repository: 'xrepo', name: 'web' });
+    expect(ours.advisories.map((a) => a.id)).toEqual(['GHSA-aaaa-bbbb-cccc']);
+    expect(ours.releases.every((r) => r.advisories?.length === 1)).toBe(true);
     const plain = decode('web', `r3_hex_registry:decode_package(Payload, <<"xrepo">>, <<"web">>)`);
     const withAdvisories = decode('web-adv', `r3_hex_registry:decode_package(Payload, <<"xrepo">>, <<"web">>)`);
     expect(withAdvisories).toMatch(/^\{ok,/);
