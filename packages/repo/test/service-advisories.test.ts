@@ -6,11 +6,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { unpackPackage, unpackPolicy, unpackVersions } from '@hexrepo/registry';
+import { buildPolicy, unpackPackage, unpackPolicy, unpackVersions } from '@hexrepo/registry';
 import { FsStore } from '@hexrepo/storage';
 import { createTarball } from '@hexrepo/tarball';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { openRepository, RepoService } from '../src/index.js';
+import { openRepository, RepoService, verifyRepository } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -50,6 +50,7 @@ describe('advisories', () => {
     await reopened.close();
     expect((await pkg()).releases[0]!.advisories).toEqual([{ ...ADVISORY, apiUrl: ADVISORY.htmlUrl }]);
     expect((await versions()).withAdvisories).toEqual([0, 1]);
+    expect(await verifyRepository(store, { repository: REPO, publicKey })).toMatchObject({ ok: true, problems: [] });
   });
 
   it('a later publish is not affected; replacing the advisory re-targets it; remove clears it', async () => {
@@ -88,6 +89,12 @@ describe('policies', () => {
     const reopened = await openRepository({ store, repository: REPO, privateKey, ignoreCache: true });
     await reopened.close();
     expect((await read()).visibility).toBe('public');
+
+    expect((await verifyRepository(store, { repository: REPO, publicKey })).ok).toBe(true);
+    // A policy signed for another repository is what Mix would refuse: verify reports it.
+    await store.put('policies/stray-one', buildPolicy({ repository: 'other', policy: { name: 'stray-one', visibility: 'public', repositories: [] } }, privateKey));
+    expect((await verifyRepository(store, { repository: REPO, publicKey })).problems).toEqual([expect.objectContaining({ key: 'policies/stray-one', code: 'REGISTRY_BAD_REPO_NAME' })]);
+    await store.delete('policies/stray-one');
 
     await service.deletePolicy('strict-prod');
     expect(await store.get('policies/strict-prod')).toBeNull();
