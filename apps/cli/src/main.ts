@@ -1,10 +1,12 @@
 import { errorToJson, type ErrorCode, formatError, HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { type Command, helpText, type Io, parseCommandArgs } from './command.js';
+import { advisory } from './commands/advisory.js';
 import { build } from './commands/build.js';
 import { deploy } from './commands/deploy.js';
 import { dev } from './commands/dev.js';
 import { init } from './commands/init.js';
 import { owner } from './commands/owner.js';
+import { policy } from './commands/policy.js';
 import { publish } from './commands/publish.js';
 import { repo } from './commands/repo.js';
 import { retire, revert, unretire } from './commands/retire.js';
@@ -16,7 +18,7 @@ import { user } from './commands/user.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, oauth, owner, publish, retire, unretire, revert, dev, tui];
+export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, oauth, owner, publish, retire, unretire, revert, advisory, policy, dev, tui];
 
 export const VERSION = '0.1.0';
 

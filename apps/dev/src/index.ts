@@ -257,7 +257,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     throw err;
   }
   baseUrl = server.url;
-  const setup = formatClientSetup({ repository: project.repository, url: baseUrl, publicKeyPath: join(project.publicDir, 'public_key'), publicKeyPem: publicKeyPem(privateKey), fingerprint: fingerprint(privateKey) });
+  const policies = (await service.listPolicies().catch(() => [])).map((p) => p.name);
+  const setup = formatClientSetup({ repository: project.repository, url: baseUrl, publicKeyPath: join(project.publicDir, 'public_key'), publicKeyPem: publicKeyPem(privateKey), fingerprint: fingerprint(privateKey), policies });
 
   return {
     url: baseUrl,

@@ -50,6 +50,7 @@ export async function openLocalSource(opts: LocalOptions, log: (line: string) =>
             name,
             rs.map((r) => r.version),
             new Set(rs.filter((r) => r.retired).map((r) => r.version)),
+            new Set(rs.filter((r) => r.advisories).map((r) => r.version)),
           );
         })
         .sort(byName),
@@ -85,7 +86,7 @@ async function readOnlyLocal(store: FsStore, opts: LocalOptions): Promise<DataSo
   };
   return {
     info: { kind: 'local', repository: opts.repository, fingerprint: fingerprint(publicKey), location: opts.publicDir, readOnly: opts.readOnlyReason ?? 'no signing key' },
-    listPackages: async () => (await reader.packages()).map((p) => summarize(p.name, p.versions, new Set(p.retired))).sort(byName),
+    listPackages: async () => (await reader.packages()).map((p) => summarize(p.name, p.versions, new Set(p.retired), new Set(p.withAdvisories))).sort(byName),
     releases: (name) => reader.releases(name),
     metadata: async (name, version) => {
       const obj = await store.get(`tarballs/${name}-${version}.tar`);

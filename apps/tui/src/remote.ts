@@ -27,7 +27,7 @@ export async function openRemoteSource(opts: RemoteOptions): Promise<DataSource>
   };
   return {
     info: { kind: 'remote', repository: reader.repository, fingerprint: fingerprint(reader.publicKey), location: base, ...(opts.token ? {} : { readOnly: 'no token (set HEXREPO_TOKEN)' }) },
-    listPackages: async () => (await reader.packages()).map((p) => summarize(p.name, p.versions, new Set(p.retired))).sort(byName),
+    listPackages: async () => (await reader.packages()).map((p) => summarize(p.name, p.versions, new Set(p.retired), new Set(p.withAdvisories))).sort(byName),
     releases: (name) => reader.releases(name),
     metadata: async (name, version): Promise<ReleaseMetadata> => {
       const [pkg, rel] = await Promise.all([api.package(name), api.release(name, version)]);

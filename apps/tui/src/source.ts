@@ -15,6 +15,8 @@ export interface PackageSummary {
   retired: number;
   /** True when the newest release is retired. */
   latestRetired: boolean;
+  /** How many releases have security advisories. */
+  advisories: number;
 }
 
 export type { Retirement } from '@hexrepo/core';
@@ -63,13 +65,17 @@ export interface DataSource {
   close(): Promise<void>;
 }
 
-/** A summary row from a name and its versions (any order) with the retired ones. */
-export function summarize(name: string, versions: readonly string[], retired: ReadonlySet<string>): PackageSummary {
+/** A summary row from a name and its versions (any order) with the retired ones and those with advisories. */
+export function summarize(name: string, versions: readonly string[], retired: ReadonlySet<string>, withAdvisories: ReadonlySet<string> = new Set()): PackageSummary {
   let latest: string | undefined;
   for (const v of versions) if (latest === undefined || compareVersions(v, latest) > 0) latest = v;
   let count = 0;
-  for (const v of versions) if (retired.has(v)) count++;
-  return { name, latest, releases: versions.length, retired: count, latestRetired: latest !== undefined && retired.has(latest) };
+  let advised = 0;
+  for (const v of versions) {
+    if (retired.has(v)) count++;
+    if (withAdvisories.has(v)) advised++;
+  }
+  return { name, latest, releases: versions.length, retired: count, latestRetired: latest !== undefined && retired.has(latest), advisories: advised };
 }
 
 export function byName(a: { name: string }, b: { name: string }): number {

@@ -166,6 +166,25 @@ describe('package view', () => {
   });
 });
 
+describe('advisories', () => {
+  it('are marked with a word in the list and on each affected release, with their details', async () => {
+    const advisory = { id: 'GHSA-aaaa-bbbb-cccc', summary: 'Atom exhaustion', htmlUrl: 'https://example.test/a', apiUrl: 'https://example.test/a', severity: 'high' as const, cvssScore: 7.5, aliases: [] };
+    const low = { id: 'ACME-1', summary: 'Minor leak', htmlUrl: 'https://example.test/b', apiUrl: 'https://example.test/b', severity: 'low' as const, aliases: ['CVE-2026-2'] };
+    const source = new FakeSource({ vuln: [release('1.0.0', { advisories: [low, advisory] }), release('1.1.0')], safe: [release('1.0.0')] });
+    const { waitFor, press } = start(source, {});
+    let f = await waitFor('(2 of 2)');
+    expect(f.split('\n').find((l) => l.includes('vuln'))).toContain('[1 advisory]');
+    expect(f.split('\n').find((l) => l.includes('safe'))).not.toContain('advisory');
+    await press('v', KEY.enter, KEY.down);
+    f = await waitFor('description: The vuln package, version 1.0.0');
+    expect(f.split('\n').find((l) => /^> 1\.0\.0/.test(l))).toContain('[advisory: high]');
+    expect(f).toContain('advisory: [high] GHSA-aaaa-bbbb-cccc CVSS 7.5: Atom exhaustion');
+    expect(f).toContain('  https://example.test/a');
+    expect(f).toContain('advisory: [low] ACME-1: Minor leak');
+    expect(f).toContain('  https://example.test/b (CVE-2026-2)');
+  });
+});
+
 describe('publish', () => {
   it('completes the path with Tab, validates, shows what will be published and publishes after y', async () => {
     const source = sample();

@@ -29,6 +29,7 @@ export class FakeSource implements DataSource {
           name,
           rs.map((r) => r.version),
           new Set(rs.filter((r) => r.retired).map((r) => r.version)),
+          new Set(rs.filter((r) => r.advisories).map((r) => r.version)),
         ),
       )
       .sort(byName);

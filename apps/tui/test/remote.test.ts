@@ -41,7 +41,7 @@ describe('openRemoteSource', () => {
     const source = await openRemoteSource({ url: `${server.url}/api`, token });
     expect(source.info).toMatchObject({ kind: 'remote', repository: 'acme', location: server.url });
     expect(source.info.readOnly).toBeUndefined();
-    expect(await source.listPackages()).toEqual([{ name: 'foo', latest: '0.1.0', releases: 1, retired: 0, latestRetired: false }]);
+    expect(await source.listPackages()).toEqual([{ name: 'foo', latest: '0.1.0', releases: 1, retired: 0, latestRetired: false, advisories: 0 }]);
     expect((await source.releases('foo')).map((r) => r.version)).toEqual(['0.1.0']);
     expect(await source.metadata('foo', '0.1.0')).toMatchObject({ buildTools: expect.any(Array) });
     expect(await source.publish(await readFile(join(FIXTURES, 'bar-1.0.0.tar')))).toMatchObject({ created: true, name: 'bar', version: '1.0.0' });

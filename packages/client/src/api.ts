@@ -1,8 +1,8 @@
 /**
  * The client of the publish API (`/api` of `hexrepo serve`, as Mix and rebar3_hex call it):
- * publish, retire, unretire, revert, and the package and release metadata.
+ * publish, retire, unretire, revert, the package and release metadata, advisories and policies.
  */
-import { HexrepoError, isRetirementReason, type Retirement } from '@hexrepo/core';
+import { HexrepoError, isRetirementReason, validateAdvisory, type Advisory, type PolicyDefinition, type Retirement } from '@hexrepo/core';
 import { refused, repositoryRoot, send, type ServerOptions } from './http.js';
 
 export interface PublishOutcome {
@@ -114,4 +114,55 @@ export class ApiClient {
   async release(name: string, version: string): Promise<ApiRelease> {
     return (await this.#call('GET', `/packages/${name}/releases/${version}`)).json as ApiRelease;
   }
+
+  /** Attach an advisory to the releases `versions` names (versions or requirements); write scope. */
+  async addAdvisory(name: string, advisory: Advisory, versions: readonly string[]): Promise<ApiAdvisory> {
+    const body = { id: advisory.id, summary: advisory.summary, html_url: advisory.htmlUrl, api_url: advisory.apiUrl, severity: advisory.severity ?? null, cvss_score: advisory.cvssScore ?? null, aliases: advisory.aliases, versions };
+    return advisoryOf((await this.#call('POST', `/packages/${name}/advisories`, body)).json);
+  }
+
+  async advisories(name: string): Promise<ApiAdvisory[]> {
+    const json = (await this.#call('GET', `/packages/${name}/advisories`)).json;
+    return (Array.isArray(json) ? json : []).map(advisoryOf);
+  }
+
+  async removeAdvisory(name: string, id: string): Promise<void> {
+    await this.#call('DELETE', `/packages/${name}/advisories/${encodeURIComponent(id)}`);
+  }
+
+  async policies(): Promise<PolicyDefinition[]> {
+    return (await this.#call('GET', '/policies')).json as PolicyDefinition[];
+  }
+
+  /** One policy, or null when the server has none of that name. */
+  async policy(name: string): Promise<PolicyDefinition | null> {
+    try {
+      return (await this.#call('GET', `/policies/${name}`)).json as PolicyDefinition;
+    } catch (err) {
+      if (err instanceof HexrepoError && err.code === 'NOT_FOUND') return null;
+      throw err;
+    }
+  }
+
+  /** Create (`create`: refused if it exists) or store a policy; admin scope. The server validates it again. */
+  async putPolicy(policy: Record<string, unknown>, mode: 'create' | 'upsert'): Promise<PolicyDefinition> {
+    const path = mode === 'create' ? '/policies' : `/policies/${String(policy.name)}`;
+    return (await this.#call('POST', path, policy)).json as PolicyDefinition;
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    await this.#call('DELETE', `/policies/${name}`);
+  }
+}
+
+/** An advisory as the API lists it, with the versions it is attached to. */
+export interface ApiAdvisory {
+  advisory: Advisory;
+  versions: string[];
+}
+
+function advisoryOf(json: unknown): ApiAdvisory {
+  const m = (json ?? {}) as Record<string, unknown>;
+  const advisory = validateAdvisory({ id: m.id, summary: m.summary, htmlUrl: m.html_url, apiUrl: m.api_url, severity: m.severity, cvssScore: m.cvss_score, aliases: m.aliases });
+  return { advisory, versions: Array.isArray(m.versions) ? m.versions.filter((v): v is string => typeof v === 'string') : [] };
 }

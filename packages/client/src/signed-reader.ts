@@ -5,7 +5,7 @@
  * HTTP (`httpFiles`), a local folder, a store.
  */
 import type { KeyObject } from 'node:crypto';
-import { HexrepoError, toHex, type Dependency, type Retirement } from '@hexrepo/core';
+import { HexrepoError, toHex, type Advisory, type Dependency, type Retirement } from '@hexrepo/core';
 import { loadPublicKey, proto, unpackNames, unpackPackage, unpackVersions, unwrapAndVerify } from '@hexrepo/registry';
 
 /** The bytes at a repository path (`names`, `packages/foo`, `public_key`…), or null when absent. */
@@ -19,6 +19,8 @@ export interface SignedRelease {
   innerChecksum: string;
   publishedAt?: number;
   retired?: Retirement;
+  /** Security advisories of this release (Package.advisories via advisory_indexes). */
+  advisories?: Advisory[];
   dependencies: Dependency[];
 }
 
@@ -28,6 +30,8 @@ export interface PackageVersions {
   /** Ascending by SemVer, as `versions` lists them. */
   versions: string[];
   retired: string[];
+  /** Versions with security advisories (`with_advisories`). */
+  withAdvisories: string[];
 }
 
 /** The repository name as signed into `names` (checked against `expected` when given). */
@@ -86,7 +90,7 @@ export class SignedReader {
     return names.packages.map(({ name }) => {
       const v = byPkg.get(name);
       const list = v?.versions ?? [];
-      return { name, versions: list, retired: (v?.retired ?? []).map((i) => list[i]!) };
+      return { name, versions: list, retired: (v?.retired ?? []).map((i) => list[i]!), withAdvisories: (v?.withAdvisories ?? []).map((i) => list[i]!) };
     });
   }
 
@@ -99,6 +103,7 @@ export class SignedReader {
       innerChecksum: toHex(r.innerChecksum),
       ...(r.publishedAt !== undefined ? { publishedAt: r.publishedAt } : {}),
       ...(r.retired ? { retired: r.retired } : {}),
+      ...(r.advisories ? { advisories: r.advisories } : {}),
       dependencies: r.dependencies.map((d) => ({ ...d })),
     }));
   }

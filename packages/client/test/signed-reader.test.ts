@@ -22,7 +22,7 @@ describe('SignedReader over HTTP', () => {
     expect(reader.repository).toBe('acme');
     expect(fingerprint(reader.publicKey)).toBe(fingerprint(KEY));
     const packages = await reader.packages();
-    expect(packages.find((p) => p.name === 'foo')).toEqual({ name: 'foo', versions: ['0.1.0', '0.2.0'], retired: [] });
+    expect(packages.find((p) => p.name === 'foo')).toEqual({ name: 'foo', versions: ['0.1.0', '0.2.0'], retired: [], withAdvisories: [] });
     expect(await reader.names()).toEqual(packages.map((p) => p.name));
     const releases = await reader.releases('foo');
     expect(releases.map((r) => r.version)).toEqual(['0.1.0', '0.2.0']);

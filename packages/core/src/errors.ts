@@ -66,6 +66,9 @@ export const ERROR_CODES = {
   STORAGE_LOCKED: 'another writer held the write lock for too long; the write was not applied',
   RETIREMENT_INVALID: 'the retirement reason is unknown, or its message is not 3 to 140 characters',
   OWNERSHIP_INVALID: 'the ownership change is not allowed (unknown level, not an owner, or the last owner)',
+  ADVISORY_INVALID: 'a security advisory is incomplete or malformed (id, summary, severity, versions, URL)',
+  POLICY_INVALID: 'a dependency policy is one Mix would reject or misread (name, repository, severity, reason, cooldown, requirement)',
+  REQUIREMENT_INVALID: 'a version requirement is not valid Elixir requirement syntax',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

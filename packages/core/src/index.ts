@@ -5,3 +5,7 @@ export * from './limits.js';
 export * from './hex.js';
 export * from './config.js';
 export * from './retirement.js';
+export * from './requirement.js';
+export * from './advisory.js';
+export * from './policy.js';
+export * from './osv.js';

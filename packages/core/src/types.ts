@@ -1,3 +1,5 @@
+import type { Advisory } from './advisory.js';
+
 /** A dependency of a release, normalised from either `requirements` shape of metadata.config. */
 export interface Dependency {
   /** Package name of the dependency. */
@@ -45,4 +47,6 @@ export interface RegistryRelease extends ReleaseFacts {
   retired?: Retirement;
   /** Publish time in whole seconds since the epoch. */
   publishedAt?: number;
+  /** Security advisories affecting this release (`Package.advisories` + `Release.advisory_indexes`). */
+  advisories?: Advisory[];
 }

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { createAccount } from './api-account.js';
 import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
+import { advisoryViewMap, policyRoutes } from './api-policies.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
 import { bodyUnread, logPath } from './request.js';
 
@@ -113,6 +114,9 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   RETIREMENT_INVALID: 422,
   OWNERSHIP_INVALID: 422,
   PERMISSION_DENIED: 403,
+  ADVISORY_INVALID: 422,
+  POLICY_INVALID: 422,
+  REQUIREMENT_INVALID: 422,
 };
 
 function toApiError(err: unknown): ApiError {
@@ -412,6 +416,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
           // reading downloads["all"] gets a number, not nil).
           downloads: { all: 0, recent: 0, week: 0, day: 0 },
           owners: await account.ownersList(ctx, name),
+          advisories: svc.advisories(name).map(advisoryViewMap),
         });
       },
     },
@@ -481,7 +486,8 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
 
   // Parameters are checked against Hex's rules by the dispatcher, so their length is not capped here.
   const router = Router({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100_000 });
-  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs, ...account.routes]) router.on(route.method, route.path, () => undefined, route);
+  const policies: ApiRoute[] = policyRoutes<Ctx>({ service, reply, readTermBody, error: (status, message) => new ApiError(status, message), log: (fields, message) => opts.logger?.info(fields, message) });
+  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs, ...account.routes, ...policies]) router.on(route.method, route.path, () => undefined, route);
   const find = (method: string, path: string): { route: ApiRoute; params: Record<string, string | undefined> } | null => {
     let found;
     try {

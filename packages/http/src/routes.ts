@@ -4,9 +4,9 @@
  * can ever be served, whatever the encoding of the path.
  */
 import { assertPackageName, assertReleaseVersion } from '@hexrepo/core';
-import { docsKey, NAMES_KEY, packageKey, PUBLIC_KEY_KEY, tarballKey, VERSIONS_KEY } from '@hexrepo/repo';
+import { docsKey, NAMES_KEY, packageKey, policyKey, PUBLIC_KEY_KEY, tarballKey, VERSIONS_KEY } from '@hexrepo/repo';
 
-export type ResourceKind = 'names' | 'versions' | 'public_key' | 'package' | 'tarball' | 'docs';
+export type ResourceKind = 'names' | 'versions' | 'public_key' | 'package' | 'tarball' | 'docs' | 'policy';
 
 export interface Resource {
   kind: ResourceKind;
@@ -14,6 +14,8 @@ export interface Resource {
   key: string;
   /** The package the resource belongs to (for per-package token patterns). */
   pkg?: string;
+  /** The policy a `policy` resource names (`policies/NAME`, Hex 2.5). */
+  policy?: string;
 }
 
 export type RouteResult = { ok: true; resource: Resource } | { ok: false; status: 400 | 404; reason: string };
@@ -25,6 +27,8 @@ export const VERSION = '(\\d+\\.\\d+\\.\\d+(?:-[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)
 const PACKAGE_RE = new RegExp(`^/packages/${NAME}$`);
 const TARBALL_RE = new RegExp(`^/tarballs/${NAME}-${VERSION}\\.tar$`);
 const DOCS_RE = new RegExp(`^/docs/${NAME}-${VERSION}\\.tar\\.gz$`);
+/** A policy name as policy.proto allows it: 3 to 64 characters. */
+const POLICY_RE = /^\/policies\/([a-z0-9][a-z0-9_.-]{1,62}[a-z0-9])$/;
 
 /**
  * True when Hex could have published `name` (and `version`): at most 128 characters, a SemVer with
@@ -71,6 +75,8 @@ export function routeRepository(rawUrl: string): RouteResult {
   if (m) return { ok: true, resource: { kind: 'tarball', key: tarballKey(m[1]!, m[2]!), pkg: m[1]! } };
   m = DOCS_RE.exec(path);
   if (m) return { ok: true, resource: { kind: 'docs', key: docsKey(m[1]!, m[2]!), pkg: m[1]! } };
+  m = POLICY_RE.exec(path);
+  if (m) return { ok: true, resource: { kind: 'policy', key: policyKey(m[1]!), policy: m[1]! } };
   return { ok: false, status: 404, reason: 'not a repository resource' };
 }
 
@@ -83,6 +89,8 @@ export function routeLabel(kind: ResourceKind | 'health' | 'metrics' | 'other'):
       return '/tarballs/:file';
     case 'docs':
       return '/docs/:file';
+    case 'policy':
+      return '/policies/:name';
     case 'other':
       return 'other';
     default:
@@ -98,6 +106,7 @@ export const CONTENT_TYPES: Record<ResourceKind, string> = {
   tarball: 'application/octet-stream',
   docs: 'application/gzip',
   public_key: 'text/plain; charset=utf-8',
+  policy: 'application/octet-stream',
 };
 
 /** Cache-Control per resource: tarballs are immutable, indexes short-lived (publishes show at once). */

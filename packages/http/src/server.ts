@@ -19,6 +19,7 @@ import { hostRepositories, resolveMount, type HostedRepository } from './host.js
 import { handleDevicePage } from './device-page.js';
 import { Metrics } from './metrics.js';
 import { DEVICE_PAGE_PATH, handleOAuth, matchOAuthPath } from './oauth.js';
+import { readVisibility } from './policy-route.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
 
 export interface RepositoryServerOptions {
@@ -118,7 +119,8 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
   const headersOf = (repo: HostedRepository, resource: Resource, info: { etag: string; mtime: Date }): Record<string, string> => {
     let headers = headerMemo.get(info);
     if (!headers) {
-      const { visibility } = repo;
+      // Whether a policy needs credentials depends on the policy, not the repository: never shared caches.
+      const visibility = resource.kind === 'policy' ? 'private' : repo.visibility;
       headers = {
         'content-type': CONTENT_TYPES[resource.kind],
         'cache-control': cacheControl(resource.kind, visibility),
@@ -287,8 +289,8 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     const routed = routeRepository(mount.rest);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
     state.route = routeLabel(routed.resource.kind);
-    opts.access
-      .check(ip, req.headers.authorization, 'read', routed.resource.pkg, { repository: repo.name, visibility: repo.visibility })
+    readVisibility(repo, routed.resource)
+      .then((visibility) => opts.access.check(ip, req.headers.authorization, 'read', routed.resource.pkg, { repository: repo.name, visibility }))
       .then((decision) => readAllowed(req, res, repo, routed.resource, state, decision))
       .catch((err: unknown) => failed(res, err, routed.resource.key));
   };

@@ -9,6 +9,7 @@ export {
   encodeNamesEntry,
   encodePackagePayload,
   encodeVersionsEntry,
+  packageAdvisories,
   unpackNames,
   unpackPackage,
   unpackVersions,
@@ -20,4 +21,5 @@ export {
   type UnpackOptions,
   type VersionsEntry,
 } from './resources.js';
+export { buildPolicy, encodePolicyPayload, unpackPolicy, type UnpackedPolicy } from './policy.js';
 export { hexrepo as proto } from './generated/registry.js';

@@ -6,7 +6,7 @@
  * verifies the signature and the origin as Mix and rebar3 do (§2.7).
  */
 import type { KeyObject } from 'node:crypto';
-import { compareVersions, HexrepoError, RETIREMENT_REASONS, type Dependency, type RegistryRelease, type RetirementReasonName } from '@hexrepo/core';
+import { ADVISORY_SEVERITIES, compareVersions, HexrepoError, RETIREMENT_REASONS, type Advisory, type AdvisorySeverityName, type Dependency, type RegistryRelease, type RetirementReasonName } from '@hexrepo/core';
 import protobuf from 'protobufjs/minimal.js';
 import { hexrepo } from './generated/registry.js';
 import { signAndWrap, unwrapAndVerify } from './signed.js';
@@ -32,6 +32,8 @@ export interface VersionsEntry {
   versions: string[];
   /** Indexes into `versions` of retired releases. */
   retired: number[];
+  /** Indexes into `versions` of releases with security advisories (field 5, packed). */
+  withAdvisories?: number[];
 }
 
 /** A release as read back from `packages/NAME`: `outer_checksum` may be missing in old registries. */
@@ -51,6 +53,8 @@ export interface UnpackedPackage {
   repository: string;
   name: string;
   releases: UnpackedRelease[];
+  /** `Package.advisories`, in the order of the file (releases point into it by index). */
+  advisories: Advisory[];
 }
 
 /** What the reader expects: the key to verify with and the repository (and package) name. */
@@ -125,18 +129,45 @@ function byPackageName(deps: readonly Dependency[]): Dependency[] {
   return [...deps].sort((a, b) => Buffer.compare(Buffer.from(a.package), Buffer.from(b.package)));
 }
 
-/** The `Package` payload of `packages/NAME` (unsigned); releases sorted ascending by SemVer, dependencies by package name. */
+/** The advisories of a package's releases, once each, sorted by id: the order of `Package.advisories`. */
+export function packageAdvisories(releases: readonly RegistryRelease[]): Advisory[] {
+  const byId = new Map<string, Advisory>();
+  for (const r of releases) for (const a of r.advisories ?? []) if (!byId.has(a.id)) byId.set(a.id, a);
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function advisoryMessage(a: Advisory): hexrepo.pkg.ISecurityAdvisory {
+  return {
+    id: a.id,
+    summary: a.summary,
+    htmlUrl: a.htmlUrl,
+    ...(a.severity !== undefined ? { severity: ADVISORY_SEVERITIES[a.severity] } : {}),
+    ...(a.cvssScore !== undefined ? { cvssScore: a.cvssScore } : {}),
+    apiUrl: a.apiUrl,
+    aliases: a.aliases,
+  };
+}
+
+/**
+ * The `Package` payload of `packages/NAME` (unsigned); releases sorted ascending by SemVer, dependencies by package name.
+ * Advisories go once into `Package.advisories` (sorted by id) and each release lists the indexes of its own
+ * in `advisory_indexes` (unpacked, as proto2 writes a repeated scalar without `packed`).
+ */
 export function encodePackagePayload(input: { repository: string; name: string; releases: readonly RegistryRelease[] }): Uint8Array {
   const releases = [...input.releases].sort((a, b) => compareVersions(a.version, b.version));
+  const advisories = packageAdvisories(releases);
+  const indexOf = new Map(advisories.map((a, i) => [a.id, i]));
   return hexrepo.pkg.Package.encode({
     name: input.name,
     repository: input.repository,
+    ...(advisories.length > 0 ? { advisories: advisories.map(advisoryMessage) } : {}),
     releases: releases.map((r) => ({
       version: r.version,
       innerChecksum: r.innerChecksum,
       dependencies: byPackageName(r.dependencies).map((d) => dependencyMessage(d, input.repository)),
       ...(r.retired ? { retired: { reason: RETIREMENT_REASONS[r.retired.reason], ...(r.retired.message !== undefined ? { message: r.retired.message } : {}) } } : {}),
       outerChecksum: r.outerChecksum,
+      ...(r.advisories && r.advisories.length > 0 ? { advisoryIndexes: [...new Set(r.advisories.map((a) => indexOf.get(a.id)!))].sort((x, y) => x - y) } : {}),
       ...(r.publishedAt !== undefined ? { publishedAt: { seconds: r.publishedAt, nanos: 0 } } : {}),
     })),
   }).finish();
@@ -181,12 +212,33 @@ export function unpackVersions(file: Uint8Array, opts: UnpackOptions): UnpackedV
   const payload = unwrapAndVerify(file, opts.publicKey, 'versions');
   const versions = decode('versions', () => hexrepo.versions.Versions.decode(payload));
   checkRepository('versions', versions.repository, opts.repository);
-  return { repository: versions.repository, packages: versions.packages.map((p) => ({ name: p.name, versions: p.versions ?? [], retired: p.retired ?? [] })) };
+  return {
+    repository: versions.repository,
+    packages: versions.packages.map((p) => ({ name: p.name, versions: p.versions ?? [], retired: p.retired ?? [], ...(p.withAdvisories && p.withAdvisories.length > 0 ? { withAdvisories: p.withAdvisories } : {}) })),
+  };
 }
 
 const REASON_NAMES = Object.fromEntries(Object.entries(RETIREMENT_REASONS).map(([k, v]) => [v, k])) as Record<number, RetirementReasonName>;
 
-function releaseOf(r: hexrepo.pkg.IRelease, repository: string): UnpackedRelease {
+const SEVERITY_NAMES = Object.fromEntries(Object.entries(ADVISORY_SEVERITIES).map(([k, v]) => [v, k])) as Record<number, AdvisorySeverityName>;
+
+function advisoryOf(a: hexrepo.pkg.ISecurityAdvisory): Advisory {
+  // A severity added after this reader reads as "critical": never lower than it may be (as Hex ranks it).
+  const severity = a.severity === undefined || a.severity === null || !Object.hasOwn(a, 'severity') ? undefined : (SEVERITY_NAMES[a.severity] ?? 'critical');
+  return {
+    id: a.id,
+    summary: a.summary,
+    htmlUrl: a.htmlUrl,
+    apiUrl: a.apiUrl,
+    ...(severity !== undefined ? { severity } : {}),
+    // A float32 on the wire: 9.8 comes back as 9.800000190734863; scores have one decimal.
+    ...(Object.hasOwn(a, 'cvssScore') && typeof a.cvssScore === 'number' ? { cvssScore: Math.round(a.cvssScore * 10) / 10 } : {}),
+    aliases: a.aliases ?? [],
+  };
+}
+
+function releaseOf(r: hexrepo.pkg.IRelease, repository: string, advisories: readonly Advisory[]): UnpackedRelease {
+  const own = (r.advisoryIndexes ?? []).flatMap((i) => (advisories[i] ? [advisories[i]] : []));
   return {
     name: '',
     version: r.version,
@@ -202,6 +254,7 @@ function releaseOf(r: hexrepo.pkg.IRelease, repository: string): UnpackedRelease
     // Clients must tolerate reasons added later: an unknown one reads as "other".
     ...(r.retired ? { retired: { reason: REASON_NAMES[r.retired.reason] ?? 'other', ...(Object.hasOwn(r.retired, 'message') && r.retired.message != null ? { message: r.retired.message } : {}) } } : {}),
     ...(r.publishedAt ? { publishedAt: Number(r.publishedAt.seconds) } : {}),
+    ...(own.length > 0 ? { advisories: own } : {}),
   };
 }
 
@@ -214,5 +267,6 @@ export function unpackPackage(file: Uint8Array, opts: UnpackOptions & { name: st
   if (pkg.name !== opts.name) {
     throw new HexrepoError('REGISTRY_BAD_PACKAGE_NAME', `${what} holds the releases of package "${pkg.name}"`, { hint: 'rebuild the registry with "hexrepo build"', actual: pkg.name, expected: opts.name });
   }
-  return { repository: pkg.repository, name: pkg.name, releases: pkg.releases.map((r) => ({ ...releaseOf(r, pkg.repository), name: pkg.name })) };
+  const advisories = (pkg.advisories ?? []).map(advisoryOf);
+  return { repository: pkg.repository, name: pkg.name, releases: pkg.releases.map((r) => ({ ...releaseOf(r, pkg.repository, advisories), name: pkg.name })), advisories };
 }

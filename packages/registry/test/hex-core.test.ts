@@ -3,13 +3,13 @@
  * Debian's rebar3) verifies and decodes the files hexrepo builds, and refuses them under another
  * repository name or key, exactly as rebar3 does when it fetches them.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryRelease } from '@hexrepo/core';
 import { describe, expect, it } from 'vitest';
 import { erlangUnavailable, erlString, runErlang } from '@hexrepo/test-support/erlang';
-import { buildNames, buildPackage, buildVersions, generateKeyPair, publicKeyPem } from '../src/index.js';
+import { buildNames, buildPackage, buildVersions, generateKeyPair, loadPublicKey, publicKeyPem, unpackPackage } from '../src/index.js';
 
 const unavailable = erlangUnavailable();
 if (unavailable) console.warn(`skipping hex_core registry cross-checks: ${unavailable}`);
@@ -40,6 +40,10 @@ describe.skipIf(unavailable)('r3_hex_registry reads what hexrepo builds', async 
   writeFileSync(join(dir, 'names'), buildNames({ repository: 'xrepo', packages: [{ name: 'web', updatedAt: { seconds: 1_790_000_000, nanos: 0 } }] }, privateKey));
   writeFileSync(join(dir, 'versions'), buildVersions({ repository: 'xrepo', packages: [{ name: 'web', versions: ['1.0.0', '1.1.0-rc.1'], retired: [1] }] }, privateKey));
   writeFileSync(join(dir, 'web'), buildPackage({ repository: 'xrepo', name: 'web', releases }, privateKey));
+  // hex_core 0.7.1 predates advisories (0.16.0): Package field 4, Release field 6 and Versions field 5 are unknown to it.
+  const advisory = { id: 'GHSA-aaaa-bbbb-cccc', summary: 'DoS', htmlUrl: 'https://example.test/a', apiUrl: 'https://example.test/a', severity: 'high' as const, cvssScore: 7.5, aliases: ['CVE-2026-1'] };
+  writeFileSync(join(dir, 'web-adv'), buildPackage({ repository: 'xrepo', name: 'web', releases: releases.map((r) => ({ ...r, advisories: [advisory] })) }, privateKey));
+  writeFileSync(join(dir, 'versions-adv'), buildVersions({ repository: 'xrepo', packages: [{ name: 'web', versions: ['1.0.0', '1.1.0-rc.1'], retired: [1], withAdvisories: [0, 1] }] }, privateKey));
 
   const decode = (file: string, decodeCall: string, key = 'public_key'): string =>
     runErlang(`
@@ -75,6 +79,19 @@ describe.skipIf(unavailable)('r3_hex_registry reads what hexrepo builds', async 
     expect(out).toContain('repository => <<"hexpm">>');
     expect(out).toContain('app => <<"json_app">>');
     expect(out).toContain('optional => true');
+  });
+
+  it('packages/NAME and versions with advisories still verify and decode (unknown fields skipped)', () => {
+    // The file really carries them (so the equality below is about the old decoder skipping them).
+    const ours = unpackPackage(readFileSync(join(dir, 'web-adv')), { publicKey: loadPublicKey(readFileSync(join(dir, 'public_key'))), repository: 'xrepo', name: 'web' });
+    expect(ours.advisories.map((a) => a.id)).toEqual(['GHSA-aaaa-bbbb-cccc']);
+    expect(ours.releases.every((r) => r.advisories?.length === 1)).toBe(true);
+    const plain = decode('web', `r3_hex_registry:decode_package(Payload, <<"xrepo">>, <<"web">>)`);
+    const withAdvisories = decode('web-adv', `r3_hex_registry:decode_package(Payload, <<"xrepo">>, <<"web">>)`);
+    expect(withAdvisories).toMatch(/^\{ok,/);
+    expect(withAdvisories).toBe(plain);
+    const versions = decode('versions-adv', `r3_hex_registry:decode_versions(Payload, <<"xrepo">>)`);
+    expect(versions).toBe(decode('versions', `r3_hex_registry:decode_versions(Payload, <<"xrepo">>)`));
   });
 
   it('refuses another repository name, another package name and another key', () => {

@@ -7,16 +7,20 @@ export interface ClientSetupInput {
   publicKeyPath: string;
   publicKeyPem: string;
   fingerprint: string;
+  /** Names of the repository's dependency policies (Hex 2.5), to show how to turn each on. */
+  policies?: readonly string[];
 }
 
 /** The exact client configuration lines: `mix hex.repo add` (both forms) and rebar3's repos entry. */
-export function clientSetup(input: ClientSetupInput): { mix: string; mixFetch: string; mixDep: string; rebar3: string } {
+export function clientSetup(input: ClientSetupInput): { mix: string; mixFetch: string; mixDep: string; rebar3: string; policies: string[] } {
   const url = input.url.replace(/\/+$/, '');
   const pem = input.publicKeyPem.trimEnd().replace(/\n/g, '\\n');
   return {
     mix: `mix hex.repo add ${input.repository} ${url} --public-key ${input.publicKeyPath}`,
     mixFetch: `mix hex.repo add ${input.repository} ${url} --fetch-public-key ${input.fingerprint}`,
     mixDep: `{:PACKAGE, "~> VERSION", repo: "${input.repository}"}`,
+    // Hex 2.5 enforces a policy on deps.get when HEX_POLICY names it (or `mix hex.config policy`).
+    policies: (input.policies ?? []).map((name) => `HEX_POLICY=${input.repository}/${name} mix deps.get`),
     rebar3: ['{hex, [{repos, [#{name => <<"' + input.repository + '">>,', '                  repo_url => <<"' + url + '">>,', '                  repo_public_key => <<"' + pem + '">>}]}]}.'].join('\n'),
   };
 }
@@ -30,6 +34,7 @@ export function formatClientSetup(input: ClientSetupInput): string {
     '  or, fetching the key from the server and checking its fingerprint:',
     `  ${s.mixFetch}`,
     `  then depend on packages with ${s.mixDep}`,
+    ...(s.policies.length > 0 ? ['', 'Dependency policies (Hex 2.5; or "mix hex.config policy REPO/NAME" to keep one on):', ...s.policies.map((l) => `  ${l}`)] : []),
     '',
     'rebar3 (rebar.config or ~/.config/rebar3/rebar.config):',
     ...s.rebar3.split('\n').map((l) => `  ${l}`),

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { compareVersions, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
+import { compareVersions, type Advisory, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
 import { assembleNamesPayload, assembleVersionsPayload, encodeNamesEntry, encodePackagePayload, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
 import { contentEtag, putMany, type BlobStore, type PutOptions } from '@hexrepo/storage';
 import type { CachedOutput } from './cache.js';
@@ -29,12 +29,13 @@ export interface ReleaseRecord {
   facts: ReleaseFacts;
 }
 
-/** Repository-side state of a release that is not in its tarball (retirement, publish time). */
+/** Repository-side state of a release that is not in its tarball (retirement, publish time, advisories). */
 export interface ReleaseState {
   retired?: Retirement;
   publishedAt?: number;
   /** Who published it (a user name or a token's label), for the API; absent for releases published before hexrepo recorded it. */
   publisher?: string;
+  advisories?: Advisory[];
 }
 
 /** Looks up the repository-side state of a release; absent means neither retired nor timed. */
@@ -141,7 +142,12 @@ export class RegistryIndex {
   registryReleases(name: string): RegistryRelease[] {
     return this.releasesOf(name).map((r) => {
       const state = this.releaseState(name, r.facts.version);
-      return { ...r.facts, ...(state?.retired ? { retired: state.retired } : {}), ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}) };
+      return {
+        ...r.facts,
+        ...(state?.retired ? { retired: state.retired } : {}),
+        ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}),
+        ...(state?.advisories && state.advisories.length > 0 ? { advisories: state.advisories } : {}),
+      };
     });
   }
 
@@ -359,10 +365,11 @@ export class RegistryIndex {
     releases.forEach((r, i) => stamp.update(`\n${r.file}:${r.size}:${r.mtimeMs}:${JSON.stringify(states[i] ?? null)}`));
     const newestMs = Math.max(...releases.map((r) => r.mtimeMs));
     const retired = states.flatMap((s, i) => (s?.retired ? [i] : []));
+    const withAdvisories = states.flatMap((s, i) => (s?.advisories && s.advisories.length > 0 ? [i] : []));
     entry.memo = {
       inputs: stamp.digest('base64'),
       names: encodeNamesEntry({ name, updatedAt: { seconds: Math.floor(newestMs / 1000), nanos: 0 } }),
-      versions: encodeVersionsEntry({ name, versions: releases.map((r) => r.facts.version), retired }),
+      versions: encodeVersionsEntry({ name, versions: releases.map((r) => r.facts.version), retired, withAdvisories }),
     };
     return entry.memo;
   }

@@ -1,9 +1,10 @@
 /**
- * Repository-side state of releases that tarballs cannot carry: retirement and publish time. Kept
+ * Repository-side state of releases that tarballs cannot carry: retirement, publish time and
+ * security advisories (each advisory stored once per package, releases naming it by id). Kept
  * per package in the store at `_hexrepo/releases/NAME.json` (never served: not a repository path),
  * written by the publish API and read by `hexrepo build`, so a rebuild never drops a retirement.
  */
-import { HexrepoError, isHexrepoError, isRetirementReason, type Retirement } from '@hexrepo/core';
+import { HexrepoError, isHexrepoError, isRetirementReason, validateAdvisory, type Advisory, type Retirement } from '@hexrepo/core';
 import { contentEtag, putMany, type BatchEntry, type BlobStore, type PutResult } from '@hexrepo/storage';
 import type { ReleaseState, ReleaseStateLookup } from './registry-index.js';
 
@@ -16,7 +17,9 @@ export type ReleaseStates = Map<string, Map<string, ReleaseState>>;
 interface StateFile {
   format: 1;
   package: string;
-  releases: Record<string, { publishedAt?: number; retired?: Retirement; publisher?: string }>;
+  releases: Record<string, { publishedAt?: number; retired?: Retirement; advisories?: string[]; publisher?: string }>;
+  /** By id; present only when a release names one. */
+  advisories?: Record<string, Advisory>;
 }
 
 function parseState(key: string, body: Uint8Array): Map<string, ReleaseState> {
@@ -27,15 +30,41 @@ function parseState(key: string, body: Uint8Array): Map<string, ReleaseState> {
     throw new HexrepoError('REGISTRY_CORRUPT', `${key} is not valid JSON`, { key, hint: 'restore it or delete it (retirements and publish times of that package are then lost)' });
   }
   if (file.format !== 1 || typeof file.releases !== 'object' || file.releases === null) throw new HexrepoError('REGISTRY_CORRUPT', `${key} has an unknown format`, { key });
+  const advisories = new Map<string, Advisory>();
+  for (const [id, a] of Object.entries(file.advisories ?? {})) {
+    try {
+      advisories.set(id, validateAdvisory({ ...a, id }));
+    } catch (err) {
+      throw new HexrepoError('REGISTRY_CORRUPT', `${key}: advisory ${id} is not valid: ${(err as Error).message}`, { key, hint: 'fix it by hand or remove it with "hexrepo advisory remove"' });
+    }
+  }
   const out = new Map<string, ReleaseState>();
   for (const [version, s] of Object.entries(file.releases)) {
     const state: ReleaseState = {};
     if (typeof s.publishedAt === 'number') state.publishedAt = s.publishedAt;
     if (typeof s.publisher === 'string') state.publisher = s.publisher;
     if (s.retired && isRetirementReason(s.retired.reason)) state.retired = { reason: s.retired.reason, ...(typeof s.retired.message === 'string' ? { message: s.retired.message } : {}) };
+    const own = (Array.isArray(s.advisories) ? s.advisories : []).flatMap((id) => advisories.get(id) ?? []);
+    if (own.length > 0) state.advisories = own;
     out.set(version, state);
   }
   return out;
+}
+
+/** The state file's JSON: each advisory once at package level, releases naming theirs by id. */
+function serializeState(name: string, releases: Map<string, ReleaseState>): StateFile {
+  const advisories = new Map<string, Advisory>();
+  const entries = [...releases].sort(([a], [b]) => a.localeCompare(b)).map(([version, state]) => {
+    const { advisories: own, ...rest } = state;
+    for (const a of own ?? []) advisories.set(a.id, a);
+    return [version, own && own.length > 0 ? { ...rest, advisories: own.map((a) => a.id).sort() } : rest] as const;
+  });
+  return {
+    format: 1,
+    package: name,
+    releases: Object.fromEntries(entries),
+    ...(advisories.size > 0 ? { advisories: Object.fromEntries([...advisories].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) } : {}),
+  };
 }
 
 /** Every package's state in the store. */
@@ -74,7 +103,7 @@ export async function updatePackageStateAfter(store: BlobStore, name: string, ch
     const current = await store.get(stateKey(name));
     const releases = current ? parseState(stateKey(name), current.body) : new Map<string, ReleaseState>();
     change(releases);
-    const file: StateFile = { format: 1, package: name, releases: Object.fromEntries([...releases].sort(([a], [b]) => a.localeCompare(b))) };
+    const file = serializeState(name, releases);
     const entry: BatchEntry = {
       key: stateKey(name),
       body: new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`),

@@ -7,13 +7,14 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, toHex, validateRetirement, type Dependency, type Retirement, type TarballLimits } from '@hexrepo/core';
+import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, matchesRequirement, parseRequirement, parseVersion, toHex, validateAdvisory, validateRetirement, type Advisory, type Dependency, type PolicyDefinition, type Retirement, type TarballLimits } from '@hexrepo/core';
 import { CachedStore, contentEtag, type BatchEntry, type BlobStore, type PutResult } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
 import { docsKey, NAMES_KEY, PACKAGES_PREFIX, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
 import { factsFromBytes, type Problem } from './read-tarballs.js';
+import { deletePolicy, getPolicy, listPolicies, putPolicy, signPolicies } from './policies.js';
 import { loadReleaseStates, stateLookup, updatePackageStateAfter, type ReleaseStates } from './release-state.js';
 import type { RegistryIndex, ReleaseState } from './registry-index.js';
 
@@ -61,11 +62,19 @@ export interface ReleaseView {
   retired?: Retirement;
   /** Who published it, when recorded (publish's `publisher`). */
   publisher?: string;
+  advisories?: Advisory[];
   dependencies: Dependency[];
 }
 
 function publisherOf(state: ReleaseState | undefined): { publisher?: string } {
   return state?.publisher !== undefined ? { publisher: state.publisher } : {};
+}
+
+/** An advisory of a package and the versions it is attached to. */
+export interface AdvisoryView {
+  package: string;
+  advisory: Advisory;
+  versions: string[];
 }
 
 /** How long a flush keeps catching up with other writers before it fails. */
@@ -77,6 +86,7 @@ export class RepoService {
   #nextFlush: Promise<void> | null = null;
   readonly #limits: TarballLimits;
   readonly #now: () => number;
+  readonly #privateKey: KeyObject;
 
   private constructor(
     readonly store: BlobStore,
@@ -88,6 +98,7 @@ export class RepoService {
   ) {
     this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.#privateKey = opts.privateKey;
   }
 
   /** Bring the registry up to date with the store (an incremental build) and keep it in memory. */
@@ -108,6 +119,10 @@ export class RepoService {
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     });
+    // Policies are signed with the registry: a new key or a repaired crash leaves none stale.
+    const signed = await signPolicies(store, opts.repository, opts.privateKey);
+    summary.written.push(...signed.written);
+    summary.removed.push(...signed.removed);
     return { service: new RepoService(store, opts.repository, index, cache, states, opts), summary };
   }
 
@@ -319,6 +334,122 @@ export class RepoService {
     return changed;
   }
 
+  /**
+   * Attach an advisory to the releases `affected` names: each entry an exact version or an Elixir
+   * requirement, resolved against the releases published now (a later release is not affected
+   * until the advisory is added again). An advisory with the same id is replaced. Returns the
+   * versions it is attached to.
+   */
+  async addAdvisory(name: string, input: Parameters<typeof validateAdvisory>[0], affected: readonly string[]): Promise<string[]> {
+    const advisory = validateAdvisory(input);
+    const undo = await this.#withPackage(name, async () => {
+      const versions = this.#affectedVersions(name, affected);
+      let before: Map<string, ReleaseState> | undefined;
+      await this.#updateState(name, (r) => {
+        before = new Map(r);
+        for (const [version, state] of r) {
+          const rest = (state.advisories ?? []).filter((a) => a.id !== advisory.id);
+          const { advisories: _old, ...other } = state;
+          r.set(version, rest.length > 0 ? { ...other, advisories: rest } : other);
+        }
+        for (const version of versions) {
+          const state = r.get(version) ?? {};
+          r.set(version, { ...state, advisories: [...(state.advisories ?? []), advisory] });
+        }
+      });
+      this.index.touch(name);
+      return { versions, undo: this.#restoreState(name, () => before) };
+    });
+    await this.#commitOrUndo(name, undo.undo);
+    return undo.versions;
+  }
+
+  /** Detach an advisory from every release of a package. NOT_FOUND when none carries it. */
+  async removeAdvisory(name: string, id: string): Promise<void> {
+    const undo = await this.#withPackage(name, async () => {
+      if (!this.advisories(name).some((a) => a.advisory.id === id)) {
+        throw new HexrepoError('NOT_FOUND', `${name} has no advisory ${id}`, { hint: `list them with "hexrepo advisory list ${name}"` });
+      }
+      let before: Map<string, ReleaseState> | undefined;
+      await this.#updateState(name, (r) => {
+        before = new Map(r);
+        for (const [version, state] of r) {
+          if (!state.advisories?.some((a) => a.id === id)) continue;
+          const rest = state.advisories.filter((a) => a.id !== id);
+          const { advisories: _old, ...other } = state;
+          r.set(version, rest.length > 0 ? { ...other, advisories: rest } : other);
+        }
+      });
+      this.index.touch(name);
+      return this.#restoreState(name, () => before);
+    });
+    await this.#commitOrUndo(name, undo);
+  }
+
+  /** The advisories of one package, or of every package, each with the versions it is attached to. */
+  advisories(name?: string): AdvisoryView[] {
+    const out: AdvisoryView[] = [];
+    for (const pkg of name !== undefined ? [name] : this.packageNames()) {
+      const byId = new Map<string, AdvisoryView>();
+      for (const r of this.releases(pkg)) {
+        for (const a of r.advisories ?? []) {
+          const view = byId.get(a.id) ?? { package: pkg, advisory: a, versions: [] };
+          view.versions.push(r.version);
+          byId.set(a.id, view);
+        }
+      }
+      out.push(...[...byId.values()].sort((a, b) => (a.advisory.id < b.advisory.id ? -1 : 1)));
+    }
+    return out;
+  }
+
+  /** Policies of this repository (`_hexrepo/policies/`), signed into `policies/NAME` on every change. */
+  listPolicies(): Promise<PolicyDefinition[]> {
+    return listPolicies(this.store, this.repository);
+  }
+
+  getPolicy(name: string): Promise<PolicyDefinition | null> {
+    return getPolicy(this.store, this.repository, name);
+  }
+
+  /** Validate (POLICY_INVALID with the reason), store and sign a policy. */
+  putPolicy(input: unknown, mode: 'create' | 'edit' | 'upsert'): Promise<PolicyDefinition> {
+    return putPolicy(this.store, this.repository, this.#privateKey, input, mode);
+  }
+
+  deletePolicy(name: string): Promise<void> {
+    return deletePolicy(this.store, this.repository, name);
+  }
+
+  #affectedVersions(name: string, affected: readonly string[]): string[] {
+    const versions = this.index.releasesOf(name).map((r) => r.facts.version);
+    if (versions.length === 0) throw new HexrepoError('NOT_FOUND', `no package ${name} in repository ${this.repository}`);
+    if (affected.length === 0) throw new HexrepoError('ADVISORY_INVALID', `say which releases of ${name} the advisory affects`, { field: 'versions', hint: 'give versions (1.2.3) or requirements ("< 1.4.2", "~> 1.3")' });
+    const out = new Set<string>();
+    for (const spec of affected) {
+      const exact = parseVersion(spec.trim()) ? spec.trim() : null;
+      const requirement = exact === null ? parseRequirement(spec) : null;
+      if (exact === null && !requirement) throw new HexrepoError('ADVISORY_INVALID', `${JSON.stringify(spec)} is neither a version nor an Elixir requirement`, { field: 'versions', hint: 'write 1.2.3, "< 1.4.2" or ">= 1.0.0 and < 1.4.2"' });
+      const hits = versions.filter((v) => (exact !== null ? v === exact : matchesRequirement(v, requirement!)));
+      if (hits.length === 0) throw new HexrepoError('ADVISORY_INVALID', `${JSON.stringify(spec)} matches no release of ${name} (it has ${versions.join(', ')})`, { field: 'versions' });
+      for (const v of hits) out.add(v);
+    }
+    return [...out].sort(compareVersions);
+  }
+
+  /** An undo that puts a package's sidecar state back as it was before a change. */
+  #restoreState(name: string, before: () => Map<string, ReleaseState> | undefined): () => Promise<void> {
+    return async () => {
+      const saved = before();
+      if (!saved) return;
+      await this.#updateState(name, (r) => {
+        r.clear();
+        for (const [k, v] of saved) r.set(k, v);
+      });
+      this.index.touch(name);
+    };
+  }
+
   /** Store docs for an existing release after checking they are a gzip'd tar with safe paths. */
   async putDocs(name: string, version: string, bytes: Uint8Array): Promise<void> {
     this.#requireRelease(name, version);
@@ -358,6 +489,7 @@ export class RepoService {
       ...(r.publishedAt !== undefined ? { publishedAt: r.publishedAt } : {}),
       ...(r.retired ? { retired: r.retired } : {}),
       ...publisherOf(this.states.get(name)?.get(r.version)),
+      ...(r.advisories ? { advisories: r.advisories } : {}),
       dependencies: r.dependencies.map((d) => ({ ...d })),
     }));
   }

@@ -1,8 +1,9 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { compareVersions, isHexrepoError, toHex } from '@hexrepo/core';
-import { loadPublicKey, unpackNames, unpackPackage, unpackVersions } from '@hexrepo/registry';
+import { loadPublicKey, unpackNames, unpackPackage, unpackPolicy, unpackVersions } from '@hexrepo/registry';
 import type { BlobStore } from '@hexrepo/storage';
 import { NAMES_KEY, packageKey, packageNameOf, PACKAGES_PREFIX, PUBLIC_KEY_KEY, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
+import { POLICIES_PREFIX, policyNameOf } from './policies.js';
 
 /** One finding of `verifyRepository`. */
 export interface VerifyProblem {
@@ -73,6 +74,7 @@ export async function verifyRepository(store: BlobStore, opts: { repository: str
   for (const name of listed) if (!packageFiles.has(name)) problems.push({ key: packageKey(name), code: 'REGISTRY_MISSING', message: `names lists ${name} but packages/${name} is missing` });
   if (names) for (const name of packageFiles) if (!listed.has(name)) problems.push({ key: packageKey(name), code: 'REGISTRY_CORRUPT', message: `packages/${name} exists but names does not list it` });
   const versionsOf = new Map(versions?.packages.map((p) => [p.name, p.versions]) ?? []);
+  const advisedOf = new Map(versions?.packages.map((p) => [p.name, (p.withAdvisories ?? []).map((i) => p.versions[i] ?? `#${i}`)]) ?? []);
 
   const tarballs = new Set<string>();
   for await (const o of store.list(TARBALLS_PREFIX)) {
@@ -88,6 +90,10 @@ export async function verifyRepository(store: BlobStore, opts: { repository: str
     const mine = pkg.releases.map((r) => r.version).sort(compareVersions);
     if (versions && (!inVersions || [...inVersions].sort(compareVersions).join(' ') !== mine.join(' '))) {
       problems.push({ key: packageKey(name), code: 'REGISTRY_CORRUPT', message: `versions lists ${inVersions?.join(', ') || 'nothing'} for ${name} but packages/${name} has ${mine.join(', ') || 'nothing'}` });
+    }
+    const advised = pkg.releases.filter((r) => r.advisories).map((r) => r.version);
+    if (versions && inVersions && (advisedOf.get(name) ?? []).join(' ') !== advised.sort(compareVersions).join(' ')) {
+      problems.push({ key: packageKey(name), code: 'REGISTRY_CORRUPT', message: `versions marks ${advisedOf.get(name)?.join(', ') || 'no release'} of ${name} with advisories but packages/${name} gives ${advised.join(', ') || 'none'}` });
     }
     for (const release of pkg.releases) {
       releases++;
@@ -108,6 +114,11 @@ export async function verifyRepository(store: BlobStore, opts: { repository: str
         problems.push({ key, code: 'REGISTRY_CHECKSUM_MISMATCH', message: `${key} has SHA-256 ${actual.toString('hex')} but the registry says ${toHex(release.outerChecksum)}` });
       }
     }
+  }
+  // Policies (Hex 2.5) get the checks Mix makes: signature, repository and policy name.
+  for await (const o of store.list(POLICIES_PREFIX)) {
+    const name = policyNameOf(o.key);
+    if (name) await read(o.key, (b) => unpackPolicy(b, { publicKey: publicKey!, repository, name }));
   }
   return { repository, ok: problems.length === 0, packages: packageFiles.size, releases, tarballsChecked, problems, unlisted: [...tarballs].sort() };
 }

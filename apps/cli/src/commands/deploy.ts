@@ -50,6 +50,8 @@ function classify(rel: string): { group: Group; kind: ResourceKind | 'state' } |
   // The key must be the path itself (no percent-decoding games).
   if (!route.ok || route.resource.key !== rel) return null;
   const kind = route.resource.kind;
+  // A bucket cannot enforce a private policy's read access: policies are served by "hexrepo serve" only.
+  if (kind === 'policy') return null;
   const group: Group = kind === 'tarball' || kind === 'docs' ? 'tarball' : kind;
   return { group, kind };
 }

@@ -15,7 +15,8 @@ export const verify: Command = {
   help: `
 Checks every signature, the repository name in names, versions and packages/*, each package's
 name, that names, versions and packages/* agree, and every tarball's SHA-256 against its
-release's outer checksum. Exits 1 on any problem. With --store URL it checks the repository in
+release's outer checksum; policies/* get the checks Mix makes (signature, repository and policy
+name). Exits 1 on any problem. With --store URL it checks the repository in
 that store (s3://BUCKET/PREFIX?region=R, gs://BUCKET/PREFIX, file:///ABS/PATH or a folder) instead of a
 local folder; the name still comes from --name or hexrepo.json (of DIR or the current folder).
 

@@ -93,10 +93,12 @@ export function ListScreen(props: ScreenProps & { packages: PackageSummary[] | n
   }
   for (let i = first; i < Math.min(shown.length, first + height); i++) {
     const p = shown[i]!;
-    const status = p.latestRetired ? '[retired]' : p.retired > 0 ? `[${p.retired} retired]` : '';
+    // A word, not only a colour: advisories must show on a monochrome terminal too, and first (the column is narrow).
+    const advisories = p.advisories > 0 ? `[${p.advisories} advisory]` : '';
+    const status = [advisories, p.latestRetired ? '[retired]' : p.retired > 0 ? `[${p.retired} retired]` : ''].filter(Boolean).join(' ');
     const selected = i === cur;
     lines.push(
-      <Line key={p.name} colour={colour} inverse={selected} {...(p.latestRetired ? { color: 'yellow' } : {})}>
+      <Line key={p.name} colour={colour} inverse={selected} {...(p.advisories > 0 ? { color: 'red' } : p.latestRetired ? { color: 'yellow' } : {})}>
         {`${selected ? '>' : ' '} ${fit(p.name, nameWidth)} ${fit(p.latest ?? '-', 16)} ${String(p.releases).padStart(8)}  ${status}`}
       </Line>,
     );

@@ -3,6 +3,9 @@ import { useEffect, useRef, useState, type ReactNode } from 'react';
 import type { Release, ReleaseMetadata } from '../source.js';
 import { clamp, date, errorText, fit, Line, useScreenInput, useSync, type ScreenProps } from './ui.js';
 
+/** Least to most severe; a severity this build does not know ranks first (shown as is). */
+const SEVERITY_ORDER = ['unrated', 'none', 'low', 'medium', 'high', 'critical'];
+
 export function PackageScreen(props: ScreenProps & { name: string }): ReactNode {
   const { source, name, colour, columns } = props;
   const [releases, setReleases, releasesRef] = useSync<Release[] | null>(null);
@@ -96,9 +99,10 @@ export function PackageScreen(props: ScreenProps & { name: string }): ReactNode 
   ];
   for (let i = first; i < first + versionRows; i++) {
     const r = releases[i]!;
-    const mark = r.retired ? `[retired: ${r.retired.reason}]` : '';
+    const worst = r.advisories?.map((a) => a.severity ?? 'unrated').sort((a, b) => SEVERITY_ORDER.indexOf(b) - SEVERITY_ORDER.indexOf(a))[0];
+    const mark = [r.retired ? `[retired: ${r.retired.reason}]` : '', worst ? `[advisory: ${worst}]` : ''].filter(Boolean).join(' ');
     out.push(
-      <Line key={`v${r.version}`} colour={colour} inverse={i === cur} {...(r.retired ? { color: 'yellow' } : {})}>
+      <Line key={`v${r.version}`} colour={colour} inverse={i === cur} {...(r.advisories ? { color: 'red' } : r.retired ? { color: 'yellow' } : {})}>
         {`${i === cur ? '>' : ' '} ${fit(r.version, 20)} ${date(r.publishedAt)}  ${r.dependencies.length} deps  ${mark}`}
       </Line>,
     );
@@ -109,6 +113,10 @@ export function PackageScreen(props: ScreenProps & { name: string }): ReactNode 
   if (release) {
     details.push({ text: `version ${release.version}   published ${date(release.publishedAt)}` });
     details.push(release.retired ? { text: `retired: [${release.retired.reason}]${release.retired.message ? ` "${release.retired.message}"` : ''}`, color: 'yellow' } : { text: 'retired: no' });
+    for (const a of release.advisories ?? []) {
+      details.push({ text: `advisory: [${a.severity ?? 'unrated'}] ${a.id}${a.cvssScore !== undefined ? ` CVSS ${a.cvssScore}` : ''}: ${a.summary}`, color: 'red' });
+      details.push({ text: `  ${a.htmlUrl}${a.aliases.length > 0 ? ` (${a.aliases.join(', ')})` : ''}` });
+    }
     details.push({ text: `outer checksum: ${release.checksum || '(not in the registry)'}` });
     details.push({ text: `inner checksum: ${release.innerChecksum}` });
     const m = meta.get(release.version);

@@ -171,6 +171,103 @@ export namespace hexrepo {
         }
     }
 
+    namespace policy {
+
+        interface IPolicy {
+            repository: string;
+            name: string;
+            description?: (string|null);
+            visibility: hexrepo.policy.Visibility;
+            repositories?: (hexrepo.policy.IRepositoryPolicy[]|null);
+        }
+
+        class Policy implements IPolicy {
+            constructor(properties?: hexrepo.policy.IPolicy);
+            public repository: string;
+            public name: string;
+            public description: string;
+            public visibility: hexrepo.policy.Visibility;
+            public repositories: hexrepo.policy.IRepositoryPolicy[];
+            public static encode(message: hexrepo.policy.IPolicy, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): hexrepo.policy.Policy;
+        }
+
+        enum Visibility {
+            VISIBILITY_PRIVATE = 0,
+            VISIBILITY_PUBLIC = 1
+        }
+
+        interface IRepositoryPolicy {
+            repository: string;
+            restriction?: (hexrepo.policy.IRestriction|null);
+            overrides?: (hexrepo.policy.IOverride[]|null);
+        }
+
+        class RepositoryPolicy implements IRepositoryPolicy {
+            constructor(properties?: hexrepo.policy.IRepositoryPolicy);
+            public repository: string;
+            public restriction?: (hexrepo.policy.IRestriction|null);
+            public overrides: hexrepo.policy.IOverride[];
+            public static encode(message: hexrepo.policy.IRepositoryPolicy, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): hexrepo.policy.RepositoryPolicy;
+        }
+
+        interface IRestriction {
+            advisoryMinSeverity?: (hexrepo.pkg.AdvisorySeverity|null);
+            retirementReasons?: (hexrepo.pkg.RetirementReason[]|null);
+            cooldown?: (string|null);
+        }
+
+        class Restriction implements IRestriction {
+            constructor(properties?: hexrepo.policy.IRestriction);
+            public advisoryMinSeverity: hexrepo.pkg.AdvisorySeverity;
+            public retirementReasons: hexrepo.pkg.RetirementReason[];
+            public cooldown: string;
+            public static encode(message: hexrepo.policy.IRestriction, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): hexrepo.policy.Restriction;
+        }
+
+        interface IPackageRef {
+            "package": string;
+            requirement?: (string|null);
+        }
+
+        class PackageRef implements IPackageRef {
+            constructor(properties?: hexrepo.policy.IPackageRef);
+            public package: string;
+            public requirement: string;
+            public static encode(message: hexrepo.policy.IPackageRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): hexrepo.policy.PackageRef;
+        }
+
+        interface IOverride {
+            action: hexrepo.policy.OverrideAction;
+            ref: hexrepo.policy.IPackageRef;
+            advisoryId?: (string|null);
+            retirementReason?: (hexrepo.pkg.RetirementReason|null);
+            comment?: (string|null);
+        }
+
+        class Override implements IOverride {
+            constructor(properties?: hexrepo.policy.IOverride);
+            public action: hexrepo.policy.OverrideAction;
+            public ref: hexrepo.policy.IPackageRef;
+            public advisoryId: string;
+            public retirementReason: hexrepo.pkg.RetirementReason;
+            public comment: string;
+            public static encode(message: hexrepo.policy.IOverride, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): hexrepo.policy.Override;
+        }
+
+        enum OverrideAction {
+            OVERRIDE_ACTION_ALLOW = 0,
+            OVERRIDE_ACTION_DENY = 1,
+            OVERRIDE_ACTION_ADVISORY = 2,
+            OVERRIDE_ACTION_RETIREMENT = 3,
+            OVERRIDE_ACTION_COOLDOWN = 4
+        }
+    }
+
     namespace signed {
 
         interface ISigned {

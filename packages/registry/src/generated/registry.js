@@ -1456,6 +1456,815 @@ export const hexrepo = $root.hexrepo = (() => {
         return pkg;
     })();
 
+    hexrepo.policy = (function() {
+
+        /**
+         * Namespace policy.
+         * @memberof hexrepo
+         * @namespace
+         */
+        const policy = {};
+
+        policy.Policy = (function() {
+
+            /**
+             * Properties of a Policy.
+             * @memberof hexrepo.policy
+             * @interface IPolicy
+             * @property {string} repository Policy repository
+             * @property {string} name Policy name
+             * @property {string|null} [description] Policy description
+             * @property {hexrepo.policy.Visibility} visibility Policy visibility
+             * @property {Array.<hexrepo.policy.IRepositoryPolicy>|null} [repositories] Policy repositories
+             */
+
+            /**
+             * Constructs a new Policy.
+             * @memberof hexrepo.policy
+             * @classdesc Represents a Policy.
+             * @implements IPolicy
+             * @constructor
+             * @param {hexrepo.policy.IPolicy=} [properties] Properties to set
+             */
+            function Policy(properties) {
+                this.repositories = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Policy repository.
+             * @member {string} repository
+             * @memberof hexrepo.policy.Policy
+             * @instance
+             */
+            Policy.prototype.repository = "";
+
+            /**
+             * Policy name.
+             * @member {string} name
+             * @memberof hexrepo.policy.Policy
+             * @instance
+             */
+            Policy.prototype.name = "";
+
+            /**
+             * Policy description.
+             * @member {string} description
+             * @memberof hexrepo.policy.Policy
+             * @instance
+             */
+            Policy.prototype.description = "";
+
+            /**
+             * Policy visibility.
+             * @member {hexrepo.policy.Visibility} visibility
+             * @memberof hexrepo.policy.Policy
+             * @instance
+             */
+            Policy.prototype.visibility = 0;
+
+            /**
+             * Policy repositories.
+             * @member {Array.<hexrepo.policy.IRepositoryPolicy>} repositories
+             * @memberof hexrepo.policy.Policy
+             * @instance
+             */
+            Policy.prototype.repositories = $util.emptyArray;
+
+            /**
+             * Encodes the specified Policy message. Does not implicitly {@link hexrepo.policy.Policy.verify|verify} messages.
+             * @function encode
+             * @memberof hexrepo.policy.Policy
+             * @static
+             * @param {hexrepo.policy.IPolicy} message Policy message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Policy.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 2 =*/10).string(message.repository);
+                writer.uint32(/* id 2, wireType 2 =*/18).string(message.name);
+                if (message.description != null && Object.hasOwnProperty.call(message, "description"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.description);
+                writer.uint32(/* id 4, wireType 0 =*/32).int32(message.visibility);
+                if (message.repositories != null && message.repositories.length)
+                    for (let i = 0; i < message.repositories.length; ++i)
+                        $root.hexrepo.policy.RepositoryPolicy.encode(message.repositories[i], writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Decodes a Policy message from the specified reader or buffer.
+             * @function decode
+             * @memberof hexrepo.policy.Policy
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {hexrepo.policy.Policy} Policy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Policy.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.hexrepo.policy.Policy();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.repository = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.description = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.visibility = reader.int32();
+                            break;
+                        }
+                    case 5: {
+                            if (!(message.repositories && message.repositories.length))
+                                message.repositories = [];
+                            message.repositories.push($root.hexrepo.policy.RepositoryPolicy.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "repository"))
+                    throw $util.ProtocolError("missing required 'repository'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "name"))
+                    throw $util.ProtocolError("missing required 'name'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "visibility"))
+                    throw $util.ProtocolError("missing required 'visibility'", { instance: message });
+                return message;
+            };
+
+            return Policy;
+        })();
+
+        /**
+         * Visibility enum.
+         * @name hexrepo.policy.Visibility
+         * @enum {number}
+         * @property {number} VISIBILITY_PRIVATE=0 VISIBILITY_PRIVATE value
+         * @property {number} VISIBILITY_PUBLIC=1 VISIBILITY_PUBLIC value
+         */
+        policy.Visibility = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "VISIBILITY_PRIVATE"] = 0;
+            values[valuesById[1] = "VISIBILITY_PUBLIC"] = 1;
+            return values;
+        })();
+
+        policy.RepositoryPolicy = (function() {
+
+            /**
+             * Properties of a RepositoryPolicy.
+             * @memberof hexrepo.policy
+             * @interface IRepositoryPolicy
+             * @property {string} repository RepositoryPolicy repository
+             * @property {hexrepo.policy.IRestriction|null} [restriction] RepositoryPolicy restriction
+             * @property {Array.<hexrepo.policy.IOverride>|null} [overrides] RepositoryPolicy overrides
+             */
+
+            /**
+             * Constructs a new RepositoryPolicy.
+             * @memberof hexrepo.policy
+             * @classdesc Represents a RepositoryPolicy.
+             * @implements IRepositoryPolicy
+             * @constructor
+             * @param {hexrepo.policy.IRepositoryPolicy=} [properties] Properties to set
+             */
+            function RepositoryPolicy(properties) {
+                this.overrides = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * RepositoryPolicy repository.
+             * @member {string} repository
+             * @memberof hexrepo.policy.RepositoryPolicy
+             * @instance
+             */
+            RepositoryPolicy.prototype.repository = "";
+
+            /**
+             * RepositoryPolicy restriction.
+             * @member {hexrepo.policy.IRestriction|null|undefined} restriction
+             * @memberof hexrepo.policy.RepositoryPolicy
+             * @instance
+             */
+            RepositoryPolicy.prototype.restriction = null;
+
+            /**
+             * RepositoryPolicy overrides.
+             * @member {Array.<hexrepo.policy.IOverride>} overrides
+             * @memberof hexrepo.policy.RepositoryPolicy
+             * @instance
+             */
+            RepositoryPolicy.prototype.overrides = $util.emptyArray;
+
+            /**
+             * Encodes the specified RepositoryPolicy message. Does not implicitly {@link hexrepo.policy.RepositoryPolicy.verify|verify} messages.
+             * @function encode
+             * @memberof hexrepo.policy.RepositoryPolicy
+             * @static
+             * @param {hexrepo.policy.IRepositoryPolicy} message RepositoryPolicy message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RepositoryPolicy.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 2 =*/10).string(message.repository);
+                if (message.restriction != null && Object.hasOwnProperty.call(message, "restriction"))
+                    $root.hexrepo.policy.Restriction.encode(message.restriction, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (message.overrides != null && message.overrides.length)
+                    for (let i = 0; i < message.overrides.length; ++i)
+                        $root.hexrepo.policy.Override.encode(message.overrides[i], writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Decodes a RepositoryPolicy message from the specified reader or buffer.
+             * @function decode
+             * @memberof hexrepo.policy.RepositoryPolicy
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {hexrepo.policy.RepositoryPolicy} RepositoryPolicy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RepositoryPolicy.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.hexrepo.policy.RepositoryPolicy();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.repository = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.restriction = $root.hexrepo.policy.Restriction.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 3: {
+                            if (!(message.overrides && message.overrides.length))
+                                message.overrides = [];
+                            message.overrides.push($root.hexrepo.policy.Override.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "repository"))
+                    throw $util.ProtocolError("missing required 'repository'", { instance: message });
+                return message;
+            };
+
+            return RepositoryPolicy;
+        })();
+
+        policy.Restriction = (function() {
+
+            /**
+             * Properties of a Restriction.
+             * @memberof hexrepo.policy
+             * @interface IRestriction
+             * @property {hexrepo.pkg.AdvisorySeverity|null} [advisoryMinSeverity] Restriction advisoryMinSeverity
+             * @property {Array.<hexrepo.pkg.RetirementReason>|null} [retirementReasons] Restriction retirementReasons
+             * @property {string|null} [cooldown] Restriction cooldown
+             */
+
+            /**
+             * Constructs a new Restriction.
+             * @memberof hexrepo.policy
+             * @classdesc Represents a Restriction.
+             * @implements IRestriction
+             * @constructor
+             * @param {hexrepo.policy.IRestriction=} [properties] Properties to set
+             */
+            function Restriction(properties) {
+                this.retirementReasons = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Restriction advisoryMinSeverity.
+             * @member {hexrepo.pkg.AdvisorySeverity} advisoryMinSeverity
+             * @memberof hexrepo.policy.Restriction
+             * @instance
+             */
+            Restriction.prototype.advisoryMinSeverity = 0;
+
+            /**
+             * Restriction retirementReasons.
+             * @member {Array.<hexrepo.pkg.RetirementReason>} retirementReasons
+             * @memberof hexrepo.policy.Restriction
+             * @instance
+             */
+            Restriction.prototype.retirementReasons = $util.emptyArray;
+
+            /**
+             * Restriction cooldown.
+             * @member {string} cooldown
+             * @memberof hexrepo.policy.Restriction
+             * @instance
+             */
+            Restriction.prototype.cooldown = "";
+
+            /**
+             * Encodes the specified Restriction message. Does not implicitly {@link hexrepo.policy.Restriction.verify|verify} messages.
+             * @function encode
+             * @memberof hexrepo.policy.Restriction
+             * @static
+             * @param {hexrepo.policy.IRestriction} message Restriction message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Restriction.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.advisoryMinSeverity != null && Object.hasOwnProperty.call(message, "advisoryMinSeverity"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.advisoryMinSeverity);
+                if (message.retirementReasons != null && message.retirementReasons.length) {
+                    writer.uint32(/* id 2, wireType 2 =*/18).fork();
+                    for (let i = 0; i < message.retirementReasons.length; ++i)
+                        writer.int32(message.retirementReasons[i]);
+                    writer.ldelim();
+                }
+                if (message.cooldown != null && Object.hasOwnProperty.call(message, "cooldown"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.cooldown);
+                return writer;
+            };
+
+            /**
+             * Decodes a Restriction message from the specified reader or buffer.
+             * @function decode
+             * @memberof hexrepo.policy.Restriction
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {hexrepo.policy.Restriction} Restriction
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Restriction.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.hexrepo.policy.Restriction();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.advisoryMinSeverity = reader.int32();
+                            break;
+                        }
+                    case 2: {
+                            if (!(message.retirementReasons && message.retirementReasons.length))
+                                message.retirementReasons = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.retirementReasons.push(reader.int32());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.retirementReasons.push(reader.int32());
+                            break;
+                        }
+                    case 3: {
+                            message.cooldown = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            return Restriction;
+        })();
+
+        policy.PackageRef = (function() {
+
+            /**
+             * Properties of a PackageRef.
+             * @memberof hexrepo.policy
+             * @interface IPackageRef
+             * @property {string} "package" PackageRef package
+             * @property {string|null} [requirement] PackageRef requirement
+             */
+
+            /**
+             * Constructs a new PackageRef.
+             * @memberof hexrepo.policy
+             * @classdesc Represents a PackageRef.
+             * @implements IPackageRef
+             * @constructor
+             * @param {hexrepo.policy.IPackageRef=} [properties] Properties to set
+             */
+            function PackageRef(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * PackageRef package.
+             * @member {string} package
+             * @memberof hexrepo.policy.PackageRef
+             * @instance
+             */
+            PackageRef.prototype["package"] = "";
+
+            /**
+             * PackageRef requirement.
+             * @member {string} requirement
+             * @memberof hexrepo.policy.PackageRef
+             * @instance
+             */
+            PackageRef.prototype.requirement = "";
+
+            /**
+             * Encodes the specified PackageRef message. Does not implicitly {@link hexrepo.policy.PackageRef.verify|verify} messages.
+             * @function encode
+             * @memberof hexrepo.policy.PackageRef
+             * @static
+             * @param {hexrepo.policy.IPackageRef} message PackageRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PackageRef.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 2 =*/10).string(message["package"]);
+                if (message.requirement != null && Object.hasOwnProperty.call(message, "requirement"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.requirement);
+                return writer;
+            };
+
+            /**
+             * Decodes a PackageRef message from the specified reader or buffer.
+             * @function decode
+             * @memberof hexrepo.policy.PackageRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {hexrepo.policy.PackageRef} PackageRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PackageRef.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.hexrepo.policy.PackageRef();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message["package"] = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.requirement = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "package"))
+                    throw $util.ProtocolError("missing required 'package'", { instance: message });
+                return message;
+            };
+
+            return PackageRef;
+        })();
+
+        policy.Override = (function() {
+
+            /**
+             * Properties of an Override.
+             * @memberof hexrepo.policy
+             * @interface IOverride
+             * @property {hexrepo.policy.OverrideAction} action Override action
+             * @property {hexrepo.policy.IPackageRef} ref Override ref
+             * @property {string|null} [advisoryId] Override advisoryId
+             * @property {hexrepo.pkg.RetirementReason|null} [retirementReason] Override retirementReason
+             * @property {string|null} [comment] Override comment
+             */
+
+            /**
+             * Constructs a new Override.
+             * @memberof hexrepo.policy
+             * @classdesc Represents an Override.
+             * @implements IOverride
+             * @constructor
+             * @param {hexrepo.policy.IOverride=} [properties] Properties to set
+             */
+            function Override(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Override action.
+             * @member {hexrepo.policy.OverrideAction} action
+             * @memberof hexrepo.policy.Override
+             * @instance
+             */
+            Override.prototype.action = 0;
+
+            /**
+             * Override ref.
+             * @member {hexrepo.policy.IPackageRef} ref
+             * @memberof hexrepo.policy.Override
+             * @instance
+             */
+            Override.prototype.ref = null;
+
+            /**
+             * Override advisoryId.
+             * @member {string} advisoryId
+             * @memberof hexrepo.policy.Override
+             * @instance
+             */
+            Override.prototype.advisoryId = "";
+
+            /**
+             * Override retirementReason.
+             * @member {hexrepo.pkg.RetirementReason} retirementReason
+             * @memberof hexrepo.policy.Override
+             * @instance
+             */
+            Override.prototype.retirementReason = 0;
+
+            /**
+             * Override comment.
+             * @member {string} comment
+             * @memberof hexrepo.policy.Override
+             * @instance
+             */
+            Override.prototype.comment = "";
+
+            /**
+             * Encodes the specified Override message. Does not implicitly {@link hexrepo.policy.Override.verify|verify} messages.
+             * @function encode
+             * @memberof hexrepo.policy.Override
+             * @static
+             * @param {hexrepo.policy.IOverride} message Override message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Override.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                writer.uint32(/* id 1, wireType 0 =*/8).int32(message.action);
+                $root.hexrepo.policy.PackageRef.encode(message.ref, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (message.advisoryId != null && Object.hasOwnProperty.call(message, "advisoryId"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.advisoryId);
+                if (message.retirementReason != null && Object.hasOwnProperty.call(message, "retirementReason"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.retirementReason);
+                if (message.comment != null && Object.hasOwnProperty.call(message, "comment"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.comment);
+                return writer;
+            };
+
+            /**
+             * Decodes an Override message from the specified reader or buffer.
+             * @function decode
+             * @memberof hexrepo.policy.Override
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {hexrepo.policy.Override} Override
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Override.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.hexrepo.policy.Override();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.action = reader.int32();
+                            break;
+                        }
+                    case 2: {
+                            message.ref = $root.hexrepo.policy.PackageRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 3: {
+                            message.advisoryId = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.retirementReason = reader.int32();
+                            break;
+                        }
+                    case 5: {
+                            message.comment = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (!Object.hasOwnProperty.call(message, "action"))
+                    throw $util.ProtocolError("missing required 'action'", { instance: message });
+                if (!Object.hasOwnProperty.call(message, "ref"))
+                    throw $util.ProtocolError("missing required 'ref'", { instance: message });
+                return message;
+            };
+
+            return Override;
+        })();
+
+        /**
+         * OverrideAction enum.
+         * @name hexrepo.policy.OverrideAction
+         * @enum {number}
+         * @property {number} OVERRIDE_ACTION_ALLOW=0 OVERRIDE_ACTION_ALLOW value
+         * @property {number} OVERRIDE_ACTION_DENY=1 OVERRIDE_ACTION_DENY value
+         * @property {number} OVERRIDE_ACTION_ADVISORY=2 OVERRIDE_ACTION_ADVISORY value
+         * @property {number} OVERRIDE_ACTION_RETIREMENT=3 OVERRIDE_ACTION_RETIREMENT value
+         * @property {number} OVERRIDE_ACTION_COOLDOWN=4 OVERRIDE_ACTION_COOLDOWN value
+         */
+        policy.OverrideAction = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "OVERRIDE_ACTION_ALLOW"] = 0;
+            values[valuesById[1] = "OVERRIDE_ACTION_DENY"] = 1;
+            values[valuesById[2] = "OVERRIDE_ACTION_ADVISORY"] = 2;
+            values[valuesById[3] = "OVERRIDE_ACTION_RETIREMENT"] = 3;
+            values[valuesById[4] = "OVERRIDE_ACTION_COOLDOWN"] = 4;
+            return values;
+        })();
+
+        return policy;
+    })();
+
     hexrepo.signed = (function() {
 
         /**
