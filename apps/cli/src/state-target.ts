@@ -75,7 +75,14 @@ async function remoteTarget(url: string, token: string): Promise<StateTarget> {
     describe: api.api,
     repository,
     existing: async (names) => {
-      const found = await Promise.all(names.map((n) => api.package(n).then(() => n, (err: unknown) => (err instanceof HexrepoError && err.code === 'NOT_FOUND' ? null : Promise.reject(err)))));
+      const found = await Promise.all(
+        names.map((n) =>
+          api.package(n).then(
+            () => n,
+            (err: unknown) => (err instanceof HexrepoError && err.code === 'NOT_FOUND' ? null : Promise.reject(err)),
+          ),
+        ),
+      );
       return new Set(found.filter((n): n is string => n !== null));
     },
     addAdvisory: async (name, advisory, versions) => ({ package: name, ...(await api.addAdvisory(name, advisory, versions)) }),

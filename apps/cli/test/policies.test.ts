@@ -59,7 +59,26 @@ const GHSA = {
 
 describe('hexrepo advisory', () => {
   it('add, list --json, kept by build --no-cache, remove', async () => {
-    const add = await run(['advisory', 'add', 'foo', '--versions', '< 0.2.0', '--id', 'ACME-2026-001', '--summary', 'Unsafe default', '--severity', 'high', '--cvss', '7.5', '--html-url', 'https://example.test/ACME-2026-001', '--alias', 'CVE-2026-1', '--json']);
+    const add = await run([
+      'advisory',
+      'add',
+      'foo',
+      '--versions',
+      '< 0.2.0',
+      '--id',
+      'ACME-2026-001',
+      '--summary',
+      'Unsafe default',
+      '--severity',
+      'high',
+      '--cvss',
+      '7.5',
+      '--html-url',
+      'https://example.test/ACME-2026-001',
+      '--alias',
+      'CVE-2026-1',
+      '--json',
+    ]);
     expect(add.status, add.stderr).toBe(0);
     expect(JSON.parse(add.stdout)).toMatchObject({ ok: true, package: 'foo', versions: ['0.1.0'], advisory: { id: 'ACME-2026-001', severity: 'high', cvssScore: 7.5, aliases: ['CVE-2026-1'] } });
     expect((await run(['build', '--no-cache'])).status).toBe(0);
@@ -117,7 +136,14 @@ describe('hexrepo policy', () => {
       visibility: 'private',
       description: 'Production builds',
       repositories: [
-        { repository: 'hexpm', restriction: { minSeverity: 'high', retirementReasons: ['security', 'invalid'], cooldown: '7d' }, overrides: [{ action: 'allow', package: 'plug', requirement: '~> 1.14' }, { action: 'deny', package: 'jason' }] },
+        {
+          repository: 'hexpm',
+          restriction: { minSeverity: 'high', retirementReasons: ['security', 'invalid'], cooldown: '7d' },
+          overrides: [
+            { action: 'allow', package: 'plug', requirement: '~> 1.14' },
+            { action: 'deny', package: 'jason' },
+          ],
+        },
         { repository: 'acme', restriction: { minSeverity: 'medium' }, overrides: [] },
       ],
     };
@@ -143,7 +169,20 @@ describe('hexrepo policy', () => {
       [['policy', 'create', 'x'], /error\[POLICY_INVALID\]: the policy name "x" is not valid/],
       [['policy', 'create', 'bad', '--allow', 'Hex PM:plug'], /"Hex PM" is not a repository name/],
     ];
-    await writeFile(join(dir, 'contradiction.json'), JSON.stringify({ repositories: [{ repository: 'hexpm', overrides: [{ action: 'allow', package: 'plug' }, { action: 'deny', package: 'plug' }] }] }));
+    await writeFile(
+      join(dir, 'contradiction.json'),
+      JSON.stringify({
+        repositories: [
+          {
+            repository: 'hexpm',
+            overrides: [
+              { action: 'allow', package: 'plug' },
+              { action: 'deny', package: 'plug' },
+            ],
+          },
+        ],
+      }),
+    );
     await writeFile(join(dir, 'on-hexpm.json'), JSON.stringify({ repositories: [] }));
     for (const [args, reason] of cases) {
       const res = await run(args);
@@ -216,4 +255,3 @@ describe('hexrepo policy', () => {
     });
   });
 });
-

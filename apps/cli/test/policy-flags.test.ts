@@ -23,7 +23,11 @@ describe('policy flags', () => {
   it('edit: a rule replaces the repository’s rule, --remove and --drop-repo take away, the result validates', () => {
     const base = validatePolicy({ name: 'p-one', repositories: [{ repository: 'hexpm', restriction: { minSeverity: 'high' }, overrides: [{ action: 'deny', package: 'jason' }] }, { repository: 'acme' }] }, 'acme');
     const next = applyPolicyFlags(base, { ...none, rule: ['hexpm:retired=security'], remove: ['hexpm:jason'], dropRepo: ['acme'], allow: ['hexpm:plug@~> 1.14'] });
-    expect(validatePolicy(next, 'acme')).toEqual({ name: 'p-one', visibility: 'private', repositories: [{ repository: 'hexpm', restriction: { retirementReasons: ['security'] }, overrides: [{ action: 'allow', package: 'plug', requirement: '~> 1.14' }] }] });
+    expect(validatePolicy(next, 'acme')).toEqual({
+      name: 'p-one',
+      visibility: 'private',
+      repositories: [{ repository: 'hexpm', restriction: { retirementReasons: ['security'] }, overrides: [{ action: 'allow', package: 'plug', requirement: '~> 1.14' }] }],
+    });
     expect(() => applyPolicyFlags(base, { ...none, remove: ['hexpm:plug'] })).toThrow(/no override of plug in hexpm/);
     expect(() => applyPolicyFlags(base, { ...none, dropRepo: ['other'] })).toThrow(/has no rules for other/);
   });

@@ -165,7 +165,11 @@ export function validatePolicy(input: unknown, ownRepository: string): PolicyDef
     const e = entry as Record<string, unknown>;
     for (const k of Object.keys(e)) if (!['repository', 'restriction', 'overrides'].includes(k)) throw invalid(`repositories[${i}]: unknown field ${JSON.stringify(k)}`, `repositories[${i}]`);
     if (typeof e.repository !== 'string' || !REPOSITORY_RE.test(e.repository) || e.repository.length > 64) {
-      throw invalid(`repositories[${i}]: ${JSON.stringify(e.repository) ?? 'nothing'} is not a repository name`, `repositories[${i}]`, 'use hexpm, hexpm:ORG or the name a repository is configured under in Mix (lowercase letters, digits, "-", "_")');
+      throw invalid(
+        `repositories[${i}]: ${JSON.stringify(e.repository) ?? 'nothing'} is not a repository name`,
+        `repositories[${i}]`,
+        'use hexpm, hexpm:ORG or the name a repository is configured under in Mix (lowercase letters, digits, "-", "_")',
+      );
     }
     const where = e.repository;
     // Hex takes the first entry of a repository; a second one would be silently ignored.

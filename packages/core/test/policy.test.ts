@@ -81,7 +81,21 @@ describe('validatePolicy', () => {
     [{ ...base, repositories: [{ repository: 'hexpm', restriction: { cooldown: '7 days' } }] }, /cooldown "7 days"/],
     [{ ...base, repositories: [{ repository: 'hexpm', overrides: [{ action: 'allow', package: 'plug', requirement: '>= 1.0' }] }] }, /not a valid Elixir requirement/],
     [{ ...base, repositories: [{ repository: 'hexpm', overrides: [{ action: 'allow', package: 'Plug' }] }] }, /not a Hex package name/],
-    [{ ...base, repositories: [{ repository: 'hexpm', overrides: [{ action: 'allow', package: 'plug' }, { action: 'deny', package: 'plug' }] }] }, /both allowed and denied/],
+    [
+      {
+        ...base,
+        repositories: [
+          {
+            repository: 'hexpm',
+            overrides: [
+              { action: 'allow', package: 'plug' },
+              { action: 'deny', package: 'plug' },
+            ],
+          },
+        ],
+      },
+      /both allowed and denied/,
+    ],
     [{ ...base, repositories: [{ repository: 'hexpm' }, { repository: 'hexpm' }] }, /two entries/],
     [{ ...base, repositories: [{ repository: 'Hex PM' }] }, /not a repository name/],
     [{ ...base, repositories: [{ repository: 'hexpm', overrides: [{ action: 'advisory', package: 'plug' }] }] }, /needs the advisoryId/],

@@ -90,7 +90,10 @@ describe('advisories over the API', () => {
 });
 
 describe('policies over the API and the repository endpoint', () => {
-  const policy = { name: 'strict-prod', repositories: [{ repository: 'hexpm', restriction: { minSeverity: 'high', retirementReasons: ['security'], cooldown: '2w' }, overrides: [{ action: 'allow', package: 'plug', requirement: '~> 1.14' }] }] };
+  const policy = {
+    name: 'strict-prod',
+    repositories: [{ repository: 'hexpm', restriction: { minSeverity: 'high', retirementReasons: ['security'], cooldown: '2w' }, overrides: [{ action: 'allow', package: 'plug', requirement: '~> 1.14' }] }],
+  };
 
   it('admin scope to write; invalid ones refused with the reason (422); ETF bodies accepted', async () => {
     expect((await call('POST', '/api/policies', { token: writer, json: policy })).status).toBe(403);

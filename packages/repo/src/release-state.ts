@@ -54,11 +54,13 @@ function parseState(key: string, body: Uint8Array): Map<string, ReleaseState> {
 /** The state file's JSON: each advisory once at package level, releases naming theirs by id. */
 function serializeState(name: string, releases: Map<string, ReleaseState>): StateFile {
   const advisories = new Map<string, Advisory>();
-  const entries = [...releases].sort(([a], [b]) => a.localeCompare(b)).map(([version, state]) => {
-    const { advisories: own, ...rest } = state;
-    for (const a of own ?? []) advisories.set(a.id, a);
-    return [version, own && own.length > 0 ? { ...rest, advisories: own.map((a) => a.id).sort() } : rest] as const;
-  });
+  const entries = [...releases]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([version, state]) => {
+      const { advisories: own, ...rest } = state;
+      for (const a of own ?? []) advisories.set(a.id, a);
+      return [version, own && own.length > 0 ? { ...rest, advisories: own.map((a) => a.id).sort() } : rest] as const;
+    });
   return {
     format: 1,
     package: name,

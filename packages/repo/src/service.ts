@@ -7,7 +7,23 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { compareVersions, DEFAULT_LIMITS, HexrepoError, isHexrepoError, matchesRequirement, parseRequirement, parseVersion, toHex, validateAdvisory, validateRetirement, type Advisory, type Dependency, type PolicyDefinition, type Retirement, type TarballLimits } from '@hexrepo/core';
+import {
+  compareVersions,
+  DEFAULT_LIMITS,
+  HexrepoError,
+  isHexrepoError,
+  matchesRequirement,
+  parseRequirement,
+  parseVersion,
+  toHex,
+  validateAdvisory,
+  validateRetirement,
+  type Advisory,
+  type Dependency,
+  type PolicyDefinition,
+  type Retirement,
+  type TarballLimits,
+} from '@hexrepo/core';
 import { CachedStore, contentEtag, type BatchEntry, type BlobStore, type PutResult } from '@hexrepo/storage';
 import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/tarball';
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';

@@ -17,9 +17,16 @@ export function formatPolicy(p: PolicyDefinition, repository: string): string {
   if (p.repositories.length === 0) lines.push('  no rules: every release is allowed');
   for (const r of p.repositories) {
     const x = r.restriction;
-    const rules = x ? [x.minSeverity ? `advisories of severity ${x.minSeverity} or above` : '', x.retirementReasons ? `retired as ${x.retirementReasons.join(' or ')}` : '', x.cooldown && x.cooldown !== '0' ? `published less than ${x.cooldown} ago` : ''].filter(Boolean) : [];
+    const rules = x
+      ? [
+          x.minSeverity ? `advisories of severity ${x.minSeverity} or above` : '',
+          x.retirementReasons ? `retired as ${x.retirementReasons.join(' or ')}` : '',
+          x.cooldown && x.cooldown !== '0' ? `published less than ${x.cooldown} ago` : '',
+        ].filter(Boolean)
+      : [];
     lines.push(`  ${r.repository}: ${rules.length > 0 ? `block releases with ${rules.join('; ')}` : 'no restriction'}`);
-    for (const o of r.overrides) lines.push(`    ${o.action} ${o.package}${o.requirement ? ` ${o.requirement}` : ''}${o.advisoryId ? ` ${o.advisoryId}` : ''}${o.retirementReason ? ` ${o.retirementReason}` : ''}${o.comment ? ` (${o.comment})` : ''}`);
+    for (const o of r.overrides)
+      lines.push(`    ${o.action} ${o.package}${o.requirement ? ` ${o.requirement}` : ''}${o.advisoryId ? ` ${o.advisoryId}` : ''}${o.retirementReason ? ` ${o.retirementReason}` : ''}${o.comment ? ` (${o.comment})` : ''}`);
   }
   lines.push(`  use it (Hex 2.5): ${clientSetup({ repository, url: '', publicKeyPath: '', publicKeyPem: '', fingerprint: '', policies: [p.name] }).policies[0]!}`);
   return `${lines.join('\n')}\n`;
@@ -126,7 +133,8 @@ ${STATE_TARGET_HELP('admin')}`,
         throw new HexrepoError('USAGE', `hexrepo policy: ${from} is not a readable JSON file: ${(err as Error).message}`, { hint: 'see docs/policies.md for the format' });
       }
       if (typeof fromJson !== 'object' || fromJson === null || Array.isArray(fromJson)) throw new HexrepoError('POLICY_INVALID', `${from}: a policy must be a JSON object`, { where: 'policy' });
-      if (fromJson.name !== undefined && fromJson.name !== name) throw new HexrepoError('POLICY_INVALID', `${from} names the policy ${JSON.stringify(fromJson.name)}, not ${name}`, { where: 'name', hint: 'leave "name" out of the file or make it match' });
+      if (fromJson.name !== undefined && fromJson.name !== name)
+        throw new HexrepoError('POLICY_INVALID', `${from} names the policy ${JSON.stringify(fromJson.name)}, not ${name}`, { where: 'name', hint: 'leave "name" out of the file or make it match' });
     }
     const local = await openStateTarget('policy', values, dir, io);
     try {
