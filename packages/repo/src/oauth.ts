@@ -81,6 +81,12 @@ export interface OAuthOptions {
   deviceTtlMs?: number;
   /** Seconds a client waits between polls. @default 5 */
   intervalSeconds?: number;
+  /**
+   * Device authorizations kept at once (waiting, or expired and not yet pruned). Anyone may start
+   * one, and every server re-reads them all, so past this a new one is refused until old ones go.
+   * @default 1000
+   */
+  maxDevices?: number;
   now?: () => number;
 }
 
@@ -187,6 +193,7 @@ export class OAuthStore {
   readonly refreshTtlMs: number;
   readonly deviceTtlMs: number;
   readonly intervalSeconds: number;
+  readonly maxDevices: number;
   /** Changes whenever the sessions change (for caches of verification results). */
   generation = 0;
 
@@ -200,6 +207,7 @@ export class OAuthStore {
     this.refreshTtlMs = opts.refreshTtlMs ?? 30 * 24 * 3_600_000;
     this.deviceTtlMs = opts.deviceTtlMs ?? 10 * 60_000;
     this.intervalSeconds = opts.intervalSeconds ?? 5;
+    this.maxDevices = opts.maxDevices ?? 1000;
   }
 
   /** Open the sessions in `store` (at OAUTH_KEY unless `key` says otherwise); none yet is an empty set. */
@@ -348,9 +356,20 @@ export class OAuthStore {
     return this.#change((file) => (file.sessions.some((s) => s.id === id) ? { file: { ...file, sessions: file.sessions.filter((s) => s.id !== id) }, result: true } : { file: null, result: false }));
   }
 
-  /** RFC 8628 device authorization: a device code for the client, a user code for the person. */
+  /**
+   * RFC 8628 device authorization: a device code for the client, a user code for the person.
+   * RATE_LIMITED (with `retryAfterSeconds`) when `maxDevices` are kept already.
+   */
   async startDevice(opts: { clientId: string; name: string; scopes: string[]; repository: string | null }): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
     return this.#change((file) => {
+      if (file.devices.length >= this.maxDevices) {
+        const freed = Math.min(...file.devices.map((d) => Date.parse(d.expiresAt) + DEVICE_GRACE_MS));
+        const retryAfterSeconds = Math.max(1, Math.ceil((freed - this.#now()) / 1000));
+        throw new HexrepoError('RATE_LIMITED', `${file.devices.length} device logins are waiting or recently expired, the most this host keeps`, {
+          hint: `retry in ${retryAfterSeconds} s; if nobody is logging in, someone is starting device logins in bulk`,
+          retryAfterSeconds,
+        });
+      }
       const id = newId(new Set(file.devices.map((d) => d.id)));
       const deviceCode = secret('hxd', id);
       const taken = new Set(file.devices.map((d) => d.userCode));

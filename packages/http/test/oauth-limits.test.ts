@@ -1,0 +1,56 @@
+/**
+ * What anonymous callers can make the OAuth endpoints keep: device authorizations need no
+ * credentials, and each one is a record in the host's state store that every server re-reads, so
+ * both their number and their size are bounded. A real server on loopback, a real state store in a
+ * temp dir, an injected clock.
+ */
+import { mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OAuthStore, OAUTH_KEY, TokenStore } from '@hexrepo/repo';
+import { FsStore } from '@hexrepo/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Access, createHostHandler, listen, type RunningServer } from '../src/index.js';
+
+let clock = Date.parse('2026-06-01T12:00:00Z');
+const now = (): number => clock;
+let root: string;
+let server: RunningServer;
+
+const startDevice = (body: Record<string, string>): Promise<Response> =>
+  fetch(`${server.url}/api/oauth/device_authorization`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) });
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'hexrepo-oauth-limits-'));
+  const state = new FsStore(join(root, 'state'));
+  const tokens = await TokenStore.open(state, { now });
+  const oauth = await OAuthStore.open(state, { now, maxDevices: 5 });
+  server = await listen(createHostHandler({ repositories: [], access: new Access({ visibility: 'private', users: [], tokens, oauth, now }) }), { host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('device authorizations from anonymous callers', () => {
+  it('are capped: past the limit a new one is refused (503, retry-after) until the old ones expire', async () => {
+    for (let i = 0; i < 5; i++) expect((await startDevice({ client_id: 'cli', scope: 'api' })).status).toBe(200);
+    const refused = await startDevice({ client_id: 'cli', scope: 'api' });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: string }).error).toBe('temporarily_unavailable');
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    // Expired codes are kept a while (a late poll hears expired_token), then pruned: room again.
+    clock += retryAfter * 1000;
+    expect((await startDevice({ client_id: 'cli', scope: 'api' })).status).toBe(200);
+  });
+
+  it('refuse a client_id or scope too long to be real, so a record stays small', async () => {
+    const long = await startDevice({ client_id: 'x'.repeat(15_000) });
+    expect(long.status).toBe(400);
+    expect(((await long.json()) as { error: string }).error).toBe('invalid_request');
+    const manyScopes = Array.from({ length: 500 }, (_, i) => `repository:r${i}`).join(' ');
+    expect((await startDevice({ client_id: 'cli', scope: manyScopes })).status).toBe(400);
+    expect((await stat(join(root, 'state', OAUTH_KEY))).size).toBeLessThan(10_000);
+  });
+});
