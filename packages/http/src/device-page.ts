@@ -107,7 +107,7 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-/** Serve GET/HEAD/POST on the approval page. `origin`: `http://host`, which a POST's Origin must equal when sent. */
+/** Serve GET/HEAD/POST on the approval page. `origin`: `http://host`, which a POST's Origin must equal (or its https form) when sent. */
 export async function handleDevicePage(req: IncomingMessage, res: ServerResponse, opts: { access: Access; oauth: OAuthStore; origin: string; ip: string; query: URLSearchParams }): Promise<void> {
   const { oauth } = opts;
   if (req.method === 'GET' || req.method === 'HEAD') {
@@ -125,8 +125,10 @@ export async function handleDevicePage(req: IncomingMessage, res: ServerResponse
   const cookie = cookieOf(req);
   const field = form?.get('csrf') ?? '';
   const origin = req.headers.origin;
+  // Behind a proxy that terminates TLS the browser's Origin is https://HOST for this same Host.
+  const sameSite = origin === undefined || origin === opts.origin || origin === opts.origin.replace(/^http:/, 'https:');
   // The double-submit check first: nothing about a request from another site is looked at.
-  if (!form || cookie === null || !safeEqual(cookie, field) || (origin !== undefined && origin !== opts.origin)) {
+  if (!form || cookie === null || !safeEqual(cookie, field) || !sameSite) {
     return page(res, 403, 'Request refused', `<p data-testid="error">The form expired or did not come from this page. <a href="${DEVICE_PAGE_PATH}">Start again</a> with the code your terminal shows.</p>`);
   }
   const d = await oauth.pendingDevice(form.get('user_code') ?? '');

@@ -278,6 +278,17 @@ describe('the device flow without a browser', () => {
     expect((await post(server.url, '/api/oauth/token', hexCore.pollDeviceToken(d.device_code as string))).body!.error).toBe('invalid_grant');
   });
 
+  it('accepts the form behind a TLS-terminating proxy (Origin https://HOST), and still refuses another site', async () => {
+    const d = await start();
+    const page = await form(d.user_code as string);
+    const fields = { csrf: page.csrf, user_code: d.user_code as string, username: 'alice', password: 'alice-password-1', action: 'approve' };
+    const host = new URL(server.url).host;
+    expect((await submit(fields, page.cookie, `https://${host}.elsewhere.example`)).status).toBe(403);
+    expect((await submit(fields, page.cookie, 'https://elsewhere.example')).status).toBe(403);
+    // What a browser sends for the page at https://HOST/oauth/device when a proxy forwards to this server.
+    expect((await submit(fields, page.cookie, `https://${host}`)).status).toBe(200);
+  });
+
   it('tells the client access_denied (403) when the user denies, and expired_token once the code expired', async () => {
     const d = await start();
     const page = await form(d.user_code as string);
