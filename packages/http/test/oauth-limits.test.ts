@@ -54,3 +54,19 @@ describe('device authorizations from anonymous callers', () => {
     expect((await stat(join(root, 'state', OAUTH_KEY))).size).toBeLessThan(10_000);
   });
 });
+
+describe('user codes on the approval page', () => {
+  it('are not open to guessing: after 10 unknown codes from an address, the page refuses (429) until the window passes', async () => {
+    clock += 3_600_000;
+    const started = await startDevice({ client_id: 'cli', scope: 'api' });
+    const code = ((await started.json()) as { user_code: string }).user_code;
+    const wrong = code === 'BBBB-BBBB' ? 'CCCC-CCCC' : 'BBBB-BBBB';
+    for (let i = 0; i < 10; i++) expect((await fetch(`${server.url}/oauth/device?user_code=${wrong}`)).status).toBe(404);
+    const blocked = await fetch(`${server.url}/oauth/device?user_code=${code}`);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await blocked.text()).not.toContain(code);
+    clock += 60_000;
+    expect((await fetch(`${server.url}/oauth/device?user_code=${code}`)).status).toBe(200);
+  });
+});
