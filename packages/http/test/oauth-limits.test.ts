@@ -16,6 +16,8 @@ let clock = Date.parse('2026-06-01T12:00:00Z');
 const now = (): number => clock;
 let root: string;
 let server: RunningServer;
+let tokens: TokenStore;
+let oauth: OAuthStore;
 
 const startDevice = (body: Record<string, string>): Promise<Response> =>
   fetch(`${server.url}/api/oauth/device_authorization`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) });
@@ -23,8 +25,8 @@ const startDevice = (body: Record<string, string>): Promise<Response> =>
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hexrepo-oauth-limits-'));
   const state = new FsStore(join(root, 'state'));
-  const tokens = await TokenStore.open(state, { now });
-  const oauth = await OAuthStore.open(state, { now, maxDevices: 5 });
+  tokens = await TokenStore.open(state, { now });
+  oauth = await OAuthStore.open(state, { now, maxDevices: 5, maxSessionsPerSubject: 3 });
   server = await listen(createHostHandler({ repositories: [], access: new Access({ visibility: 'private', users: [], tokens, oauth, now }) }), { host: '127.0.0.1', port: 0 });
 });
 
@@ -68,5 +70,29 @@ describe('user codes on the approval page', () => {
     expect(await blocked.text()).not.toContain(code);
     clock += 60_000;
     expect((await fetch(`${server.url}/oauth/device?user_code=${code}`)).status).toBe(200);
+  });
+});
+
+describe('sessions of one API key or user', () => {
+  const token = async (body: Record<string, string>): Promise<{ status: number; refresh_token?: string }> => {
+    const res = await fetch(`${server.url}/api/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, ...((await res.json()) as { refresh_token?: string }) };
+  };
+
+  it('are capped: exchanging a key again and again ends its least recently renewed sessions, not those of other keys', async () => {
+    const other = (await tokens.create({ label: 'other', grants: [{ repository: '*', scopes: ['read'], packages: [] }] })).token;
+    const kept = await token({ grant_type: 'client_credentials', client_id: 'cli', client_secret: other });
+    const looping = (await tokens.create({ label: 'loop', grants: [{ repository: '*', scopes: ['read'], packages: [] }] })).token;
+    const issued: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      clock += 1000;
+      const t = await token({ grant_type: 'client_credentials', client_id: 'cli', client_secret: looping });
+      expect(t.status).toBe(200);
+      issued.push(t.refresh_token!);
+    }
+    expect(oauth.list().length).toBe(4);
+    expect((await token({ grant_type: 'refresh_token', client_id: 'cli', refresh_token: issued[0]! })).status).toBe(400);
+    expect((await token({ grant_type: 'refresh_token', client_id: 'cli', refresh_token: issued[9]! })).status).toBe(200);
+    expect((await token({ grant_type: 'refresh_token', client_id: 'cli', refresh_token: kept.refresh_token! })).status).toBe(200);
   });
 });

@@ -87,6 +87,13 @@ export interface OAuthOptions {
    * @default 1000
    */
   maxDevices?: number;
+  /**
+   * Sessions kept per API key or user. Every exchange of a key starts one that lasts 30 days, so
+   * past this the subject's least recently renewed ones end: a client exchanging in a loop cannot
+   * grow the host's state without bound, and only its own sessions pay for it.
+   * @default 100
+   */
+  maxSessionsPerSubject?: number;
   now?: () => number;
 }
 
@@ -194,6 +201,7 @@ export class OAuthStore {
   readonly deviceTtlMs: number;
   readonly intervalSeconds: number;
   readonly maxDevices: number;
+  readonly maxSessionsPerSubject: number;
   /** Changes whenever the sessions change (for caches of verification results). */
   generation = 0;
 
@@ -208,6 +216,7 @@ export class OAuthStore {
     this.deviceTtlMs = opts.deviceTtlMs ?? 10 * 60_000;
     this.intervalSeconds = opts.intervalSeconds ?? 5;
     this.maxDevices = opts.maxDevices ?? 1000;
+    this.maxSessionsPerSubject = opts.maxSessionsPerSubject ?? 100;
   }
 
   /** Open the sessions in `store` (at OAUTH_KEY unless `key` says otherwise); none yet is an empty set. */
@@ -292,8 +301,18 @@ export class OAuthStore {
   async issue(opts: { clientId: string; name: string; subject: OAuthSubject; scopes: string[]; repository: string | null }): Promise<IssuedTokens> {
     return this.#change((file) => {
       const { session, tokens } = this.#newSession(file, opts);
-      return { file: { ...file, sessions: [...file.sessions, session] }, result: tokens };
+      return { file: { ...file, sessions: this.#added(file.sessions, session) }, result: tokens };
     });
+  }
+
+  /** `sessions` with `session` added, less its subject's least recently renewed ones past maxSessionsPerSubject. */
+  #added(sessions: readonly SessionRecord[], session: SessionRecord): SessionRecord[] {
+    const same = (s: SessionRecord): boolean => (s.subject.kind === 'key' ? session.subject.kind === 'key' && s.subject.id === session.subject.id : session.subject.kind === 'user' && s.subject.username === session.subject.username);
+    const mine = sessions.filter(same);
+    const over = mine.length + 1 - this.maxSessionsPerSubject;
+    if (over <= 0) return [...sessions, session];
+    const ended = new Set([...mine].sort((a, b) => Date.parse(a.refreshExpiresAt) - Date.parse(b.refreshExpiresAt)).slice(0, over));
+    return [...sessions.filter((s) => !ended.has(s)), session];
   }
 
   #newSession(file: OAuthFile, opts: { clientId: string; name: string; subject: OAuthSubject; scopes: string[]; repository: string | null }): { session: SessionRecord; tokens: IssuedTokens } {
@@ -445,7 +464,7 @@ export class OAuthStore {
       const devices = file.devices.filter((x) => x !== d);
       if (d.status === 'denied') return { file: { ...file, devices }, result: { ok: false, error: 'access_denied' } };
       const { session, tokens } = this.#newSession(file, { clientId: d.clientId, name: d.name, subject: { kind: 'user', username: d.username! }, scopes: d.scopes, repository: d.repository });
-      return { file: { ...file, devices, sessions: [...file.sessions, session] }, result: { ok: true, tokens } };
+      return { file: { ...file, devices, sessions: this.#added(file.sessions, session) }, result: { ok: true, tokens } };
     });
   }
 
