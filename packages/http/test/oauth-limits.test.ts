@@ -8,7 +8,7 @@ import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OAuthStore, OAUTH_KEY, TokenStore } from '@hexrepo/repo';
-import { FsStore } from '@hexrepo/storage';
+import { FsStore, type StoredObject } from '@hexrepo/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, createHostHandler, listen, type RunningServer } from '../src/index.js';
 
@@ -18,13 +18,23 @@ let root: string;
 let server: RunningServer;
 let tokens: TokenStore;
 let oauth: OAuthStore;
+let state: CountingFsStore;
+
+/** The real folder store, counting full reads of the OAuth state (what every server pays per request that reaches it). */
+class CountingFsStore extends FsStore {
+  oauthReads = 0;
+  override async get(key: string): Promise<StoredObject | null> {
+    if (key === OAUTH_KEY) this.oauthReads++;
+    return super.get(key);
+  }
+}
 
 const startDevice = (body: Record<string, string>): Promise<Response> =>
   fetch(`${server.url}/api/oauth/device_authorization`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) });
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hexrepo-oauth-limits-'));
-  const state = new FsStore(join(root, 'state'));
+  state = new CountingFsStore(join(root, 'state'));
   tokens = await TokenStore.open(state, { now });
   oauth = await OAuthStore.open(state, { now, maxDevices: 5, maxSessionsPerSubject: 3 });
   server = await listen(createHostHandler({ repositories: [], access: new Access({ visibility: 'private', users: [], tokens, oauth, now }) }), { host: '127.0.0.1', port: 0 });
@@ -94,5 +104,31 @@ describe('sessions of one API key or user', () => {
     expect((await token({ grant_type: 'refresh_token', client_id: 'cli', refresh_token: issued[0]! })).status).toBe(400);
     expect((await token({ grant_type: 'refresh_token', client_id: 'cli', refresh_token: issued[9]! })).status).toBe(200);
     expect((await token({ grant_type: 'refresh_token', client_id: 'cli', refresh_token: kept.refresh_token! })).status).toBe(200);
+  });
+});
+
+describe('made-up device codes and refresh tokens', () => {
+  const post = async (path: string, body: Record<string, string>): Promise<{ status: number; error?: string }> => {
+    const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, ...(text ? (JSON.parse(text) as { error?: string }) : {}) };
+  };
+  const madeUp = (prefix: string, i: number): string => `${prefix}_${String(i).padStart(10, 'z')}_${'C'.repeat(43)}`;
+
+  it('are refused from memory once the store was looked at, without reading the whole state for each', async () => {
+    clock += 3_600_000;
+    expect((await startDevice({ client_id: 'cli', scope: 'api' })).status).toBe(200);
+    const before = state.oauthReads;
+    for (let i = 0; i < 20; i++) {
+      expect(await post('/api/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: 'cli', device_code: madeUp('hxd', i) })).toMatchObject({ status: 400, error: 'invalid_grant' });
+      expect(await post('/api/oauth/token', { grant_type: 'refresh_token', client_id: 'cli', refresh_token: madeUp('hxf', i) })).toMatchObject({ status: 400, error: 'invalid_grant' });
+      expect((await post('/api/oauth/revoke', { token: madeUp('hxa', i) })).status).toBe(200);
+    }
+    expect(state.oauthReads - before).toBe(0);
+    // What another server issued a moment ago is still found (the store is looked at once).
+    const other = await OAuthStore.open(new FsStore(join(root, 'state')), { now });
+    const key = (await tokens.create({ label: 'elsewhere', grants: [{ repository: '*', scopes: ['read'], packages: [] }] })).info.id;
+    const issued = await other.issue({ clientId: 'cli', name: '', subject: { kind: 'key', id: key }, scopes: [], repository: null });
+    expect((await post('/api/oauth/token', { grant_type: 'refresh_token', client_id: 'cli', refresh_token: issued.refreshToken })).status).toBe(200);
   });
 });

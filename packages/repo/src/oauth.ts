@@ -344,7 +344,7 @@ export class OAuthStore {
   async refreshSession(refreshToken: string, current: SubjectGrants): Promise<IssuedTokens | null> {
     const m = REFRESH_RE.exec(refreshToken);
     if (!m) return null;
-    if (!this.#sessions.has(m[1]!)) await this.refreshSoon();
+    if (!(await this.#sessionMatches(m[1]!, (s) => hashMatches(s.refreshHash, refreshToken)))) return null;
     return this.#change((file) => {
       const s = file.sessions.find((x) => x.id === m[1]);
       if (!s || !hashMatches(s.refreshHash, refreshToken) || !(Date.parse(s.refreshExpiresAt) > this.#now())) return { file: null, result: null };
@@ -362,12 +362,25 @@ export class OAuthStore {
     const m = ACCESS_RE.exec(token) ?? REFRESH_RE.exec(token);
     if (!m) return false;
     const id = m[1]!;
-    if (!this.#sessions.has(id)) await this.refreshSoon();
+    if (!(await this.#sessionMatches(id, (s) => hashMatches(s.accessHash, token) || hashMatches(s.refreshHash, token)))) return false;
     return this.#change((file) => {
       const s = file.sessions.find((x) => x.id === id);
       if (!s || !(hashMatches(s.accessHash, token) || hashMatches(s.refreshHash, token))) return { file: null, result: false };
       return { file: { ...file, sessions: file.sessions.filter((x) => x !== s) }, result: true };
     });
+  }
+
+  /**
+   * Whether session `id` matches here, looking at the store once when it does not: a token another
+   * server issued or rotated a moment ago is still found, while a made-up one costs a HEAD of the
+   * state, never a read and rewrite attempt of all of it.
+   */
+  async #sessionMatches(id: string, matches: (s: SessionRecord) => boolean): Promise<boolean> {
+    const here = this.#sessions.get(id);
+    if (here && matches(here)) return true;
+    await this.refreshSoon();
+    const fresh = this.#sessions.get(id);
+    return fresh !== undefined && matches(fresh);
   }
 
   /** End a session by id (the administrator's `hexrepo oauth revoke`); false when there is none. */
@@ -450,7 +463,9 @@ export class OAuthStore {
     // Approval happens on whichever server the user's browser reached: look at the store, not only memory.
     await this.refreshSoon();
     const known = this.#devices.get(id);
-    if (known?.status === 'pending' && hashMatches(known.deviceHash, deviceCode)) {
+    // Just looked at the store: a code unknown here is unknown everywhere, and costs no read of the whole state.
+    if (!known || !hashMatches(known.deviceHash, deviceCode) || known.clientId !== clientId) return { ok: false, error: 'invalid_grant' };
+    if (known.status === 'pending') {
       const last = this.#polls.get(id);
       this.#polls.set(id, now);
       if (this.#polls.size > 10_000) this.#polls.clear();
