@@ -199,6 +199,23 @@ describe('refresh, expiry and revocation', () => {
   });
 });
 
+describe('refresh on one server, use on another', () => {
+  it('accepts at once the access token another server rotated a moment ago (the old one is refused)', async () => {
+    const k = (await tokens.create({ label: 'rot', grants: [{ repository: 'alpha', scopes: ['read'], packages: [] }] })).token;
+    const t = await exchange(k, 'api');
+    // Both servers know the session (and its first access token).
+    expect((await get('/packages/foo', `Bearer ${t.access}`)).status).toBe(200);
+    await secondTokens.refresh();
+    expect((await get('/packages/foo', `Bearer ${t.access}`, second.url)).status).toBe(200);
+    // Hex refreshes through the load balancer, which sends it to the second server …
+    const r = await post(second.url, '/api/oauth/token', hexCore.refreshToken(t.refresh));
+    expect(r.status).toBe(200);
+    // … and its next request to the first, whose memory still has the old access token.
+    expect((await get('/packages/foo', `Bearer ${r.body!.access_token as string}`)).status).toBe(200);
+    expect((await get('/packages/foo', `Bearer ${t.access}`)).status).toBe(401);
+  });
+});
+
 describe('a host without a root repository', () => {
   it('still answers the OAuth endpoints and the page at /api/oauth and /oauth/device (mix hex.user auth with HEX_API_URL=http://host/api)', async () => {
     const oauth = await OAuthStore.open(state, { now });

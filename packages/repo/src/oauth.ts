@@ -280,16 +280,17 @@ export class OAuthStore {
 
   /**
    * The identity an access token carries: its subject's current grants narrowed to the session's
-   * scopes, expiring with the token (or its key, if sooner). `unknown`: well-formed but no such
-   * session here (perhaps issued by another server a moment ago); `expired`: this token, past its
-   * time (the refresh token may still work); null: invalid or revoked.
+   * scopes, expiring with the token (or its key, if sooner). `unknown`: well-formed but not the
+   * current token of a session here (perhaps issued or refreshed by another server a moment ago,
+   * or revoked); `expired`: this token, past its time (the refresh token may still work); null:
+   * not an access token, or its key or user is gone.
    */
   verifyAccess(token: string, current: SubjectGrants): TokenInfo | 'unknown' | 'expired' | null {
     const m = ACCESS_RE.exec(token);
     if (!m) return null;
     const s = this.#sessions.get(m[1]!);
-    if (!s) return 'unknown';
-    if (!hashMatches(s.accessHash, token)) return null;
+    // Another access token of a known session may be the one another server just rotated to.
+    if (!s || !hashMatches(s.accessHash, token)) return 'unknown';
     if (!(Date.parse(s.accessExpiresAt) > this.#now())) return 'expired';
     const subject = current(s.subject);
     if (!subject) return null;
