@@ -268,6 +268,16 @@ export class Access {
     return { ok: true, identity: id };
   }
 
+  /** Seconds until `key` may try again when it failed too often (the same limiter as credentials, for other guesses); null when it may. */
+  attemptsBlocked(key: string): number | null {
+    return this.#blocked(key);
+  }
+
+  /** Count a failed guess against `key` (say, a user code from an address). */
+  attemptFailed(key: string): void {
+    this.#fail(key);
+  }
+
   #blocked(address: string): number | null {
     const entry = this.#failures.get(address);
     if (!entry) return null;

@@ -107,7 +107,27 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-/** Serve GET/HEAD/POST on the approval page. `origin`: `http://host`, which a POST's Origin must equal when sent. */
+const UNKNOWN_CODE = 'That code is unknown, expired or already used. Check the code your terminal shows, or start again there.';
+
+/**
+ * The pending device a user code names, through the failed-attempt limiter: user codes are short
+ * enough to guess (RFC 8628 §5.1), so unknown ones count against the address. 'blocked' carries
+ * the seconds to wait.
+ */
+async function lookUp(opts: { access: Access; oauth: OAuthStore; ip: string }, code: string): Promise<PendingDevice | { blocked: number } | null> {
+  const key = `user-code\n${opts.ip}`;
+  const blocked = opts.access.attemptsBlocked(key);
+  if (blocked !== null) return { blocked };
+  const d = await opts.oauth.pendingDevice(code);
+  if (!d) opts.access.attemptFailed(key);
+  return d;
+}
+
+function tooManyCodes(res: ServerResponse, seconds: number, extra: Record<string, string> = {}): void {
+  page(res, 429, 'Authorize a device', codeForm('Too many unknown codes from your address; wait a minute and try again.'), { ...extra, 'retry-after': String(seconds) });
+}
+
+/** Serve GET/HEAD/POST on the approval page. `origin`: `http://host`, which a POST's Origin must equal (or its https form) when sent. */
 export async function handleDevicePage(req: IncomingMessage, res: ServerResponse, opts: { access: Access; oauth: OAuthStore; origin: string; ip: string; query: URLSearchParams }): Promise<void> {
   const { oauth } = opts;
   if (req.method === 'GET' || req.method === 'HEAD') {
@@ -116,8 +136,9 @@ export async function handleDevicePage(req: IncomingMessage, res: ServerResponse
     const cookie = { 'set-cookie': `${CSRF_COOKIE}=${csrf}; Path=${DEVICE_PAGE_PATH}; HttpOnly; SameSite=Strict; Max-Age=900` };
     const code = opts.query.get('user_code');
     if (code === null || code.trim() === '') return page(res, 200, 'Authorize a device', codeForm(), cookie);
-    const d = await oauth.pendingDevice(code);
-    if (!d) return page(res, 404, 'Authorize a device', codeForm('That code is unknown, expired or already used. Check the code your terminal shows, or start again there.'), cookie);
+    const d = await lookUp(opts, code);
+    if (d && 'blocked' in d) return tooManyCodes(res, d.blocked, cookie);
+    if (!d) return page(res, 404, 'Authorize a device', codeForm(UNKNOWN_CODE), cookie);
     return page(res, 200, 'Authorize a device', approveForm(d, csrf), cookie);
   }
   if (req.method !== 'POST') return page(res, 405, 'Method not allowed', '<p>Use the form.</p>', { allow: 'GET, HEAD, POST' });
@@ -125,12 +146,15 @@ export async function handleDevicePage(req: IncomingMessage, res: ServerResponse
   const cookie = cookieOf(req);
   const field = form?.get('csrf') ?? '';
   const origin = req.headers.origin;
+  // Behind a proxy that terminates TLS the browser's Origin is https://HOST for this same Host.
+  const sameSite = origin === undefined || origin === opts.origin || origin === opts.origin.replace(/^http:/, 'https:');
   // The double-submit check first: nothing about a request from another site is looked at.
-  if (!form || cookie === null || !safeEqual(cookie, field) || (origin !== undefined && origin !== opts.origin)) {
+  if (!form || cookie === null || !safeEqual(cookie, field) || !sameSite) {
     return page(res, 403, 'Request refused', `<p data-testid="error">The form expired or did not come from this page. <a href="${DEVICE_PAGE_PATH}">Start again</a> with the code your terminal shows.</p>`);
   }
-  const d = await oauth.pendingDevice(form.get('user_code') ?? '');
-  if (!d) return page(res, 404, 'Authorize a device', codeForm('That code is unknown, expired or already used. Check the code your terminal shows, or start again there.'));
+  const d = await lookUp(opts, form.get('user_code') ?? '');
+  if (d && 'blocked' in d) return tooManyCodes(res, d.blocked);
+  if (!d) return page(res, 404, 'Authorize a device', codeForm(UNKNOWN_CODE));
   const username = form.get('username') ?? '';
   const password = form.get('password') ?? '';
   const decision = await opts.access.authenticate(opts.ip, `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);

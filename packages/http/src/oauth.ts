@@ -9,6 +9,7 @@
  * At `/api/repos/NAME/oauth/…` the same host-wide sessions are served, limited to repository NAME.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isHexrepoError } from '@hexrepo/core';
 import { OAUTH_SCOPE_RE, type IssuedTokens, type OAuthStore } from '@hexrepo/repo';
 import type { Access } from './auth.js';
 import { refusal } from './auth.js';
@@ -27,6 +28,9 @@ export function matchOAuthPath(path: string): { endpoint: OAuthEndpoint; reposit
 }
 
 const MAX_BODY = 16 * 1024;
+/** Longer than any real client's id (Hex sends a UUID) or scope list; each is stored with the session or device code. */
+const MAX_CLIENT_ID = 255;
+const MAX_SCOPE = 1024;
 
 class OAuthError extends Error {
   constructor(
@@ -100,6 +104,7 @@ function required(params: Record<string, string>, name: string): string {
 
 /** The space-separated scopes, checked against hex.pm's; none asked means everything the subject has. */
 function scopesOf(params: Record<string, string>): string[] {
+  if ((params.scope ?? '').length > MAX_SCOPE) throw new OAuthError(400, 'invalid_request', `the scope parameter is over ${MAX_SCOPE} characters; ask for fewer scopes`);
   const scopes = [...new Set((params.scope ?? '').split(' ').filter((s) => s !== ''))];
   const unknown = scopes.find((s) => !OAUTH_SCOPE_RE.test(s));
   if (unknown !== undefined) throw new OAuthError(400, 'invalid_scope', `unknown scope "${unknown.slice(0, 64)}"; use api, api:read, api:write, repositories or repository:NAME`);
@@ -140,8 +145,12 @@ export async function handleOAuth(req: IncomingMessage, res: ServerResponse, opt
       return send(req, res, 200, null);
     }
     const clientId = required(params, 'client_id');
+    if (clientId.length > MAX_CLIENT_ID) throw new OAuthError(400, 'invalid_request', `the client_id parameter is over ${MAX_CLIENT_ID} characters`);
     if (opts.endpoint === 'device_authorization') {
-      const d = await oauth.startDevice({ clientId, name: nameOf(params), scopes: scopesOf(params), repository });
+      const d = await oauth.startDevice({ clientId, name: nameOf(params), scopes: scopesOf(params), repository }).catch((err: unknown) => {
+        if (!isHexrepoError(err, 'RATE_LIMITED')) throw err;
+        throw new OAuthError(503, 'temporarily_unavailable', `${err.message}; retry later`, { 'retry-after': String(err.details.retryAfterSeconds) });
+      });
       const uri = `${opts.origin}${DEVICE_PAGE_PATH}`;
       return send(req, res, 200, { device_code: d.deviceCode, user_code: d.userCode, verification_uri: uri, verification_uri_complete: `${uri}?user_code=${d.userCode}`, expires_in: d.expiresIn, interval: d.interval });
     }

@@ -199,6 +199,23 @@ describe('refresh, expiry and revocation', () => {
   });
 });
 
+describe('refresh on one server, use on another', () => {
+  it('accepts at once the access token another server rotated a moment ago (the old one is refused)', async () => {
+    const k = (await tokens.create({ label: 'rot', grants: [{ repository: 'alpha', scopes: ['read'], packages: [] }] })).token;
+    const t = await exchange(k, 'api');
+    // Both servers know the session (and its first access token).
+    expect((await get('/packages/foo', `Bearer ${t.access}`)).status).toBe(200);
+    await secondTokens.refresh();
+    expect((await get('/packages/foo', `Bearer ${t.access}`, second.url)).status).toBe(200);
+    // Hex refreshes through the load balancer, which sends it to the second server …
+    const r = await post(second.url, '/api/oauth/token', hexCore.refreshToken(t.refresh));
+    expect(r.status).toBe(200);
+    // … and its next request to the first, whose memory still has the old access token.
+    expect((await get('/packages/foo', `Bearer ${r.body!.access_token as string}`)).status).toBe(200);
+    expect((await get('/packages/foo', `Bearer ${t.access}`)).status).toBe(401);
+  });
+});
+
 describe('a host without a root repository', () => {
   it('still answers the OAuth endpoints and the page at /api/oauth and /oauth/device (mix hex.user auth with HEX_API_URL=http://host/api)', async () => {
     const oauth = await OAuthStore.open(state, { now });
@@ -276,6 +293,17 @@ describe('the device flow without a browser', () => {
     // The device code is used up.
     clock += 5000;
     expect((await post(server.url, '/api/oauth/token', hexCore.pollDeviceToken(d.device_code as string))).body!.error).toBe('invalid_grant');
+  });
+
+  it('accepts the form behind a TLS-terminating proxy (Origin https://HOST), and still refuses another site', async () => {
+    const d = await start();
+    const page = await form(d.user_code as string);
+    const fields = { csrf: page.csrf, user_code: d.user_code as string, username: 'alice', password: 'alice-password-1', action: 'approve' };
+    const host = new URL(server.url).host;
+    expect((await submit(fields, page.cookie, `https://${host}.elsewhere.example`)).status).toBe(403);
+    expect((await submit(fields, page.cookie, 'https://elsewhere.example')).status).toBe(403);
+    // What a browser sends for the page at https://HOST/oauth/device when a proxy forwards to this server.
+    expect((await submit(fields, page.cookie, `https://${host}`)).status).toBe(200);
   });
 
   it('tells the client access_denied (403) when the user denies, and expired_token once the code expired', async () => {

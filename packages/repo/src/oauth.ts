@@ -81,6 +81,19 @@ export interface OAuthOptions {
   deviceTtlMs?: number;
   /** Seconds a client waits between polls. @default 5 */
   intervalSeconds?: number;
+  /**
+   * Device authorizations kept at once (waiting, or expired and not yet pruned). Anyone may start
+   * one, and every server re-reads them all, so past this a new one is refused until old ones go.
+   * @default 1000
+   */
+  maxDevices?: number;
+  /**
+   * Sessions kept per API key or user. Every exchange of a key starts one that lasts 30 days, so
+   * past this the subject's least recently renewed ones end: a client exchanging in a loop cannot
+   * grow the host's state without bound, and only its own sessions pay for it.
+   * @default 100
+   */
+  maxSessionsPerSubject?: number;
   now?: () => number;
 }
 
@@ -187,6 +200,8 @@ export class OAuthStore {
   readonly refreshTtlMs: number;
   readonly deviceTtlMs: number;
   readonly intervalSeconds: number;
+  readonly maxDevices: number;
+  readonly maxSessionsPerSubject: number;
   /** Changes whenever the sessions change (for caches of verification results). */
   generation = 0;
 
@@ -200,6 +215,8 @@ export class OAuthStore {
     this.refreshTtlMs = opts.refreshTtlMs ?? 30 * 24 * 3_600_000;
     this.deviceTtlMs = opts.deviceTtlMs ?? 10 * 60_000;
     this.intervalSeconds = opts.intervalSeconds ?? 5;
+    this.maxDevices = opts.maxDevices ?? 1000;
+    this.maxSessionsPerSubject = opts.maxSessionsPerSubject ?? 100;
   }
 
   /** Open the sessions in `store` (at OAUTH_KEY unless `key` says otherwise); none yet is an empty set. */
@@ -263,16 +280,17 @@ export class OAuthStore {
 
   /**
    * The identity an access token carries: its subject's current grants narrowed to the session's
-   * scopes, expiring with the token (or its key, if sooner). `unknown`: well-formed but no such
-   * session here (perhaps issued by another server a moment ago); `expired`: this token, past its
-   * time (the refresh token may still work); null: invalid or revoked.
+   * scopes, expiring with the token (or its key, if sooner). `unknown`: well-formed but not the
+   * current token of a session here (perhaps issued or refreshed by another server a moment ago,
+   * or revoked); `expired`: this token, past its time (the refresh token may still work); null:
+   * not an access token, or its key or user is gone.
    */
   verifyAccess(token: string, current: SubjectGrants): TokenInfo | 'unknown' | 'expired' | null {
     const m = ACCESS_RE.exec(token);
     if (!m) return null;
     const s = this.#sessions.get(m[1]!);
-    if (!s) return 'unknown';
-    if (!hashMatches(s.accessHash, token)) return null;
+    // Another access token of a known session may be the one another server just rotated to.
+    if (!s || !hashMatches(s.accessHash, token)) return 'unknown';
     if (!(Date.parse(s.accessExpiresAt) > this.#now())) return 'expired';
     const subject = current(s.subject);
     if (!subject) return null;
@@ -284,8 +302,18 @@ export class OAuthStore {
   async issue(opts: { clientId: string; name: string; subject: OAuthSubject; scopes: string[]; repository: string | null }): Promise<IssuedTokens> {
     return this.#change((file) => {
       const { session, tokens } = this.#newSession(file, opts);
-      return { file: { ...file, sessions: [...file.sessions, session] }, result: tokens };
+      return { file: { ...file, sessions: this.#added(file.sessions, session) }, result: tokens };
     });
+  }
+
+  /** `sessions` with `session` added, less its subject's least recently renewed ones past maxSessionsPerSubject. */
+  #added(sessions: readonly SessionRecord[], session: SessionRecord): SessionRecord[] {
+    const same = (s: SessionRecord): boolean => (s.subject.kind === 'key' ? session.subject.kind === 'key' && s.subject.id === session.subject.id : session.subject.kind === 'user' && s.subject.username === session.subject.username);
+    const mine = sessions.filter(same);
+    const over = mine.length + 1 - this.maxSessionsPerSubject;
+    if (over <= 0) return [...sessions, session];
+    const ended = new Set([...mine].sort((a, b) => Date.parse(a.refreshExpiresAt) - Date.parse(b.refreshExpiresAt)).slice(0, over));
+    return [...sessions.filter((s) => !ended.has(s)), session];
   }
 
   #newSession(file: OAuthFile, opts: { clientId: string; name: string; subject: OAuthSubject; scopes: string[]; repository: string | null }): { session: SessionRecord; tokens: IssuedTokens } {
@@ -317,7 +345,7 @@ export class OAuthStore {
   async refreshSession(refreshToken: string, current: SubjectGrants): Promise<IssuedTokens | null> {
     const m = REFRESH_RE.exec(refreshToken);
     if (!m) return null;
-    if (!this.#sessions.has(m[1]!)) await this.refreshSoon();
+    if (!(await this.#sessionMatches(m[1]!, (s) => hashMatches(s.refreshHash, refreshToken)))) return null;
     return this.#change((file) => {
       const s = file.sessions.find((x) => x.id === m[1]);
       if (!s || !hashMatches(s.refreshHash, refreshToken) || !(Date.parse(s.refreshExpiresAt) > this.#now())) return { file: null, result: null };
@@ -335,7 +363,7 @@ export class OAuthStore {
     const m = ACCESS_RE.exec(token) ?? REFRESH_RE.exec(token);
     if (!m) return false;
     const id = m[1]!;
-    if (!this.#sessions.has(id)) await this.refreshSoon();
+    if (!(await this.#sessionMatches(id, (s) => hashMatches(s.accessHash, token) || hashMatches(s.refreshHash, token)))) return false;
     return this.#change((file) => {
       const s = file.sessions.find((x) => x.id === id);
       if (!s || !(hashMatches(s.accessHash, token) || hashMatches(s.refreshHash, token))) return { file: null, result: false };
@@ -343,14 +371,38 @@ export class OAuthStore {
     });
   }
 
+  /**
+   * Whether session `id` matches here, looking at the store once when it does not: a token another
+   * server issued or rotated a moment ago is still found, while a made-up one costs a HEAD of the
+   * state, never a read and rewrite attempt of all of it.
+   */
+  async #sessionMatches(id: string, matches: (s: SessionRecord) => boolean): Promise<boolean> {
+    const here = this.#sessions.get(id);
+    if (here && matches(here)) return true;
+    await this.refreshSoon();
+    const fresh = this.#sessions.get(id);
+    return fresh !== undefined && matches(fresh);
+  }
+
   /** End a session by id (the administrator's `hexrepo oauth revoke`); false when there is none. */
   async revokeId(id: string): Promise<boolean> {
     return this.#change((file) => (file.sessions.some((s) => s.id === id) ? { file: { ...file, sessions: file.sessions.filter((s) => s.id !== id) }, result: true } : { file: null, result: false }));
   }
 
-  /** RFC 8628 device authorization: a device code for the client, a user code for the person. */
+  /**
+   * RFC 8628 device authorization: a device code for the client, a user code for the person.
+   * RATE_LIMITED (with `retryAfterSeconds`) when `maxDevices` are kept already.
+   */
   async startDevice(opts: { clientId: string; name: string; scopes: string[]; repository: string | null }): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
     return this.#change((file) => {
+      if (file.devices.length >= this.maxDevices) {
+        const freed = Math.min(...file.devices.map((d) => Date.parse(d.expiresAt) + DEVICE_GRACE_MS));
+        const retryAfterSeconds = Math.max(1, Math.ceil((freed - this.#now()) / 1000));
+        throw new HexrepoError('RATE_LIMITED', `${file.devices.length} device logins are waiting or recently expired, the most this host keeps`, {
+          hint: `retry in ${retryAfterSeconds} s; if nobody is logging in, someone is starting device logins in bulk`,
+          retryAfterSeconds,
+        });
+      }
       const id = newId(new Set(file.devices.map((d) => d.id)));
       const deviceCode = secret('hxd', id);
       const taken = new Set(file.devices.map((d) => d.userCode));
@@ -412,7 +464,9 @@ export class OAuthStore {
     // Approval happens on whichever server the user's browser reached: look at the store, not only memory.
     await this.refreshSoon();
     const known = this.#devices.get(id);
-    if (known?.status === 'pending' && hashMatches(known.deviceHash, deviceCode)) {
+    // Just looked at the store: a code unknown here is unknown everywhere, and costs no read of the whole state.
+    if (!known || !hashMatches(known.deviceHash, deviceCode) || known.clientId !== clientId) return { ok: false, error: 'invalid_grant' };
+    if (known.status === 'pending') {
       const last = this.#polls.get(id);
       this.#polls.set(id, now);
       if (this.#polls.size > 10_000) this.#polls.clear();
@@ -426,7 +480,7 @@ export class OAuthStore {
       const devices = file.devices.filter((x) => x !== d);
       if (d.status === 'denied') return { file: { ...file, devices }, result: { ok: false, error: 'access_denied' } };
       const { session, tokens } = this.#newSession(file, { clientId: d.clientId, name: d.name, subject: { kind: 'user', username: d.username! }, scopes: d.scopes, repository: d.repository });
-      return { file: { ...file, devices, sessions: [...file.sessions, session] }, result: { ok: true, tokens } };
+      return { file: { ...file, devices, sessions: this.#added(file.sessions, session) }, result: { ok: true, tokens } };
     });
   }
 
