@@ -4,3 +4,5 @@
  */
 export * from './verify.js';
 export * from './layout.js';
+export * from './upstream.js';
+export * from './cache.js';
