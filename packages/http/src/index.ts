@@ -6,3 +6,4 @@ export { clientKind, createHostHandler, createRepositoryHandler, etagMatches, li
 export { createApiHandler, type ApiOptions, type ApiRepository, type ApiRequestContext, type ApiTarget } from './api.js';
 export { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 export { hostRepositories, resolveMount, type HostedRepository, type Mount } from './host.js';
+export { logMirrorEvent, MIRROR_CACHE_HEADER, mirrorMetricLines } from './mirror-route.js';

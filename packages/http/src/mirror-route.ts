@@ -126,7 +126,8 @@ export async function serveMirror(
   } catch (err) {
     const status = isHexrepoError(err) ? STATUS_OF[err.code] : undefined;
     if (status === undefined) throw err;
-    return send(res, status, `${formatError(err)}\n`, { 'retry-after': '30' });
+    // No Retry-After: Erlang's httpc (rebar3) waits that long and retries for ever on a 503 that has one.
+    return send(res, status, `${formatError(err)}\n`);
   }
   if (!obj) return send(res, 404, `not found: the upstream ${mirror.upstream.url} has no ${path}\n`);
   const headers: Record<string, string> = {

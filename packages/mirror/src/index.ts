@@ -6,3 +6,4 @@ export * from './verify.js';
 export * from './layout.js';
 export * from './upstream.js';
 export * from './cache.js';
+export * from './setup.js';
