@@ -58,15 +58,17 @@ export async function openHost(
       if (opts.startUp) await sweepFolder(inner, log);
     }
     if (spec.mirror) {
-      // The mirror's own memo stands in for CachedStore: objects other servers write to a shared
-      // store must be seen at once.
+      // Read through the memory cache as other repositories are (hits as fast as a local file): what
+      // another server writes to a shared store is seen within its revalidation second, and every
+      // object there is verified upstream bytes, so a second's delay costs at most one more fetch.
       const m = spec.mirror;
+      const cached = new CachedStore(inner);
       const upstream = resolveUpstream({ ...(m.url !== undefined ? { url: m.url } : {}), ...(m.repository !== undefined ? { repository: m.repository } : {}), ...(m.publicKey !== undefined ? { publicKey: m.publicKey } : {}) });
       const client = new UpstreamClient(upstream, { connectTimeoutMs: m.connectTimeout * 1000, firstByteTimeoutMs: m.firstByteTimeout * 1000, ...(opts.proxy ? { proxy: opts.proxy } : {}) });
-      const mirror = new MirrorCache({ store: inner, client, maxAgeMs: m.maxAge * 1000, onEvent: logMirrorEvent(log) });
+      const mirror = new MirrorCache({ store: cached, client, maxAgeMs: m.maxAge * 1000, onEvent: logMirrorEvent(log) });
       where.set(name, `${spec.publicDir ?? inner.url}, mirror of ${upstream.url}`);
       log.info({ upstream: upstream.url, repository: upstream.repository, maxAge: m.maxAge }, 'mirror: read-only, fetching from the upstream on demand');
-      repositories.push({ name, store: inner, visibility: opts.visibilityOf(spec.access), mirror, ...(spec.root ? { root: true } : {}) });
+      repositories.push({ name, store: cached, visibility: opts.visibilityOf(spec.access), mirror, ...(spec.root ? { root: true } : {}) });
       continue;
     }
     const store = new CachedStore(inner);

@@ -181,12 +181,13 @@ export class MirrorCache {
     return true;
   }
 
-  #served<T>(p: MirrorPath, stored: { body: Uint8Array; data: T }, outcome: CacheOutcome, staleReason?: HexrepoError): { obj: MirrorObject; data: T } {
+  #served<T>(p: MirrorPath, stored: { body: Uint8Array; sha256: string; data: T }, outcome: CacheOutcome, staleReason?: HexrepoError): { obj: MirrorObject; data: T } {
     if (outcome === 'hit' || outcome === 'revalidated') this.stats.hits++;
     else if (outcome === 'stale') this.stats.staleServes++;
     else this.stats.misses++;
     if (p.kind === 'names' && outcome !== 'stale') this.#namesUpdated = stored.data as Map<string, number>;
-    return { obj: { path: p.path, body: stored.body, etag: contentEtag(stored.body), outcome, ...(staleReason ? { staleReason } : {}) }, data: stored.data };
+    // contentEtag's form (a quoted SHA-256 prefix) from the known digest: no hashing per hit.
+    return { obj: { path: p.path, body: stored.body, etag: `"${stored.sha256.slice(0, 40)}"`, outcome, ...(staleReason ? { staleReason } : {}) }, data: stored.data };
   }
 
   #upstreamFailed(path: string, err: unknown): HexrepoError {
@@ -241,8 +242,8 @@ export class MirrorCache {
         this.#onEvent({ type: 'refused', path: p.path, error });
         return this.#staleOr(p, current, error);
       }
-      await this.#keep(p.path, answer.body, answer.etag, data);
-      return this.#served(p, { body: answer.body, data }, current ? 'refreshed' : 'miss');
+      const sha256 = await this.#keep(p.path, answer.body, answer.etag, data);
+      return this.#served(p, { body: answer.body, sha256, data }, current ? 'refreshed' : 'miss');
     });
   }
 
@@ -294,8 +295,8 @@ export class MirrorCache {
         this.#onEvent({ type: 'refused', path: p.path, error });
         throw error;
       }
-      await this.#keep(p.path, answer.body, answer.etag, null);
-      return this.#served(p, { body: answer.body, data: null }, stored ? 'refreshed' : 'miss').obj;
+      const sha256 = await this.#keep(p.path, answer.body, answer.etag, null);
+      return this.#served(p, { body: answer.body, sha256, data: null }, stored ? 'refreshed' : 'miss').obj;
     });
   }
 
@@ -312,8 +313,8 @@ export class MirrorCache {
       }
       if (answer.status !== 'ok') return null;
       this.stats.bytesFromUpstream += answer.body.byteLength;
-      await this.#keep(p.path, answer.body, answer.etag, null);
-      return this.#served(p, { body: answer.body, data: null }, 'miss').obj;
+      const sha256 = await this.#keep(p.path, answer.body, answer.etag, null);
+      return this.#served(p, { body: answer.body, sha256, data: null }, 'miss').obj;
     });
   }
 }
