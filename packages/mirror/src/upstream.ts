@@ -143,7 +143,8 @@ export class UpstreamClient {
       return new HexrepoError('UPSTREAM_TIMEOUT', `the upstream timed out ${which} for ${url}`, { hint: 'the upstream is slow or unreachable; raise the mirror\'s timeouts if it is only slow', url, cause: code }, { cause: err });
     }
     const aborted = err instanceof undiciErrors.RequestAbortedError;
-    return new HexrepoError('UPSTREAM_UNAVAILABLE', `the upstream could not be reached for ${url}: ${code ?? (aborted ? 'aborted' : '')} ${message}`.trim(), {
+    const why = code && !message.includes(code) ? `${code} ${message}` : aborted && !code ? `aborted: ${message}` : message;
+    return new HexrepoError('UPSTREAM_UNAVAILABLE', `the upstream could not be reached for ${url}: ${why}`, {
       hint: 'check that the upstream URL is right and reachable from this server (and the proxy settings, HTTPS_PROXY / NO_PROXY)',
       url,
       ...(code ? { cause: code } : {}),
