@@ -5,12 +5,21 @@
  */
 import { existsSync } from 'node:fs';
 import { HexrepoError } from '@hexrepo/core';
-import type { HostedRepository, Logger } from '@hexrepo/http';
+import { logMirrorEvent, type HostedRepository, type Logger } from '@hexrepo/http';
+import { MirrorCache, resolveUpstream, UpstreamClient, type ProxySettings } from '@hexrepo/mirror';
 import { openRepository, type OpenRepository } from '@hexrepo/repo';
 import { CachedStore, FsStore } from '@hexrepo/storage';
 import { defaultCachePath, loadSigningKey, storeCachePath } from './project.js';
 import type { ServedRepository } from './serve-config.js';
 import { loadStoreSigningKey, openStore } from './stores.js';
+
+/** The proxy settings of the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or lowercase), for a mirror's upstream. */
+export function proxyFromEnv(env: Readonly<Record<string, string | undefined>>): ProxySettings {
+  const httpProxy = env.HTTP_PROXY ?? env.http_proxy;
+  const httpsProxy = env.HTTPS_PROXY ?? env.https_proxy;
+  const noProxy = env.NO_PROXY ?? env.no_proxy;
+  return { ...(httpProxy ? { httpProxy } : {}), ...(httpsProxy ? { httpsProxy } : {}), ...(noProxy ? { noProxy } : {}) };
+}
 
 export interface OpenedHost {
   repositories: HostedRepository[];
@@ -30,7 +39,10 @@ export interface OpenedHost {
  * killed process left in a folder (temp files, locks) and saves each build cache once the registry
  * is up to date; a worker opens from the saved caches and leaves both alone.
  */
-export async function openHost(specs: readonly ServedRepository[], opts: { logger: Logger; visibilityOf: (access: ServedRepository['access']) => 'public' | 'private'; startUp: boolean }): Promise<OpenedHost> {
+export async function openHost(
+  specs: readonly ServedRepository[],
+  opts: { logger: Logger; visibilityOf: (access: ServedRepository['access']) => 'public' | 'private'; startUp: boolean; proxy?: ProxySettings },
+): Promise<OpenedHost> {
   const repositories: HostedRepository[] = [];
   const where = new Map<string, string>();
   const opened: OpenRepository[] = [];
@@ -44,6 +56,20 @@ export async function openHost(specs: readonly ServedRepository[], opts: { logge
     if (inner instanceof FsStore) {
       folders.push({ store: inner, log });
       if (opts.startUp) await sweepFolder(inner, log);
+    }
+    if (spec.mirror) {
+      // Read through the memory cache as other repositories are (hits as fast as a local file): what
+      // another server writes to a shared store is seen within its revalidation second, and every
+      // object there is verified upstream bytes, so a second's delay costs at most one more fetch.
+      const m = spec.mirror;
+      const cached = new CachedStore(inner);
+      const upstream = resolveUpstream({ ...(m.url !== undefined ? { url: m.url } : {}), ...(m.repository !== undefined ? { repository: m.repository } : {}), ...(m.publicKey !== undefined ? { publicKey: m.publicKey } : {}) });
+      const client = new UpstreamClient(upstream, { connectTimeoutMs: m.connectTimeout * 1000, firstByteTimeoutMs: m.firstByteTimeout * 1000, ...(opts.proxy ? { proxy: opts.proxy } : {}) });
+      const mirror = new MirrorCache({ store: cached, client, maxAgeMs: m.maxAge * 1000, onEvent: logMirrorEvent(log) });
+      where.set(name, `${spec.publicDir ?? inner.url}, mirror of ${upstream.url}`);
+      log.info({ upstream: upstream.url, repository: upstream.repository, maxAge: m.maxAge }, 'mirror: read-only, fetching from the upstream on demand');
+      repositories.push({ name, store: cached, visibility: opts.visibilityOf(spec.access), mirror, ...(spec.root ? { root: true } : {}) });
+      continue;
     }
     const store = new CachedStore(inner);
     // The publish API needs the signing key. The one named by hexrepo.json is optional (a server

@@ -3,10 +3,10 @@
  * project's hexrepo.json. The environment names of the Hex self-hosting guide (PORT, AUTH_USERNAME,
  * AUTH_PASSWORD, PUBLIC_DIR) work as they do there; the rest are HEXREPO_*.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { HexrepoError, assertRepoName, isHostConfig, parseHostConfig, PROJECT_FILE } from '@hexrepo/core';
+import { HexrepoError, assertRepoName, isHostConfig, parseHostConfig, PROJECT_FILE, type MirrorConfig } from '@hexrepo/core';
 import { LOG_LEVELS, type BasicUser, type LogLevel } from '@hexrepo/http';
 import { hostStateLocation, type StateLocation } from './credentials.js';
 import { defaultHostStateDir, defaultTokensPath, isInside, storeTokensPath, readProject, resolvePublicDir } from './project.js';
@@ -58,6 +58,22 @@ export interface ServedRepository {
   keyRequired: boolean;
   access: 'public' | 'private' | 'auto';
   root: boolean;
+  /** A mirror of this upstream (publicKey read into PEM text), kept in publicDir or store. */
+  mirror?: MirrorConfig;
+}
+
+/** A mirror's "publicKey": PEM text as it is, or a path (relative to the config file) read into PEM text. */
+async function mirrorKeyText(key: string, fileDir: string, setting: string, hostFile: string): Promise<string> {
+  if (key.trimStart().startsWith('-----BEGIN')) return key;
+  const path = resolve(fileDir, key);
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new HexrepoError('CONFIG_INVALID', `${hostFile}: "${setting}" names ${path}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      setting,
+      hint: "give the upstream's public key as PEM text or the path of its public_key file",
+    });
+  }
 }
 
 /** The repositories `serve` opens: those of the host form, or the single one as the root repository. */
@@ -194,8 +210,13 @@ export async function resolveServeConfig(args: { values: Record<string, unknown>
     for (const r of host.repositories) {
       const served: ServedRepository = { name: r.name, keyRequired: true, access: r.access, root: r.root };
       if (r.privateKey !== undefined) served.privateKey = resolve(fileDir, r.privateKey);
+      if (r.mirror) served.mirror = r.mirror.publicKey === undefined ? r.mirror : { ...r.mirror, publicKey: await mirrorKeyText(r.mirror.publicKey, fileDir, `repositories.${r.name}.mirror.publicKey`, hostFile) };
       if (r.store !== undefined) served.store = { url: r.store, cwd: fileDir, stateBase: fileDir };
-      else {
+      else if (r.mirror) {
+        // A mirror's folder is only its cache: made on first start, filled on demand.
+        served.publicDir = resolve(fileDir, r.publicDir!);
+        await mkdir(served.publicDir, { recursive: true });
+      } else {
         const dir = resolve(fileDir, r.publicDir!);
         if (!(await stat(dir).catch(() => null))?.isDirectory()) bad(`repositories.${r.name}.publicDir`, hostFile, `${dir} is not a folder; create the repository with "hexrepo repo add ${r.name}"`);
         served.publicDir = dir;

@@ -69,6 +69,9 @@ export const ERROR_CODES = {
   ADVISORY_INVALID: 'a security advisory is incomplete or malformed (id, summary, severity, versions, URL)',
   POLICY_INVALID: 'a dependency policy is one Mix would reject or misread (name, repository, severity, reason, cooldown, requirement)',
   REQUIREMENT_INVALID: 'a version requirement is not valid Elixir requirement syntax',
+  UPSTREAM_UNAVAILABLE: 'the upstream of a mirror could not be reached or answered with an error, and nothing is cached',
+  UPSTREAM_TIMEOUT: 'the upstream of a mirror did not answer in time, and nothing is cached',
+  MIRROR_READ_ONLY: 'a mirror repository is read-only: it serves what its upstream publishes',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -8,3 +8,4 @@ export { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 export { hostRepositories, resolveMount, type HostedRepository, type Mount } from './host.js';
 export { DEVICE_PAGE_PATH, handleOAuth, matchOAuthPath, type OAuthEndpoint } from './oauth.js';
 export { handleDevicePage } from './device-page.js';
+export { logMirrorEvent, MIRROR_CACHE_HEADER, mirrorMetricLines } from './mirror-route.js';

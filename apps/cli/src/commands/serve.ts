@@ -7,7 +7,8 @@ import { OAuthStore, openCredentials } from '@hexrepo/repo';
 import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
 import { migrationNote, openStateStore } from '../credentials.js';
-import { openHost } from '../host.js';
+import { openHost, proxyFromEnv } from '../host.js';
+import { mirrorSetupLines } from '@hexrepo/mirror';
 import { CONFIG_KEYS, resolveServeConfig, servedRepositories, SERVE_ENV, type ServeConfig } from '../serve-config.js';
 
 /** How the primary tells its workers the access it decided for "auto" (internal, not a setting). */
@@ -73,6 +74,12 @@ its publish API under /api/repos/NAME/, the root one also at / and /api, each wi
 key and access; a token granted one repository is refused on the others. Settings of one
 repository (--public-dir, --store, --name, --private-key, --access) then belong to each entry.
 See docs/serve.md.
+
+Mirrors: an entry with "mirror": {} (hex.pm; or {"url", "repository", "publicKey"} of another
+upstream) and a "publicDir" or "store" for its cache serves the upstream's files read-only,
+verified and stored verbatim on first request; Mix and rebar3 use it with HEX_MIRROR=URL and
+HEX_CDN=URL (printed at start). HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply to its upstream.
+See docs/mirror.md.
 
 Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
@@ -164,7 +171,7 @@ ${Object.entries(SERVE_ENV)
     const specs = servedRepositories(config);
     // Once per server (in the primary, before it forks, or in the single process): temp files and
     // locks a killed process left are swept, registries brought up to date, build caches saved.
-    const opened = await openHost(specs, { logger, visibilityOf: (a) => (a === 'auto' ? visibility : a), startUp: !isServeWorker });
+    const opened = await openHost(specs, { logger, visibilityOf: (a) => (a === 'auto' ? visibility : a), startUp: !isServeWorker, proxy: proxyFromEnv(io.env) });
     const services = opened.repositories.flatMap((r) => (r.service ? [r.service] : []));
     const metrics = clustered ? new WorkerMetrics() : undefined;
     const handler = createHostHandler({ repositories: opened.repositories, access, logger, ...(metrics ? { metrics } : {}) });
@@ -230,7 +237,12 @@ ${Object.entries(SERVE_ENV)
       );
       if (!isServeWorker)
         io.err(
-          `hexrepo serve: ${server.url}${clustered ? ` (${workers} workers)` : ''}\n${opened.repositories.map((r) => `  ${r.name} at ${server.url}${r.root ? '' : `/repos/${r.name}`} (${r.visibility}; ${opened.where.get(r.name)})`).join('\n')}\n`,
+          `hexrepo serve: ${server.url}${clustered ? ` (${workers} workers)` : ''}\n${opened.repositories
+            .map((r) => {
+              const at = `${server.url}${r.root ? '' : `/repos/${r.name}`}`;
+              return [`  ${r.name} at ${at} (${r.visibility}; ${opened.where.get(r.name)})`, ...(r.mirror ? mirrorSetupLines(at, r.mirror.upstream).map((l) => `    ${l}`) : [])].join('\n');
+            })
+            .join('\n')}\n`,
         );
     } else {
       const [only] = opened.repositories;
