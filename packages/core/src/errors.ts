@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   STORAGE_FULL: 'the storage is out of space (disk full or quota exhausted); the write was not applied',
   STORAGE_LOCKED: 'another writer held the write lock for too long; the write was not applied',
   RETIREMENT_INVALID: 'the retirement reason is unknown, or its message is not 3 to 140 characters',
+  LOCKFILE_INVALID: 'a mix.lock or rebar.lock could not be read as lockfile data',
+  BUNDLE_INVALID: 'a mirror bundle is malformed, or an object in it does not verify; nothing was imported',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
