@@ -4,3 +4,10 @@
  */
 export * from './verify.js';
 export * from './layout.js';
+export * from './lockfile.js';
+export * from './requirement.js';
+export * from './closure.js';
+export * from './fetch-upstream.js';
+export * from './sync.js';
+export * from './bundle.js';
+export * from './evict.js';
