@@ -58,7 +58,8 @@ function tarHeader(name: string, size: number, mtime: number): Buffer {
   return h;
 }
 
-function tarFile(members: { name: string; body: Uint8Array }[], mtime: number): Uint8Array {
+/** Write bundle members (`manifest.json`, `objects/NNNNNN`) as a tar file. */
+export function writeBundleMembers(members: { name: string; body: Uint8Array }[], mtime: number): Uint8Array {
   const parts: Buffer[] = [];
   for (const m of members) {
     parts.push(tarHeader(m.name, m.body.length, mtime), Buffer.from(m.body));
@@ -73,7 +74,8 @@ function bad(message: string, details: Record<string, unknown> = {}): HexrepoErr
   return new HexrepoError('BUNDLE_INVALID', message, { hint: 'export the bundle again (hexrepo mirror export) and copy it whole; nothing was imported', ...details });
 }
 
-function readTarMembers(bytes: Uint8Array): Map<string, Uint8Array> {
+/** The members of a bundle by name; throws BUNDLE_INVALID for anything but a well-formed bundle tar. */
+export function readBundleMembers(bytes: Uint8Array): Map<string, Uint8Array> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Map<string, Uint8Array>();
   let off = 0;
@@ -152,7 +154,7 @@ export async function exportBundle(store: BlobStore, upstream: Upstream, lock: L
     objects,
     notes: closure.notes,
   };
-  const bundle = tarFile([{ name: 'manifest.json', body: new TextEncoder().encode(`${JSON.stringify(manifest, null, 1)}\n`) }, ...bodies], now);
+  const bundle = writeBundleMembers([{ name: 'manifest.json', body: new TextEncoder().encode(`${JSON.stringify(manifest, null, 1)}\n`) }, ...bodies], now);
   return { bundle, manifest };
 }
 
@@ -190,7 +192,7 @@ export interface ImportResult {
  * wins). The imported paths are pinned.
  */
 export async function importBundle(store: BlobStore, upstream: Upstream, bundle: Uint8Array, opts: { now?: number } = {}): Promise<ImportResult> {
-  const members = readTarMembers(bundle);
+  const members = readBundleMembers(bundle);
   const manifest = parseManifest(members.get('manifest.json'));
   if (manifest.upstream.repository !== upstream.repository) throw bad(`the bundle is for repository "${manifest.upstream.repository}", the mirror's upstream is "${upstream.repository}"`);
   const fp = fingerprint(upstream.publicKey);
