@@ -41,11 +41,11 @@ export async function writeConsumer(dir: string, repo: RepoEntry, deps: Record<s
 }
 
 /** Run rebar3 in `dir` with an isolated HOME and cache. Resolves with the exit status and output. */
-export function runRebar3(dir: string, args: string[], home: string): Promise<{ status: number | null; output: string }> {
+export function runRebar3(dir: string, args: string[], home: string, extraEnv: Record<string, string> = {}): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn('rebar3', args, {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, REBAR_CACHE_DIR: join(home, 'rebar3-cache'), REBAR_COLOR: 'none', DIAGNOSTIC: '1', LANG: 'C.UTF-8' },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, REBAR_CACHE_DIR: join(home, 'rebar3-cache'), REBAR_COLOR: 'none', DIAGNOSTIC: '1', LANG: 'C.UTF-8', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -4,6 +4,7 @@ import { build } from './commands/build.js';
 import { deploy } from './commands/deploy.js';
 import { dev } from './commands/dev.js';
 import { init } from './commands/init.js';
+import { mirror } from './commands/mirror.js';
 import { publish } from './commands/publish.js';
 import { repo } from './commands/repo.js';
 import { retire, revert, unretire } from './commands/retire.js';
@@ -14,7 +15,7 @@ import { user } from './commands/user.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, publish, retire, unretire, revert, dev, tui];
+export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, publish, retire, unretire, revert, mirror, dev, tui];
 
 export const VERSION = '0.1.0';
 
