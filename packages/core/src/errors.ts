@@ -65,6 +65,9 @@ export const ERROR_CODES = {
   STORAGE_FULL: 'the storage is out of space (disk full or quota exhausted); the write was not applied',
   STORAGE_LOCKED: 'another writer held the write lock for too long; the write was not applied',
   RETIREMENT_INVALID: 'the retirement reason is unknown, or its message is not 3 to 140 characters',
+  UPSTREAM_UNAVAILABLE: 'the upstream of a mirror could not be reached or answered with an error, and nothing is cached',
+  UPSTREAM_TIMEOUT: 'the upstream of a mirror did not answer in time, and nothing is cached',
+  MIRROR_READ_ONLY: 'a mirror repository is read-only: it serves what its upstream publishes',
   LOCKFILE_INVALID: 'a mix.lock or rebar.lock could not be read as lockfile data',
   BUNDLE_INVALID: 'a mirror bundle is malformed, or an object in it does not verify; nothing was imported',
 } as const;

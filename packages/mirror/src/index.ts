@@ -4,10 +4,11 @@
  */
 export * from './verify.js';
 export * from './layout.js';
+export * from './upstream.js';
+export * from './cache.js';
 export * from './lockfile.js';
 export * from './requirement.js';
 export * from './closure.js';
-export * from './fetch-upstream.js';
 export * from './sync.js';
 export * from './bundle.js';
 export * from './evict.js';

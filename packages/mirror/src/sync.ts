@@ -6,12 +6,54 @@
  * revalidated with If-None-Match once older than `maxAgeMs`; a tarball is immutable).
  */
 import type { BlobStore } from '@hexrepo/storage';
-import { HexrepoError, errorToJson, type ErrorCode } from '@hexrepo/core';
+import { HexrepoError, errorToJson, isHexrepoError, type ErrorCode } from '@hexrepo/core';
 import { dependencyClosure, lockfileClosure, type Closure } from './closure.js';
-import type { UpstreamGet } from './fetch-upstream.js';
 import type { Lockfile } from './lockfile.js';
 import { metaKey, packageKey, parseMeta, tarballKey, writeMeta, type MirrorMeta, type Upstream } from './layout.js';
+import type { UpstreamAnswer } from './upstream.js';
 import { sha256Hex, verifyNames, verifyPackage, verifyTarball, verifyVersions, type VerifiedRelease } from './verify.js';
+
+/** GET an upstream path, conditional on an ETag when given (`UpstreamClient.get`). */
+export type UpstreamGet = (path: string, opts?: { etag?: string | null }) => Promise<UpstreamAnswer>;
+
+/** True for a failure worth retrying: a timeout, no connection, a 5xx or a 429. */
+export function isRetryable(err: unknown): boolean {
+  if (isHexrepoError(err, 'UPSTREAM_TIMEOUT')) return true;
+  if (!isHexrepoError(err, 'UPSTREAM_UNAVAILABLE')) return false;
+  const status = err.details.status;
+  return typeof status !== 'number' || status >= 500 || status === 429;
+}
+
+export interface RetryOptions {
+  /** Attempts after the first. @default 5 */
+  retries?: number;
+  /** First backoff in ms, doubled per attempt, capped at `maxDelayMs`, half of it random. @default 200 */
+  baseDelayMs?: number;
+  /** @default 10000 */
+  maxDelayMs?: number;
+  /** Called before each retry (for logs and counters). */
+  onRetry?: (path: string, attempt: number, err: unknown) => void;
+}
+
+/** Wrap an UpstreamGet with retries: exponential backoff with jitter, only for retryable failures. */
+export function withRetries(get: UpstreamGet, opts: RetryOptions = {}): UpstreamGet {
+  const retries = opts.retries ?? 5;
+  const base = opts.baseDelayMs ?? 200;
+  const cap = opts.maxDelayMs ?? 10_000;
+  return async (path, o) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await get(path, o);
+      } catch (err) {
+        if (attempt >= retries || !isRetryable(err)) throw err;
+        opts.onRetry?.(path, attempt + 1, err);
+        // Half fixed, half random: spreads the retries of many workers hitting one failing upstream.
+        const delay = Math.min(cap, base * 2 ** attempt);
+        await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+      }
+    }
+  };
+}
 
 /** What to sync. */
 export type SyncTarget =
@@ -31,7 +73,7 @@ export interface SyncProgress {
 export interface SyncOptions {
   store: BlobStore;
   upstream: Upstream;
-  /** How to GET from the upstream (with retries: `withRetries(httpUpstream(...))`). */
+  /** How to GET from the upstream, with retries: `withRetries((p, o) => client.get(p, o))`. */
   get: UpstreamGet;
   /** Requests in flight at once. @default 8 */
   concurrency?: number;
@@ -138,14 +180,14 @@ class Syncer {
         return current;
       }
     }
-    const answer = await this.limit(() => this.opts.get(path, { ifNoneMatch: stored && current !== null ? (meta?.etag ?? null) : null }));
-    if (answer.status === 404) return null;
-    if (answer.status === 304 && stored && current !== null && meta) {
+    const answer = await this.limit(() => this.opts.get(path, { etag: stored && current !== null ? (meta?.etag ?? null) : null }));
+    if (answer.status === 'not-found') return null;
+    if (answer.status === 'not-modified') {
+      if (!stored || current === null || !meta) throw new HexrepoError('UPSTREAM_UNAVAILABLE', `the upstream answered 304 for ${path} to an unconditional request`, { path });
       await writeMeta(store, path, { ...meta, fetchedAt: this.now(), etag: answer.etag ?? meta.etag });
       this.summary.skipped++;
       return current;
     }
-    if (answer.status !== 200) throw new HexrepoError('SERVER_ERROR', `GET ${path}: the upstream answered ${answer.status} to a request it cannot answer so`, { path });
     const decoded = decode(answer.body);
     await this.store(path, answer.body, answer.etag);
     return decoded;
@@ -185,7 +227,7 @@ class Syncer {
         return;
       }
       const answer = await this.limit(() => this.opts.get(path));
-      if (answer.status !== 200) throw new HexrepoError('NOT_FOUND', `${path} is listed in the verified packages/${name} but the upstream answered ${answer.status}`, { path });
+      if (answer.status !== 'ok') throw new HexrepoError('NOT_FOUND', `${path} is listed in the verified packages/${name} but the upstream has no such file`, { path });
       verifyTarball(answer.body, checksum);
       await this.store(path, answer.body, answer.etag);
     } catch (err) {

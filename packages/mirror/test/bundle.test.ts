@@ -6,10 +6,10 @@ import { FsStore, type BlobStore } from '@hexrepo/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle, importBundle, readBundleMembers, writeBundleMembers } from '../src/bundle.js';
 import { evict, mirrorStatus } from '../src/evict.js';
-import { httpUpstream } from '../src/fetch-upstream.js';
 import { metaKey, parseMeta, parsePin, PINS_PREFIX, resolveUpstream, writeMeta, type Upstream } from '../src/layout.js';
 import { parseMixLock } from '../src/lockfile.js';
 import { syncMirror } from '../src/sync.js';
+import { UpstreamClient } from '../src/upstream.js';
 import { sha256Hex, verifyPackage } from '../src/verify.js';
 import { FIXTURE_SUMS } from './helpers.js';
 import { startUpstream, type UpstreamServer } from './upstream-server.js';
@@ -18,6 +18,7 @@ let up: UpstreamServer;
 let upstream: Upstream;
 let tmp: string;
 let source: FsStore;
+let client: UpstreamClient;
 const LOCK = parseMixLock(`%{
   "baz": {:hex, :baz, "1.0.0", "${'a'.repeat(64)}", [:rebar3], [], "hexpm", "${FIXTURE_SUMS.get('baz-1.0.0.tar')}"},
   "quux": {:hex, :quux, "0.1.0", "${'a'.repeat(64)}", [:rebar3], [{:baz, "~> 1.0", [hex: :baz, repo: "hexpm", optional: false]}], "hexpm", "${FIXTURE_SUMS.get('quux-0.1.0.tar')}"},
@@ -32,12 +33,14 @@ const listAll = async (store: BlobStore): Promise<string[]> => {
 beforeAll(async () => {
   up = await startUpstream();
   upstream = resolveUpstream({ url: up.url, repository: 'hexpm', publicKey: up.upstream.publicKeyPem });
+  client = new UpstreamClient(upstream);
   tmp = await mkdtemp(join(tmpdir(), 'hexrepo-bundle-'));
   source = new FsStore(join(tmp, 'source'));
-  const s = await syncMirror({ kind: 'lock', lock: LOCK }, { store: source, upstream, get: httpUpstream(up.url) });
+  const s = await syncMirror({ kind: 'lock', lock: LOCK }, { store: source, upstream, get: (p, o) => client.get(p, o) });
   expect(s.failures).toEqual([]);
 });
 afterAll(async () => {
+  await client.close();
   await up.close();
   await rm(up.root, { recursive: true, force: true });
   await rm(tmp, { recursive: true, force: true });
@@ -124,7 +127,7 @@ describe('bundles', () => {
 describe('evict and status', () => {
   it('evicts least recently fetched tarballs first, never pinned ones, never registry files', async () => {
     const store = new FsStore(join(tmp, 'evict'));
-    const s = await syncMirror({ kind: 'packages', names: ['quux', 'foo', 'bar'] }, { store, upstream, get: httpUpstream(up.url) });
+    const s = await syncMirror({ kind: 'packages', names: ['quux', 'foo', 'bar'] }, { store, upstream, get: (p, o) => client.get(p, o) });
     expect(s.failures).toEqual([]);
     const tarballs = ['tarballs/bar-1.0.0.tar', 'tarballs/baz-1.0.0.tar', 'tarballs/foo-0.1.0.tar', 'tarballs/foo-0.2.0.tar', 'tarballs/quux-0.1.0.tar'];
     // Fetch times in a known order: bar oldest ... quux newest.

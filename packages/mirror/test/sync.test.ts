@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsStore } from '@hexrepo/storage';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { httpUpstream, withRetries } from '../src/fetch-upstream.js';
 import { metaKey, parseMeta, resolveUpstream, type Upstream } from '../src/layout.js';
 import { parseRebarLock } from '../src/lockfile.js';
-import { syncMirror, type SyncOptions } from '../src/sync.js';
+import { syncMirror, withRetries, type SyncOptions } from '../src/sync.js';
+import { UpstreamClient } from '../src/upstream.js';
 import { sha256Hex } from '../src/verify.js';
 import { FIXTURE_SUMS } from './helpers.js';
 import { startUpstream, type UpstreamServer } from './upstream-server.js';
@@ -15,12 +15,15 @@ let up: UpstreamServer;
 let upstream: Upstream;
 let dir: string;
 let store: FsStore;
+let client: UpstreamClient;
 
 beforeAll(async () => {
   up = await startUpstream();
   upstream = resolveUpstream({ url: up.url, repository: 'hexpm', publicKey: up.upstream.publicKeyPem });
+  client = new UpstreamClient(upstream);
 });
 afterAll(async () => {
+  await client.close();
   await up.close();
   await rm(up.root, { recursive: true, force: true });
 });
@@ -34,7 +37,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const opts = (extra: Partial<SyncOptions> = {}): SyncOptions => ({ store, upstream, get: withRetries(httpUpstream(up.url), { baseDelayMs: 1 }), concurrency: 4, ...extra });
+const opts = (extra: Partial<SyncOptions> = {}): SyncOptions => ({ store, upstream, get: withRetries((p, o) => client.get(p, o), { baseDelayMs: 1 }), concurrency: 4, ...extra });
 const text = async (key: string): Promise<string | null> => {
   const o = await store.get(key);
   return o ? new TextDecoder().decode(o.body) : null;
@@ -88,7 +91,7 @@ describe('syncMirror', () => {
     up.failNext('packages/quux', 2, '503');
     up.failNext('tarballs/baz-1.0.0.tar', 2, 'reset');
     const retries: string[] = [];
-    const summary = await syncMirror({ kind: 'packages', names: ['quux'] }, opts({ get: withRetries(httpUpstream(up.url), { baseDelayMs: 1, onRetry: (p, n) => retries.push(`${p} ${n}`) }) }));
+    const summary = await syncMirror({ kind: 'packages', names: ['quux'] }, opts({ get: withRetries((p, o) => client.get(p, o), { baseDelayMs: 1, onRetry: (p, n) => retries.push(`${p} ${n}`) }) }));
     expect(summary.failures).toEqual([]);
     expect(summary.fetched).toBe(4);
     expect(retries).toEqual(['packages/quux 1', 'packages/quux 2', 'tarballs/baz-1.0.0.tar 1', 'tarballs/baz-1.0.0.tar 2']);
@@ -96,8 +99,8 @@ describe('syncMirror', () => {
 
   it('gives up after the retries and reports the failure; the rest is synced', async () => {
     up.failNext('tarballs/baz-1.0.0.tar', 10, '503');
-    const summary = await syncMirror({ kind: 'packages', names: ['quux'] }, opts({ get: withRetries(httpUpstream(up.url), { baseDelayMs: 1, retries: 2 }) }));
-    expect(summary.failures).toEqual([expect.objectContaining({ path: 'tarballs/baz-1.0.0.tar', code: 'SERVER_ERROR' })]);
+    const summary = await syncMirror({ kind: 'packages', names: ['quux'] }, opts({ get: withRetries((p, o) => client.get(p, o), { baseDelayMs: 1, retries: 2 }) }));
+    expect(summary.failures).toEqual([expect.objectContaining({ path: 'tarballs/baz-1.0.0.tar', code: 'UPSTREAM_UNAVAILABLE' })]);
     expect(summary.fetched).toBe(3);
     expect(await store.get('tarballs/baz-1.0.0.tar')).toBeNull();
     up.failNext('tarballs/baz-1.0.0.tar', 0, '503');

@@ -1,11 +1,10 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { HexrepoError, parseSize } from '@hexrepo/core';
-import { evict, exportBundle, httpUpstream, importBundle, mirrorStatus, parseLockfile, resolveUpstream, syncMirror, withRetries, type SyncTarget, type Upstream } from '@hexrepo/mirror';
+import { evict, exportBundle, importBundle, mirrorStatus, parseLockfile, resolveUpstream, syncMirror, UpstreamClient, withRetries, type ProxySettings, type SyncTarget, type Upstream } from '@hexrepo/mirror';
 import type { BlobStore } from '@hexrepo/storage';
 import { type Command, type Io, str, usage } from '../command.js';
 import { progressBar } from '../progress.js';
-import { proxyAgentFor } from '../proxy.js';
 import { openStore } from '../stores.js';
 
 const ACTIONS = ['sync', 'export', 'import', 'evict', 'status'] as const;
@@ -46,6 +45,15 @@ async function openMirror(io: Io, values: Values): Promise<{ store: BlobStore; u
   return { store: await openStore(storeUrl, { cwd: io.cwd }), upstream };
 }
 
+/** HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case), as curl reads them. */
+function proxyFromEnv(env: Io['env']): ProxySettings {
+  const read = (name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
+  const httpProxy = read('HTTP_PROXY');
+  const httpsProxy = read('HTTPS_PROXY');
+  const noProxy = read('NO_PROXY');
+  return { ...(httpProxy ? { httpProxy } : {}), ...(httpsProxy ? { httpsProxy } : {}), ...(noProxy ? { noProxy } : {}) };
+}
+
 function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
@@ -68,16 +76,17 @@ async function runSync(io: Io, values: Values): Promise<number> {
   const bar = progressBar(io, { minTotal: 1 });
   const retries = values.retries === undefined ? 5 : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw usage('mirror', `--retries needs a whole number from 0 to 100`);
-  const get = withRetries(httpUpstream(upstream.url, { agentFor: proxyAgentFor(io.env) }), { retries });
+  const concurrency = positiveInt('concurrency', str(values, 'concurrency'), 8);
+  const client = new UpstreamClient(upstream, { proxy: proxyFromEnv(io.env) });
   const started = Date.now();
   const summary = await syncMirror(target, {
     store,
     upstream,
-    get,
-    concurrency: positiveInt('concurrency', str(values, 'concurrency'), 8),
+    get: withRetries((path, o) => client.get(path, o), { retries }),
+    concurrency,
     ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
     onProgress: (p) => bar.update(p.phase === 'registry' ? 'index' : 'tars', p.done, p.total),
-  });
+  }).finally(() => client.close());
   bar.done();
   const seconds = (Date.now() - started) / 1000;
   if (values.json) io.out(`${JSON.stringify({ ok: summary.failures.length === 0, upstream: upstream.url, store: store.url, seconds, ...summary }, null, 2)}\n`);
@@ -185,7 +194,7 @@ that matches a requirement (optional dependencies only with --optional), tarball
 outer checksums. A killed sync run again resumes: a stored object that verifies is not downloaded
 again; a registry file confirmed less than --max-age ago is not asked for, an older one is
 revalidated (If-None-Match). Exits 1 when any object failed (listed; run it again to retry).
-HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured (CONNECT tunnels).
+HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured.
 
 export writes one file (a tar with a manifest) holding packages/NAME and the locked tarball of each
 package of the lockfile, read from the store and verified (sync --lock first); import verifies all
