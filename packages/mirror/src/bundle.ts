@@ -47,7 +47,12 @@ function tarHeader(name: string, size: number, mtime: number): Buffer {
   h.write('0000000\0', 108);
   h.write('0000000\0', 116);
   h.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  h.write(`${Math.floor(mtime / 1000).toString(8).padStart(11, '0')}\0`, 136);
+  h.write(
+    `${Math.floor(mtime / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+  );
   h.write('        ', 148);
   h.write('0', 156);
   h.write('ustar\0', 257);
@@ -196,7 +201,8 @@ export async function importBundle(store: BlobStore, upstream: Upstream, bundle:
   const manifest = parseManifest(members.get('manifest.json'));
   if (manifest.upstream.repository !== upstream.repository) throw bad(`the bundle is for repository "${manifest.upstream.repository}", the mirror's upstream is "${upstream.repository}"`);
   const fp = fingerprint(upstream.publicKey);
-  if (manifest.upstream.fingerprint !== fp) throw bad(`the bundle was exported with upstream key ${manifest.upstream.fingerprint}, the mirror's upstream key is ${fp}`, { hint: 'configure the same upstream public key on both sides; nothing was imported' });
+  if (manifest.upstream.fingerprint !== fp)
+    throw bad(`the bundle was exported with upstream key ${manifest.upstream.fingerprint}, the mirror's upstream key is ${fp}`, { hint: 'configure the same upstream public key on both sides; nothing was imported' });
   const packages = new Map<string, VerifiedPackage>();
   const objects: { o: BundleObject; body: Uint8Array }[] = [];
   const seen = new Set<string>();

@@ -104,7 +104,14 @@ export interface MirrorStatus {
 
 /** Counts and bytes of a mirror store by kind, and its pins. */
 export async function mirrorStatus(store: BlobStore): Promise<MirrorStatus> {
-  const objects: MirrorStatus['objects'] = { names: { count: 0, bytes: 0 }, versions: { count: 0, bytes: 0 }, packages: { count: 0, bytes: 0 }, tarballs: { count: 0, bytes: 0 }, docs: { count: 0, bytes: 0 }, installs: { count: 0, bytes: 0 } };
+  const objects: MirrorStatus['objects'] = {
+    names: { count: 0, bytes: 0 },
+    versions: { count: 0, bytes: 0 },
+    packages: { count: 0, bytes: 0 },
+    tarballs: { count: 0, bytes: 0 },
+    docs: { count: 0, bytes: 0 },
+    installs: { count: 0, bytes: 0 },
+  };
   const metas = new Set<string>();
   for await (const info of store.list(META_PREFIX)) metas.add(info.key);
   let withoutMeta = 0;

@@ -32,13 +32,7 @@ export interface Lockfile {
 }
 
 /** A parsed literal. Keyword lists (`[hex: :foo]`) are lists of 2-tuples, as in Elixir. */
-export type LockTerm =
-  | { t: 'map'; entries: [LockTerm, LockTerm][] }
-  | { t: 'tuple'; items: LockTerm[] }
-  | { t: 'list'; items: LockTerm[] }
-  | { t: 'string'; value: string }
-  | { t: 'atom'; value: string }
-  | { t: 'number'; value: number };
+export type LockTerm = { t: 'map'; entries: [LockTerm, LockTerm][] } | { t: 'tuple'; items: LockTerm[] } | { t: 'list'; items: LockTerm[] } | { t: 'string'; value: string } | { t: 'atom'; value: string } | { t: 'number'; value: number };
 
 type Tok = { k: 'punct'; v: string; at: number } | { k: 'string'; v: string; at: number } | { k: 'atom'; v: string; at: number } | { k: 'key'; v: string; at: number } | { k: 'number'; v: number; at: number };
 

@@ -289,7 +289,12 @@ export async function syncMirror(target: SyncTarget, opts: SyncOptions): Promise
         const r = versionsOf.get(p.name)?.find((x) => x.version === p.version);
         if (versionsOf.has(p.name) && !r) s.fail(tarballKey(p.name, p.version), new HexrepoError('NOT_FOUND', `${p.name} ${p.version} is locked but not in the verified packages/${p.name}`));
         if (r && p.outerChecksum && r.checksum && r.checksum !== p.outerChecksum) {
-          s.fail(tarballKey(p.name, p.version), new HexrepoError('REGISTRY_CHECKSUM_MISMATCH', `${p.name} ${p.version}: the lockfile pins outer checksum ${p.outerChecksum}, the verified registry says ${r.checksum}`, { hint: 'the package was replaced upstream, or the lockfile was edited: run mix deps.get / rebar3 upgrade to refresh it' }));
+          s.fail(
+            tarballKey(p.name, p.version),
+            new HexrepoError('REGISTRY_CHECKSUM_MISMATCH', `${p.name} ${p.version}: the lockfile pins outer checksum ${p.outerChecksum}, the verified registry says ${r.checksum}`, {
+              hint: 'the package was replaced upstream, or the lockfile was edited: run mix deps.get / rebar3 upgrade to refresh it',
+            }),
+          );
           closure.packages.get(p.name)?.delete(p.version);
         }
       }

@@ -94,7 +94,16 @@ describe('bundles', () => {
     members.set(obj.member, forged);
     members.set('manifest.json', new TextEncoder().encode(JSON.stringify(m2)));
     const target = new FsStore(join(tmp, 'target-3'));
-    await expect(importBundle(target, offline(), writeBundleMembers([...members].map(([name, body]) => ({ name, body })), Date.now()))).rejects.toMatchObject({ code: 'REGISTRY_CHECKSUM_MISMATCH' });
+    await expect(
+      importBundle(
+        target,
+        offline(),
+        writeBundleMembers(
+          [...members].map(([name, body]) => ({ name, body })),
+          Date.now(),
+        ),
+      ),
+    ).rejects.toMatchObject({ code: 'REGISTRY_CHECKSUM_MISMATCH' });
     expect(await listAll(target)).toEqual([]);
   });
 
@@ -113,7 +122,7 @@ describe('bundles', () => {
     await writeMeta(newer, 'packages/baz', { etag: null, fetchedAt: Date.now() + 60_000, sha256: sha256Hex(resigned) });
     const r = await importBundle(newer, offline(), bundle);
     expect(r).toMatchObject({ stored: 3, kept: 1 });
-    expect(r.notes).toContain('packages/baz: the stored copy is newer than the bundle\'s and stays');
+    expect(r.notes).toContain("packages/baz: the stored copy is newer than the bundle's and stays");
     expect(Buffer.compare((await newer.get('packages/baz'))!.body, resigned)).toBe(0);
 
     const older = new FsStore(join(tmp, 'target-5'));
