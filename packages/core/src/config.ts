@@ -64,6 +64,22 @@ export function parseProjectConfig(raw: unknown, source: string): ProjectConfig 
   return { name: obj.name as string, publicDir: str('publicDir', 'public'), privateKey: str('privateKey', 'private_key.pem'), limits };
 }
 
+/** The upstream of a mirror repository; every field optional, defaults are hex.pm's. */
+export interface MirrorConfig {
+  /** @default "https://repo.hex.pm" */
+  url?: string;
+  /** The repository name the upstream signs into its registry. @default "hexpm" */
+  repository?: string;
+  /** The upstream's public key: PEM text, or a path to it (relative to the config file). @default hex.pm's key, for hex.pm only */
+  publicKey?: string;
+  /** Seconds before names, versions and packages/NAME are revalidated with the upstream. @default 60 */
+  maxAge: number;
+  /** Seconds to connect to the upstream. @default 10 */
+  connectTimeout: number;
+  /** Seconds from a request to the upstream's first byte; past it, a cached copy is served stale. @default 15 */
+  firstByteTimeout: number;
+}
+
 /** One repository of a host, as the host form of hexrepo.json lists it. Paths are relative to the file's folder. */
 export interface HostRepositoryConfig {
   name: string;
@@ -78,6 +94,40 @@ export interface HostRepositoryConfig {
   /** Also mounted at `/` and `/api`. @default false */
   root: boolean;
   limits: TarballLimits;
+  /** A read-only mirror of this upstream, cached in publicDir or store (no privateKey). */
+  mirror?: MirrorConfig;
+}
+
+const MIRROR_KEYS = ['url', 'repository', 'publicKey', 'maxAge', 'connectTimeout', 'firstByteTimeout'];
+
+function parseMirror(raw: unknown, bad: (setting: string, why: string) => never, at: string): MirrorConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad(`${at}.mirror`, 'must be an object: {} mirrors hex.pm, or {"url", "repository", "publicKey"} another upstream');
+  const obj = raw as Record<string, unknown>;
+  for (const k of Object.keys(obj)) if (!MIRROR_KEYS.includes(k)) bad(`${at}.mirror.${k}`, `is not a known setting (known: ${MIRROR_KEYS.join(', ')})`);
+  const str = (k: string): string | undefined => {
+    if (obj[k] === undefined) return undefined;
+    if (typeof obj[k] !== 'string' || obj[k] === '') bad(`${at}.mirror.${k}`, 'must be a non-empty string');
+    return obj[k] as string;
+  };
+  const seconds = (k: string, dflt: number): number => {
+    const v = obj[k] ?? dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) bad(`${at}.mirror.${k}`, 'must be a number of seconds (0 or more)');
+    return v as number;
+  };
+  const url = str('url');
+  const repository = str('repository');
+  const publicKey = str('publicKey');
+  if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) bad(`${at}.mirror.url`, `must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
+  if (repository !== undefined && !REPO_NAME_RE.test(repository)) bad(`${at}.mirror.repository`, 'must be the repository name the upstream signs (e.g. "hexpm")');
+  if (url !== undefined && url.replace(/\/+$/, '') !== 'https://repo.hex.pm' && publicKey === undefined) bad(`${at}.mirror.publicKey`, `is required for the upstream ${url}: give its public_key (PEM text or a path); only hex.pm's key is built in`);
+  return {
+    ...(url !== undefined ? { url } : {}),
+    ...(repository !== undefined ? { repository } : {}),
+    ...(publicKey !== undefined ? { publicKey } : {}),
+    maxAge: seconds('maxAge', 60),
+    connectTimeout: seconds('connectTimeout', 10),
+    firstByteTimeout: seconds('firstByteTimeout', 15),
+  };
 }
 
 /** The host form of hexrepo.json: several repositories behind one server. */
@@ -117,15 +167,18 @@ export function parseHostConfig(raw: Record<string, unknown>, source: string): H
     throw new HexrepoError('CONFIG_INVALID', `${source}: "${setting}" ${why}`, { source, setting });
   };
   const list = raw.repositories;
-  if (!Array.isArray(list) || list.length === 0) bad('repositories', 'must be a non-empty list of {"name", "publicDir" or "store", "privateKey", "access", "root"}');
-  const known = new Set(['name', 'publicDir', 'store', 'privateKey', 'access', 'root', 'limits']);
+  if (!Array.isArray(list) || list.length === 0) bad('repositories', 'must be a non-empty list of {"name", "publicDir" or "store", "privateKey" or "mirror", "access", "root"}');
+  const known = new Set(['name', 'publicDir', 'store', 'privateKey', 'access', 'root', 'limits', 'mirror']);
   const repositories = (list as unknown[]).map((entry, i): HostRepositoryConfig => {
     const at = `repositories[${i}]`;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) bad(at, 'must be an object');
     const obj = entry as Record<string, unknown>;
     for (const k of Object.keys(obj)) if (!known.has(k)) bad(`${at}.${k}`, `is not a known setting (known: ${[...known].join(', ')})`);
     if (typeof obj.name !== 'string') bad(`${at}.name`, 'must be a string');
-    assertRepoName(obj.name as string, `${source}: "${at}.name"`);
+    // A mirror of hex.pm may take hex.pm's name: clients reach it as "hexpm" (HEX_MIRROR, HEX_CDN).
+    if (!(obj.mirror !== undefined && obj.name === 'hexpm')) assertRepoName(obj.name as string, `${source}: "${at}.name"`);
+    const mirror = obj.mirror === undefined ? undefined : parseMirror(obj.mirror, bad, at);
+    if (mirror && obj.privateKey !== undefined) bad(`${at}.privateKey`, `cannot be used with "mirror": a mirror serves its upstream's files as signed upstream and is read-only`);
     const str = (k: string): string | undefined => {
       const v = obj[k];
       if (v === undefined) return undefined;
@@ -135,7 +188,7 @@ export function parseHostConfig(raw: Record<string, unknown>, source: string): H
     const publicDir = str('publicDir');
     const store = str('store');
     const privateKey = str('privateKey');
-    if ((publicDir === undefined) === (store === undefined)) bad(at, `must name exactly one of "publicDir" (a folder) and "store" (a store URL) for ${obj.name as string}`);
+    if ((publicDir === undefined) === (store === undefined)) bad(at, `must name exactly one of "publicDir" (a folder) and "store" (a store URL) for ${obj.name as string}${mirror ? ': where the mirror keeps what it fetched' : ''}`);
     const access = obj.access ?? 'auto';
     if (access !== 'public' && access !== 'private' && access !== 'auto') bad(`${at}.access`, `must be "private" or "public", got ${JSON.stringify(access)}`);
     if (obj.root !== undefined && typeof obj.root !== 'boolean') bad(`${at}.root`, 'must be true or false');
@@ -147,6 +200,7 @@ export function parseHostConfig(raw: Record<string, unknown>, source: string): H
       access: access as HostRepositoryConfig['access'],
       root: obj.root === true,
       limits: parseLimits(obj.limits, bad, `${at}.`),
+      ...(mirror ? { mirror } : {}),
     };
   });
   const names = new Set<string>();

@@ -4,6 +4,7 @@
  * `/` and `/api/…`.
  */
 import { HexrepoError } from '@hexrepo/core';
+import type { MirrorCache } from '@hexrepo/mirror';
 import type { RepoService } from '@hexrepo/repo';
 import type { BlobStore } from '@hexrepo/storage';
 
@@ -18,6 +19,8 @@ export interface HostedRepository {
   visibility: 'public' | 'private';
   /** Also mounted at `/` and `/api`. At most one repository is the root. */
   root?: boolean;
+  /** A mirror: served from this pull-through cache of its upstream, read-only (mirror-route.ts). */
+  mirror?: MirrorCache;
 }
 
 /** What a request path names: the API or the repository endpoint of one repository, the rest of the path, and the mount's roots. */

@@ -14,6 +14,12 @@ export class Metrics {
   readonly #started = Date.now();
 
   readonly #labelMemo = new Map<string, string>();
+  readonly #sources: (() => string[])[] = [];
+
+  /** Render more metric families (e.g. a mirror's counters) after the HTTP ones. */
+  addSource(lines: () => string[]): void {
+    this.#sources.push(lines);
+  }
 
   observe(method: string, route: string, status: number, seconds: number): void {
     const memoKey = `${method} ${route} ${status}`;
@@ -48,6 +54,7 @@ export class Metrics {
       out.push(`hexrepo_http_request_duration_seconds_sum{${k}} ${h.sum}`);
       out.push(`hexrepo_http_request_duration_seconds_count{${k}} ${h.count}`);
     }
+    for (const source of this.#sources) out.push(...source());
     out.push('# HELP hexrepo_process_uptime_seconds Seconds since the server started.', '# TYPE hexrepo_process_uptime_seconds gauge', `hexrepo_process_uptime_seconds ${(Date.now() - this.#started) / 1000}`);
     return `${out.join('\n')}\n`;
   }

@@ -17,6 +17,7 @@ import { bodyUnread, logPath } from './request.js';
 import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { hostRepositories, resolveMount, type HostedRepository } from './host.js';
 import { Metrics } from './metrics.js';
+import { mirrorApiRefusal, mirrorMetricLines, mirrorRouteLabel, serveMirror } from './mirror-route.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
 
 export interface RepositoryServerOptions {
@@ -102,6 +103,7 @@ export function createRepositoryHandler(opts: RepositoryServerOptions): ((req: I
 export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessage, res: ServerResponse) => void) & { metrics: Metrics } {
   const metrics = opts.metrics ?? new Metrics();
   const host = hostRepositories(opts.repositories);
+  if (opts.repositories.some((r) => r.mirror)) metrics.addSource(() => mirrorMetricLines(opts.repositories));
   const api = createApiHandler({
     access: opts.access,
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
@@ -251,6 +253,11 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
       state.route = '/api/other';
       return replyApiError(req, res, 404, 'no such API endpoint');
     }
+    if (mount?.kind === 'api' && mount.repo.mirror) {
+      state.route = '/api';
+      const r = mirrorApiRefusal(req, mount.repo);
+      return replyApiError(req, res, r.status, r.message);
+    }
     if (mount?.kind === 'api') {
       state.route = '/api';
       const q = mount.rest.indexOf('?');
@@ -267,6 +274,12 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     }
     if (!mount) return send(res, 404, 'not found\n');
     const { repo } = mount;
+    if (repo.mirror) {
+      state.route = mirrorRouteLabel(mount.rest);
+      const onIdentity = (d: AccessDecision): void => void (d.identity && (state.identity = d.identity));
+      serveMirror(req, res, { repo, rest: mount.rest, access: opts.access, ip, logger: opts.logger, onIdentity }).catch((err: unknown) => failed(res, err, mount.rest));
+      return;
+    }
     const routed = routeRepository(mount.rest);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
     state.route = routeLabel(routed.resource.kind);

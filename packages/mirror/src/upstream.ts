@@ -111,6 +111,8 @@ export class UpstreamClient {
       });
     }
     const declared = Number(res.headers['content-length'] ?? NaN);
+    // Abandoning the body aborts it: the abort is expected, not an error to report.
+    res.body.on('error', () => undefined);
     if (declared > this.#maxBytes) {
       res.body.destroy();
       throw new HexrepoError('UPSTREAM_UNAVAILABLE', `the upstream answered ${declared} bytes for ${url}, more than the ${this.#maxBytes} the mirror accepts`, { url });
