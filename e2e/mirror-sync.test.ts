@@ -6,7 +6,7 @@
  * static folder: the store's layout is hex.pm's, so that is what a mirror serves.
  */
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -199,6 +199,23 @@ describe('mirror sync killed with SIGKILL and restarted', () => {
     expect(verified.status, verified.stdout + verified.stderr).toBe(0);
     expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, packages: 150, releases: 300, tarballsChecked: 300 });
   }, 180_000);
+
+  it('takes the store and the upstream from a mirror repository of the host config (--repo)', async () => {
+    const host = join(dir, 'host');
+    await mkdir(host, { recursive: true });
+    await copyFile(join(upstreamRoot, 'public_key'), join(host, 'upstream_key.pem'));
+    const config = { repositories: [{ name: 'hexpm', publicDir: 'mirror', mirror: { url: upstream.url, publicKey: 'upstream_key.pem' } }] };
+    await writeFile(join(host, 'hexrepo.json'), JSON.stringify(config));
+    const r = await hexrepo(['mirror', 'sync', '--repo', 'hexpm', '--package', 'pkg_002', '--json'], { cwd: host });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, fetched: 3, failures: [] });
+    expect(await storedObjects(join(host, 'mirror'))).toEqual(['packages/pkg_002', 'tarballs/pkg_002-1.0.0.tar', 'tarballs/pkg_002-1.1.0.tar']);
+    const st = await hexrepo(['mirror', 'status', host, '--repo', 'hexpm', '--json']);
+    expect(JSON.parse(st.stdout)).toMatchObject({ objects: { packages: { count: 1 }, tarballs: { count: 2 } }, withoutMeta: 0 });
+    const clash = await hexrepo(['mirror', 'status', '--repo', 'hexpm', '--store', 'x'], { cwd: host });
+    expect(clash.status).toBe(2);
+    expect(clash.stderr).toContain('--repo takes the store and the upstream from hexrepo.json; drop --store');
+  });
 
   it('goes through HTTP_PROXY (a CONNECT tunnel) unless NO_PROXY names the host', async () => {
     const tunnels: string[] = [];

@@ -1,8 +1,8 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
-import { HexrepoError, parseSize } from '@hexrepo/core';
+import { basename, join, resolve } from 'node:path';
+import { HexrepoError, isHostConfig, parseHostConfig, parseSize, PROJECT_FILE } from '@hexrepo/core';
 import { evict, exportBundle, importBundle, mirrorStatus, parseLockfile, resolveUpstream, syncMirror, UpstreamClient, withRetries, type ProxySettings, type SyncTarget, type Upstream } from '@hexrepo/mirror';
-import type { BlobStore } from '@hexrepo/storage';
+import { FsStore, type BlobStore } from '@hexrepo/storage';
 import { type Command, type Io, str, usage } from '../command.js';
 import { progressBar } from '../progress.js';
 import { openStore } from '../stores.js';
@@ -33,10 +33,37 @@ async function readText(io: Io, file: string, what: string): Promise<string> {
   });
 }
 
-/** The mirror store and its upstream from the flags. */
-async function openMirror(io: Io, values: Values): Promise<{ store: BlobStore; upstream: Upstream }> {
+/** The mirror repository NAME of the host config in DIR: its store and upstream. */
+async function hostMirror(io: Io, dir: string, name: string): Promise<{ store: BlobStore; upstream: Upstream }> {
+  const path = join(dir, PROJECT_FILE);
+  const raw = await readFile(path, 'utf8').then(
+    (t) => JSON.parse(t) as unknown,
+    (err: NodeJS.ErrnoException) => {
+      throw new HexrepoError('NOT_FOUND', `--repo ${name}: cannot read ${path} (${err.code ?? err.message})`, { path, hint: 'run it in the host folder (where hexrepo.json is), pass that folder as DIR, or use --store URL with --upstream' });
+    },
+  );
+  if (!isHostConfig(raw)) throw usage('mirror', `--repo needs the host form of hexrepo.json ("repositories": [...]); ${path} is a single repository`);
+  const repo = parseHostConfig(raw as Record<string, unknown>, path).repositories.find((r) => r.name === name);
+  if (!repo?.mirror) throw new HexrepoError('CONFIG_INVALID', `${path} has no mirror repository "${name}"`, { path, hint: 'add {"name": "hexpm", "publicDir": "mirror", "mirror": {}} to "repositories" (see docs/mirror.md)' });
+  const { url, repository, publicKey } = repo.mirror;
+  // The config's publicKey is PEM text or a path relative to the config file.
+  const pem = publicKey === undefined || publicKey.includes('-----BEGIN') ? publicKey : await readText(io, resolve(dir, publicKey), 'the upstream public key');
+  const upstream = resolveUpstream({ ...(url !== undefined ? { url } : {}), ...(repository !== undefined ? { repository } : {}), ...(pem !== undefined ? { publicKey: pem } : {}) });
+  const store = repo.store !== undefined ? await openStore(repo.store, { cwd: dir }) : new FsStore(resolve(dir, repo.publicDir ?? 'public'));
+  return { store, upstream };
+}
+
+/** The mirror store and its upstream: a mirror repository of the host config (--repo), or the flags. */
+async function openMirror(io: Io, values: Values, dir: string | undefined): Promise<{ store: BlobStore; upstream: Upstream }> {
+  const repoName = str(values, 'repo');
   const storeUrl = str(values, 'store');
-  if (storeUrl === undefined) throw usage('mirror', 'needs --store URL (the mirror store: a folder, file://, s3:// or gs:// URL)');
+  if (repoName !== undefined) {
+    const clash = ['store', 'upstream', 'upstream-key', 'upstream-name'].find((k) => values[k] !== undefined);
+    if (clash) throw usage('mirror', `--repo takes the store and the upstream from hexrepo.json; drop --${clash}`);
+    return hostMirror(io, resolve(io.cwd, dir ?? '.'), repoName);
+  }
+  if (dir !== undefined) throw usage('mirror', `DIR (${dir}) is only read with --repo NAME`);
+  if (storeUrl === undefined) throw usage('mirror', 'needs --repo NAME (a mirror repository of the host config) or --store URL (a folder, file://, s3:// or gs:// URL)');
   const key = str(values, 'upstream-key');
   const publicKey = key === undefined ? undefined : key.includes('-----BEGIN') ? key : await readText(io, key, 'the upstream public key');
   const url = str(values, 'upstream');
@@ -58,7 +85,7 @@ function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-async function runSync(io: Io, values: Values): Promise<number> {
+async function runSync(io: Io, values: Values, dir: string | undefined): Promise<number> {
   const packages = (values.package as string[] | undefined) ?? [];
   const lockFile = str(values, 'lock');
   const chosen = [values.all === true, packages.length > 0, lockFile !== undefined].filter(Boolean).length;
@@ -72,7 +99,7 @@ async function runSync(io: Io, values: Values): Promise<number> {
       : lockFile !== undefined
         ? { kind: 'lock', lock: parseLockfile(await readText(io, lockFile, 'the lockfile'), lockFile) }
         : { kind: 'packages', names: packages, includeOptional: values.optional === true };
-  const { store, upstream } = await openMirror(io, values);
+  const { store, upstream } = await openMirror(io, values, dir);
   const bar = progressBar(io, { minTotal: 1 });
   const retries = values.retries === undefined ? 5 : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw usage('mirror', `--retries needs a whole number from 0 to 100`);
@@ -101,12 +128,12 @@ async function runSync(io: Io, values: Values): Promise<number> {
   return summary.failures.length === 0 ? 0 : 1;
 }
 
-async function runExport(io: Io, values: Values): Promise<number> {
+async function runExport(io: Io, values: Values, dir: string | undefined): Promise<number> {
   const lockFile = str(values, 'lock');
   const out = str(values, 'output');
   if (lockFile === undefined || out === undefined) throw usage('mirror', 'export needs --lock FILE and -o BUNDLE');
   const lock = parseLockfile(await readText(io, lockFile, 'the lockfile'), lockFile);
-  const { store, upstream } = await openMirror(io, values);
+  const { store, upstream } = await openMirror(io, values, dir);
   const { bundle, manifest } = await exportBundle(store, upstream, lock, { source: basename(lockFile) });
   const path = resolve(io.cwd, out);
   // Temp name then rename: a bundle on disk is always whole.
@@ -120,13 +147,13 @@ async function runExport(io: Io, values: Values): Promise<number> {
   return 0;
 }
 
-async function runImport(io: Io, values: Values, file: string | undefined): Promise<number> {
-  if (file === undefined) throw usage('mirror', 'import needs the bundle file: hexrepo mirror import BUNDLE --store URL');
+async function runImport(io: Io, values: Values, file: string | undefined, dir: string | undefined): Promise<number> {
+  if (file === undefined) throw usage('mirror', 'import needs the bundle file: hexrepo mirror import BUNDLE (--repo NAME | --store URL)');
   const path = resolve(io.cwd, file);
   const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     throw new HexrepoError('NOT_FOUND', `cannot read the bundle ${path}: ${err.code ?? err.message}`, { path });
   });
-  const { store, upstream } = await openMirror(io, values);
+  const { store, upstream } = await openMirror(io, values, dir);
   const result = await importBundle(store, upstream, bytes);
   if (values.json) io.out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
   else {
@@ -136,7 +163,7 @@ async function runImport(io: Io, values: Values, file: string | undefined): Prom
   return 0;
 }
 
-async function runEvict(io: Io, values: Values): Promise<number> {
+async function runEvict(io: Io, values: Values, dir: string | undefined): Promise<number> {
   const sizeText = str(values, 'max-size');
   const ageText = str(values, 'max-age');
   if (sizeText === undefined && ageText === undefined) throw usage('mirror', 'evict needs --max-size SIZE and/or --max-age DURATION');
@@ -144,7 +171,7 @@ async function runEvict(io: Io, values: Values): Promise<number> {
   const maxAgeMs = ageText === undefined ? undefined : parseDuration(ageText);
   if (maxSize === null) throw usage('mirror', `--max-size needs a size such as 20GiB or 500MB, got ${JSON.stringify(sizeText)}`);
   if (maxAgeMs === null) throw usage('mirror', `--max-age needs a duration such as 30d or 12h, got ${JSON.stringify(ageText)}`);
-  const { store } = await openMirror(io, values);
+  const { store } = await openMirror(io, values, dir);
   const result = await evict(store, { ...(maxSize !== undefined ? { maxSize } : {}), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}), dryRun: values['dry-run'] === true });
   if (values.json) io.out(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
   else {
@@ -156,8 +183,8 @@ async function runEvict(io: Io, values: Values): Promise<number> {
   return 0;
 }
 
-async function runStatus(io: Io, values: Values): Promise<number> {
-  const { store } = await openMirror(io, values);
+async function runStatus(io: Io, values: Values, dir: string | undefined): Promise<number> {
+  const { store } = await openMirror(io, values, dir);
   const status = await mirrorStatus(store);
   if (values.json) io.out(`${JSON.stringify({ ok: true, store: store.url, ...status }, null, 2)}\n`);
   else {
@@ -172,14 +199,17 @@ async function runStatus(io: Io, values: Values): Promise<number> {
 export const mirror: Command = {
   name: 'mirror',
   summary: 'Fill, export, import, evict and inspect a verified mirror of hex.pm (or another Hex repository).',
-  usage: 'hexrepo mirror sync|export|import|evict|status --store URL [options]',
+  usage: 'hexrepo mirror sync|export|import|evict|status [DIR] (--repo NAME | --store URL) [options]',
   help: `
-  hexrepo mirror sync   --store URL (--all [--tarballs] | --package NAME… [--optional] | --lock FILE)
+  hexrepo mirror sync   [DIR] MIRROR (--all [--tarballs] | --package NAME… [--optional] | --lock FILE)
                         [--concurrency N] [--retries N] [--max-age DURATION] [--json]
-  hexrepo mirror export --store URL --lock mix.lock|rebar.lock -o BUNDLE [--json]
-  hexrepo mirror import BUNDLE --store URL [--json]
-  hexrepo mirror evict  --store URL (--max-size SIZE | --max-age DURATION) [--dry-run] [--json]
-  hexrepo mirror status --store URL [--json]
+  hexrepo mirror export [DIR] MIRROR --lock mix.lock|rebar.lock -o BUNDLE [--json]
+  hexrepo mirror import BUNDLE [DIR] MIRROR [--json]
+  hexrepo mirror evict  [DIR] MIRROR (--max-size SIZE | --max-age DURATION) [--dry-run] [--json]
+  hexrepo mirror status [DIR] MIRROR [--json]
+
+MIRROR is --repo NAME, a mirror repository of the host config (DIR/hexrepo.json, default the current
+folder: its store and its "mirror" upstream settings), or --store URL with the --upstream flags.
 
 A mirror store holds the upstream's files verbatim under their upstream paths (names, versions,
 packages/NAME, tarballs/NAME-VERSION.tar), each verified before it is stored: registry files by
@@ -203,6 +233,7 @@ stored packages/NAME, and pins what it imported. evict removes tarballs and docs
 fetched first, never pinned ones and never registry files.
 
 Options:
+  --repo NAME            a mirror repository of the host config in DIR (or the current folder)
   --store URL            the mirror store: a folder, file:///PATH, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX
   --upstream URL         the upstream repository (default https://repo.hex.pm)
   --upstream-key FILE    the upstream's public key, a PEM file or text (default: hex.pm's, built in;
@@ -223,6 +254,7 @@ Options:
   -o, --output FILE      export: the bundle to write
   --json                 print a JSON summary (sync: fetched, skipped, bytes, failures, notes)`,
   options: {
+    repo: { type: 'string' },
     store: { type: 'string' },
     upstream: { type: 'string' },
     'upstream-key': { type: 'string' },
@@ -243,18 +275,20 @@ Options:
   async run({ values, positionals }, io) {
     const [action, ...rest] = positionals;
     if (!ACTIONS.includes(action as Action)) throw usage('mirror', `expected ${ACTIONS.join(', ')}; got ${action === undefined ? 'nothing' : JSON.stringify(action)}`);
-    if (rest.length > (action === 'import' ? 1 : 0)) throw usage('mirror', `unexpected argument ${JSON.stringify(rest.at(-1))}`);
+    const file = action === 'import' ? rest.shift() : undefined;
+    if (rest.length > 1) throw usage('mirror', `unexpected argument ${JSON.stringify(rest.at(-1))}`);
+    const dir = rest[0];
     switch (action as Action) {
       case 'sync':
-        return runSync(io, values);
+        return runSync(io, values, dir);
       case 'export':
-        return runExport(io, values);
+        return runExport(io, values, dir);
       case 'import':
-        return runImport(io, values, rest[0]);
+        return runImport(io, values, file, dir);
       case 'evict':
-        return runEvict(io, values);
+        return runEvict(io, values, dir);
       case 'status':
-        return runStatus(io, values);
+        return runStatus(io, values, dir);
     }
   },
 };
