@@ -5,7 +5,7 @@
  * resumes: a stored object whose bytes verify is not downloaded again (a registry file is at most
  * revalidated with If-None-Match once older than `maxAgeMs`; a tarball is immutable).
  */
-import type { BlobStore } from '@hexrepo/storage';
+import { putMany, type BlobStore } from '@hexrepo/storage';
 import { HexrepoError, errorToJson, isHexrepoError, type ErrorCode } from '@hexrepo/core';
 import { dependencyClosure, lockfileClosure, type Closure } from './closure.js';
 import type { Lockfile } from './lockfile.js';
@@ -143,8 +143,12 @@ class Syncer {
   }
 
   async store(path: string, body: Uint8Array, etag: string | null): Promise<void> {
-    await this.opts.store.put(path, body, { contentType: 'application/octet-stream' });
-    await writeMeta(this.opts.store, path, { etag, fetchedAt: this.now(), sha256: sha256Hex(body) });
+    const meta: MirrorMeta = { etag, fetchedAt: this.now(), sha256: sha256Hex(body) };
+    // One batch, renamed in order (object, then meta): a folder store syncs both to disk in one wave.
+    await putMany(this.opts.store, [
+      { key: path, body, opts: { contentType: 'application/octet-stream' } },
+      { key: metaKey(path), body: new TextEncoder().encode(JSON.stringify(meta)), opts: { contentType: 'application/json' } },
+    ]);
     this.summary.fetched++;
     this.summary.bytes += body.length;
   }
