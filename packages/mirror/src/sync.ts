@@ -283,12 +283,20 @@ export async function syncMirror(target: SyncTarget, opts: SyncOptions): Promise
       if (releases) versionsOf.set(name, releases);
       return releases;
     };
+    const missing = (name: string, what: string): void => {
+      // A package asked for by name (or pinned by the lockfile) that the upstream lacks is a failure, not a note.
+      if (!versionsOf.has(name) && !s.summary.failures.some((f) => f.path === packageKey(name))) {
+        s.fail(packageKey(name), new HexrepoError('NOT_FOUND', `${name} (${what}) is not in the upstream ${upstream.url}`, { hint: 'check the package name' }));
+      }
+    };
     if (target.kind === 'packages') {
       closure = await dependencyClosure(target.names, releasesOf, { repository: upstream.repository, ...(target.includeOptional ? { includeOptional: true } : {}) });
+      for (const n of target.names) missing(n, 'named with --package');
     } else {
       closure = lockfileClosure(target.lock, { repository: upstream.repository });
       const names = [...closure.packages.keys()];
       await runAll(names, async (n) => void (await releasesOf(n)), progress('registry', names.length));
+      for (const n of names) missing(n, `locked in ${target.lock.format === 'mix' ? 'mix.lock' : 'rebar.lock'}`);
       for (const p of target.lock.packages) {
         const r = versionsOf.get(p.name)?.find((x) => x.version === p.version);
         if (versionsOf.has(p.name) && !r) s.fail(tarballKey(p.name, p.version), new HexrepoError('NOT_FOUND', `${p.name} ${p.version} is locked but not in the verified packages/${p.name}`));

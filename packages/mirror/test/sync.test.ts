@@ -153,4 +153,13 @@ describe('syncMirror', () => {
     expect(await store.head('packages/baz')).not.toBeNull();
     expect(await store.head('tarballs/baz-1.0.0.tar')).toBeNull();
   });
+
+  it('fails for a package named or locked that the upstream does not have', async () => {
+    const named = await syncMirror({ kind: 'packages', names: ['quux', 'no_such_pkg'] }, opts());
+    expect(named.failures).toEqual([expect.objectContaining({ path: 'packages/no_such_pkg', code: 'NOT_FOUND' })]);
+    expect(named.fetched).toBe(4);
+    const lock = parseRebarLock('{"1.2.0",[{<<"ghost">>,{pkg,<<"ghost">>,<<"1.0.0">>},0}]}.\n[].');
+    const locked = await syncMirror({ kind: 'lock', lock }, opts());
+    expect(locked.failures).toEqual([expect.objectContaining({ path: 'packages/ghost', code: 'NOT_FOUND', message: expect.stringContaining('locked in rebar.lock') })]);
+  });
 });
