@@ -39,10 +39,7 @@ export interface OpenedHost {
  * killed process left in a folder (temp files, locks) and saves each build cache once the registry
  * is up to date; a worker opens from the saved caches and leaves both alone.
  */
-export async function openHost(
-  specs: readonly ServedRepository[],
-  opts: { logger: Logger; visibilityOf: (access: ServedRepository['access']) => 'public' | 'private'; startUp: boolean; proxy?: ProxySettings },
-): Promise<OpenedHost> {
+export async function openHost(specs: readonly ServedRepository[], opts: { logger: Logger; visibilityOf: (access: ServedRepository['access']) => 'public' | 'private'; startUp: boolean; proxy?: ProxySettings }): Promise<OpenedHost> {
   const repositories: HostedRepository[] = [];
   const where = new Map<string, string>();
   const opened: OpenRepository[] = [];

@@ -7,6 +7,7 @@ import { dev } from './commands/dev.js';
 import { init } from './commands/init.js';
 import { owner } from './commands/owner.js';
 import { policy } from './commands/policy.js';
+import { mirror } from './commands/mirror.js';
 import { publish } from './commands/publish.js';
 import { repo } from './commands/repo.js';
 import { retire, revert, unretire } from './commands/retire.js';
@@ -18,7 +19,7 @@ import { user } from './commands/user.js';
 import { verify } from './commands/verify.js';
 
 /** Every command, in help order. */
-export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, oauth, owner, publish, retire, unretire, revert, advisory, policy, dev, tui];
+export const COMMANDS: Command[] = [init, build, verify, serve, repo, deploy, token, user, oauth, owner, publish, retire, unretire, revert, advisory, policy, mirror, dev, tui];
 
 export const VERSION = '0.1.0';
 

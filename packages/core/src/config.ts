@@ -119,7 +119,8 @@ function parseMirror(raw: unknown, bad: (setting: string, why: string) => never,
   const publicKey = str('publicKey');
   if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) bad(`${at}.mirror.url`, `must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
   if (repository !== undefined && !REPO_NAME_RE.test(repository)) bad(`${at}.mirror.repository`, 'must be the repository name the upstream signs (e.g. "hexpm")');
-  if (url !== undefined && url.replace(/\/+$/, '') !== 'https://repo.hex.pm' && publicKey === undefined) bad(`${at}.mirror.publicKey`, `is required for the upstream ${url}: give its public_key (PEM text or a path); only hex.pm's key is built in`);
+  if (url !== undefined && url.replace(/\/+$/, '') !== 'https://repo.hex.pm' && publicKey === undefined)
+    bad(`${at}.mirror.publicKey`, `is required for the upstream ${url}: give its public_key (PEM text or a path); only hex.pm's key is built in`);
   return {
     ...(url !== undefined ? { url } : {}),
     ...(repository !== undefined ? { repository } : {}),

@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   UPSTREAM_UNAVAILABLE: 'the upstream of a mirror could not be reached or answered with an error, and nothing is cached',
   UPSTREAM_TIMEOUT: 'the upstream of a mirror did not answer in time, and nothing is cached',
   MIRROR_READ_ONLY: 'a mirror repository is read-only: it serves what its upstream publishes',
+  LOCKFILE_INVALID: 'a mix.lock or rebar.lock could not be read as lockfile data',
+  BUNDLE_INVALID: 'a mirror bundle is malformed, or an object in it does not verify; nothing was imported',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -13,7 +13,15 @@ function refusal(raw: Record<string, unknown>): string {
 
 describe('parseHostConfig: mirror repositories', () => {
   it('accepts a mirror of hex.pm named hexpm with defaults, next to a private repository', () => {
-    const host = parseHostConfig({ repositories: [{ name: 'hexpm', mirror: {}, publicDir: 'mirror' }, { name: 'acme', publicDir: 'acme/public', privateKey: 'acme/key.pem' }] }, 'hexrepo.json');
+    const host = parseHostConfig(
+      {
+        repositories: [
+          { name: 'hexpm', mirror: {}, publicDir: 'mirror' },
+          { name: 'acme', publicDir: 'acme/public', privateKey: 'acme/key.pem' },
+        ],
+      },
+      'hexrepo.json',
+    );
     expect(host.repositories[0]).toMatchObject({ name: 'hexpm', publicDir: 'mirror', mirror: { maxAge: 60, connectTimeout: 10, firstByteTimeout: 15 } });
     expect(host.repositories[0]!.mirror).not.toHaveProperty('url');
     expect(host.repositories[1]!.mirror).toBeUndefined();

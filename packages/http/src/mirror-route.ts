@@ -32,7 +32,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
 
 function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   const bytes = Buffer.from(body);
-  for (const [k, v] of Object.entries({ 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.length), 'cache-control': 'no-store', ...(bodyUnread(res.req) ? { connection: 'close' } : {}), ...headers })) res.setHeader(k, v);
+  for (const [k, v] of Object.entries({ 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.length), 'cache-control': 'no-store', ...(bodyUnread(res.req) ? { connection: 'close' } : {}), ...headers }))
+    res.setHeader(k, v);
   res.writeHead(status);
   res.end(res.req.method === 'HEAD' ? undefined : bytes);
 }
@@ -106,7 +107,11 @@ export async function serveMirror(
     path = INSTALLS.slice(1);
     kind = 'installs';
   } else if (bare.startsWith('/repos/')) {
-    return send(res, 404, `organization repositories of ${mirror.upstream.url} are not mirrored: they are private to their members, and this cache is shared; configure the organization with its own URL and key (mix hex.organization auth)\n`);
+    return send(
+      res,
+      404,
+      `organization repositories of ${mirror.upstream.url} are not mirrored: they are private to their members, and this cache is shared; configure the organization with its own URL and key (mix hex.organization auth)\n`,
+    );
   } else {
     const routed = routeRepository(rest);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);

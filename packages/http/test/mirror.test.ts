@@ -39,7 +39,10 @@ beforeAll(async () => {
   server = await listen(createHostHandler({ repositories: [{ name: 'hexpm', store: mirrorStore, visibility: 'public', mirror, root: true }, acme], access: new Access({ visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
   const privMirror = new MirrorCache({ store: new MemoryStore(), client });
   privateServer = await listen(
-    createHostHandler({ repositories: [{ name: 'hexpm', store: new MemoryStore(), visibility: 'private', mirror: privMirror }], access: new Access({ visibility: 'private', users: [{ username: 'ops', password: 'long-password' }], maxFailures: 1000 }) }),
+    createHostHandler({
+      repositories: [{ name: 'hexpm', store: new MemoryStore(), visibility: 'private', mirror: privMirror }],
+      access: new Access({ visibility: 'private', users: [{ username: 'ops', password: 'long-password' }], maxFailures: 1000 }),
+    }),
     { host: '127.0.0.1', port: 0 },
   );
 }, 60_000);

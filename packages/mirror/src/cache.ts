@@ -50,10 +50,7 @@ export interface MirrorStats {
 
 /** Something worth a log line. */
 export type MirrorEvent =
-  | { type: 'refused'; path: string; error: HexrepoError }
-  | { type: 'upstream-error'; path: string; error: HexrepoError }
-  | { type: 'stale'; path: string; error: HexrepoError }
-  | { type: 'stored'; path: string; bytes: number };
+  { type: 'refused'; path: string; error: HexrepoError } | { type: 'upstream-error'; path: string; error: HexrepoError } | { type: 'stale'; path: string; error: HexrepoError } | { type: 'stored'; path: string; bytes: number };
 
 export interface MirrorCacheOptions {
   store: BlobStore;

@@ -7,3 +7,8 @@ export * from './layout.js';
 export * from './upstream.js';
 export * from './cache.js';
 export * from './setup.js';
+export * from './lockfile.js';
+export * from './closure.js';
+export * from './sync.js';
+export * from './bundle.js';
+export * from './evict.js';

@@ -74,10 +74,7 @@ export function resolveUpstream(settings: UpstreamSettings = {}): Upstream {
 }
 
 /** What an upstream path is. Package names never hold "-", so `NAME-VERSION` splits at the first one. */
-export type MirrorPath =
-  | { kind: 'names' | 'versions' | 'installs' | 'public_key'; path: string }
-  | { kind: 'package'; path: string; name: string }
-  | { kind: 'tarball' | 'docs'; path: string; name: string; version: string };
+export type MirrorPath = { kind: 'names' | 'versions' | 'installs' | 'public_key'; path: string } | { kind: 'package'; path: string; name: string } | { kind: 'tarball' | 'docs'; path: string; name: string; version: string };
 
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
 const VERSION_RE = /^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;

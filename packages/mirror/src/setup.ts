@@ -9,10 +9,7 @@ import { HEXPM_PUBLIC_KEY, type Upstream } from './layout.js';
 export function mirrorSetupLines(url: string, upstream: Upstream): string[] {
   const name = upstream.repository;
   if (name === 'hexpm' && upstream.publicKeyPem === HEXPM_PUBLIC_KEY) {
-    return [
-      `Mix:    HEX_MIRROR=${url} mix deps.get   (or once: mix hex.config mirror_url ${url})`,
-      `rebar3: HEX_CDN=${url} rebar3 get-deps   (or {rebar_packages_cdn, "${url}"}. in ~/.config/rebar3/rebar.config)`,
-    ];
+    return [`Mix:    HEX_MIRROR=${url} mix deps.get   (or once: mix hex.config mirror_url ${url})`, `rebar3: HEX_CDN=${url} rebar3 get-deps   (or {rebar_packages_cdn, "${url}"}. in ~/.config/rebar3/rebar.config)`];
   }
   const mix = name === 'hexpm' ? `mix hex.repo set hexpm --url ${url} --public-key public_key` : `mix hex.repo add ${name} ${url} --public-key public_key`;
   // rebar3 takes the URL of a repository named hexpm from HEX_CDN / rebar_packages_cdn only.

@@ -140,15 +140,20 @@ export class UpstreamClient {
     const message = (err as Error).message;
     if (code && TIMEOUT_CODES.has(code)) {
       const which = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connecting' : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'waiting for the first byte' : 'reading the answer';
-      return new HexrepoError('UPSTREAM_TIMEOUT', `the upstream timed out ${which} for ${url}`, { hint: 'the upstream is slow or unreachable; raise the mirror\'s timeouts if it is only slow', url, cause: code }, { cause: err });
+      return new HexrepoError('UPSTREAM_TIMEOUT', `the upstream timed out ${which} for ${url}`, { hint: "the upstream is slow or unreachable; raise the mirror's timeouts if it is only slow", url, cause: code }, { cause: err });
     }
     const aborted = err instanceof undiciErrors.RequestAbortedError;
     const why = code && !message.includes(code) ? `${code} ${message}` : aborted && !code ? `aborted: ${message}` : message;
-    return new HexrepoError('UPSTREAM_UNAVAILABLE', `the upstream could not be reached for ${url}: ${why}`, {
-      hint: 'check that the upstream URL is right and reachable from this server (and the proxy settings, HTTPS_PROXY / NO_PROXY)',
-      url,
-      ...(code ? { cause: code } : {}),
-    }, { cause: err });
+    return new HexrepoError(
+      'UPSTREAM_UNAVAILABLE',
+      `the upstream could not be reached for ${url}: ${why}`,
+      {
+        hint: 'check that the upstream URL is right and reachable from this server (and the proxy settings, HTTPS_PROXY / NO_PROXY)',
+        url,
+        ...(code ? { cause: code } : {}),
+      },
+      { cause: err },
+    );
   }
 
   /** Close the connections. */

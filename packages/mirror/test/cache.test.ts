@@ -248,5 +248,4 @@ describe('MirrorCache', () => {
     expect((await other.cache.get('packages/foo'))?.outcome).toBe('miss');
     expect(Buffer.from((await other.store.get('packages/foo'))!.body).equals(await upstreamBytes('packages/foo'))).toBe(true);
   });
-
 });
