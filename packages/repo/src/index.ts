@@ -13,3 +13,4 @@ export { RepoService, type PublishResult, type RefreshResult, type ReleaseView, 
 export * from './project.js';
 export * from './state-layout.js';
 export { openRepository, type OpenRepository, type OpenRepositoryOptions } from './open.js';
+export { SearchIndex, SEARCH_SORTS, type PackageSummary, type SearchQuery, type SearchResult, type SearchSort } from './search-index.js';
