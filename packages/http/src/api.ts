@@ -220,7 +220,7 @@ function retirementOf(r: Retirement | undefined): Etf {
  * organizations, which Mix would look up on hex.pm). rebar3 and erlang.mk have no per-dependency
  * repository option, so theirs are hex.pm's. `mix hex.info` prints `configs["mix.exs"]` as is.
  */
-function configsOf(repository: string, name: string, app: string, version: string): Record<string, string> {
+export function configsOf(repository: string, name: string, app: string, version: string): Record<string, string> {
   // Versions are validated SemVer without build metadata: MAJOR.MINOR.PATCH[-PRE].
   const [major, minor, patch] = version.split('-', 1)[0]!.split('.');
   const mixVersion = version.includes('-') ? `~> ${version}` : major === '0' ? `~> 0.${minor}.${patch}` : `~> ${major}.${minor}`;

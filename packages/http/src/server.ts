@@ -18,6 +18,7 @@ import { refusal, type Access, type AccessDecision, type Identity } from './auth
 import { hostRepositories, resolveMount, type HostedRepository } from './host.js';
 import { Metrics } from './metrics.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
+import { createWebHandler } from './web/pages.js';
 
 export interface RepositoryServerOptions {
   store: BlobStore;
@@ -41,6 +42,10 @@ export interface HostServerOptions {
   maxUploadBytes?: number;
   logger?: Logger;
   metrics?: Metrics;
+  /** The web UI (pages under `/-/`, `/` for browsers, hosted docs under `/docs/`). @default true */
+  web?: boolean;
+  /** Trust `X-Forwarded-Proto` from a proxy in front: login cookies get `Secure` behind TLS. @default false */
+  trustProxy?: boolean;
 }
 
 /** The kind of client, from its User-Agent, for logs. */
@@ -107,6 +112,7 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
+  const web = opts.web === false ? null : createWebHandler({ repositories: opts.repositories, access: opts.access, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}) });
   // The repository /health names: the root one, else the only one.
   const shown = host.root ?? (opts.repositories.length === 1 ? opts.repositories[0] : undefined);
 
@@ -240,6 +246,12 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     if (url === '/metrics') {
       state.route = '/metrics';
       return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    }
+    // Pages live under /-/ and docs under /docs/NAME/ (no repository or API path looks like either);
+    // `/` is a page only for a browser (Accept: text/html), which no Hex client sends.
+    if (web?.matches(req)) {
+      web.handle(req, res, state).catch((err: unknown) => failed(res, err, url));
+      return;
     }
     const mount = resolveMount(url, host);
     if (mount?.kind === 'unknown') {

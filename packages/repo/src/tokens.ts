@@ -30,6 +30,8 @@ export interface TokenInfo {
   createdAt: string;
   /** After this instant the token is refused. */
   expiresAt?: string;
+  /** The host user who created it from the web UI (a token or a login session); absent for tokens made by an administrator. */
+  owner?: string;
 }
 
 /** What is stored per token. */
@@ -233,7 +235,7 @@ export class TokenStore {
   }
 
   /** Create a token; the returned secret is the only copy. */
-  async create(opts: { label: string; grants: Grant[]; expiresAt?: Date }): Promise<{ token: string; info: TokenInfo }> {
+  async create(opts: { label: string; grants: Grant[]; expiresAt?: Date; owner?: string }): Promise<{ token: string; info: TokenInfo }> {
     const grants = validateGrants(opts.grants);
     if (opts.expiresAt !== undefined && !(opts.expiresAt.getTime() > this.#now())) throw new HexrepoError('USAGE', 'the expiry must be in the future');
     return this.#change((file) => {
@@ -245,6 +247,7 @@ export class TokenStore {
         grants,
         createdAt: new Date(this.#now()).toISOString(),
         ...(opts.expiresAt ? { expiresAt: opts.expiresAt.toISOString() } : {}),
+        ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
         hash: hashOf(token).toString('hex'),
       };
       return { file: { ...file, tokens: [...file.tokens, record] }, result: { token, info: infoOf(record) } };
