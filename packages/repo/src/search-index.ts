@@ -54,7 +54,7 @@ export interface SearchResult {
 interface Entry extends PackageSummary {
   lowerName: string;
   lowerText: string;
-  /** `file:size:mtime` of the latest release whose metadata was read. */
+  /** `file:size:mtime` of the release whose metadata was read (the latest stable, else the latest). */
   stamp: string;
 }
 
@@ -129,7 +129,8 @@ export class SearchIndex {
 
   async #update(name: string): Promise<void> {
     const records = this.service.index.releasesOf(name);
-    const latestRecord = records[records.length - 1];
+    // The description shown is the latest stable release's (else the latest's), as on the package page.
+    const latestRecord = [...records].reverse().find((r) => !r.facts.version.includes('-')) ?? records[records.length - 1];
     if (!latestRecord) {
       this.#entries.delete(name);
       return;

@@ -6,11 +6,19 @@
  * with docs. Every response carries a Content-Security-Policy with `sandbox` (scripts allowed, no
  * same-origin): docs run in an opaque origin, so their scripts cannot read the host's pages,
  * cookies or API responses as the viewer. Private repositories' docs need read access.
+ *
+ * An opaque origin's requests are cross-site, so the browser does not send the SameSite session
+ * cookie with a docs page's own scripts and styles. A logged-in viewer of private docs is therefore
+ * sent once (by a top-level navigation, which carries the cookie) to a capability path,
+ * `…/VSN/~TOKENID.EXPIRY.MAC/…`: the MAC is keyed by the session's stored hash, so it is valid only
+ * for that session's package, version and lifetime, and dies with the session (logout, revoke).
+ * Relative links inside the docs keep it. Credentials sent in a header (curl, a token) need none.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { compareVersions, formatError, HexrepoError } from '@hexrepo/core';
-import { docsKey } from '@hexrepo/repo';
+import { docsKey, type TokenStore } from '@hexrepo/repo';
 import { readTar, safeEntryPath } from '@hexrepo/tarball';
 import type { Logger } from 'pino';
 import type { Identity } from '../auth.js';
@@ -35,6 +43,13 @@ const CACHE_BYTES = 256 * 1024 * 1024;
  */
 export const DOCS_CSP =
   "sandbox allow-scripts allow-popups allow-forms; default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
+/** How long a private docs link lasts at most (the session may end sooner, and then so does the link). */
+const DOCS_LINK_SECONDS = 12 * 3600;
+
+function docsMac(key: Buffer, repo: string, name: string, version: string, expires: number): string {
+  return createHmac('sha256', key).update(`${repo}\n${name}\n${version}\n${expires}`).digest('base64url');
+}
 
 const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
@@ -95,6 +110,8 @@ export interface DocsHandlerOptions {
   repositories: readonly HostedRepository[];
   canRead: (id: Identity | null, repo: HostedRepository, pkg: string) => boolean;
   viewer: (req: IncomingMessage) => Promise<Identity | null>;
+  /** The host's credentials, for private docs links tied to a login session. */
+  tokens?: TokenStore;
   limits?: DocsLimits;
   logger?: Logger;
 }
@@ -147,13 +164,42 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
       const url = new URL(req.url ?? '/', 'http://host');
       const parsed = docsPath(url.pathname)!;
       const repo = parsed.repo === null ? root : byName.get(parsed.repo);
-      const id = await opts.viewer(req);
-      state.identity = id;
       // Unknown, unreadable or absent docs all answer the same 404: nothing tells a private package exists.
       const missing = (): void => sendText(req, res, 404, 'no such docs here\n');
-      if (!repo?.service || !opts.canRead(id, repo, parsed.name)) return missing();
+      if (!repo?.service) return missing();
       const prefix = `${parsed.repo === null ? '' : `/repos/${parsed.repo}`}/docs/${parsed.name}/`;
       const releases = repo.service.releases(parsed.name);
+      const m = /^\/([^/]+)(\/.*)?$/.exec(parsed.rest);
+      const version = m?.[1] ?? '';
+      let rest = m?.[2];
+      // A private docs link (see the module comment): checked instead of the viewer.
+      const link = rest === undefined ? null : /^\/~([a-z0-9]{10})\.(\d{1,12})\.([A-Za-z0-9_-]{43})(\/.*)?$/.exec(rest);
+      let linked = false;
+      if (link) {
+        const held = opts.tokens?.keyOf(link[1]!);
+        const expires = Number(link[2]);
+        const expected = held ? Buffer.from(docsMac(held.key, repo.name, parsed.name, version, expires)) : null;
+        linked = held !== null && held !== undefined && expected !== null && expires * 1000 > Date.now() && timingSafeEqual(expected, Buffer.from(link[3]!)) && opts.canRead({ kind: 'token', token: held.info }, repo, parsed.name);
+        if (!linked) return missing();
+        if (link[4] === undefined) {
+          res.writeHead(301, { location: `${prefix}${version}${rest}/`, 'content-length': '0' });
+          res.end();
+          return;
+        }
+        rest = link[4];
+      } else {
+        const id = await opts.viewer(req);
+        state.identity = id;
+        if (!opts.canRead(id, repo, parsed.name)) return missing();
+        // A login session on private docs: to the link that works without the cookie.
+        const session = id?.kind === 'token' && id.token.owner !== undefined ? opts.tokens?.keyOf(id.token.id) : null;
+        if (repo.visibility === 'private' && session && rest !== undefined && releases.some((r) => r.version === version)) {
+          const expires = Math.floor(Date.now() / 1000) + DOCS_LINK_SECONDS;
+          res.writeHead(302, { location: `${prefix}${version}/~${id!.kind === 'token' ? id!.token.id : ''}.${expires}.${docsMac(session.key, repo.name, parsed.name, version, expires)}${rest}${url.search}`, 'cache-control': 'no-store', 'content-length': '0', 'referrer-policy': 'no-referrer' });
+          res.end();
+          return;
+        }
+      }
       if (parsed.rest === '' || parsed.rest === '/') {
         // The latest stable release with docs (else the latest with docs).
         const newest = releases.map((r) => r.version).sort((a, b) => compareVersions(b, a));
@@ -165,17 +211,15 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
         res.end();
         return;
       }
-      const m = /^\/([^/]+)(\/.*)?$/.exec(parsed.rest);
-      const version = m?.[1] ?? '';
       if (!releases.some((r) => r.version === version)) return missing();
-      if (m?.[2] === undefined) {
+      if (rest === undefined) {
         res.writeHead(301, { location: `${prefix}${version}/`, 'content-length': '0' });
         res.end();
         return;
       }
       let file: string;
       try {
-        const rel = decodeURIComponent(m[2].slice(1));
+        const rel = decodeURIComponent(rest.slice(1));
         file = rel === '' || rel.endsWith('/') ? `${rel}index.html` : rel;
       } catch {
         return sendText(req, res, 400, 'bad request: malformed percent-encoding\n');
@@ -196,8 +240,8 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
         'content-security-policy': DOCS_CSP,
         'x-content-type-options': 'nosniff',
         'referrer-policy': 'no-referrer',
-        'cross-origin-resource-policy': 'same-origin',
         'cache-control': repo.visibility === 'private' ? 'private, no-cache' : 'public, no-cache',
+        ...(linked ? {} : { vary: 'cookie, authorization' }),
         etag,
       };
       if (req.headers['if-none-match'] === etag) {

@@ -75,7 +75,7 @@ export function createWebHandler(opts: WebOptions): WebHandler {
   const repos = opts.repositories;
   const byName = new Map(repos.map((r) => [r.name, r]));
   const sessions: Sessions = createSessions({ access: opts.access, ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}) });
-  const docs = createDocsHandler({ repositories: repos, canRead: (id, repo, pkg) => canRead(id, repo, pkg), viewer: (req) => viewer(req), ...(opts.logger ? { logger: opts.logger } : {}) });
+  const docs = createDocsHandler({ repositories: repos, canRead: (id, repo, pkg) => canRead(id, repo, pkg), viewer: (req) => viewer(req), ...(opts.access.options.tokens ? { tokens: opts.access.options.tokens } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
   const readmes = new Map<string, string | null>();
 
   // The search index of every repository is built in the background from the start, so the first
@@ -218,7 +218,7 @@ ${recent.length ? html`<h3>Recently updated</h3><ul class="packages">${recent.ma
 <p data-testid="description">${meta.description ?? ''}</p>
 ${retiredNote}
 <section aria-labelledby="readme-h"><h2 id="readme-h">README</h2>${body === null ? html`<p class="muted">This release has no README.</p>` : html`<div class="readme" data-testid="readme">${raw(body)}</div>`}</section>
-<section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="table-wrap"><table><thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Status</th><th scope="col">Download</th></tr></thead><tbody>${rows}</tbody></table></div></section>
+<section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0"><table><thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Status</th><th scope="col">Download</th></tr></thead><tbody>${rows}</tbody></table></div></section>
 </div><aside aria-label="About ${name}">
 <h2>Install</h2>
 ${snippet('Mix', 'mix', configs['mix.exs']!)}${snippet('rebar3', 'rebar', configs['rebar.config']!)}${snippet('erlang.mk', 'erlangmk', configs['erlang.mk']!)}

@@ -173,7 +173,7 @@ ${message ? html`<p class="error" role="alert" id="login-error">${message}</p>` 
       html`<h1>Your tokens</h1>
 ${shown.error ? html`<p class="error" role="alert">${shown.error}</p>` : ''}
 ${shown.secret ? html`<div class="warning" role="status"><p><strong>Token ${shown.info?.label ?? ''} created.</strong> Copy it now: it is not shown again.</p><pre><code id="new-token" data-testid="new-token">${shown.secret}</code></pre></div>` : ''}
-<div class="table-wrap"><table><caption class="visually-hidden">Your tokens and sessions</caption><thead><tr><th scope="col">Label</th><th scope="col">Grants</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>
+<div class="table-wrap" role="region" aria-label="Your tokens" tabindex="0"><table><caption class="visually-hidden">Your tokens and sessions</caption><thead><tr><th scope="col">Label</th><th scope="col">Grants</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>
 <h2>Create a token</h2>
 <form method="post" action="/-/tokens" class="stack">
 <input type="hidden" name="csrf" value="${csrf}">

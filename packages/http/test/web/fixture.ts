@@ -74,7 +74,7 @@ export function exdocTarball(name: string, version: string, extra: TarWriteEntry
     document.body.dataset.search = 'done';
   }
   // What a hostile docs page would try: the host's cookies and the web UI as the viewer.
-  window.__docsCookie = document.cookie;
+  try { window.__docsCookie = document.cookie; } catch (e) { window.__docsCookie = 'denied: ' + e.name; }
   fetch('/-/tokens', { credentials: 'include' }).then(function (r) { return r.text(); }).then(function (t) { window.__docsFetch = t.slice(0, 100); }, function (e) { window.__docsFetch = 'blocked: ' + e; });
 })();`;
   const files: TarWriteEntry[] = [

@@ -151,7 +151,19 @@ describe('private repositories', () => {
     expect(page).toContain('Top secret internal package');
     expect(page).toContain('<a href="/-/packages/acme/widget">widget</a>');
     expect(page).toContain('{:team_secret, &#34;~&#62; 0.1.0&#34;, repo: &#34;internal&#34;}');
-    expect((await get('/repos/internal/docs/team_secret/0.1.0/readme.html', { cookie })).status).toBe(200);
+    // Private docs: the session is sent to a link of its own, which works without the cookie
+    // (a sandboxed docs page's own requests carry none) and dies with the session.
+    const toLink = await get('/repos/internal/docs/team_secret/0.1.0/readme.html', { cookie });
+    expect(toLink.status).toBe(302);
+    const link = String(toLink.headers.location);
+    expect(link).toMatch(/^\/repos\/internal\/docs\/team_secret\/0\.1\.0\/~[a-z0-9]{10}\.\d+\.[A-Za-z0-9_-]{43}\/readme\.html$/);
+    expect((await get(link)).status).toBe(200);
+    expect((await get(link.replace('readme.html', 'dist/html-XYZ789.js'))).status).toBe(200);
+    // Not for another package or version, nor with a changed MAC.
+    expect((await get(link.replace('/team_secret/', '/team_other/'))).status).toBe(404);
+    expect((await get(link.replace(/\.([A-Za-z0-9_-])([A-Za-z0-9_-]{42})\//, (_m, a: string, b: string) => `.${a === 'A' ? 'B' : 'A'}${b}/`))).status).toBe(404);
+    await host.tokens.revoke(link.split('/~')[1]!.slice(0, 10));
+    expect((await get(link)).status).toBe(404);
   });
 });
 
