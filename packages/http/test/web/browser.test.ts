@@ -64,7 +64,7 @@ describe.skipIf(!hasChromium)('the web UI in headless Chromium', () => {
     await expect(page.locator('[data-testid="package"][data-name="widget"]').count()).resolves.toBe(1);
     // The first Tab reaches the skip link, and the search box is reachable and submits with Enter.
     await page.keyboard.press('Tab');
-    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Skip to content');
+    await expect(page.evaluate<string | null>('document.activeElement && document.activeElement.textContent')).resolves.toBe('Skip to content');
     await page.getByLabel('Search packages').fill('widgets for everyone');
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/-\/search\?q=/);
@@ -84,7 +84,7 @@ describe.skipIf(!hasChromium)('the web UI in headless Chromium', () => {
     await narrow.setViewportSize({ width: 320, height: 640 });
     for (const path of ['/-/', '/-/packages/acme/widget', '/-/search?q=widget', '/-/login']) {
       await narrow.goto(url(path));
-      await expect(narrow.evaluate(() => document.documentElement.scrollWidth), path).resolves.toBeLessThanOrEqual(320);
+      await expect(narrow.evaluate<number>('document.documentElement.scrollWidth'), path).resolves.toBeLessThanOrEqual(320);
     }
     await narrow.close();
   });
@@ -96,7 +96,7 @@ describe.skipIf(!hasChromium)('the web UI in headless Chromium', () => {
     await page.locator('[data-testid="readme"] div', { hasText: 'styled' }).click();
     await page.locator('[data-testid="readme"] a', { hasText: 'click' }).click();
     await page.waitForLoadState('load');
-    await expect(page.evaluate(() => (window as unknown as { __pwned?: string }).__pwned ?? null)).resolves.toBeNull();
+    await expect(page.evaluate<string | null>('window.__pwned ?? null')).resolves.toBeNull();
     expect(dialogs).toEqual([]);
   });
 
@@ -128,11 +128,9 @@ describe.skipIf(!hasChromium)('the web UI in headless Chromium', () => {
     privateDocs = page.url();
     // The docs' scripts and data load (a private repository's docs need the session: it is sent).
     await page.waitForSelector('body[data-sidebar="ready"]');
-    await page.waitForFunction(() => (window as unknown as { __docsFetch?: string }).__docsFetch !== undefined);
-    const seen = await page.evaluate(() => {
-      const w = window as unknown as { __docsCookie: string; __docsFetch: string };
-      return { cookie: w.__docsCookie, fetched: w.__docsFetch, origin: window.origin };
-    });
+    await page.waitForFunction('window.__docsFetch !== undefined');
+    // Expressions as text: this test is compiled without the DOM's types.
+    const seen = await page.evaluate<{ cookie: string; fetched: string; origin: string }>('({ cookie: window.__docsCookie, fetched: window.__docsFetch, origin: window.origin })');
     // An opaque origin: reading the cookie throws, and the host's pages (the tokens page) cannot be read by the docs.
     expect(seen.origin).toBe('null');
     expect(seen.cookie).toBe('denied: SecurityError');
@@ -176,10 +174,7 @@ describe.skipIf(!hasChromium)('the web UI in headless Chromium', () => {
     for (const path of ['/-/', '/-/search?q=widget', '/-/packages/acme/widget', '/-/login']) {
       await p.goto(url(path));
       await p.addScriptTag({ path: AXE });
-      const violations = await p.evaluate(async () => {
-        const axe = (window as unknown as { axe: { run: (ctx: Document) => Promise<{ violations: { id: string; impact: string | null; nodes: unknown[] }[] }> } }).axe;
-        return (await axe.run(document)).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
-      });
+      const violations = await p.evaluate<{ id: string; impact: string | null; nodes: number }[]>('window.axe.run(document).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })))');
       for (const v of violations) if (v.impact === 'serious' || v.impact === 'critical') found.push(`${path}: ${v.id} (${v.impact}, ${v.nodes} nodes)`);
     }
     await audit.close();
