@@ -5,7 +5,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { Marked } from 'marked';
-import { FilterXSS, getDefaultWhiteList, safeAttrValue } from 'xss';
+import xss from 'xss';
 import { readTar } from '@hexrepo/tarball';
 
 /** A README larger than this is not rendered (the page links to the tarball instead). */
@@ -15,6 +15,8 @@ const MAX_CONTENTS_BYTES = 64 * 1024 * 1024;
 
 const marked = new Marked({ gfm: true, async: false });
 
+// xss is CommonJS: Node's ESM loader gives its exports as the default export only.
+const { FilterXSS, getDefaultWhiteList, safeAttrValue } = xss as unknown as typeof import('xss');
 const allowed = getDefaultWhiteList();
 // Tables and headings keep their alignment; nothing else gains attributes.
 for (const tag of ['h1', 'h2', 'h3', 'h4', 'h5', 'h6']) allowed[tag] = ['id'];
