@@ -115,8 +115,11 @@ export function createWebHandler(opts: WebOptions): WebHandler {
         sections.push(html`<section><h2>${repo.name}</h2><p class="muted">Served read-only: this server has no index of it.</p></section>`);
         continue;
       }
-      const search = SearchIndex.of(repo.service);
-      const recent = await search.recent(10);
+      // A credential limited to some packages sees only those, in the count too.
+      const visible = repo.visibility === 'private' && id ? (name: string) => opts.access.authorize(id, 'read', name, repo.name).ok : undefined;
+      const listed = await SearchIndex.of(repo.service).search({ sort: 'recent_updated', perPage: 10, ...(visible ? { visible } : {}) });
+      const recent = listed.packages;
+      const search = { size: listed.total };
       sections.push(html`<section aria-labelledby="repo-${repo.name}">
 <h2 id="repo-${repo.name}">${repo.name} ${repo.visibility === 'private' ? html`<span class="badge">🔒 private</span>` : ''}</h2>
 <p>${search.size} ${search.size === 1 ? 'package' : 'packages'} · <a href="/-/search?repo=${encodeURIComponent(repo.name)}">browse all</a></p>

@@ -2,7 +2,7 @@
  * A host for the web UI tests: a public root repository `acme` (packages with READMEs, one with
  * script injection, a retired release, docs with ExDoc's layout) and a private repository
  * `internal`, behind one set of host credentials with a user `alice` (read+write on internal) and
- * a user `bob` (no access to internal). Real store folders, a real server on 127.0.0.1.
+ * a user `bob` (no access to internal) and a user `carol` (read on internal's `ops_*` packages only). Real store folders, a real server on 127.0.0.1.
  */
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -123,9 +123,11 @@ export async function startWebHost(): Promise<WebHost> {
   await acme.publish(pkg('evil', '0.0.1', { description: '<script>alert("desc")</script> evil', readme: EVIL_README, links: [['Home', 'javascript:alert(1)']] }));
   await internal.publish(pkg('team_secret', '0.1.0', { description: 'Top secret internal package', readme: '# Team secret\n\nInternal only.', deps: [{ package: 'widget', requirement: '~> 1.2', repository: 'acme' }] }));
   await internal.putDocs('team_secret', '0.1.0', exdocTarball('team_secret', '0.1.0'));
+  await internal.publish(pkg('ops_tool', '1.0.0', { description: 'Operations tooling' }));
   const tokens = await TokenStore.open(new FsStore(join(dir, 'state')));
   await tokens.addUser({ username: 'alice', password: PASSWORD, grants: [{ repository: 'internal', scopes: ['read', 'write'], packages: [] }] });
   await tokens.addUser({ username: 'bob', password: PASSWORD, grants: [{ repository: 'acme', scopes: ['write'], packages: [] }] });
+  await tokens.addUser({ username: 'carol', password: PASSWORD, grants: [{ repository: 'internal', scopes: ['read'], packages: ['ops_*'] }] });
   const access = new Access({ visibility: 'public', users: [], tokens });
   const server = await listen(
     createHostHandler({

@@ -165,6 +165,18 @@ describe('private repositories', () => {
     await host.tokens.revoke(link.split('/~')[1]!.slice(0, 10));
     expect((await get(link)).status).toBe(404);
   });
+
+  it('a user limited to some packages sees only those: in the index, its count, search, pages and docs', async () => {
+    const { cookie } = await login('carol');
+    const index = text(await get('/-/', { cookie: cookie! }));
+    expect(index).toContain('data-name="ops_tool"');
+    expect(index).not.toContain('team_secret');
+    expect(index).toMatch(/<h2 id="repo-internal">[\s\S]*?<p>1 package ·/);
+    expect(text(await get('/-/search?q=&repo=internal', { cookie: cookie! }))).not.toContain('team_secret');
+    expect((await get('/-/packages/internal/ops_tool', { cookie: cookie! })).status).toBe(200);
+    expect((await get('/-/packages/internal/team_secret', { cookie: cookie! })).status).toBe(404);
+    expect((await get('/repos/internal/docs/team_secret/0.1.0/readme.html', { cookie: cookie! })).status).toBe(404);
+  });
 });
 
 describe('login, sessions and CSRF', () => {
