@@ -45,7 +45,10 @@ try {
   let t = performance.now();
   await SearchIndex.of(service).catchUp();
   const indexBuildMs = performance.now() - t;
-  const server = await listen(createHostHandler({ repositories: [{ name: 'acme', store: service.store, service, visibility: 'public', root: true }], access: new Access({ visibility: 'public', users: [] }) }), { host: '127.0.0.1', port: 0 });
+  const server = await listen(createHostHandler({ repositories: [{ name: 'acme', store: service.store, service, visibility: 'public', root: true }], access: new Access({ visibility: 'public', users: [] }) }), {
+    host: '127.0.0.1',
+    port: 0,
+  });
   const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 1 });
   const time = (path, accept) =>
     new Promise((resolve, reject) => {

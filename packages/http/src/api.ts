@@ -422,7 +422,11 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         // A token limited to some packages lists only those; on a public repository everyone sees every package.
         const visible = ctx.repo.visibility === 'private' && id ? (name: string) => opts.access.authorize(id, 'read', name, ctx.repo.name).ok : undefined;
         const result = await SearchIndex.of(service(ctx)).search({ term: ctx.query.get('search') ?? '', sort, page: Number(pageParam), ...(visible ? { visible } : {}) });
-        reply(ctx, 200, result.packages.map((p) => summaryMap(ctx, p)));
+        reply(
+          ctx,
+          200,
+          result.packages.map((p) => summaryMap(ctx, p)),
+        );
       },
     },
   ];

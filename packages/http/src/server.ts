@@ -112,7 +112,8 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
-  const web = opts.web === false ? null : createWebHandler({ repositories: opts.repositories, access: opts.access, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}) });
+  const web =
+    opts.web === false ? null : createWebHandler({ repositories: opts.repositories, access: opts.access, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}) });
   // The repository /health names: the root one, else the only one.
   const shown = host.root ?? (opts.repositories.length === 1 ? opts.repositories[0] : undefined);
 

@@ -179,7 +179,9 @@ describe.skipIf(unavailable !== null)('hex_core reads the search results', () =>
     const res = await raw(server.url, '/api/packages?search=poison', { headers: { accept: ETF } });
     const file = join(dir, 'search.etf');
     await writeFile(file, res.body);
-    const out = await runErlang(`{ok, B} = file:read_file(${erlString(file)}), [P] = binary_to_term(B, [safe]), {maps:get(<<"name">>, P), maps:get(<<"description">>, maps:get(<<"meta">>, P)), maps:get(<<"version">>, hd(maps:get(<<"releases">>, P))), maps:get(<<"html_url">>, P)}`);
+    const out = await runErlang(
+      `{ok, B} = file:read_file(${erlString(file)}), [P] = binary_to_term(B, [safe]), {maps:get(<<"name">>, P), maps:get(<<"description">>, maps:get(<<"meta">>, P)), maps:get(<<"version">>, hd(maps:get(<<"releases">>, P))), maps:get(<<"html_url">>, P)}`,
+    );
     expect(out.replace(/>>,\s+<</g, '>>,<<')).toBe(`{<<"poison">>,<<"An incredibly fast, pure Elixir JSON library">>,<<"5.0.0">>,<<"${server.url}/-/packages/acme/poison">>}`);
   });
 

@@ -188,7 +188,10 @@ export class SearchIndex {
     const sort = query.sort ?? 'name';
     const perPage = query.perPage ?? 100;
     const page = Math.max(1, Math.floor(query.page ?? 1));
-    const words = (query.term ?? '').toLowerCase().split(/\s+/).filter((w) => w !== '');
+    const words = (query.term ?? '')
+      .toLowerCase()
+      .split(/\s+/)
+      .filter((w) => w !== '');
     const tests = words.map((w): ((e: Entry) => boolean) => {
       const field = /^(name|description):/.exec(w)?.[1];
       // hex.pm's search syntax allows `*` as a wildcard; a substring match covers its common use (`name:phx*`).
@@ -203,7 +206,10 @@ export class SearchIndex {
       // The exact name first, then names starting with the term, then names containing it, then descriptions; each by name.
       const plain = words.filter((w) => !w.includes(':')).join('_');
       const rank = (e: Entry): number => (e.lowerName === plain ? 0 : plain && e.lowerName.startsWith(plain) ? 1 : words.some((w) => e.lowerName.includes(w)) ? 2 : 3);
-      matched = matched.map((e) => [rank(e), e] as const).sort((a, b) => a[0] - b[0]).map(([, e]) => e);
+      matched = matched
+        .map((e) => [rank(e), e] as const)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, e]) => e);
     }
     const slice = matched.slice((page - 1) * perPage, page * perPage);
     return { packages: slice.map(summaryOf), total: matched.length };

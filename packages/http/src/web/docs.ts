@@ -195,7 +195,12 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
         const session = id?.kind === 'token' && id.token.owner !== undefined ? opts.tokens?.keyOf(id.token.id) : null;
         if (repo.visibility === 'private' && session && rest !== undefined && releases.some((r) => r.version === version)) {
           const expires = Math.floor(Date.now() / 1000) + DOCS_LINK_SECONDS;
-          res.writeHead(302, { location: `${prefix}${version}/~${id!.kind === 'token' ? id!.token.id : ''}.${expires}.${docsMac(session.key, repo.name, parsed.name, version, expires)}${rest}${url.search}`, 'cache-control': 'no-store', 'content-length': '0', 'referrer-policy': 'no-referrer' });
+          res.writeHead(302, {
+            location: `${prefix}${version}/~${id!.kind === 'token' ? id!.token.id : ''}.${expires}.${docsMac(session.key, repo.name, parsed.name, version, expires)}${rest}${url.search}`,
+            'cache-control': 'no-store',
+            'content-length': '0',
+            'referrer-policy': 'no-referrer',
+          });
           res.end();
           return;
         }

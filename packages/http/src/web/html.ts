@@ -58,33 +58,33 @@ export interface LayoutOptions {
 export function layout(opts: LayoutOptions, body: Html): string {
   const account = opts.user
     ? html`<a href="/-/tokens">Tokens</a>
-        <form method="post" action="/-/logout" class="inline"><input type="hidden" name="csrf" value="${opts.csrf ?? ''}"><button type="submit">Log out ${opts.user}</button></form>`
+        <form method="post" action="/-/logout" class="inline"><input type="hidden" name="csrf" value="${opts.csrf ?? ''}" /><button type="submit">Log out ${opts.user}</button></form>`
     : html`<a href="/-/login">Log in</a>`;
   return `<!doctype html>
-${html`<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${opts.title} · hexrepo</title>
-<link rel="stylesheet" href="/-/assets/app.css">
-<script type="module" src="/-/assets/app.js"></script>
-</head>
-<body>
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-  <a class="brand" href="/-/">hexrepo</a>
-  <form class="search" role="search" method="get" action="/-/search">
-    <label for="q" class="visually-hidden">Search packages</label>
-    <input id="q" name="q" type="search" placeholder="Search packages" value="${opts.query ?? ''}">
-    <button type="submit">Search</button>
-  </form>
-  <nav aria-label="Account" class="account">${account}</nav>
-</header>
-<main id="main" tabindex="-1">
-${body}
-</main>
-<footer class="foot"><p>Served by hexrepo.</p></footer>
-</body>
-</html>`.html}
+${
+  html`<html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <title>${opts.title} · hexrepo</title>
+      <link rel="stylesheet" href="/-/assets/app.css" />
+      <script type="module" src="/-/assets/app.js"></script>
+    </head>
+    <body>
+      <a class="skip" href="#main">Skip to content</a>
+      <header class="top">
+        <a class="brand" href="/-/">hexrepo</a>
+        <form class="search" role="search" method="get" action="/-/search">
+          <label for="q" class="visually-hidden">Search packages</label>
+          <input id="q" name="q" type="search" placeholder="Search packages" value="${opts.query ?? ''}" />
+          <button type="submit">Search</button>
+        </form>
+        <nav aria-label="Account" class="account">${account}</nav>
+      </header>
+      <main id="main" tabindex="-1">${body}</main>
+      <footer class="foot"><p>Served by hexrepo.</p></footer>
+    </body>
+  </html>`.html
+}
 `;
 }

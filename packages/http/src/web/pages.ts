@@ -75,12 +75,22 @@ export function createWebHandler(opts: WebOptions): WebHandler {
   const repos = opts.repositories;
   const byName = new Map(repos.map((r) => [r.name, r]));
   const sessions: Sessions = createSessions({ access: opts.access, ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}) });
-  const docs = createDocsHandler({ repositories: repos, canRead: (id, repo, pkg) => canRead(id, repo, pkg), viewer: (req) => viewer(req), ...(opts.access.options.tokens ? { tokens: opts.access.options.tokens } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+  const docs = createDocsHandler({
+    repositories: repos,
+    canRead: (id, repo, pkg) => canRead(id, repo, pkg),
+    viewer: (req) => viewer(req),
+    ...(opts.access.options.tokens ? { tokens: opts.access.options.tokens } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
   const readmes = new Map<string, string | null>();
 
   // The search index of every repository is built in the background from the start, so the first
   // search does not wait for every package's metadata to be read.
-  for (const r of repos) if (r.service) void SearchIndex.of(r.service).catchUp().catch((err: unknown) => opts.logger?.warn({ err: formatError(err), repository: r.name }, 'could not build the search index'));
+  for (const r of repos)
+    if (r.service)
+      void SearchIndex.of(r.service)
+        .catchUp()
+        .catch((err: unknown) => opts.logger?.warn({ err: formatError(err), repository: r.name }, 'could not build the search index'));
 
   /** Who is looking: a session (the cookie) or credentials sent with the request (Basic, a token). */
   const viewer = async (req: IncomingMessage): Promise<Identity | null> => {
@@ -102,17 +112,35 @@ export function createWebHandler(opts: WebOptions): WebHandler {
     sendPage(req, res, extra.status ?? 200, layout({ title, user: userLabel(id), ...(extra.query !== undefined ? { query: extra.query } : {}), ...(csrf ? { csrf } : {}) }, body));
   };
   const notFound = (req: IncomingMessage, res: ServerResponse, id: Identity | null, what: string): Promise<void> =>
-    page(req, res, id, 'Not found', html`<h1>Not found</h1><p>${what}</p><p><a href="/-/">Back to the index</a></p>`, { status: 404 });
+    page(
+      req,
+      res,
+      id,
+      'Not found',
+      html`<h1>Not found</h1>
+        <p>${what}</p>
+        <p><a href="/-/">Back to the index</a></p>`,
+      { status: 404 },
+    );
 
   const packageUrl = (repo: string, name: string): string => `/-/packages/${encodeURIComponent(repo)}/${name}`;
   const summaryItem = (repo: HostedRepository, p: PackageSummary, showRepo: boolean): Html =>
-    html`<li data-testid="package" data-name="${p.name}"><a href="${packageUrl(repo.name, p.name)}"><strong>${p.name}</strong></a> <span class="muted">${p.latestStableVersion ?? p.latestVersion}</span>${showRepo ? html` <span class="badge">${repo.name}</span>` : ''}${p.retired ? html` <span class="badge" title="the latest release is retired">⚠ retired</span>` : ''}<br>${p.description ?? ''}</li>`;
+    html`<li data-testid="package" data-name="${p.name}">
+      <a href="${packageUrl(repo.name, p.name)}"><strong>${p.name}</strong></a>
+      <span class="muted">${p.latestStableVersion ?? p.latestVersion}</span
+      >${showRepo ? html` <span class="badge">${repo.name}</span>` : ''}${p.retired ? html` <span class="badge" title="the latest release is retired">⚠ retired</span>` : ''}<br />${p.description ?? ''}
+    </li>`;
 
   const index = async (req: IncomingMessage, res: ServerResponse, id: Identity | null): Promise<void> => {
     const sections: Html[] = [];
     for (const repo of readable(id)) {
       if (!repo.service) {
-        sections.push(html`<section><h2>${repo.name}</h2><p class="muted">Served read-only: this server has no index of it.</p></section>`);
+        sections.push(
+          html`<section>
+            <h2>${repo.name}</h2>
+            <p class="muted">Served read-only: this server has no index of it.</p>
+          </section>`,
+        );
         continue;
       }
       // A credential limited to some packages sees only those, in the count too.
@@ -120,14 +148,30 @@ export function createWebHandler(opts: WebOptions): WebHandler {
       const listed = await SearchIndex.of(repo.service).search({ sort: 'recent_updated', perPage: 10, ...(visible ? { visible } : {}) });
       const recent = listed.packages;
       const search = { size: listed.total };
-      sections.push(html`<section aria-labelledby="repo-${repo.name}">
-<h2 id="repo-${repo.name}">${repo.name} ${repo.visibility === 'private' ? html`<span class="badge">🔒 private</span>` : ''}</h2>
-<p>${search.size} ${search.size === 1 ? 'package' : 'packages'} · <a href="/-/search?repo=${encodeURIComponent(repo.name)}">browse all</a></p>
-${recent.length ? html`<h3>Recently updated</h3><ul class="packages">${recent.map((p) => summaryItem(repo, p, false))}</ul>` : html`<p class="muted">No packages yet.</p>`}
-</section>`);
+      sections.push(
+        html`<section aria-labelledby="repo-${repo.name}">
+          <h2 id="repo-${repo.name}">${repo.name} ${repo.visibility === 'private' ? html`<span class="badge">🔒 private</span>` : ''}</h2>
+          <p>${search.size} ${search.size === 1 ? 'package' : 'packages'} · <a href="/-/search?repo=${encodeURIComponent(repo.name)}">browse all</a></p>
+          ${
+            recent.length
+              ? html`<h3>Recently updated</h3>
+                  <ul class="packages">
+                    ${recent.map((p) => summaryItem(repo, p, false))}
+                  </ul>`
+              : html`<p class="muted">No packages yet.</p>`
+          }
+        </section>`,
+      );
     }
     const hidden = repos.length - readable(id).length;
-    await page(req, res, id, 'Repositories', html`<h1>Repositories</h1>${sections}${hidden > 0 && !id ? html`<p>${hidden} more ${hidden === 1 ? 'repository needs' : 'repositories need'} you to <a href="/-/login">log in</a>.</p>` : ''}`);
+    await page(
+      req,
+      res,
+      id,
+      'Repositories',
+      html`<h1>Repositories</h1>
+        ${sections}${hidden > 0 && !id ? html`<p>${hidden} more ${hidden === 1 ? 'repository needs' : 'repositories need'} you to <a href="/-/login">log in</a>.</p>` : ''}`,
+    );
   };
 
   const searchPage = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, query: URLSearchParams): Promise<void> => {
@@ -152,9 +196,11 @@ ${recent.length ? html`<h3>Recently updated</h3><ul class="packages">${recent.ma
       id,
       q ? `Search: ${q}` : 'All packages',
       html`<h1>${q ? `Packages matching “${q}”` : 'All packages'}${only ? ` in ${only}` : ''}</h1>
-<p role="status">${total} ${total === 1 ? 'package' : 'packages'}</p>
-<ul class="packages" data-testid="results">${results}</ul>
-<nav aria-label="Pages">${pageNo > 1 ? html`<a href="${params(pageNo - 1)}">Previous page</a> ` : ''}${more ? html`<a href="${params(pageNo + 1)}">Next page</a>` : ''}</nav>`,
+        <p role="status">${total} ${total === 1 ? 'package' : 'packages'}</p>
+        <ul class="packages" data-testid="results">
+          ${results}
+        </ul>
+        <nav aria-label="Pages">${pageNo > 1 ? html`<a href="${params(pageNo - 1)}">Previous page</a> ` : ''}${more ? html`<a href="${params(pageNo + 1)}">Next page</a>` : ''}</nav>`,
       { query: q },
     );
   };
@@ -197,16 +243,23 @@ ${recent.length ? html`<h3>Recently updated</h3><ul class="packages">${recent.ma
     const docsRoot = `${repoRoot}/docs/${name}/`;
     const body = await readme(service, name, shown.version);
     const snippet = (label: string, key: string, text: string): Html =>
-      html`<h3>${label}</h3><div class="snippet"><pre><code id="dep-${key}">${text}</code></pre><button type="button" data-copy="dep-${key}" hidden>Copy</button></div>`;
+      html`<h3>${label}</h3>
+        <div class="snippet">
+          <pre><code id="dep-${key}">${text}</code></pre>
+          <button type="button" data-copy="dep-${key}" hidden>Copy</button>
+        </div>`;
     const links = meta.links.map(([label, url]) => {
       const href = safeHref(url);
       return href ? html`<li><a href="${href}" rel="noopener nofollow">${label}</a></li>` : html`<li>${label}: ${url}</li>`;
     });
     const rows = releases.map(
       (r) =>
-        html`<tr data-testid="release" data-version="${r.version}"><td>${r.version}${r.version.includes('-') ? html` <span class="badge">pre-release</span>` : ''}</td><td>${day(r.publishedAt)}</td><td>${
-          r.retired ? html`<span class="badge" data-testid="retired">⚠ retired: ${r.retired.reason}</span>${r.retired.message ? html` ${r.retired.message}` : ''}` : ''
-        }</td><td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td></tr>`,
+        html`<tr data-testid="release" data-version="${r.version}">
+          <td>${r.version}${r.version.includes('-') ? html` <span class="badge">pre-release</span>` : ''}</td>
+          <td>${day(r.publishedAt)}</td>
+          <td>${r.retired ? html`<span class="badge" data-testid="retired">⚠ retired: ${r.retired.reason}</span>${r.retired.message ? html` ${r.retired.message}` : ''}` : ''}</td>
+          <td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td>
+        </tr>`,
     );
     const retiredNote = shown.retired ? html`<p class="warning" role="note"><strong>⚠ Retired (${shown.retired.reason})</strong>${shown.retired.message ? `: ${shown.retired.message}` : ''}</p>` : '';
     const deps = shown.dependencies.map((d) => html`<li>${depLink(repo, d)} <code>${d.requirement}</code>${d.optional ? html` <span class="muted">optional</span>` : ''}</li>`);
@@ -215,24 +268,72 @@ ${recent.length ? html`<h3>Recently updated</h3><ul class="packages">${recent.ma
       res,
       id,
       `${name} ${shown.version}`,
-      html`<div class="layout"><div>
-<p class="muted"><a href="/-/search?repo=${encodeURIComponent(repo.name)}">${repo.name}</a></p>
-<h1>${name} <span class="muted">${shown.version}</span></h1>
-<p data-testid="description">${meta.description ?? ''}</p>
-${retiredNote}
-<section aria-labelledby="readme-h"><h2 id="readme-h">README</h2>${body === null ? html`<p class="muted">This release has no README.</p>` : html`<div class="readme" data-testid="readme">${raw(body)}</div>`}</section>
-<section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0"><table><thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Status</th><th scope="col">Download</th></tr></thead><tbody>${rows}</tbody></table></div></section>
-</div><aside aria-label="About ${name}">
-<h2>Install</h2>
-${snippet('Mix', 'mix', configs['mix.exs']!)}${snippet('rebar3', 'rebar', configs['rebar.config']!)}${snippet('erlang.mk', 'erlangmk', configs['erlang.mk']!)}
-<dl class="facts">
-<dt>Licenses</dt><dd>${meta.licenses.length ? meta.licenses.join(', ') : 'none given'}</dd>
-${summary.maintainers.length ? html`<dt>Maintainers</dt><dd>${summary.maintainers.join(', ')}</dd>` : ''}
-${links.length ? html`<dt>Links</dt><dd><ul>${links}</ul></dd>` : ''}
-<dt>Docs</dt><dd>${hasDocs ? html`<a href="${docsRoot}${shown.version}/" data-testid="docs-link">Documentation for ${shown.version}</a>` : 'not published'}</dd>
-<dt>Dependencies</dt><dd>${deps.length ? html`<ul>${deps}</ul>` : 'none'}</dd>
-</dl>
-</aside></div>`,
+      html`<div class="layout">
+        <div>
+          <p class="muted"><a href="/-/search?repo=${encodeURIComponent(repo.name)}">${repo.name}</a></p>
+          <h1>${name} <span class="muted">${shown.version}</span></h1>
+          <p data-testid="description">${meta.description ?? ''}</p>
+          ${retiredNote}
+          <section aria-labelledby="readme-h">
+            <h2 id="readme-h">README</h2>
+            ${body === null ? html`<p class="muted">This release has no README.</p>` : html`<div class="readme" data-testid="readme">${raw(body)}</div>`}
+          </section>
+          <section aria-labelledby="versions-h">
+            <h2 id="versions-h">Versions</h2>
+            <div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Version</th>
+                    <th scope="col">Published</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Download</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  ${rows}
+                </tbody>
+              </table>
+            </div>
+          </section>
+        </div>
+        <aside aria-label="About ${name}">
+          <h2>Install</h2>
+          ${snippet('Mix', 'mix', configs['mix.exs']!)}${snippet('rebar3', 'rebar', configs['rebar.config']!)}${snippet('erlang.mk', 'erlangmk', configs['erlang.mk']!)}
+          <dl class="facts">
+            <dt>Licenses</dt>
+            <dd>${meta.licenses.length ? meta.licenses.join(', ') : 'none given'}</dd>
+            ${
+              summary.maintainers.length
+                ? html`<dt>Maintainers</dt>
+                    <dd>${summary.maintainers.join(', ')}</dd>`
+                : ''
+            }
+            ${
+              links.length
+                ? html`<dt>Links</dt>
+                    <dd>
+                      <ul>
+                        ${links}
+                      </ul>
+                    </dd>`
+                : ''
+            }
+            <dt>Docs</dt>
+            <dd>${hasDocs ? html`<a href="${docsRoot}${shown.version}/" data-testid="docs-link">Documentation for ${shown.version}</a>` : 'not published'}</dd>
+            <dt>Dependencies</dt>
+            <dd>
+              ${
+                deps.length
+                  ? html`<ul>
+                      ${deps}
+                    </ul>`
+                  : 'none'
+              }
+            </dd>
+          </dl>
+        </aside>
+      </div>`,
     );
   };
 
@@ -288,10 +389,19 @@ ${links.length ? html`<dt>Links</dt><dd><ul>${links}</ul></dd>` : ''}
         return await notFound(req, res, id, 'There is no page here.');
       } catch (err) {
         opts.logger?.error({ err: formatError(err), path: path.slice(0, 200) }, 'web page failed');
-        if (!res.headersSent) sendPage(req, res, 500, layout({ title: 'Error', user: null }, html`<h1>Something went wrong</h1><p>The server could not show this page; the log says why.</p>`));
+        if (!res.headersSent)
+          sendPage(
+            req,
+            res,
+            500,
+            layout(
+              { title: 'Error', user: null },
+              html`<h1>Something went wrong</h1>
+                <p>The server could not show this page; the log says why.</p>`,
+            ),
+          );
         else res.destroy();
       }
     },
   };
 }
-

@@ -75,14 +75,21 @@ function localPath(next: string | null): string {
 /** Whether `wanted` asks for nothing beyond `held`: every scope on the repository, within the held package patterns. */
 export function grantWithin(held: readonly Grant[], wanted: Grant): boolean {
   return wanted.scopes.every((scope) =>
-    held.some((g) => (g.repository === '*' || g.repository === wanted.repository) && grantAllows([g], wanted.repository, scope) && (g.packages.length === 0 || (wanted.packages.length > 0 && wanted.packages.every((p) => packageAllowed(g.packages, p))))),
+    held.some(
+      (g) =>
+        (g.repository === '*' || g.repository === wanted.repository) && grantAllows([g], wanted.repository, scope) && (g.packages.length === 0 || (wanted.packages.length > 0 && wanted.packages.every((p) => packageAllowed(g.packages, p)))),
+    ),
   );
 }
 
 export function createSessions(opts: { access: Access; trustProxy?: boolean }): Sessions {
   const tokens = opts.access.options.tokens;
   const secure = (req: IncomingMessage): boolean =>
-    ('encrypted' in req.socket && req.socket.encrypted === true) || (opts.trustProxy === true && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https');
+    ('encrypted' in req.socket && req.socket.encrypted === true) ||
+    (opts.trustProxy === true &&
+      String(req.headers['x-forwarded-proto'] ?? '')
+        .split(',')[0]!
+        .trim() === 'https');
   const cookie = (req: IncomingMessage, name: string, value: string, attrs: { maxAge: number; sameSite: 'Lax' | 'Strict'; path?: string }): string =>
     `${name}=${value}; Path=${attrs.path ?? '/'}; Max-Age=${attrs.maxAge}; HttpOnly; SameSite=${attrs.sameSite}${secure(req) ? '; Secure' : ''}`;
 
@@ -117,18 +124,19 @@ export function createSessions(opts: { access: Access; trustProxy?: boolean }): 
     res.setHeader('set-cookie', cookie(req, LOGIN_CSRF_COOKIE, csrf, { maxAge: 3600, sameSite: 'Strict', path: '/-/login' }));
     const body = tokens
       ? html`<h1>Log in</h1>
-${message ? html`<p class="error" role="alert" id="login-error">${message}</p>` : ''}
-<form method="post" action="/-/login" class="stack">
-<input type="hidden" name="csrf" value="${csrf}">
-<input type="hidden" name="next" value="${next}">
-<label for="username">User name</label>
-<input id="username" name="username" autocomplete="username" required${message ? html` aria-describedby="login-error"` : ''}>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Log in</button>
-</form>
-<p class="muted">Users are made by the host's administrator: <code>hexrepo user add</code>.</p>`
-      : html`<h1>Log in</h1><p>This server has no users to log in with: its administrator can add some with <code>hexrepo user add</code>.</p>`;
+          ${message ? html`<p class="error" role="alert" id="login-error">${message}</p>` : ''}
+          <form method="post" action="/-/login" class="stack">
+            <input type="hidden" name="csrf" value="${csrf}" />
+            <input type="hidden" name="next" value="${next}" />
+            <label for="username">User name</label>
+            <input id="username" name="username" autocomplete="username" required${message ? html` aria-describedby="login-error"` : ''} />
+            <label for="password">Password</label>
+            <input id="password" name="password" type="password" autocomplete="current-password" required />
+            <button type="submit">Log in</button>
+          </form>
+          <p class="muted">Users are made by the host's administrator: <code>hexrepo user add</code>.</p>`
+      : html`<h1>Log in</h1>
+          <p>This server has no users to log in with: its administrator can add some with <code>hexrepo user add</code>.</p>`;
     await ctx.page(null, 'Log in', body, status);
   };
 
@@ -158,34 +166,81 @@ ${message ? html`<p class="error" role="alert" id="login-error">${message}</p>` 
     return form;
   };
 
-  const tokensPage = async (req: IncomingMessage, res: ServerResponse, ctx: SessionPageContext, session: NonNullable<Awaited<ReturnType<Sessions['identity']>>>, shown: { secret?: string; info?: TokenInfo; error?: string; status?: number } = {}): Promise<void> => {
+  const tokensPage = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: SessionPageContext,
+    session: NonNullable<Awaited<ReturnType<Sessions['identity']>>>,
+    shown: { secret?: string; info?: TokenInfo; error?: string; status?: number } = {},
+  ): Promise<void> => {
     const mine = tokens!.list().filter((t) => t.owner === session.username);
     const grants = session.identity.kind === 'token' ? session.identity.token.grants : [];
     const repoChoices = [...(grants.some((g) => g.repository === '*') ? ['*'] : []), ...ctx.repositories.map((r) => r.name).filter((n) => grants.some((g) => g.repository === '*' || g.repository === n))];
     const csrf = csrfOf(session.secret);
     const rows = mine.map(
-      (t) => html`<tr data-testid="token" data-id="${t.id}"><td>${t.label}</td><td>${t.grants.map((g) => `${g.repository}: ${g.scopes.join('+')}${g.packages.length ? ` (${g.packages.join(', ')})` : ''}`).join('; ')}</td><td>${day(Date.parse(t.createdAt) / 1000)}</td><td>${t.expiresAt ? day(Date.parse(t.expiresAt) / 1000) : 'never'}</td><td>
-<form method="post" action="/-/tokens/${t.id}/revoke"><input type="hidden" name="csrf" value="${csrf}"><button type="submit" aria-label="Revoke ${t.label} (${t.id})">Revoke</button></form></td></tr>`,
+      (t) =>
+        html`<tr data-testid="token" data-id="${t.id}">
+          <td>${t.label}</td>
+          <td>${t.grants.map((g) => `${g.repository}: ${g.scopes.join('+')}${g.packages.length ? ` (${g.packages.join(', ')})` : ''}`).join('; ')}</td>
+          <td>${day(Date.parse(t.createdAt) / 1000)}</td>
+          <td>${t.expiresAt ? day(Date.parse(t.expiresAt) / 1000) : 'never'}</td>
+          <td>
+            <form method="post" action="/-/tokens/${t.id}/revoke"><input type="hidden" name="csrf" value="${csrf}" /><button type="submit" aria-label="Revoke ${t.label} (${t.id})">Revoke</button></form>
+          </td>
+        </tr>`,
     );
     await ctx.page(
       session.identity,
       'Tokens',
       html`<h1>Your tokens</h1>
-${shown.error ? html`<p class="error" role="alert">${shown.error}</p>` : ''}
-${shown.secret ? html`<div class="warning" role="status"><p><strong>Token ${shown.info?.label ?? ''} created.</strong> Copy it now: it is not shown again.</p><pre><code id="new-token" data-testid="new-token">${shown.secret}</code></pre></div>` : ''}
-<div class="table-wrap" role="region" aria-label="Your tokens" tabindex="0"><table><caption class="visually-hidden">Your tokens and sessions</caption><thead><tr><th scope="col">Label</th><th scope="col">Grants</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>
-<h2>Create a token</h2>
-<form method="post" action="/-/tokens" class="stack">
-<input type="hidden" name="csrf" value="${csrf}">
-<label for="label">Label</label><input id="label" name="label" required maxlength="100">
-<label for="repository">Repository</label>
-<select id="repository" name="repository">${repoChoices.map((r) => html`<option value="${r}">${r === '*' ? 'every repository (*)' : r}</option>`)}</select>
-<fieldset><legend>Scopes</legend>${SCOPES.map((s) => html`<label><input type="checkbox" name="scope" value="${s}"${s === 'read' ? html` checked` : ''}> ${s}</label> `)}</fieldset>
-<label for="packages">Packages (patterns like <code>team_*</code>, comma-separated; empty: every package)</label><input id="packages" name="packages">
-<label for="expires">Expires after</label>
-<select id="expires" name="expires">${EXPIRY_DAYS.map((d) => html`<option value="${d}"${d === 90 ? html` selected` : ''}>${d} ${d === 1 ? 'day' : 'days'}</option>`)}<option value="never">never</option></select>
-<button type="submit">Create token</button>
-</form>`,
+        ${shown.error ? html`<p class="error" role="alert">${shown.error}</p>` : ''}
+        ${
+          shown.secret
+            ? html`<div class="warning" role="status">
+                <p><strong>Token ${shown.info?.label ?? ''} created.</strong> Copy it now: it is not shown again.</p>
+                <pre><code id="new-token" data-testid="new-token">${shown.secret}</code></pre>
+              </div>`
+            : ''
+        }
+        <div class="table-wrap" role="region" aria-label="Your tokens" tabindex="0">
+          <table>
+            <caption class="visually-hidden">
+              Your tokens and sessions
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Label</th>
+                <th scope="col">Grants</th>
+                <th scope="col">Created</th>
+                <th scope="col">Expires</th>
+                <th scope="col"><span class="visually-hidden">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              ${rows}
+            </tbody>
+          </table>
+        </div>
+        <h2>Create a token</h2>
+        <form method="post" action="/-/tokens" class="stack">
+          <input type="hidden" name="csrf" value="${csrf}" />
+          <label for="label">Label</label><input id="label" name="label" required maxlength="100" />
+          <label for="repository">Repository</label>
+          <select id="repository" name="repository">
+            ${repoChoices.map((r) => html`<option value="${r}">${r === '*' ? 'every repository (*)' : r}</option>`)}
+          </select>
+          <fieldset>
+            <legend>Scopes</legend>
+            ${SCOPES.map((s) => html`<label><input type="checkbox" name="scope" value="${s}" ${s === 'read' ? html` checked` : ''} /> ${s}</label> `)}
+          </fieldset>
+          <label for="packages">Packages (patterns like <code>team_*</code>, comma-separated; empty: every package)</label><input id="packages" name="packages" />
+          <label for="expires">Expires after</label>
+          <select id="expires" name="expires">
+            ${EXPIRY_DAYS.map((d) => html`<option value="${d}" ${d === 90 ? html` selected` : ''}>${d} ${d === 1 ? 'day' : 'days'}</option>`)}
+            <option value="never">never</option>
+          </select>
+          <button type="submit">Create token</button>
+        </form>`,
       shown.status ?? 200,
     );
   };

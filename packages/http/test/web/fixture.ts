@@ -93,10 +93,10 @@ export function exdocTarball(name: string, version: string, extra: TarWriteEntry
 }
 
 export const pkg = (name: string, version: string, opts: { description?: string; readme?: string; deps?: { package: string; requirement: string; repository?: string }[]; links?: [string, string][] } = {}): Uint8Array =>
-  createTarball(
-    { name, version, description: opts.description ?? `The ${name} package`, licenses: ['Apache-2.0'], links: opts.links ?? [['GitHub', `https://github.com/acme/${name}`]], requirements: opts.deps ?? [] },
-    [{ path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) }, ...(opts.readme !== undefined ? [{ path: 'README.md', contents: Buffer.from(opts.readme) }] : [])],
-  ).tarball;
+  createTarball({ name, version, description: opts.description ?? `The ${name} package`, licenses: ['Apache-2.0'], links: opts.links ?? [['GitHub', `https://github.com/acme/${name}`]], requirements: opts.deps ?? [] }, [
+    { path: `src/${name}.erl`, contents: Buffer.from(`-module(${name}).\n`) },
+    ...(opts.readme !== undefined ? [{ path: 'README.md', contents: Buffer.from(opts.readme) }] : []),
+  ]).tarball;
 
 export interface WebHost {
   dir: string;
@@ -115,7 +115,16 @@ export async function startWebHost(): Promise<WebHost> {
   const { service: acme } = await RepoService.open({ store: new FsStore(join(dir, 'acme')), repository: 'acme', privateKey: key });
   const { service: internal } = await RepoService.open({ store: new FsStore(join(dir, 'internal')), repository: 'internal', privateKey: key });
   await acme.publish(pkg('widget', '1.0.0', { readme: '# Widget\n\nOld.' }));
-  await acme.publish(pkg('widget', '1.2.0', { description: 'Makes widgets for everyone', readme: '# Widget\n\nMakes **widgets**. Use it with `Acme.Widget.new/0`.', deps: [{ package: 'gadget', requirement: '~> 0.1' }, { package: 'jason', requirement: '~> 1.4', repository: 'hexpm' }] }));
+  await acme.publish(
+    pkg('widget', '1.2.0', {
+      description: 'Makes widgets for everyone',
+      readme: '# Widget\n\nMakes **widgets**. Use it with `Acme.Widget.new/0`.',
+      deps: [
+        { package: 'gadget', requirement: '~> 0.1' },
+        { package: 'jason', requirement: '~> 1.4', repository: 'hexpm' },
+      ],
+    }),
+  );
   await acme.publish(pkg('widget', '2.0.0-rc.1', { readme: '# Widget RC' }));
   await acme.retire('widget', '1.0.0', { reason: 'security', message: 'CVE-2026-0001: use 1.2.0' });
   await acme.putDocs('widget', '1.2.0', exdocTarball('widget', '1.2.0'));

@@ -58,7 +58,22 @@ afterAll(async () => {
 });
 
 describe('clients see the repository and the API exactly as without the web UI', () => {
-  const paths = ['/', '/names', '/versions', '/public_key', '/packages/widget', '/tarballs/widget-1.2.0.tar', '/docs/widget-1.2.0.tar.gz', '/repos/internal/names', '/repos/internal/packages/team_secret', '/api/packages/widget', '/api/packages?search=widget', '/api/repos/internal/packages/team_secret', '/nothing', '/repos/nope/names'];
+  const paths = [
+    '/',
+    '/names',
+    '/versions',
+    '/public_key',
+    '/packages/widget',
+    '/tarballs/widget-1.2.0.tar',
+    '/docs/widget-1.2.0.tar.gz',
+    '/repos/internal/names',
+    '/repos/internal/packages/team_secret',
+    '/api/packages/widget',
+    '/api/packages?search=widget',
+    '/api/repos/internal/packages/team_secret',
+    '/nothing',
+    '/repos/nope/names',
+  ];
   for (const accept of [undefined, 'application/vnd.hex+erlang', '*/*']) {
     it(`same status, type and bytes with Accept: ${accept ?? '(none)'}`, async () => {
       for (const path of paths) {
@@ -217,7 +232,11 @@ describe('login, sessions and CSRF', () => {
     expect(crossOrigin.status).toBe(403);
     expect(host.tokens.list().length).toBe(before);
     // Nor may a user give a token more than they have.
-    const wider = await raw(host.server.url, '/-/tokens', { method: 'POST', headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ label: 'wider', repository: 'internal', scope: 'admin', expires: '7', csrf }).toString() });
+    const wider = await raw(host.server.url, '/-/tokens', {
+      method: 'POST',
+      headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ label: 'wider', repository: 'internal', scope: 'admin', expires: '7', csrf }).toString(),
+    });
     expect(wider.status).toBe(403);
     expect(host.tokens.list().length).toBe(before);
   });
