@@ -27,8 +27,8 @@ export function raw(html: string): Html {
   return { html };
 }
 
-/** Tagged template: interpolated strings are escaped, `Html` values and arrays of them are inserted as is. */
-export function html(strings: TemplateStringsArray, ...values: (string | number | null | undefined | Html | Html[])[]): Html {
+/** Tagged template (named `h`, not `html`, so formatters leave the markup as written): interpolated strings are escaped, `Html` values and arrays of them are inserted as is. */
+export function h(strings: TemplateStringsArray, ...values: (string | number | null | undefined | Html | Html[])[]): Html {
   let out = strings[0]!;
   values.forEach((v, i) => {
     if (Array.isArray(v)) out += v.map((h) => h.html).join('');
@@ -57,34 +57,36 @@ export interface LayoutOptions {
 /** The page around `body`: header with search, main landmark, footer; styles and script from /-/assets/. */
 export function layout(opts: LayoutOptions, body: Html): string {
   const account = opts.user
-    ? html`<a href="/-/tokens">Tokens</a>
-        <form method="post" action="/-/logout" class="inline"><input type="hidden" name="csrf" value="${opts.csrf ?? ''}" /><button type="submit">Log out ${opts.user}</button></form>`
-    : html`<a href="/-/login">Log in</a>`;
+    ? h`<a href="/-/tokens">Tokens</a>
+        <form method="post" action="/-/logout" class="inline"><input type="hidden" name="csrf" value="${opts.csrf ?? ''}"><button type="submit">Log out ${opts.user}</button></form>`
+    : h`<a href="/-/login">Log in</a>`;
   return `<!doctype html>
 ${
-  html`<html lang="en">
-    <head>
-      <meta charset="utf-8" />
-      <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <title>${opts.title} · hexrepo</title>
-      <link rel="stylesheet" href="/-/assets/app.css" />
-      <script type="module" src="/-/assets/app.js"></script>
-    </head>
-    <body>
-      <a class="skip" href="#main">Skip to content</a>
-      <header class="top">
-        <a class="brand" href="/-/">hexrepo</a>
-        <form class="search" role="search" method="get" action="/-/search">
-          <label for="q" class="visually-hidden">Search packages</label>
-          <input id="q" name="q" type="search" placeholder="Search packages" value="${opts.query ?? ''}" />
-          <button type="submit">Search</button>
-        </form>
-        <nav aria-label="Account" class="account">${account}</nav>
-      </header>
-      <main id="main" tabindex="-1">${body}</main>
-      <footer class="foot"><p>Served by hexrepo.</p></footer>
-    </body>
-  </html>`.html
+  h`<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${opts.title} · hexrepo</title>
+<link rel="stylesheet" href="/-/assets/app.css">
+<script type="module" src="/-/assets/app.js"></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <a class="brand" href="/-/">hexrepo</a>
+  <form class="search" role="search" method="get" action="/-/search">
+    <label for="q" class="visually-hidden">Search packages</label>
+    <input id="q" name="q" type="search" placeholder="Search packages" value="${opts.query ?? ''}">
+    <button type="submit">Search</button>
+  </form>
+  <nav aria-label="Account" class="account">${account}</nav>
+</header>
+<main id="main" tabindex="-1">
+${body}
+</main>
+<footer class="foot"><p>Served by hexrepo.</p></footer>
+</body>
+</html>`.html
 }
 `;
 }

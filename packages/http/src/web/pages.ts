@@ -15,7 +15,7 @@ import type { HostedRepository } from '../host.js';
 import { configsOf } from '../api.js';
 import { asset } from './assets.js';
 import { createDocsHandler, docsPath } from './docs.js';
-import { day, html, layout, raw, safeHref, type Html } from './html.js';
+import { day, h, layout, raw, safeHref, type Html } from './html.js';
 import { readmeOf } from './readme.js';
 import { createSessions, type Sessions } from './session.js';
 
@@ -112,35 +112,17 @@ export function createWebHandler(opts: WebOptions): WebHandler {
     sendPage(req, res, extra.status ?? 200, layout({ title, user: userLabel(id), ...(extra.query !== undefined ? { query: extra.query } : {}), ...(csrf ? { csrf } : {}) }, body));
   };
   const notFound = (req: IncomingMessage, res: ServerResponse, id: Identity | null, what: string): Promise<void> =>
-    page(
-      req,
-      res,
-      id,
-      'Not found',
-      html`<h1>Not found</h1>
-        <p>${what}</p>
-        <p><a href="/-/">Back to the index</a></p>`,
-      { status: 404 },
-    );
+    page(req, res, id, 'Not found', h`<h1>Not found</h1><p>${what}</p><p><a href="/-/">Back to the index</a></p>`, { status: 404 });
 
   const packageUrl = (repo: string, name: string): string => `/-/packages/${encodeURIComponent(repo)}/${name}`;
   const summaryItem = (repo: HostedRepository, p: PackageSummary, showRepo: boolean): Html =>
-    html`<li data-testid="package" data-name="${p.name}">
-      <a href="${packageUrl(repo.name, p.name)}"><strong>${p.name}</strong></a>
-      <span class="muted">${p.latestStableVersion ?? p.latestVersion}</span
-      >${showRepo ? html` <span class="badge">${repo.name}</span>` : ''}${p.retired ? html` <span class="badge" title="the latest release is retired">⚠ retired</span>` : ''}<br />${p.description ?? ''}
-    </li>`;
+    h`<li data-testid="package" data-name="${p.name}"><a href="${packageUrl(repo.name, p.name)}"><strong>${p.name}</strong></a> <span class="muted">${p.latestStableVersion ?? p.latestVersion}</span>${showRepo ? h` <span class="badge">${repo.name}</span>` : ''}${p.retired ? h` <span class="badge" title="the latest release is retired">⚠ retired</span>` : ''}<br>${p.description ?? ''}</li>`;
 
   const index = async (req: IncomingMessage, res: ServerResponse, id: Identity | null): Promise<void> => {
     const sections: Html[] = [];
     for (const repo of readable(id)) {
       if (!repo.service) {
-        sections.push(
-          html`<section>
-            <h2>${repo.name}</h2>
-            <p class="muted">Served read-only: this server has no index of it.</p>
-          </section>`,
-        );
+        sections.push(h`<section><h2>${repo.name}</h2><p class="muted">Served read-only: this server has no index of it.</p></section>`);
         continue;
       }
       // A credential limited to some packages sees only those, in the count too.
@@ -148,30 +130,14 @@ export function createWebHandler(opts: WebOptions): WebHandler {
       const listed = await SearchIndex.of(repo.service).search({ sort: 'recent_updated', perPage: 10, ...(visible ? { visible } : {}) });
       const recent = listed.packages;
       const search = { size: listed.total };
-      sections.push(
-        html`<section aria-labelledby="repo-${repo.name}">
-          <h2 id="repo-${repo.name}">${repo.name} ${repo.visibility === 'private' ? html`<span class="badge">🔒 private</span>` : ''}</h2>
-          <p>${search.size} ${search.size === 1 ? 'package' : 'packages'} · <a href="/-/search?repo=${encodeURIComponent(repo.name)}">browse all</a></p>
-          ${
-            recent.length
-              ? html`<h3>Recently updated</h3>
-                  <ul class="packages">
-                    ${recent.map((p) => summaryItem(repo, p, false))}
-                  </ul>`
-              : html`<p class="muted">No packages yet.</p>`
-          }
-        </section>`,
-      );
+      sections.push(h`<section aria-labelledby="repo-${repo.name}">
+<h2 id="repo-${repo.name}">${repo.name} ${repo.visibility === 'private' ? h`<span class="badge">🔒 private</span>` : ''}</h2>
+<p>${search.size} ${search.size === 1 ? 'package' : 'packages'} · <a href="/-/search?repo=${encodeURIComponent(repo.name)}">browse all</a></p>
+${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((p) => summaryItem(repo, p, false))}</ul>` : h`<p class="muted">No packages yet.</p>`}
+</section>`);
     }
     const hidden = repos.length - readable(id).length;
-    await page(
-      req,
-      res,
-      id,
-      'Repositories',
-      html`<h1>Repositories</h1>
-        ${sections}${hidden > 0 && !id ? html`<p>${hidden} more ${hidden === 1 ? 'repository needs' : 'repositories need'} you to <a href="/-/login">log in</a>.</p>` : ''}`,
-    );
+    await page(req, res, id, 'Repositories', h`<h1>Repositories</h1>${sections}${hidden > 0 && !id ? h`<p>${hidden} more ${hidden === 1 ? 'repository needs' : 'repositories need'} you to <a href="/-/login">log in</a>.</p>` : ''}`);
   };
 
   const searchPage = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, query: URLSearchParams): Promise<void> => {
@@ -195,12 +161,10 @@ export function createWebHandler(opts: WebOptions): WebHandler {
       res,
       id,
       q ? `Search: ${q}` : 'All packages',
-      html`<h1>${q ? `Packages matching “${q}”` : 'All packages'}${only ? ` in ${only}` : ''}</h1>
-        <p role="status">${total} ${total === 1 ? 'package' : 'packages'}</p>
-        <ul class="packages" data-testid="results">
-          ${results}
-        </ul>
-        <nav aria-label="Pages">${pageNo > 1 ? html`<a href="${params(pageNo - 1)}">Previous page</a> ` : ''}${more ? html`<a href="${params(pageNo + 1)}">Next page</a>` : ''}</nav>`,
+      h`<h1>${q ? `Packages matching “${q}”` : 'All packages'}${only ? ` in ${only}` : ''}</h1>
+<p role="status">${total} ${total === 1 ? 'package' : 'packages'}</p>
+<ul class="packages" data-testid="results">${results}</ul>
+<nav aria-label="Pages">${pageNo > 1 ? h`<a href="${params(pageNo - 1)}">Previous page</a> ` : ''}${more ? h`<a href="${params(pageNo + 1)}">Next page</a>` : ''}</nav>`,
       { query: q },
     );
   };
@@ -222,9 +186,9 @@ export function createWebHandler(opts: WebOptions): WebHandler {
 
   const depLink = (repo: HostedRepository, dep: { package: string; repository?: string }): Html => {
     const where = dep.repository ?? repo.name;
-    if (byName.has(where)) return html`<a href="${packageUrl(where, dep.package)}">${dep.package}</a>`;
-    if (where === 'hexpm') return html`<a href="https://hex.pm/packages/${dep.package}" rel="noopener">${dep.package}</a> <span class="muted">(hex.pm)</span>`;
-    return html`${dep.package} <span class="muted">(${where})</span>`;
+    if (byName.has(where)) return h`<a href="${packageUrl(where, dep.package)}">${dep.package}</a>`;
+    if (where === 'hexpm') return h`<a href="https://hex.pm/packages/${dep.package}" rel="noopener">${dep.package}</a> <span class="muted">(hex.pm)</span>`;
+    return h`${dep.package} <span class="muted">(${where})</span>`;
   };
 
   const packagePage = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, repoName: string, name: string): Promise<void> => {
@@ -242,98 +206,42 @@ export function createWebHandler(opts: WebOptions): WebHandler {
     const hasDocs = await service.hasDocs(name, shown.version);
     const docsRoot = `${repoRoot}/docs/${name}/`;
     const body = await readme(service, name, shown.version);
-    const snippet = (label: string, key: string, text: string): Html =>
-      html`<h3>${label}</h3>
-        <div class="snippet">
-          <pre><code id="dep-${key}">${text}</code></pre>
-          <button type="button" data-copy="dep-${key}" hidden>Copy</button>
-        </div>`;
+    const snippet = (label: string, key: string, text: string): Html => h`<h3>${label}</h3><div class="snippet"><pre><code id="dep-${key}">${text}</code></pre><button type="button" data-copy="dep-${key}" hidden>Copy</button></div>`;
     const links = meta.links.map(([label, url]) => {
       const href = safeHref(url);
-      return href ? html`<li><a href="${href}" rel="noopener nofollow">${label}</a></li>` : html`<li>${label}: ${url}</li>`;
+      return href ? h`<li><a href="${href}" rel="noopener nofollow">${label}</a></li>` : h`<li>${label}: ${url}</li>`;
     });
     const rows = releases.map(
       (r) =>
-        html`<tr data-testid="release" data-version="${r.version}">
-          <td>${r.version}${r.version.includes('-') ? html` <span class="badge">pre-release</span>` : ''}</td>
-          <td>${day(r.publishedAt)}</td>
-          <td>${r.retired ? html`<span class="badge" data-testid="retired">⚠ retired: ${r.retired.reason}</span>${r.retired.message ? html` ${r.retired.message}` : ''}` : ''}</td>
-          <td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td>
-        </tr>`,
+        h`<tr data-testid="release" data-version="${r.version}"><td>${r.version}${r.version.includes('-') ? h` <span class="badge">pre-release</span>` : ''}</td><td>${day(r.publishedAt)}</td><td>${
+          r.retired ? h`<span class="badge" data-testid="retired">⚠ retired: ${r.retired.reason}</span>${r.retired.message ? h` ${r.retired.message}` : ''}` : ''
+        }</td><td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td></tr>`,
     );
-    const retiredNote = shown.retired ? html`<p class="warning" role="note"><strong>⚠ Retired (${shown.retired.reason})</strong>${shown.retired.message ? `: ${shown.retired.message}` : ''}</p>` : '';
-    const deps = shown.dependencies.map((d) => html`<li>${depLink(repo, d)} <code>${d.requirement}</code>${d.optional ? html` <span class="muted">optional</span>` : ''}</li>`);
+    const retiredNote = shown.retired ? h`<p class="warning" role="note"><strong>⚠ Retired (${shown.retired.reason})</strong>${shown.retired.message ? `: ${shown.retired.message}` : ''}</p>` : '';
+    const deps = shown.dependencies.map((d) => h`<li>${depLink(repo, d)} <code>${d.requirement}</code>${d.optional ? h` <span class="muted">optional</span>` : ''}</li>`);
     await page(
       req,
       res,
       id,
       `${name} ${shown.version}`,
-      html`<div class="layout">
-        <div>
-          <p class="muted"><a href="/-/search?repo=${encodeURIComponent(repo.name)}">${repo.name}</a></p>
-          <h1>${name} <span class="muted">${shown.version}</span></h1>
-          <p data-testid="description">${meta.description ?? ''}</p>
-          ${retiredNote}
-          <section aria-labelledby="readme-h">
-            <h2 id="readme-h">README</h2>
-            ${body === null ? html`<p class="muted">This release has no README.</p>` : html`<div class="readme" data-testid="readme">${raw(body)}</div>`}
-          </section>
-          <section aria-labelledby="versions-h">
-            <h2 id="versions-h">Versions</h2>
-            <div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Version</th>
-                    <th scope="col">Published</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Download</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${rows}
-                </tbody>
-              </table>
-            </div>
-          </section>
-        </div>
-        <aside aria-label="About ${name}">
-          <h2>Install</h2>
-          ${snippet('Mix', 'mix', configs['mix.exs']!)}${snippet('rebar3', 'rebar', configs['rebar.config']!)}${snippet('erlang.mk', 'erlangmk', configs['erlang.mk']!)}
-          <dl class="facts">
-            <dt>Licenses</dt>
-            <dd>${meta.licenses.length ? meta.licenses.join(', ') : 'none given'}</dd>
-            ${
-              summary.maintainers.length
-                ? html`<dt>Maintainers</dt>
-                    <dd>${summary.maintainers.join(', ')}</dd>`
-                : ''
-            }
-            ${
-              links.length
-                ? html`<dt>Links</dt>
-                    <dd>
-                      <ul>
-                        ${links}
-                      </ul>
-                    </dd>`
-                : ''
-            }
-            <dt>Docs</dt>
-            <dd>${hasDocs ? html`<a href="${docsRoot}${shown.version}/" data-testid="docs-link">Documentation for ${shown.version}</a>` : 'not published'}</dd>
-            <dt>Dependencies</dt>
-            <dd>
-              ${
-                deps.length
-                  ? html`<ul>
-                      ${deps}
-                    </ul>`
-                  : 'none'
-              }
-            </dd>
-          </dl>
-        </aside>
-      </div>`,
+      h`<div class="layout"><div>
+<p class="muted"><a href="/-/search?repo=${encodeURIComponent(repo.name)}">${repo.name}</a></p>
+<h1>${name} <span class="muted">${shown.version}</span></h1>
+<p data-testid="description">${meta.description ?? ''}</p>
+${retiredNote}
+<section aria-labelledby="readme-h"><h2 id="readme-h">README</h2>${body === null ? h`<p class="muted">This release has no README.</p>` : h`<div class="readme" data-testid="readme">${raw(body)}</div>`}</section>
+<section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0"><table><thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Status</th><th scope="col">Download</th></tr></thead><tbody>${rows}</tbody></table></div></section>
+</div><aside aria-label="About ${name}">
+<h2>Install</h2>
+${snippet('Mix', 'mix', configs['mix.exs']!)}${snippet('rebar3', 'rebar', configs['rebar.config']!)}${snippet('erlang.mk', 'erlangmk', configs['erlang.mk']!)}
+<dl class="facts">
+<dt>Licenses</dt><dd>${meta.licenses.length ? meta.licenses.join(', ') : 'none given'}</dd>
+${summary.maintainers.length ? h`<dt>Maintainers</dt><dd>${summary.maintainers.join(', ')}</dd>` : ''}
+${links.length ? h`<dt>Links</dt><dd><ul>${links}</ul></dd>` : ''}
+<dt>Docs</dt><dd>${hasDocs ? h`<a href="${docsRoot}${shown.version}/" data-testid="docs-link">Documentation for ${shown.version}</a>` : 'not published'}</dd>
+<dt>Dependencies</dt><dd>${deps.length ? h`<ul>${deps}</ul>` : 'none'}</dd>
+</dl>
+</aside></div>`,
     );
   };
 
@@ -389,17 +297,7 @@ export function createWebHandler(opts: WebOptions): WebHandler {
         return await notFound(req, res, id, 'There is no page here.');
       } catch (err) {
         opts.logger?.error({ err: formatError(err), path: path.slice(0, 200) }, 'web page failed');
-        if (!res.headersSent)
-          sendPage(
-            req,
-            res,
-            500,
-            layout(
-              { title: 'Error', user: null },
-              html`<h1>Something went wrong</h1>
-                <p>The server could not show this page; the log says why.</p>`,
-            ),
-          );
+        if (!res.headersSent) sendPage(req, res, 500, layout({ title: 'Error', user: null }, h`<h1>Something went wrong</h1><p>The server could not show this page; the log says why.</p>`));
         else res.destroy();
       }
     },

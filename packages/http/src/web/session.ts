@@ -13,7 +13,7 @@ import { formatError, isHexrepoError } from '@hexrepo/core';
 import { grantAllows, packageAllowed, SCOPES, type Grant, type Scope, type TokenInfo } from '@hexrepo/repo';
 import type { Access, Identity } from '../auth.js';
 import type { HostedRepository } from '../host.js';
-import { day, html, type Html } from './html.js';
+import { day, h, type Html } from './html.js';
 
 export const SESSION_COOKIE = 'hexrepo_session';
 const LOGIN_CSRF_COOKIE = 'hexrepo_login_csrf';
@@ -123,20 +123,19 @@ export function createSessions(opts: { access: Access; trustProxy?: boolean }): 
     const csrf = randomBytes(24).toString('base64url');
     res.setHeader('set-cookie', cookie(req, LOGIN_CSRF_COOKIE, csrf, { maxAge: 3600, sameSite: 'Strict', path: '/-/login' }));
     const body = tokens
-      ? html`<h1>Log in</h1>
-          ${message ? html`<p class="error" role="alert" id="login-error">${message}</p>` : ''}
-          <form method="post" action="/-/login" class="stack">
-            <input type="hidden" name="csrf" value="${csrf}" />
-            <input type="hidden" name="next" value="${next}" />
-            <label for="username">User name</label>
-            <input id="username" name="username" autocomplete="username" required${message ? html` aria-describedby="login-error"` : ''} />
-            <label for="password">Password</label>
-            <input id="password" name="password" type="password" autocomplete="current-password" required />
-            <button type="submit">Log in</button>
-          </form>
-          <p class="muted">Users are made by the host's administrator: <code>hexrepo user add</code>.</p>`
-      : html`<h1>Log in</h1>
-          <p>This server has no users to log in with: its administrator can add some with <code>hexrepo user add</code>.</p>`;
+      ? h`<h1>Log in</h1>
+${message ? h`<p class="error" role="alert" id="login-error">${message}</p>` : ''}
+<form method="post" action="/-/login" class="stack">
+<input type="hidden" name="csrf" value="${csrf}">
+<input type="hidden" name="next" value="${next}">
+<label for="username">User name</label>
+<input id="username" name="username" autocomplete="username" required${message ? h` aria-describedby="login-error"` : ''}>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Log in</button>
+</form>
+<p class="muted">Users are made by the host's administrator: <code>hexrepo user add</code>.</p>`
+      : h`<h1>Log in</h1><p>This server has no users to log in with: its administrator can add some with <code>hexrepo user add</code>.</p>`;
     await ctx.page(null, 'Log in', body, status);
   };
 
@@ -178,69 +177,30 @@ export function createSessions(opts: { access: Access; trustProxy?: boolean }): 
     const repoChoices = [...(grants.some((g) => g.repository === '*') ? ['*'] : []), ...ctx.repositories.map((r) => r.name).filter((n) => grants.some((g) => g.repository === '*' || g.repository === n))];
     const csrf = csrfOf(session.secret);
     const rows = mine.map(
-      (t) =>
-        html`<tr data-testid="token" data-id="${t.id}">
-          <td>${t.label}</td>
-          <td>${t.grants.map((g) => `${g.repository}: ${g.scopes.join('+')}${g.packages.length ? ` (${g.packages.join(', ')})` : ''}`).join('; ')}</td>
-          <td>${day(Date.parse(t.createdAt) / 1000)}</td>
-          <td>${t.expiresAt ? day(Date.parse(t.expiresAt) / 1000) : 'never'}</td>
-          <td>
-            <form method="post" action="/-/tokens/${t.id}/revoke"><input type="hidden" name="csrf" value="${csrf}" /><button type="submit" aria-label="Revoke ${t.label} (${t.id})">Revoke</button></form>
-          </td>
-        </tr>`,
+      (
+        t,
+      ) => h`<tr data-testid="token" data-id="${t.id}"><td>${t.label}</td><td>${t.grants.map((g) => `${g.repository}: ${g.scopes.join('+')}${g.packages.length ? ` (${g.packages.join(', ')})` : ''}`).join('; ')}</td><td>${day(Date.parse(t.createdAt) / 1000)}</td><td>${t.expiresAt ? day(Date.parse(t.expiresAt) / 1000) : 'never'}</td><td>
+<form method="post" action="/-/tokens/${t.id}/revoke"><input type="hidden" name="csrf" value="${csrf}"><button type="submit" aria-label="Revoke ${t.label} (${t.id})">Revoke</button></form></td></tr>`,
     );
     await ctx.page(
       session.identity,
       'Tokens',
-      html`<h1>Your tokens</h1>
-        ${shown.error ? html`<p class="error" role="alert">${shown.error}</p>` : ''}
-        ${
-          shown.secret
-            ? html`<div class="warning" role="status">
-                <p><strong>Token ${shown.info?.label ?? ''} created.</strong> Copy it now: it is not shown again.</p>
-                <pre><code id="new-token" data-testid="new-token">${shown.secret}</code></pre>
-              </div>`
-            : ''
-        }
-        <div class="table-wrap" role="region" aria-label="Your tokens" tabindex="0">
-          <table>
-            <caption class="visually-hidden">
-              Your tokens and sessions
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Label</th>
-                <th scope="col">Grants</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col"><span class="visually-hidden">Actions</span></th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows}
-            </tbody>
-          </table>
-        </div>
-        <h2>Create a token</h2>
-        <form method="post" action="/-/tokens" class="stack">
-          <input type="hidden" name="csrf" value="${csrf}" />
-          <label for="label">Label</label><input id="label" name="label" required maxlength="100" />
-          <label for="repository">Repository</label>
-          <select id="repository" name="repository">
-            ${repoChoices.map((r) => html`<option value="${r}">${r === '*' ? 'every repository (*)' : r}</option>`)}
-          </select>
-          <fieldset>
-            <legend>Scopes</legend>
-            ${SCOPES.map((s) => html`<label><input type="checkbox" name="scope" value="${s}" ${s === 'read' ? html` checked` : ''} /> ${s}</label> `)}
-          </fieldset>
-          <label for="packages">Packages (patterns like <code>team_*</code>, comma-separated; empty: every package)</label><input id="packages" name="packages" />
-          <label for="expires">Expires after</label>
-          <select id="expires" name="expires">
-            ${EXPIRY_DAYS.map((d) => html`<option value="${d}" ${d === 90 ? html` selected` : ''}>${d} ${d === 1 ? 'day' : 'days'}</option>`)}
-            <option value="never">never</option>
-          </select>
-          <button type="submit">Create token</button>
-        </form>`,
+      h`<h1>Your tokens</h1>
+${shown.error ? h`<p class="error" role="alert">${shown.error}</p>` : ''}
+${shown.secret ? h`<div class="warning" role="status"><p><strong>Token ${shown.info?.label ?? ''} created.</strong> Copy it now: it is not shown again.</p><pre><code id="new-token" data-testid="new-token">${shown.secret}</code></pre></div>` : ''}
+<div class="table-wrap" role="region" aria-label="Your tokens" tabindex="0"><table><caption class="visually-hidden">Your tokens and sessions</caption><thead><tr><th scope="col">Label</th><th scope="col">Grants</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>
+<h2>Create a token</h2>
+<form method="post" action="/-/tokens" class="stack">
+<input type="hidden" name="csrf" value="${csrf}">
+<label for="label">Label</label><input id="label" name="label" required maxlength="100">
+<label for="repository">Repository</label>
+<select id="repository" name="repository">${repoChoices.map((r) => h`<option value="${r}">${r === '*' ? 'every repository (*)' : r}</option>`)}</select>
+<fieldset><legend>Scopes</legend>${SCOPES.map((s) => h`<label><input type="checkbox" name="scope" value="${s}"${s === 'read' ? h` checked` : ''}> ${s}</label> `)}</fieldset>
+<label for="packages">Packages (patterns like <code>team_*</code>, comma-separated; empty: every package)</label><input id="packages" name="packages">
+<label for="expires">Expires after</label>
+<select id="expires" name="expires">${EXPIRY_DAYS.map((d) => h`<option value="${d}"${d === 90 ? h` selected` : ''}>${d} ${d === 1 ? 'day' : 'days'}</option>`)}<option value="never">never</option></select>
+<button type="submit">Create token</button>
+</form>`,
       shown.status ?? 200,
     );
   };
@@ -261,7 +221,7 @@ export function createSessions(opts: { access: Access; trustProxy?: boolean }): 
       }
       if (!session) return redirect(res, `/-/login?next=${encodeURIComponent('/-/tokens')}`);
       if (path === '/-/tokens' && (req.method === 'GET' || req.method === 'HEAD')) return tokensPage(req, res, ctx, session);
-      if (req.method !== 'POST') return ctx.page(session.identity, 'Not found', html`<h1>Not found</h1>`, 404);
+      if (req.method !== 'POST') return ctx.page(session.identity, 'Not found', h`<h1>Not found</h1>`, 404);
       const form = await checkedForm(req, session.secret);
       if (!form) return tokensPage(req, res, ctx, session, { error: 'The form expired or did not come from this site; nothing was changed.', status: 403 });
       const revoke = /^\/-\/tokens\/([a-z0-9]{10})\/revoke$/.exec(path);
@@ -272,7 +232,7 @@ export function createSessions(opts: { access: Access; trustProxy?: boolean }): 
         if (target.id === (session.identity.kind === 'token' ? session.identity.token.id : '')) return redirect(res, '/-/', [cookie(req, SESSION_COOKIE, '', { maxAge: 0, sameSite: 'Lax' })]);
         return redirect(res, '/-/tokens');
       }
-      if (path !== '/-/tokens') return ctx.page(session.identity, 'Not found', html`<h1>Not found</h1>`, 404);
+      if (path !== '/-/tokens') return ctx.page(session.identity, 'Not found', h`<h1>Not found</h1>`, 404);
       const label = (form.get('label') ?? '').trim().slice(0, 100);
       const wanted: Grant = {
         repository: form.get('repository') ?? '',
