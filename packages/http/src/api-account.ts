@@ -32,6 +32,7 @@ import type { Logger } from 'pino';
 import { ApiError, readTermBody, reply, type ApiRoute, type Ctx } from './api.js';
 import type { Access, Identity } from './auth.js';
 import type { Etf } from './etf.js';
+import { SESSION_LABEL } from './web/session.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
 const KEY_NAME_RE = /^[^\u0000-\u001f/]{1,100}$/;
@@ -201,13 +202,13 @@ export function createAccount(deps: AccountDeps): Account {
     },
   ];
 
-  /** The keys the caller may see: a user's keys, or (a token of no user) itself alone. */
+  /** The keys the caller may see: a user's keys (not their web UI sessions), or (a token of no user) itself alone. */
   const keysOf = (id: Identity): TokenInfo[] => {
     const user = userOf(id);
     if (user !== null)
       return tokens()
         .list()
-        .filter((t) => t.user === user);
+        .filter((t) => t.user === user && t.label !== SESSION_LABEL);
     return id.kind === 'token'
       ? tokens()
           .list()
@@ -285,6 +286,7 @@ export function createAccount(deps: AccountDeps): Account {
           revokeAt = typeof body.revoke_at === 'string' ? new Date(body.revoke_at) : new Date(NaN);
           if (Number.isNaN(revokeAt.getTime()) || revokeAt.getTime() <= Date.now()) throw new ApiError(422, 'revoke_at must be an ISO-8601 instant in the future', { revoke_at: 'is invalid' });
         }
+        if (name === SESSION_LABEL) throw new ApiError(422, `"${SESSION_LABEL}" names the web UI's login sessions: pick another key name`, { name: 'is reserved' });
         if (
           tokens()
             .list()

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isHexrepoError, validateRetirement, type ErrorCode, type Retirement } from '@hexrepo/core';
-import type { ReleaseView, RepoService, Scope } from '@hexrepo/repo';
+import { SEARCH_SORTS, SearchIndex, type PackageSummary, type ReleaseView, type RepoService, type Scope, type SearchSort } from '@hexrepo/repo';
 import { termText, type Metadata } from '@hexrepo/tarball';
 import Router from 'find-my-way';
 import type { Logger } from 'pino';
@@ -229,7 +229,7 @@ function retirementOf(r: Retirement | undefined): Etf {
  * organizations, which Mix would look up on hex.pm). rebar3 and erlang.mk have no per-dependency
  * repository option, so theirs are hex.pm's. `mix hex.info` prints `configs["mix.exs"]` as is.
  */
-function configsOf(repository: string, name: string, app: string, version: string): Record<string, string> {
+export function configsOf(repository: string, name: string, app: string, version: string): Record<string, string> {
   // Versions are validated SemVer without build metadata: MAJOR.MINOR.PATCH[-PRE].
   const [major, minor, patch] = version.split('-', 1)[0]!.split('.');
   const mixVersion = version.includes('-') ? `~> ${version}` : major === '0' ? `~> 0.${minor}.${patch}` : `~> ${major}.${minor}`;
@@ -422,6 +422,45 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     },
   ];
 
+  // hex.pm's list and search (`mix hex.package search`, `rebar3 hex search`): 100 packages a page.
+  // Sorts hex.pm has and hexrepo cannot (download counts) fall back to the best match first.
+  const summaryMap = (ctx: Ctx, p: PackageSummary): Record<string, Etf> => ({
+    name: p.name,
+    repository: ctx.repo.name,
+    url: `${ctx.base}/packages/${p.name}`,
+    html_url: `${new URL(ctx.base).origin}/-/packages/${ctx.repo.name}/${p.name}`,
+    docs_html_url: null,
+    meta: { description: p.description, licenses: p.licenses, links: Object.fromEntries(p.links), maintainers: p.maintainers },
+    releases: p.versions.map((version) => ({ version, url: releaseUrl(ctx, p.name, version) })),
+    latest_version: p.latestVersion,
+    latest_stable_version: p.latestStableVersion,
+    inserted_at: iso(p.insertedAt ?? undefined),
+    updated_at: iso(p.updatedAt ?? undefined),
+    downloads: {},
+  });
+  const search: ApiRoute[] = [
+    {
+      method: 'GET',
+      path: '/packages',
+      auth: { scope: 'read' },
+      handle: async (ctx) => {
+        const sortParam = ctx.query.get('sort') ?? 'name';
+        const sort: SearchSort = (SEARCH_SORTS as readonly string[]).includes(sortParam) ? (sortParam as SearchSort) : sortParam === 'updated_at' ? 'recent_updated' : 'relevance';
+        const pageParam = ctx.query.get('page') ?? '1';
+        if (!/^[1-9][0-9]{0,5}$/.test(pageParam)) throw new ApiError(400, `page must be a whole number from 1, not ${JSON.stringify(pageParam.slice(0, 20))}`);
+        const id = ctx.state.identity;
+        // A token limited to some packages lists only those; on a public repository everyone sees every package.
+        const visible = ctx.repo.visibility === 'private' && id ? (name: string) => opts.access.authorize(id, 'read', name, ctx.repo.name).ok : undefined;
+        const result = await SearchIndex.of(service(ctx)).search({ term: ctx.query.get('search') ?? '', sort, page: Number(pageParam), ...(visible ? { visible } : {}) });
+        reply(
+          ctx,
+          200,
+          result.packages.map((p) => summaryMap(ctx, p)),
+        );
+      },
+    },
+  ];
+
   const retirements: ApiRoute[] = [
     {
       method: 'POST',
@@ -487,7 +526,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   // Parameters are checked against Hex's rules by the dispatcher, so their length is not capped here.
   const router = Router({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100_000 });
   const policies: ApiRoute[] = policyRoutes<Ctx>({ service, reply, readTermBody, error: (status, message) => new ApiError(status, message), log: (fields, message) => opts.logger?.info(fields, message) });
-  for (const route of [...users, ...releases, ...packages, ...retirements, ...docs, ...account.routes, ...policies]) router.on(route.method, route.path, () => undefined, route);
+  for (const route of [...users, ...releases, ...packages, ...search, ...retirements, ...docs, ...account.routes, ...policies]) router.on(route.method, route.path, () => undefined, route);
   const find = (method: string, path: string): { route: ApiRoute; params: Record<string, string | undefined> } | null => {
     let found;
     try {

@@ -22,6 +22,7 @@ import { DEVICE_PAGE_PATH, handleOAuth, matchOAuthPath } from './oauth.js';
 import { readVisibility } from './policy-route.js';
 import { mirrorApiRefusal, mirrorMetricLines, mirrorRouteLabel, serveMirror } from './mirror-route.js';
 import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
+import { createWebHandler } from './web/pages.js';
 
 export interface RepositoryServerOptions {
   store: BlobStore;
@@ -45,6 +46,10 @@ export interface HostServerOptions {
   maxUploadBytes?: number;
   logger?: Logger;
   metrics?: Metrics;
+  /** The web UI (pages under `/-/`, `/` for browsers, hosted docs under `/docs/`). @default true */
+  web?: boolean;
+  /** Trust `X-Forwarded-Proto` from a proxy in front: login cookies get `Secure` behind TLS. @default false */
+  trustProxy?: boolean;
 }
 
 /** The kind of client, from its User-Agent, for logs. */
@@ -112,6 +117,8 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
+  const web =
+    opts.web === false ? null : createWebHandler({ repositories: opts.repositories, access: opts.access, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}) });
   // The repository /health names: the root one, else the only one.
   const shown = host.root ?? (opts.repositories.length === 1 ? opts.repositories[0] : undefined);
 
@@ -260,6 +267,12 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
         ? handleOAuth(req, res, { access: opts.access, oauth, endpoint: oauthPath.endpoint, repository: oauthPath.repository, origin, ip })
         : handleDevicePage(req, res, { access: opts.access, oauth, origin, ip, query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)) });
       done.catch((err: unknown) => failed(res, err, pathOnly));
+      return;
+    }
+    // Pages live under /-/ and docs under /docs/NAME/ (no repository or API path looks like either);
+    // `/` is a page only for a browser (Accept: text/html), which no Hex client sends.
+    if (web?.matches(req)) {
+      web.handle(req, res, state).catch((err: unknown) => failed(res, err, url));
       return;
     }
     const mount = resolveMount(url, host);

@@ -19,3 +19,4 @@ export * from './owners.js';
 export * from './audit-log.js';
 export { grantsForPermissions, permissionsOfGrants } from './key-permissions.js';
 export * from './policies.js';
+export { SearchIndex, SEARCH_SORTS, type PackageSummary, type SearchQuery, type SearchResult, type SearchSort } from './search-index.js';

@@ -69,6 +69,7 @@ export class RegistryIndex {
   readonly #removedPackages = new Set<string>();
   #sortedNames: string[] | null = null;
   #indexesDirty = true;
+  readonly #listeners = new Set<(name: string) => void>();
 
   constructor(
     readonly repository: string,
@@ -127,7 +128,17 @@ export class RegistryIndex {
       this.#dirty.delete(name);
       this.#removedPackages.add(name);
       this.#indexesDirty = true;
+      for (const fn of this.#listeners) fn(name);
     } else this.touch(name);
+  }
+
+  /**
+   * Call `fn` with a package's name whenever it changes (a release put or removed, its state
+   * touched): what keeps derived views, such as the search index, current. Returns the unsubscribe.
+   */
+  onChange(fn: (name: string) => void): () => void {
+    this.#listeners.add(fn);
+    return () => void this.#listeners.delete(fn);
   }
 
   /** Marks a package stale, e.g. after its retirement state changed. */
@@ -136,6 +147,7 @@ export class RegistryIndex {
     if (entry) delete entry.memo;
     this.#dirty.add(name);
     this.#indexesDirty = true;
+    for (const fn of this.#listeners) fn(name);
   }
 
   /** The `RegistryRelease`s of a package, with repository-side state merged in. */

@@ -476,8 +476,12 @@ export class RepoService {
     } catch (err) {
       throw new HexrepoError('CONTENTS_CORRUPT', `the docs are not a gzip'd tar archive: ${(err as Error).message}`);
     }
-    // The same entry rules as a package's contents.tar.gz: no link out, no device or FIFO.
-    checkContents(readTar(tar));
+    // The same entry rules as a package's contents.tar.gz (no device or FIFO), and no links at all:
+    // docs are served unpacked by the web UI, where a link has no meaning and could point anywhere.
+    for (const f of checkContents(readTar(tar))) {
+      if (f.type === 'symlink' || f.type === 'hardlink')
+        throw new HexrepoError('CONTENTS_UNSAFE_LINK', `the docs entry ${f.path.slice(0, 200)} is a ${f.type === 'symlink' ? 'symlink' : 'hard link'}; docs may hold only files and folders: put a copy of its target there`, { path: f.path });
+    }
     await this.store.put(docsKey(name, version), bytes, { contentType: 'application/gzip' });
   }
 

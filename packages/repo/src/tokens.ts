@@ -276,6 +276,18 @@ export class TokenStore {
     });
   }
 
+  /**
+   * A key only this token's holder and the host can compute (from the stored hash of the secret),
+   * for capabilities tied to a live token, such as the web UI's private docs links; null when the
+   * token is unknown, revoked or expired.
+   */
+  keyOf(id: string): { key: Buffer; info: TokenInfo } | null {
+    const record = this.#byId.get(id);
+    if (!record) return null;
+    if (record.expiresAt !== undefined && !(Date.parse(record.expiresAt) > this.#now())) return null;
+    return { key: createHash('sha256').update(`hexrepo-capability\n${record.hash}`).digest(), info: infoOf(record) };
+  }
+
   /** The token's record when `token` is a valid, unrevoked, unexpired token; null otherwise. Constant-time on the secret. */
   verify(token: string): TokenInfo | null {
     const m = TOKEN_RE.exec(token);

@@ -81,6 +81,11 @@ verified and stored verbatim on first request; Mix and rebar3 use it with HEX_MI
 HEX_CDN=URL (printed at start). HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply to its upstream.
 See docs/mirror.md.
 
+Web UI: pages for people under /-/ (and / for a browser): the repositories you may read, search,
+package pages with the README, docs uploaded with the releases at /docs/NAME/ (sandboxed), login
+with the host's users and a page to create and revoke tokens. The search also answers
+GET /api/packages?search= (mix hex.package search, rebar3 hex search). See docs/web.md.
+
 Also serves /health (JSON) and /metrics (Prometheus). Logs one JSON line per request on stdout
 (pino; credentials never logged). SIGTERM or SIGINT: stop accepting, let requests in flight
 and pending registry writes finish (up to 10 s in all), exit 0. At start, temp files and locks
