@@ -12,12 +12,7 @@ const MAX_ATTEMPTS = 30;
 /** Read and parse `key`; null when absent. Throws REGISTRY_CORRUPT when it is not JSON. */
 export async function readJsonState(store: BlobStore, key: string): Promise<{ value: unknown; etag: string } | null> {
   const obj = await store.get(key);
-  if (!obj) return null;
-  try {
-    return { value: JSON.parse(Buffer.from(obj.body).toString('utf8')) as unknown, etag: obj.etag };
-  } catch {
-    throw new HexrepoError('REGISTRY_CORRUPT', `${key} is not valid JSON`, { key, hint: 'restore it from a backup, or delete it' });
-  }
+  return obj ? { value: parseJson(Buffer.from(obj.body).toString('utf8'), key), etag: obj.etag } : null;
 }
 
 /**
@@ -26,18 +21,52 @@ export async function readJsonState(store: BlobStore, key: string): Promise<{ va
  * returned last.
  */
 export async function updateJsonState<T>(store: BlobStore, key: string, change: (current: unknown) => { value: unknown; result: T } | { value: null; result: T }): Promise<T> {
+  return changeJsonFile<unknown, T>(store, key, { parse: (text) => parseJson(text, key), empty: () => undefined }, (current, exists) => {
+    const { value, result } = change(exists ? current : undefined);
+    return { file: value, result };
+  });
+}
+
+/** How a typed JSON file is read, and what the caller keeps of each version it sees. */
+export interface JsonFileCodec<F> {
+  /** Parse the stored text (throwing a HexrepoError naming the file when it is unusable). */
+  parse: (text: string) => F;
+  /** The value of a file that does not exist yet. */
+  empty: () => F;
+  /** Called with each version read (etag null: absent), e.g. to refresh an in-memory copy. */
+  onRead?: (file: F, etag: string | null) => void;
+  /** Called with the version this change wrote and its etag. */
+  onWritten?: (file: F, etag: string) => void;
+}
+
+/**
+ * The read–change–conditional-write loop for one JSON file: `change` sees the current content
+ * (and whether the file exists) and returns the new content, or null for "nothing to write"; a
+ * write that lost to another writer is applied again to what that writer wrote, after a short
+ * random back-off (so two writers do not collide again in step). Returns what `change` returned last.
+ */
+export async function changeJsonFile<F, T>(store: BlobStore, key: string, codec: JsonFileCodec<F>, change: (current: F, exists: boolean) => { file: F | null; result: T }): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const current = await readJsonState(store, key);
-    const { value, result } = change(current?.value);
-    if (value === null) return result;
-    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+    const obj = await store.get(key);
+    const current = obj ? codec.parse(Buffer.from(obj.body).toString('utf8')) : codec.empty();
+    codec.onRead?.(current, obj?.etag ?? null);
+    const { file, result } = change(current, obj !== null);
+    if (file === null) return result;
     try {
-      await store.put(key, body, { contentType: 'application/json', ...(current ? { ifMatch: current.etag } : { ifNoneMatch: '*' as const }) });
+      const put = await store.put(key, Buffer.from(`${JSON.stringify(file, null, 2)}\n`), { contentType: 'application/json', ...(obj ? { ifMatch: obj.etag } : { ifNoneMatch: '*' as const }) });
+      codec.onWritten?.(file, put.etag);
       return result;
     } catch (err) {
       if (!isHexrepoError(err, 'STORAGE_CONFLICT') || attempt >= MAX_ATTEMPTS) throw err;
-      // Randomly, so two writers do not collide again in step.
       await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
     }
+  }
+}
+
+function parseJson(text: string, key: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new HexrepoError('REGISTRY_CORRUPT', `${key} is not valid JSON`, { key, hint: 'restore it from a backup, or delete it' });
   }
 }

@@ -14,6 +14,7 @@ import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import { HexrepoError } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { HOST_STATE_PREFIX, scopeAllows, type Grant, type TokenInfo } from './tokens.js';
+import { changeJsonFile, type JsonFileCodec } from './json-state.js';
 
 export const OAUTH_KEY = `${HOST_STATE_PREFIX}oauth.json`;
 
@@ -66,7 +67,6 @@ const ACCESS_RE = /^hxa_([a-z0-9]{10})_[A-Za-z0-9_-]{43}$/;
 const REFRESH_RE = /^hxf_([a-z0-9]{10})_[A-Za-z0-9_-]{43}$/;
 const DEVICE_RE = /^hxd_([a-z0-9]{10})_[A-Za-z0-9_-]{43}$/;
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
-const MAX_ATTEMPTS = 20;
 /** An expired device code is kept this long, so a late poll hears expired_token rather than invalid_grant. */
 const DEVICE_GRACE_MS = 10 * 60_000;
 
@@ -190,6 +190,15 @@ function parseFile(text: string, where: string): OAuthFile {
 export class OAuthStore {
   #file: OAuthFile = emptyFile();
   #etag: string | null = null;
+  /** How the file is read and written; every version seen or written becomes the in-memory copy. */
+  readonly #codec: JsonFileCodec<OAuthFile> = {
+    parse: (text) => parseFile(text, this.where),
+    empty: emptyFile,
+    onRead: (file, etag) => {
+      if (etag !== this.#etag) this.#set(file, etag);
+    },
+    onWritten: (file, etag) => this.#set(file, etag),
+  };
   #sessions = new Map<string, SessionRecord>();
   #devices = new Map<string, DeviceRecord>();
   /** Last poll per device id, in this process: slow_down is advice, not state worth a write. */
@@ -495,21 +504,6 @@ export class OAuthStore {
    * another server wrote first, read again and apply `fn` to what it wrote. File null: nothing to write.
    */
   async #change<T>(fn: (file: OAuthFile) => { file: OAuthFile | null; result: T }): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const obj = await this.store.get(this.key);
-      const current = obj ? parseFile(Buffer.from(obj.body).toString('utf8'), this.where) : emptyFile();
-      if ((obj?.etag ?? null) !== this.#etag) this.#set(current, obj?.etag ?? null);
-      const { file, result } = fn(this.#prune(current));
-      if (file === null) return result;
-      const body = Buffer.from(`${JSON.stringify(file, null, 2)}\n`);
-      try {
-        const put = await this.store.put(this.key, body, { contentType: 'application/json', ...(obj ? { ifMatch: obj.etag } : { ifNoneMatch: '*' }) });
-        this.#set(file, put.etag);
-        return result;
-      } catch (err) {
-        if (!(err instanceof HexrepoError && err.code === 'STORAGE_CONFLICT') || attempt >= MAX_ATTEMPTS) throw err;
-        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
-      }
-    }
+    return changeJsonFile(this.store, this.key, this.#codec, (current) => fn(this.#prune(current)));
   }
 }

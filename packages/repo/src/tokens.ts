@@ -10,6 +10,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { HexrepoError } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { hashPassword, verifyPassword } from './password.js';
+import { changeJsonFile, type JsonFileCodec } from './json-state.js';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -76,8 +77,6 @@ const TOKEN_RE = /^hxr_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
 const PATTERN_RE = /^[a-z0-9_*]+$/;
 const REPOSITORY_RE = /^(\*|[a-z][a-z0-9_]*)$/;
 const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
-/** Conditional writes lost in a row before a change gives up (each loss means another change landed). */
-const MAX_ATTEMPTS = 20;
 
 function hashOf(token: string): Buffer {
   return createHash('sha256').update(token).digest();
@@ -174,6 +173,15 @@ function newTokenId(taken: ReadonlySet<string>): string {
 export class TokenStore {
   #file: CredentialsFile = emptyFile();
   #etag: string | null = null;
+  /** How the file is read and written; every version seen or written becomes the in-memory copy. */
+  readonly #codec: JsonFileCodec<CredentialsFile> = {
+    parse: (text) => parseFile(text, this.where),
+    empty: emptyFile,
+    onRead: (file, etag) => {
+      if (etag !== this.#etag) this.#set(file, etag);
+    },
+    onWritten: (file, etag) => this.#set(file, etag),
+  };
   #byId = new Map<string, TokenRecord>();
   #byUser = new Map<string, UserRecord>();
   readonly #now: () => number;
@@ -363,23 +371,6 @@ export class TokenStore {
    * "nothing to write".
    */
   async #change<T>(fn: (file: CredentialsFile, exists: boolean) => { file: CredentialsFile | null; result: T }): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const obj = await this.store.get(this.key);
-      const current = obj ? parseFile(Buffer.from(obj.body).toString('utf8'), this.where) : emptyFile();
-      if ((obj?.etag ?? null) !== this.#etag) this.#set(current, obj?.etag ?? null);
-      const { file, result } = fn(current, obj !== null);
-      if (file === null) return result;
-      const body = Buffer.from(`${JSON.stringify(file, null, 2)}\n`);
-      try {
-        const put = await this.store.put(this.key, body, { contentType: 'application/json', ...(obj ? { ifMatch: obj.etag } : { ifNoneMatch: '*' }) });
-        this.#set(file, put.etag);
-        return result;
-      } catch (err) {
-        if (!(err instanceof HexrepoError && err.code === 'STORAGE_CONFLICT') || attempt >= MAX_ATTEMPTS) throw err;
-        // Another server changed the credentials between the read and the write: back off a little
-        // (randomly, so two writers do not collide again in step) and apply the change to theirs.
-        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
-      }
-    }
+    return changeJsonFile(this.store, this.key, this.#codec, fn);
   }
 }
