@@ -210,6 +210,11 @@ describe('hexrepo policy', () => {
       await server?.stop();
     });
 
+    it('the start-up lines say how to turn each policy on in Mix', () => {
+      expect(server.stderr()).toContain('HEX_POLICY=acme/strict-prod mix deps.get');
+      expect(server.stderr()).toContain('HEX_POLICY=acme/open-one mix deps.get');
+    });
+
     it('policies/NAME verifies, passes the origin check and decodes to the rules as entered; a private one needs credentials', async () => {
       const anonymous = await fetch(`${server.url}/policies/strict-prod`);
       expect(anonymous.status).toBe(401);

@@ -11,6 +11,11 @@ export interface ClientSetupInput {
   policies?: readonly string[];
 }
 
+/** How to turn a dependency policy on: Hex 2.5 enforces it on deps.get when HEX_POLICY names it (or `mix hex.config policy`). */
+export function policySetupLine(repository: string, policy: string): string {
+  return `HEX_POLICY=${repository}/${policy} mix deps.get`;
+}
+
 /** The exact client configuration lines: `mix hex.repo add` (both forms) and rebar3's repos entry. */
 export function clientSetup(input: ClientSetupInput): { mix: string; mixFetch: string; mixDep: string; rebar3: string; policies: string[] } {
   const url = input.url.replace(/\/+$/, '');
@@ -19,8 +24,7 @@ export function clientSetup(input: ClientSetupInput): { mix: string; mixFetch: s
     mix: `mix hex.repo add ${input.repository} ${url} --public-key ${input.publicKeyPath}`,
     mixFetch: `mix hex.repo add ${input.repository} ${url} --fetch-public-key ${input.fingerprint}`,
     mixDep: `{:PACKAGE, "~> VERSION", repo: "${input.repository}"}`,
-    // Hex 2.5 enforces a policy on deps.get when HEX_POLICY names it (or `mix hex.config policy`).
-    policies: (input.policies ?? []).map((name) => `HEX_POLICY=${input.repository}/${name} mix deps.get`),
+    policies: (input.policies ?? []).map((name) => policySetupLine(input.repository, name)),
     rebar3: ['{hex, [{repos, [#{name => <<"' + input.repository + '">>,', '                  repo_url => <<"' + url + '">>,', '                  repo_public_key => <<"' + pem + '">>}]}]}.'].join('\n'),
   };
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { assertPolicyName, HexrepoError, type PolicyDefinition } from '@hexrepo/core';
-import { clientSetup } from '@hexrepo/repo';
+import { policySetupLine } from '@hexrepo/repo';
 import { type Command, str, usage } from '../command.js';
 import { openStateTarget, STATE_TARGET_HELP, STATE_TARGET_OPTIONS } from '../state-target.js';
 import { applyPolicyFlags, type PolicyFlags } from '../policy-flags.js';
@@ -28,7 +28,7 @@ export function formatPolicy(p: PolicyDefinition, repository: string): string {
     for (const o of r.overrides)
       lines.push(`    ${o.action} ${o.package}${o.requirement ? ` ${o.requirement}` : ''}${o.advisoryId ? ` ${o.advisoryId}` : ''}${o.retirementReason ? ` ${o.retirementReason}` : ''}${o.comment ? ` (${o.comment})` : ''}`);
   }
-  lines.push(`  use it (Hex 2.5): ${clientSetup({ repository, url: '', publicKeyPath: '', publicKeyPem: '', fingerprint: '', policies: [p.name] }).policies[0]!}`);
+  lines.push(`  use it (Hex 2.5): ${policySetupLine(repository, p.name)}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Access, createHostHandler, createLogger, listen } from '@hexrepo/http';
+import { Access, createHostHandler, createLogger, listen, type HostedRepository } from '@hexrepo/http';
 import { formatError } from '@hexrepo/core';
-import { OAuthStore, openCredentials } from '@hexrepo/repo';
+import { listPolicies, OAuthStore, openCredentials, policySetupLine } from '@hexrepo/repo';
 import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
 import { migrationNote, openStateStore } from '../credentials.js';
@@ -240,15 +240,18 @@ ${Object.entries(SERVE_ENV)
         },
         'listening',
       );
-      if (!isServeWorker)
+      if (!isServeWorker) {
+        const policies = await policyLines(opened.repositories);
         io.err(
           `hexrepo serve: ${server.url}${clustered ? ` (${workers} workers)` : ''}\n${opened.repositories
             .map((r) => {
               const at = `${server.url}${r.root ? '' : `/repos/${r.name}`}`;
-              return [`  ${r.name} at ${at} (${r.visibility}; ${opened.where.get(r.name)})`, ...(r.mirror ? mirrorSetupLines(at, r.mirror.upstream).map((l) => `    ${l}`) : [])].join('\n');
+              const extra = r.mirror ? mirrorSetupLines(at, r.mirror.upstream) : (policies.get(r.name) ?? []);
+              return [`  ${r.name} at ${at} (${r.visibility}; ${opened.where.get(r.name)})`, ...extra.map((l) => `    ${l}`)].join('\n');
             })
             .join('\n')}\n`,
         );
+      }
     } else {
       const [only] = opened.repositories;
       logger.info(
@@ -265,7 +268,10 @@ ${Object.entries(SERVE_ENV)
         },
         'listening',
       );
-      if (!isServeWorker) io.err(`hexrepo serve: ${server.url} (${only!.visibility}; ${opened.where.get(only!.name)}${workersNote})\n`);
+      if (!isServeWorker) {
+        const policies = (await policyLines(opened.repositories)).get(only!.name) ?? [];
+        io.err(`hexrepo serve: ${server.url} (${only!.visibility}; ${opened.where.get(only!.name)}${workersNote})\n${policies.map((l) => `  ${l}\n`).join('')}`);
+      }
     }
 
     let stuck = false;
@@ -315,3 +321,8 @@ ${Object.entries(SERVE_ENV)
     return stuck ? 1 : 0;
   },
 };
+
+/** The dependency policies each repository publishes (none for mirrors), as the lines that turn one on in Mix. */
+async function policyLines(repositories: readonly HostedRepository[]): Promise<Map<string, string[]>> {
+  return new Map(await Promise.all(repositories.map(async (r) => [r.name, r.mirror ? [] : (await listPolicies(r.store, r.name).catch(() => [])).map((p) => policySetupLine(r.name, p.name))] as const)));
+}
