@@ -68,9 +68,19 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-/** A `next` target that stays on this site: a path, never `//host` or a scheme. */
+/**
+ * A `next` target that stays on this site: a path, never `//host` or a scheme. Judged as a browser
+ * parses it (tabs and newlines dropped, `\\` as `/`), and given back as that parser writes it
+ * (percent-encoded), so a Location header can always hold it.
+ */
 function localPath(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/-/';
+  if (!next?.startsWith('/')) return '/-/';
+  try {
+    const url = new URL(next, 'http://this.site');
+    return url.origin === 'http://this.site' ? `${url.pathname}${url.search}${url.hash}` : '/-/';
+  } catch {
+    return '/-/';
+  }
 }
 
 /** Whether `wanted` asks for nothing beyond `held`: every scope on the repository, within the held package patterns. */

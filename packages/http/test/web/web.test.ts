@@ -22,18 +22,18 @@ const get = (path: string, headers: Record<string, string> = {}) => raw(host.ser
 const text = (r: { body: Buffer }): string => r.body.toString('utf8');
 
 /** Log in through the form, as a browser does: fetch the form (its CSRF cookie), post it, keep the session cookie. */
-async function login(username: string, password = PASSWORD): Promise<{ status: number; cookie: string | null; setCookie: string[] }> {
+async function login(username: string, password = PASSWORD, next = '/-/'): Promise<{ status: number; cookie: string | null; setCookie: string[]; location: string | undefined }> {
   const form = await get('/-/login');
   const csrfCookie = String(form.headers['set-cookie']).split(';')[0]!;
   const csrf = /name="csrf" value="([^"]+)"/.exec(text(form))![1]!;
   const res = await raw(host.server.url, '/-/login', {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie, origin: host.server.url },
-    body: new URLSearchParams({ csrf, username, password, next: '/-/' }).toString(),
+    body: new URLSearchParams({ csrf, username, password, next }).toString(),
   });
   const setCookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
   const session = setCookie.find((c) => c.startsWith('hexrepo_session=') && !c.startsWith('hexrepo_session=;'));
-  return { status: res.status, cookie: session ? session.split(';')[0]! : null, setCookie };
+  return { status: res.status, cookie: session ? session.split(';')[0]! : null, setCookie, location: typeof res.headers.location === 'string' ? res.headers.location : undefined };
 }
 
 beforeAll(async () => {
@@ -254,6 +254,18 @@ describe('login, sessions and CSRF', () => {
     });
     expect(wider.status).toBe(403);
     expect(host.tokens.list().length).toBe(before);
+  });
+
+  it('the `next` of a login never leaves the site, whatever a browser strips or a header cannot hold', async () => {
+    // A browser drops tabs and newlines from a URL, so `/<TAB>/evil.example` is `//evil.example` to it.
+    for (const next of ['/\t/evil.example/', '/\n/evil.example/', '/\r\n/evil.example/', '/\t\\evil.example/', '/€/ünïcode?q=é#x']) {
+      const { status, location } = await login('alice', PASSWORD, next);
+      expect(status, JSON.stringify(next)).toBe(303);
+      expect(new URL(location!, host.server.url).origin, JSON.stringify(next)).toBe(host.server.url);
+    }
+    expect((await login('alice', PASSWORD, '/-/packages/acme/widget?x=1')).location).toBe('/-/packages/acme/widget?x=1');
+    const page = text(await get(`/-/login?next=${encodeURIComponent('/\t/evil.example/')}`));
+    expect(page).not.toMatch(/name="next" value="\/\t\//);
   });
 
   it('logout revokes the session', async () => {
