@@ -101,9 +101,21 @@ export function unpackDocs(gz: Uint8Array, limits: DocsLimits = DEFAULT_DOCS_LIM
     const path = safeEntryPath(e.name);
     total += e.size;
     if (total > limits.maxUnpackedBytes) throw new HexrepoError('TAR_UNCOMPRESSED_TOO_BIG', `the docs unpack to more than ${limits.maxUnpackedBytes} bytes`);
-    files.set(path, e.data);
+    // A copy: the entry is a view of the whole archive (headers, padding, extended headers), which
+    // the cache would otherwise keep alive while counting only this file's bytes.
+    files.set(path, new Uint8Array(e.data));
   }
   return files;
+}
+
+/** What a file of unpacked docs costs besides its bytes: its Map entry and object headers. */
+const ENTRY_OVERHEAD = 128;
+
+/** The memory unpacked docs hold, as the cache counts it: the files' bytes, their names (UTF-16) and an entry each, so 20,000 empty files are not free. */
+export function docsFootprint(files: ReadonlyMap<string, Uint8Array>): number {
+  let bytes = 0;
+  for (const [path, data] of files) bytes += data.byteLength + path.length * 2 + ENTRY_OVERHEAD;
+  return bytes;
 }
 
 export interface DocsHandlerOptions {
@@ -145,8 +157,7 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
     const obj = await repo.store.get(key);
     if (!obj) return null;
     const files = unpackDocs(obj.body, limits);
-    let bytes = 0;
-    for (const f of files.values()) bytes += f.byteLength;
+    const bytes = docsFootprint(files);
     const entry = { files, bytes, etag: obj.etag };
     cache.set(id, entry);
     cached += bytes;

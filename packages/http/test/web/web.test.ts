@@ -11,7 +11,7 @@ import { HexrepoError } from '@hexrepo/core';
 import { writeTar } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, createHostHandler, listen, type RunningServer } from '../../src/index.js';
-import { unpackDocs } from '../../src/web/docs.js';
+import { docsFootprint, unpackDocs } from '../../src/web/docs.js';
 import { raw } from '../helpers.js';
 import { exdocTarball, PASSWORD, startWebHost, type WebHost } from './fixture.js';
 
@@ -312,5 +312,16 @@ describe('docs hosting', () => {
     }
     expect(await host.acme.hasDocs('gadget', '0.1.0')).toBe(false);
     expect(unpackDocs(exdocTarball('gadget', '0.1.0')).get('dist/html-XYZ789.js')).toBeDefined();
+  });
+
+  it('unpacked docs hold their files, not the archive, and the cache counts names and entries too', () => {
+    // 2,000 one-byte files: 2 KB of content in a 2 MB archive (a header and padding per file).
+    const many = Array.from({ length: 2000 }, (_, i) => ({ name: `${'p'.repeat(90)}${i}.html`, data: Buffer.from('x') }));
+    const files = unpackDocs(gzipSync(writeTar(many)));
+    expect(files.size).toBe(2000);
+    for (const data of files.values()) expect(data.buffer.byteLength).toBe(1);
+    // Empty files with long names cost memory as well: the cache must not see them as free.
+    const empty = unpackDocs(gzipSync(writeTar(many.map((f) => ({ ...f, data: Buffer.alloc(0) })))));
+    expect(docsFootprint(empty)).toBeGreaterThan(2000 * 2 * 90);
   });
 });
