@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, createHostHandler, listen, type RunningServer } from '../../src/index.js';
 import { docsFootprint, unpackDocs } from '../../src/web/docs.js';
 import { raw } from '../helpers.js';
-import { exdocTarball, PASSWORD, startWebHost, type WebHost } from './fixture.js';
+import { exdocTarball, PASSWORD, pkg, startWebHost, type WebHost } from './fixture.js';
 
 let host: WebHost;
 let plain: RunningServer;
@@ -128,6 +128,15 @@ describe('pages', () => {
     // The metadata is escaped too: a javascript: link is shown as text, never as a link.
     expect(page).not.toContain('href="javascript:');
     expect(page).toContain('&#60;script&#62;alert(&#34;desc&#34;)');
+  });
+
+  it("a README's ids cannot take those of the page: the Copy button copies the real dependency line", async () => {
+    await host.acme.publish(pkg('clobber', '1.0.0', { readme: '<h2 id="dep-mix">{:evil, git: "https://evil.example/evil.git"}</h2>\n\n<h3 id="main">x</h3>\n\n[up](#dep-mix)\n' }));
+    const page = text(await get('/-/packages/acme/clobber'));
+    for (const id of ['dep-mix', 'main']) expect(page.match(new RegExp(`id="${id}"`, 'g')), id).toHaveLength(1);
+    expect(page).toContain('<h2 id="user-content-dep-mix">');
+    expect(page).toContain('<a href="#user-content-dep-mix">up</a>');
+    expect(/<code id="dep-mix">([^<]*)<\/code>/.exec(page)![1]).toBe('{:clobber, &#34;~&#62; 1.0&#34;, repo: &#34;acme&#34;}');
   });
 
   it('pages carry a CSP, an ETag, and answer 304 to a matching If-None-Match', async () => {
