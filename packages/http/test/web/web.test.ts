@@ -277,6 +277,31 @@ describe('login, sessions and CSRF', () => {
     expect(page).not.toMatch(/name="next" value="\/\t\//);
   });
 
+  it('no token from the tokens page may take the label of the login sessions', async () => {
+    const { cookie } = await login('alice');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(text(await get('/-/tokens', { cookie: cookie! })))![1]!;
+    const before = host.tokens.list().length;
+    const res = await raw(host.server.url, '/-/tokens', {
+      method: 'POST',
+      headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ label: 'web session', repository: 'internal', scope: 'read', expires: 'never', csrf }).toString(),
+    });
+    expect(res.status).toBe(422);
+    expect(host.tokens.list().length).toBe(before);
+  });
+
+  it('another site cannot log the viewer out: no revocation, no cleared cookie', async () => {
+    const { cookie } = await login('alice');
+    // What a cross-site form POST sends: its Origin, and no SameSite=Lax cookie.
+    const forged = await raw(host.server.url, '/-/logout', { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    expect(forged.status).toBe(403);
+    expect(forged.headers['set-cookie'] ?? []).not.toEqual(expect.arrayContaining([expect.stringMatching(/^hexrepo_session=;/)]));
+    const wrongCsrf = await raw(host.server.url, '/-/logout', { method: 'POST', headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    expect(wrongCsrf.status).toBe(403);
+    expect(wrongCsrf.headers['set-cookie'] ?? []).not.toEqual(expect.arrayContaining([expect.stringMatching(/^hexrepo_session=;/)]));
+    expect((await get('/-/packages/internal/team_secret', { cookie: cookie! })).status).toBe(200);
+  });
+
   it('logout revokes the session', async () => {
     const { cookie } = await login('alice');
     const page = text(await get('/-/', { cookie: cookie! }));
