@@ -139,6 +139,10 @@ describe('pages', () => {
     expect(/<code id="dep-mix">([^<]*)<\/code>/.exec(page)![1]).toBe('{:clobber, &#34;~&#62; 1.0&#34;, repo: &#34;acme&#34;}');
   });
 
+  it('a package path with malformed percent-encoding is not found, not a server error', async () => {
+    for (const path of ['/-/packages/%E0/widget', '/-/packages/%/widget', '/-/packages/acme/%E0']) expect((await get(path)).status, path).toBe(404);
+  });
+
   it('pages carry a CSP, an ETag, and answer 304 to a matching If-None-Match', async () => {
     const first = await get('/-/packages/acme/widget');
     expect(first.headers['content-security-policy']).toContain("script-src 'self'");
