@@ -252,7 +252,8 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
       const ext = /\.([a-z0-9]+)$/i.exec(file)?.[1]?.toLowerCase() ?? '';
       const etag = `"${docs.etag.replace(/"/g, '').slice(0, 40)}-${Buffer.from(file).toString('base64url').slice(0, 60)}"`;
       const headers: Record<string, string> = {
-        'content-type': TYPES[ext] ?? 'application/octet-stream',
+        // Own keys only: `x.constructor` would otherwise get Object's constructor as its type.
+        'content-type': Object.hasOwn(TYPES, ext) ? TYPES[ext]! : 'application/octet-stream',
         'content-security-policy': DOCS_CSP,
         'x-content-type-options': 'nosniff',
         'referrer-policy': 'no-referrer',

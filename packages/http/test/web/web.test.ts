@@ -336,6 +336,23 @@ describe('docs hosting', () => {
     expect((await get('/docs/widget/9.9.9/index.html')).status).toBe(404);
   });
 
+  it('a docs file whose extension names a property of every object is served as bytes', async () => {
+    await host.acme.putDocs(
+      'gadget',
+      '0.1.0',
+      gzipSync(
+        writeTar([
+          { name: 'index.html', data: Buffer.from('<p>ok</p>') },
+          { name: 'x.constructor', data: Buffer.from('<script>1</script>') },
+        ]),
+      ),
+    );
+    const res = await get('/docs/gadget/0.1.0/x.constructor');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/octet-stream');
+    await host.acme.deleteDocs('gadget', '0.1.0');
+  });
+
   it('a docs tarball with `..`, an absolute path or a link is refused at upload and when unpacked', async () => {
     const bad = [
       { name: '../escape.html', data: Buffer.from('x') },
