@@ -135,13 +135,14 @@ function sendText(req: IncomingMessage, res: ServerResponse, status: number, tex
 }
 
 /** The hosted-docs handler (see the module comment). */
-export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: IncomingMessage, res: ServerResponse, state: { identity: Identity | null }): Promise<void> } {
+export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: IncomingMessage, res: ServerResponse, state: { identity: Identity | null }): Promise<void>; cachedBytes(): number } {
   const root = opts.repositories.find((r) => r.root);
   const byName = new Map(opts.repositories.map((r) => [r.name, r]));
   const limits = opts.limits ?? DEFAULT_DOCS_LIMITS;
   // Unpacked docs by store key and etag, oldest first: a replaced docs tarball is a new entry.
   const cache = new Map<string, { files: Map<string, Uint8Array>; bytes: number; etag: string }>();
   let cached = 0;
+  const inflight = new Map<string, Promise<{ files: Map<string, Uint8Array>; etag: string } | null>>();
 
   const unpacked = async (repo: HostedRepository, name: string, version: string): Promise<{ files: Map<string, Uint8Array>; etag: string } | null> => {
     const key = docsKey(name, version);
@@ -154,6 +155,17 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
       cache.set(id, hit);
       return hit;
     }
+    // Requests for the same docs while they are unpacked wait for that one unpack: each would
+    // otherwise unpack again and add its bytes to the count for one cache entry.
+    let loading = inflight.get(id);
+    if (!loading) {
+      loading = load(repo, key, id).finally(() => inflight.delete(id));
+      inflight.set(id, loading);
+    }
+    return loading;
+  };
+
+  const load = async (repo: HostedRepository, key: string, id: string): Promise<{ files: Map<string, Uint8Array>; etag: string } | null> => {
     const obj = await repo.store.get(key);
     if (!obj) return null;
     const files = unpackDocs(obj.body, limits);
@@ -170,6 +182,8 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
   };
 
   return {
+    /** What the cache of unpacked docs counts as held now (it stays within CACHE_BYTES). */
+    cachedBytes: () => cached,
     async handle(req, res, state) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(req, res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
       const url = new URL(req.url ?? '/', 'http://host');

@@ -8,10 +8,11 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { HexrepoError } from '@hexrepo/core';
+import { docsKey } from '@hexrepo/repo';
 import { writeTar } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, createHostHandler, listen, type RunningServer } from '../../src/index.js';
-import { docsFootprint, unpackDocs } from '../../src/web/docs.js';
+import { createDocsHandler, docsFootprint, unpackDocs } from '../../src/web/docs.js';
 import { raw } from '../helpers.js';
 import { exdocTarball, PASSWORD, pkg, startWebHost, type WebHost } from './fixture.js';
 
@@ -378,5 +379,18 @@ describe('docs hosting', () => {
     // Empty files with long names cost memory as well: the cache must not see them as free.
     const empty = unpackDocs(gzipSync(writeTar(many.map((f) => ({ ...f, data: Buffer.alloc(0) })))));
     expect(docsFootprint(empty)).toBeGreaterThan(2000 * 2 * 90);
+  });
+
+  it('requests for the same docs at once unpack them once, and the cache counts them once', async () => {
+    const docs = createDocsHandler({ repositories: [{ name: 'acme', store: host.acme.store, service: host.acme, visibility: 'public', root: true }], canRead: () => true, viewer: () => Promise.resolve(null) });
+    const server = await listen((req, res) => void docs.handle(req, res, { identity: null }), { host: '127.0.0.1', port: 0 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 4 }, () => raw(server.url, '/docs/widget/1.2.0/readme.html')));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+      const stored = await host.acme.store.get(docsKey('widget', '1.2.0'));
+      expect(docs.cachedBytes()).toBe(docsFootprint(unpackDocs(stored!.body)));
+    } finally {
+      await server.close();
+    }
   });
 });
