@@ -78,9 +78,26 @@ describe('hexrepo token and hexrepo user on a folder project', () => {
       // bob may read beta only, not this server's acme
       expect((await fetch(`${server.url}/names`, { headers: { authorization: basic('bob', 'builder-bob') } })).status).toBe(403);
       expect((await fetch(`${server.url}/names`, { headers: { authorization: basic('alice', 'wrong-one') } })).status).toBe(401);
+      // A web UI login of alice's, which the new password must end.
+      const form = await fetch(`${server.url}/-/login`);
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+      const loggedIn = await fetch(`${server.url}/-/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: form.headers.getSetCookie()[0]!.split(';')[0]!, origin: server.url },
+        body: new URLSearchParams({ csrf, username: 'alice', password: 'wonderland', next: '/-/tokens' }).toString(),
+      });
+      const session = loggedIn.headers
+        .getSetCookie()
+        .find((c) => c.startsWith('hexrepo_session=hxr_'))!
+        .split(';')[0]!;
+      expect((await fetch(`${server.url}/-/tokens`, { headers: { cookie: session }, redirect: 'manual' })).status).toBe(200);
       let before = [reloads(server)];
-      expect((await hexrepo(['user', 'passwd', 'alice'], { cwd: repo, input: 'looking-glass\n' })).status).toBe(0);
+      const passwd = await hexrepo(['user', 'passwd', 'alice'], { cwd: repo, input: 'looking-glass\n' });
+      expect(passwd.status).toBe(0);
+      expect(passwd.stderr).toContain('ended 1 web session');
       expect(await reloadedWithin5s([server], before)).toEqual([true]);
+      expect((await fetch(`${server.url}/-/tokens`, { headers: { cookie: session }, redirect: 'manual' })).status).toBe(303);
       expect(await namesStatus([server], basic('alice', 'wonderland'))).toEqual([401]);
       expect(await namesStatus([server], basic('alice', 'looking-glass'))).toEqual([200]);
       before = [reloads(server)];

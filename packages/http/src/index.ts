@@ -9,3 +9,4 @@ export { hostRepositories, resolveMount, type HostedRepository, type Mount } fro
 export { DEVICE_PAGE_PATH, handleOAuth, matchOAuthPath, type OAuthEndpoint } from './oauth.js';
 export { handleDevicePage } from './device-page.js';
 export { logMirrorEvent, MIRROR_CACHE_HEADER, mirrorMetricLines } from './mirror-route.js';
+export { SESSION_LABEL } from './web/session.js';

@@ -1,3 +1,4 @@
+import { SESSION_LABEL } from '@hexrepo/http';
 import { type Command, usage } from '../command.js';
 import { formatGrants, grantsFromFlags, openCommandCredentials, STATE_HELP, STATE_OPTIONS } from '../credentials.js';
 import { readNewPassword } from '../password-input.js';
@@ -63,7 +64,13 @@ ${STATE_HELP}
     if (action === 'passwd') {
       if (!tokens.hasUser(username!)) throw usage('user', `no user ${username} in ${tokens.where} (see "hexrepo user list")`);
       const changed = await tokens.setPassword(username!, await readNewPassword());
-      say(changed ? `changed the password of ${username}\n` : `no user ${username} in ${tokens.where}\n`, { username, changed });
+      // A new password ends the user's web UI logins too (whoever knew the old one may hold one); their API keys stay.
+      const ended = changed ? await tokens.revokeWhere((t) => t.user === username && t.label === SESSION_LABEL) : [];
+      say(changed ? `changed the password of ${username}${ended.length ? ` and ended ${ended.length} web ${ended.length === 1 ? 'session' : 'sessions'}` : ''}\n` : `no user ${username} in ${tokens.where}\n`, {
+        username,
+        changed,
+        endedSessions: ended.length,
+      });
       return changed ? 0 : 1;
     }
     const removed = await tokens.removeUser(username!);

@@ -101,9 +101,21 @@ export function unpackDocs(gz: Uint8Array, limits: DocsLimits = DEFAULT_DOCS_LIM
     const path = safeEntryPath(e.name);
     total += e.size;
     if (total > limits.maxUnpackedBytes) throw new HexrepoError('TAR_UNCOMPRESSED_TOO_BIG', `the docs unpack to more than ${limits.maxUnpackedBytes} bytes`);
-    files.set(path, e.data);
+    // A copy: the entry is a view of the whole archive (headers, padding, extended headers), which
+    // the cache would otherwise keep alive while counting only this file's bytes.
+    files.set(path, new Uint8Array(e.data));
   }
   return files;
+}
+
+/** What a file of unpacked docs costs besides its bytes: its Map entry and object headers. */
+const ENTRY_OVERHEAD = 128;
+
+/** The memory unpacked docs hold, as the cache counts it: the files' bytes, their names (UTF-16) and an entry each, so 20,000 empty files are not free. */
+export function docsFootprint(files: ReadonlyMap<string, Uint8Array>): number {
+  let bytes = 0;
+  for (const [path, data] of files) bytes += data.byteLength + path.length * 2 + ENTRY_OVERHEAD;
+  return bytes;
 }
 
 export interface DocsHandlerOptions {
@@ -123,13 +135,14 @@ function sendText(req: IncomingMessage, res: ServerResponse, status: number, tex
 }
 
 /** The hosted-docs handler (see the module comment). */
-export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: IncomingMessage, res: ServerResponse, state: { identity: Identity | null }): Promise<void> } {
+export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: IncomingMessage, res: ServerResponse, state: { identity: Identity | null }): Promise<void>; cachedBytes(): number } {
   const root = opts.repositories.find((r) => r.root);
   const byName = new Map(opts.repositories.map((r) => [r.name, r]));
   const limits = opts.limits ?? DEFAULT_DOCS_LIMITS;
   // Unpacked docs by store key and etag, oldest first: a replaced docs tarball is a new entry.
   const cache = new Map<string, { files: Map<string, Uint8Array>; bytes: number; etag: string }>();
   let cached = 0;
+  const inflight = new Map<string, Promise<{ files: Map<string, Uint8Array>; etag: string } | null>>();
 
   const unpacked = async (repo: HostedRepository, name: string, version: string): Promise<{ files: Map<string, Uint8Array>; etag: string } | null> => {
     const key = docsKey(name, version);
@@ -142,11 +155,21 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
       cache.set(id, hit);
       return hit;
     }
+    // Requests for the same docs while they are unpacked wait for that one unpack: each would
+    // otherwise unpack again and add its bytes to the count for one cache entry.
+    let loading = inflight.get(id);
+    if (!loading) {
+      loading = load(repo, key, id).finally(() => inflight.delete(id));
+      inflight.set(id, loading);
+    }
+    return loading;
+  };
+
+  const load = async (repo: HostedRepository, key: string, id: string): Promise<{ files: Map<string, Uint8Array>; etag: string } | null> => {
     const obj = await repo.store.get(key);
     if (!obj) return null;
     const files = unpackDocs(obj.body, limits);
-    let bytes = 0;
-    for (const f of files.values()) bytes += f.byteLength;
+    const bytes = docsFootprint(files);
     const entry = { files, bytes, etag: obj.etag };
     cache.set(id, entry);
     cached += bytes;
@@ -159,6 +182,8 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
   };
 
   return {
+    /** What the cache of unpacked docs counts as held now (it stays within CACHE_BYTES). */
+    cachedBytes: () => cached,
     async handle(req, res, state) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(req, res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
       const url = new URL(req.url ?? '/', 'http://host');
@@ -241,7 +266,8 @@ export function createDocsHandler(opts: DocsHandlerOptions): { handle(req: Incom
       const ext = /\.([a-z0-9]+)$/i.exec(file)?.[1]?.toLowerCase() ?? '';
       const etag = `"${docs.etag.replace(/"/g, '').slice(0, 40)}-${Buffer.from(file).toString('base64url').slice(0, 60)}"`;
       const headers: Record<string, string> = {
-        'content-type': TYPES[ext] ?? 'application/octet-stream',
+        // Own keys only: `x.constructor` would otherwise get Object's constructor as its type.
+        'content-type': Object.hasOwn(TYPES, ext) ? TYPES[ext]! : 'application/octet-stream',
         'content-security-policy': DOCS_CSP,
         'x-content-type-options': 'nosniff',
         'referrer-policy': 'no-referrer',

@@ -70,6 +70,15 @@ export function sendPage(req: IncomingMessage, res: ServerResponse, status: numb
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
+/** A path segment decoded; as it came when its percent-encoding is malformed (it then names nothing, and the page is a 404, not a 500). */
+function decodedOr(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** The web UI of a host: see the module comment. */
 export function createWebHandler(opts: WebOptions): WebHandler {
   const repos = opts.repositories;
@@ -293,7 +302,7 @@ ${links.length ? h`<dt>Links</dt><dd><ul>${links}</ul></dd>` : ''}
         if (path === '/' || path === '/-/' || path === '/-') return await index(req, res, id);
         if (path === '/-/search') return await searchPage(req, res, id, url.searchParams);
         const pkg = /^\/-\/packages\/([^/]+)\/([^/]+)\/?$/.exec(path);
-        if (pkg) return await packagePage(req, res, id, decodeURIComponent(pkg[1]!), pkg[2]!);
+        if (pkg) return await packagePage(req, res, id, decodedOr(pkg[1]!), pkg[2]!);
         return await notFound(req, res, id, 'There is no page here.');
       } catch (err) {
         opts.logger?.error({ err: formatError(err), path: path.slice(0, 200) }, 'web page failed');

@@ -13,6 +13,9 @@ const MAX_README_BYTES = 512 * 1024;
 /** contents.tar.gz is inflated up to this many bytes to look for the README. */
 const MAX_CONTENTS_BYTES = 64 * 1024 * 1024;
 
+/** The prefix of every id in a rendered README. */
+const ID_PREFIX = 'user-content-';
+
 const marked = new Marked({ gfm: true, async: false });
 
 // xss is CommonJS: Node's ESM loader gives its exports as the default export only.
@@ -28,6 +31,10 @@ const sanitiser = new FilterXSS({
   stripIgnoreTagBody: ['script', 'style', 'iframe', 'object', 'embed', 'template', 'noscript'],
   safeAttrValue: (tag, name, value, cssFilter) => {
     if (tag === 'input' && name === 'type') return value === 'checkbox' ? value : '';
+    // A README's ids get a prefix of their own (as on GitHub), so none can take the id of a part of
+    // the page around it: the Copy buttons copy the element with their target's id, the first one.
+    if (name === 'id') return value === '' ? '' : safeAttrValue(tag, name, `${ID_PREFIX}${value}`, cssFilter);
+    if (name === 'href' && value.startsWith('#') && value.length > 1) return safeAttrValue(tag, name, `#${ID_PREFIX}${value.slice(1)}`, cssFilter);
     if (name === 'href' || name === 'src') {
       const v = value.trim();
       // Relative links and http(s) only; the default filter already refuses javascript:, this also refuses data: and the rest.

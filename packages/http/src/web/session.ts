@@ -68,9 +68,19 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-/** A `next` target that stays on this site: a path, never `//host` or a scheme. */
+/**
+ * A `next` target that stays on this site: a path, never `//host` or a scheme. Judged as a browser
+ * parses it (tabs and newlines dropped, `\\` as `/`), and given back as that parser writes it
+ * (percent-encoded), so a Location header can always hold it.
+ */
 function localPath(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/-/';
+  if (!next?.startsWith('/')) return '/-/';
+  try {
+    const url = new URL(next, 'http://this.site');
+    return url.origin === 'http://this.site' ? `${url.pathname}${url.search}${url.hash}` : '/-/';
+  } catch {
+    return '/-/';
+  }
 }
 
 /** Whether `wanted` asks for nothing beyond `held`: every scope on the repository, within the held package patterns. */
@@ -217,7 +227,10 @@ ${shown.secret ? h`<div class="warning" role="status"><p><strong>Token ${shown.i
       const session = await identity(req);
       if (path === '/-/logout') {
         if (req.method !== 'POST') return redirect(res, '/-/');
-        if (session && (await checkedForm(req, session.secret)) && session.identity.kind === 'token') await tokens!.revoke(session.identity.token.id);
+        // Another site may not log the viewer out either (its POST carries no Lax cookie, but the answer's would be cleared).
+        const form = session ? await checkedForm(req, session.secret) : crossSite(req) ? null : await readForm(req);
+        if (!form) return ctx.page(session?.identity ?? null, 'Not logged out', h`<h1>Not logged out</h1><p>The form expired or did not come from this site: log out with the button at the top of the page.</p>`, 403);
+        if (session?.identity.kind === 'token') await tokens!.revoke(session.identity.token.id);
         return redirect(res, '/-/', [cookie(req, SESSION_COOKIE, '', { maxAge: 0, sameSite: 'Lax' })]);
       }
       if (!session) return redirect(res, `/-/login?next=${encodeURIComponent('/-/tokens')}`);
@@ -245,6 +258,8 @@ ${shown.secret ? h`<div class="warning" role="status"><p><strong>Token ${shown.i
       };
       const held = session.identity.kind === 'token' ? session.identity.token.grants : [];
       if (!label) return tokensPage(req, res, ctx, session, { error: 'Give the token a label, so you know it later.', status: 422 });
+      // As the keys API refuses it: a token with this label would pass for a login session (in the cookie, and hidden from GET /api/keys).
+      if (label === SESSION_LABEL) return tokensPage(req, res, ctx, session, { error: `"${SESSION_LABEL}" names the login sessions: pick another label.`, status: 422 });
       if (!grantWithin(held, wanted)) return tokensPage(req, res, ctx, session, { error: 'You can only give a token access you have yourself: pick fewer scopes or another repository.', status: 403 });
       const days = form.get('expires');
       const expiresAt = days === 'never' ? undefined : new Date(Date.now() + Number(EXPIRY_DAYS.find((d) => String(d) === days) ?? 90) * 86_400_000);

@@ -8,12 +8,13 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { HexrepoError } from '@hexrepo/core';
+import { docsKey } from '@hexrepo/repo';
 import { writeTar } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, createHostHandler, listen, type RunningServer } from '../../src/index.js';
-import { unpackDocs } from '../../src/web/docs.js';
+import { createDocsHandler, docsFootprint, unpackDocs } from '../../src/web/docs.js';
 import { raw } from '../helpers.js';
-import { exdocTarball, PASSWORD, startWebHost, type WebHost } from './fixture.js';
+import { exdocTarball, PASSWORD, pkg, startWebHost, type WebHost } from './fixture.js';
 
 let host: WebHost;
 let plain: RunningServer;
@@ -22,18 +23,18 @@ const get = (path: string, headers: Record<string, string> = {}) => raw(host.ser
 const text = (r: { body: Buffer }): string => r.body.toString('utf8');
 
 /** Log in through the form, as a browser does: fetch the form (its CSRF cookie), post it, keep the session cookie. */
-async function login(username: string, password = PASSWORD): Promise<{ status: number; cookie: string | null; setCookie: string[] }> {
+async function login(username: string, password = PASSWORD, next = '/-/'): Promise<{ status: number; cookie: string | null; setCookie: string[]; location: string | undefined }> {
   const form = await get('/-/login');
   const csrfCookie = String(form.headers['set-cookie']).split(';')[0]!;
   const csrf = /name="csrf" value="([^"]+)"/.exec(text(form))![1]!;
   const res = await raw(host.server.url, '/-/login', {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie, origin: host.server.url },
-    body: new URLSearchParams({ csrf, username, password, next: '/-/' }).toString(),
+    body: new URLSearchParams({ csrf, username, password, next }).toString(),
   });
   const setCookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
   const session = setCookie.find((c) => c.startsWith('hexrepo_session=') && !c.startsWith('hexrepo_session=;'));
-  return { status: res.status, cookie: session ? session.split(';')[0]! : null, setCookie };
+  return { status: res.status, cookie: session ? session.split(';')[0]! : null, setCookie, location: typeof res.headers.location === 'string' ? res.headers.location : undefined };
 }
 
 beforeAll(async () => {
@@ -128,6 +129,19 @@ describe('pages', () => {
     // The metadata is escaped too: a javascript: link is shown as text, never as a link.
     expect(page).not.toContain('href="javascript:');
     expect(page).toContain('&#60;script&#62;alert(&#34;desc&#34;)');
+  });
+
+  it("a README's ids cannot take those of the page: the Copy button copies the real dependency line", async () => {
+    await host.acme.publish(pkg('clobber', '1.0.0', { readme: '<h2 id="dep-mix">{:evil, git: "https://evil.example/evil.git"}</h2>\n\n<h3 id="main">x</h3>\n\n[up](#dep-mix)\n' }));
+    const page = text(await get('/-/packages/acme/clobber'));
+    for (const id of ['dep-mix', 'main']) expect(page.match(new RegExp(`id="${id}"`, 'g')), id).toHaveLength(1);
+    expect(page).toContain('<h2 id="user-content-dep-mix">');
+    expect(page).toContain('<a href="#user-content-dep-mix">up</a>');
+    expect(/<code id="dep-mix">([^<]*)<\/code>/.exec(page)![1]).toBe('{:clobber, &#34;~&#62; 1.0&#34;, repo: &#34;acme&#34;}');
+  });
+
+  it('a package path with malformed percent-encoding is not found, not a server error', async () => {
+    for (const path of ['/-/packages/%E0/widget', '/-/packages/%/widget', '/-/packages/acme/%E0']) expect((await get(path)).status, path).toBe(404);
   });
 
   it('pages carry a CSP, an ETag, and answer 304 to a matching If-None-Match', async () => {
@@ -256,6 +270,43 @@ describe('login, sessions and CSRF', () => {
     expect(host.tokens.list().length).toBe(before);
   });
 
+  it('the `next` of a login never leaves the site, whatever a browser strips or a header cannot hold', async () => {
+    // A browser drops tabs and newlines from a URL, so `/<TAB>/evil.example` is `//evil.example` to it.
+    for (const next of ['/\t/evil.example/', '/\n/evil.example/', '/\r\n/evil.example/', '/\t\\evil.example/', '/€/ünïcode?q=é#x']) {
+      const { status, location } = await login('alice', PASSWORD, next);
+      expect(status, JSON.stringify(next)).toBe(303);
+      expect(new URL(location!, host.server.url).origin, JSON.stringify(next)).toBe(host.server.url);
+    }
+    expect((await login('alice', PASSWORD, '/-/packages/acme/widget?x=1')).location).toBe('/-/packages/acme/widget?x=1');
+    const page = text(await get(`/-/login?next=${encodeURIComponent('/\t/evil.example/')}`));
+    expect(page).not.toMatch(/name="next" value="\/\t\//);
+  });
+
+  it('no token from the tokens page may take the label of the login sessions', async () => {
+    const { cookie } = await login('alice');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(text(await get('/-/tokens', { cookie: cookie! })))![1]!;
+    const before = host.tokens.list().length;
+    const res = await raw(host.server.url, '/-/tokens', {
+      method: 'POST',
+      headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ label: 'web session', repository: 'internal', scope: 'read', expires: 'never', csrf }).toString(),
+    });
+    expect(res.status).toBe(422);
+    expect(host.tokens.list().length).toBe(before);
+  });
+
+  it('another site cannot log the viewer out: no revocation, no cleared cookie', async () => {
+    const { cookie } = await login('alice');
+    // What a cross-site form POST sends: its Origin, and no SameSite=Lax cookie.
+    const forged = await raw(host.server.url, '/-/logout', { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    expect(forged.status).toBe(403);
+    expect(forged.headers['set-cookie'] ?? []).not.toEqual(expect.arrayContaining([expect.stringMatching(/^hexrepo_session=;/)]));
+    const wrongCsrf = await raw(host.server.url, '/-/logout', { method: 'POST', headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    expect(wrongCsrf.status).toBe(403);
+    expect(wrongCsrf.headers['set-cookie'] ?? []).not.toEqual(expect.arrayContaining([expect.stringMatching(/^hexrepo_session=;/)]));
+    expect((await get('/-/packages/internal/team_secret', { cookie: cookie! })).status).toBe(200);
+  });
+
   it('logout revokes the session', async () => {
     const { cookie } = await login('alice');
     const page = text(await get('/-/', { cookie: cookie! }));
@@ -286,6 +337,23 @@ describe('docs hosting', () => {
     expect((await get('/docs/widget/9.9.9/index.html')).status).toBe(404);
   });
 
+  it('a docs file whose extension names a property of every object is served as bytes', async () => {
+    await host.acme.putDocs(
+      'gadget',
+      '0.1.0',
+      gzipSync(
+        writeTar([
+          { name: 'index.html', data: Buffer.from('<p>ok</p>') },
+          { name: 'x.constructor', data: Buffer.from('<script>1</script>') },
+        ]),
+      ),
+    );
+    const res = await get('/docs/gadget/0.1.0/x.constructor');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/octet-stream');
+    await host.acme.deleteDocs('gadget', '0.1.0');
+  });
+
   it('a docs tarball with `..`, an absolute path or a link is refused at upload and when unpacked', async () => {
     const bad = [
       { name: '../escape.html', data: Buffer.from('x') },
@@ -300,5 +368,29 @@ describe('docs hosting', () => {
     }
     expect(await host.acme.hasDocs('gadget', '0.1.0')).toBe(false);
     expect(unpackDocs(exdocTarball('gadget', '0.1.0')).get('dist/html-XYZ789.js')).toBeDefined();
+  });
+
+  it('unpacked docs hold their files, not the archive, and the cache counts names and entries too', () => {
+    // 2,000 one-byte files: 2 KB of content in a 2 MB archive (a header and padding per file).
+    const many = Array.from({ length: 2000 }, (_, i) => ({ name: `${'p'.repeat(90)}${i}.html`, data: Buffer.from('x') }));
+    const files = unpackDocs(gzipSync(writeTar(many)));
+    expect(files.size).toBe(2000);
+    for (const data of files.values()) expect(data.buffer.byteLength).toBe(1);
+    // Empty files with long names cost memory as well: the cache must not see them as free.
+    const empty = unpackDocs(gzipSync(writeTar(many.map((f) => ({ ...f, data: Buffer.alloc(0) })))));
+    expect(docsFootprint(empty)).toBeGreaterThan(2000 * 2 * 90);
+  });
+
+  it('requests for the same docs at once unpack them once, and the cache counts them once', async () => {
+    const docs = createDocsHandler({ repositories: [{ name: 'acme', store: host.acme.store, service: host.acme, visibility: 'public', root: true }], canRead: () => true, viewer: () => Promise.resolve(null) });
+    const server = await listen((req, res) => void docs.handle(req, res, { identity: null }), { host: '127.0.0.1', port: 0 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 4 }, () => raw(server.url, '/docs/widget/1.2.0/readme.html')));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+      const stored = await host.acme.store.get(docsKey('widget', '1.2.0'));
+      expect(docs.cachedBytes()).toBe(docsFootprint(unpackDocs(stored!.body)));
+    } finally {
+      await server.close();
+    }
   });
 });
