@@ -108,6 +108,10 @@ export function createAccount(deps: AccountDeps): Account {
     if (!USERNAME_RE.test(u)) throw new ApiError(404, `no user ${u.slice(0, 64)}`);
     return u;
   };
+  /** Read access on the package before anything else: whether it exists is not for others to learn (403, not 404). */
+  const requireReadable = (ctx: Ctx): void => {
+    if (!access.authorize(ctx.state.identity!, 'read', ctx.name, ctx.repo.name).ok) throw new ApiError(403, `only a full owner of ${ctx.name} (with write access) or an admin of repository ${ctx.repo.name} can change its owners`);
+  };
   /** Admin scope on the package, or a full owner with write on it; 403 otherwise. */
   const requireOwnerAdmin = async (ctx: Ctx): Promise<void> => {
     const id = ctx.state.identity!;
@@ -149,6 +153,7 @@ export function createAccount(deps: AccountDeps): Account {
       path: '/packages/:name/owners/:username',
       auth: 'authenticated',
       handle: async (ctx) => {
+        requireReadable(ctx);
         requirePackage(ctx);
         const username = usernameParam(ctx);
         await requireOwnerAdmin(ctx);
@@ -169,6 +174,7 @@ export function createAccount(deps: AccountDeps): Account {
       path: '/packages/:name/owners/:username',
       auth: 'authenticated',
       handle: async (ctx) => {
+        requireReadable(ctx);
         requirePackage(ctx);
         const username = usernameParam(ctx);
         await requireOwnerAdmin(ctx);
@@ -286,6 +292,9 @@ export function createAccount(deps: AccountDeps): Account {
           revokeAt = typeof body.revoke_at === 'string' ? new Date(body.revoke_at) : new Date(NaN);
           if (Number.isNaN(revokeAt.getTime()) || revokeAt.getTime() <= Date.now()) throw new ApiError(422, 'revoke_at must be an ISO-8601 instant in the future', { revoke_at: 'is invalid' });
         }
+        // A key made by a short-lived key is revoked with it at the latest: no credential outlives its maker.
+        const makerExpires = id.kind === 'token' && id.token.expiresAt !== undefined ? new Date(id.token.expiresAt) : undefined;
+        if (makerExpires && (revokeAt === undefined || revokeAt > makerExpires)) revokeAt = makerExpires;
         if (name === SESSION_LABEL) throw new ApiError(422, `"${SESSION_LABEL}" names the web UI's login sessions: pick another key name`, { name: 'is reserved' });
         if (
           tokens()

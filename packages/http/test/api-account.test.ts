@@ -156,6 +156,15 @@ describe('owners', () => {
     expect((await call('PUT', '/api/packages/alpha/owners/alice', { auth: ALICE, body: { level: 'full' } })).status).toBe(403);
     expect((await call('PUT', '/api/packages/alpha/owners/alice', { auth: admin, body: { level: 'full' } })).status).toBe(204);
   });
+  it('tells a credential that cannot read the repository nothing about which packages exist (403 either way)', async () => {
+    const outsider = (await tokens.create({ label: 'pub-only', grants: [{ repository: 'pub', scopes: ['read', 'write'], packages: [] }] })).token;
+    for (const method of ['PUT', 'DELETE']) {
+      const known = await call(method, '/api/packages/alpha/owners/bob', { auth: outsider, body: { level: 'full' } });
+      const unknown = await call(method, '/api/packages/nothere/owners/bob', { auth: outsider, body: { level: 'full' } });
+      expect([method, known.status, unknown.status]).toEqual([method, 403, 403]);
+      expect(String(asMap(unknown.term).message).replace('nothere', 'alpha')).toBe(asMap(known.term).message);
+    }
+  });
 });
 
 describe('GET /auth', () => {
@@ -245,6 +254,26 @@ describe('keys', () => {
         .filter((t) => t.user === 'carol')
         .map((t) => t.label),
     ).toEqual(['ci-read']);
+  });
+  it('a short-lived key cannot make a key that outlives it: the new key is revoked when the old one is', async () => {
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const short = String(asMap((await call('POST', '/api/keys', { auth: BOB, body: { name: 'short', permissions: [{ domain: 'api', resource: 'write' }], revoke_at: at } })).term).secret);
+    const forever = await call('POST', '/api/keys', { auth: short, body: { name: 'forever', permissions: [{ domain: 'api', resource: 'write' }] } });
+    expect([forever.status, asMap(forever.term).revoke_at]).toEqual([201, at]);
+    const later = await call('POST', '/api/keys', { auth: short, body: { name: 'later', permissions: [{ domain: 'api' }], revoke_at: new Date(Date.now() + 7_200_000).toISOString() } });
+    expect([later.status, asMap(later.term).revoke_at]).toEqual([201, at]);
+    expect(
+      tokens
+        .list()
+        .filter((t) => t.user === 'bob')
+        .map((t) => [t.label, t.expiresAt]),
+    ).toEqual([
+      ['short', at],
+      ['forever', at],
+      ['later', at],
+    ]);
+    // Bob's password is not short-lived: keys it makes live as long as asked.
+    expect(asMap((await call('POST', '/api/keys', { auth: BOB, body: { name: 'laptop', permissions: [{ domain: 'api' }] } })).term).revoke_at).toBe(null);
   });
 });
 
