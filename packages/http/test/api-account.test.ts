@@ -165,6 +165,14 @@ describe('owners', () => {
       expect(String(asMap(unknown.term).message).replace('nothere', 'alpha')).toBe(asMap(known.term).message);
     }
   });
+  it('never leaves a package that has a full owner without one: no demoting the last, no transfer to a maintainer', async () => {
+    expect((await publish(ALICE, 'delta', '1.0.0')).status).toBe(201);
+    const demote = await call('PUT', '/api/packages/delta/owners/alice', { auth: ALICE, body: { level: 'maintainer' } });
+    expect([demote.status, asMap(demote.term).errors]).toEqual([422, { level: 'cannot demote last full owner of package' }]);
+    const transfer = await call('PUT', '/api/packages/delta/owners/bob', { auth: ALICE, body: { level: 'maintainer', transfer: true } });
+    expect([transfer.status, asMap(transfer.term).errors]).toEqual([422, { level: 'cannot demote last full owner of package' }]);
+    expect(asList((await call('GET', '/api/packages/delta/owners', { auth: reader })).term).map((o) => [o.username, o.level])).toEqual([['alice', 'full']]);
+  });
 });
 
 describe('GET /auth', () => {
