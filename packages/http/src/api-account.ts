@@ -242,6 +242,10 @@ export function createAccount(deps: AccountDeps): Account {
     if (user === null) throw new ApiError(403, 'API keys belong to host users and this token belongs to none: authenticate as a user (user:password), or manage tokens with "hexrepo token"');
     return user;
   };
+  /** A key managing keys needs write somewhere (hex.pm: api:write), so a leaked read key cannot revoke the others; a password always may. */
+  const requireKeyWrite = (id: Identity, what: string): void => {
+    if (id.kind === 'token' && !id.token.grants.some((g) => grantAllows([g], g.repository, 'write'))) throw new ApiError(403, `${what} a key needs a credential with write access (api:write)`);
+  };
   const permissionsFrom = (value: Etf | undefined): HexPermission[] => {
     if (!Array.isArray(value)) throw new ApiError(422, 'permissions must be a list of {domain, resource}', { permissions: 'is invalid' });
     return value.map((p) => {
@@ -281,8 +285,7 @@ export function createAccount(deps: AccountDeps): Account {
       handle: async (ctx) => {
         const id = ctx.state.identity!;
         const user = requireUser(ctx);
-        // A key made by a key needs write somewhere (hex.pm: api:write); a password may always make one.
-        if (id.kind === 'token' && !id.token.grants.some((g) => grantAllows([g], g.repository, 'write'))) throw new ApiError(403, 'creating a key needs a credential with write access (api:write)');
+        requireKeyWrite(id, 'creating');
         const body = await readTermBody(ctx);
         if (typeof body.name !== 'string' || !KEY_NAME_RE.test(body.name)) throw new ApiError(422, 'name must be 1 to 100 characters, without "/" or control characters', { name: "can't be blank" });
         const name = body.name;
@@ -321,6 +324,7 @@ export function createAccount(deps: AccountDeps): Account {
       auth: 'authenticated',
       handle: async (ctx) => {
         const user = requireUser(ctx);
+        requireKeyWrite(ctx.state.identity!, 'revoking');
         const name = keyParam(ctx);
         const [gone] = await tokens().revokeWhere((t) => t.user === user && t.label === name);
         if (!gone) throw new ApiError(404, `no key named ${name}`);
@@ -334,6 +338,7 @@ export function createAccount(deps: AccountDeps): Account {
       auth: 'authenticated',
       handle: async (ctx) => {
         const user = requireUser(ctx);
+        requireKeyWrite(ctx.state.identity!, 'revoking');
         const gone = await tokens().revokeWhere((t) => t.user === user);
         for (const k of gone) await record(ctx, 'key.remove', { name: k.label });
         const id = ctx.state.identity!;
