@@ -51,9 +51,14 @@ export function actorOf(id: Identity | null): string | null {
   return id.token.user ?? `token:${id.token.label}`;
 }
 
-/** The host user an identity acts as (a user, or a key created by one); null for a token of no user. */
+/**
+ * The host user an identity manages keys and ownership as (a user, or a key created by one); null
+ * for a token of no user, and for an OAuth token: it acts as its user in logs only, it does not
+ * manage the user's keys or packages.
+ */
 function userOf(id: Identity): string | null {
-  return id.kind === 'user' ? id.username : (id.token.user ?? null);
+  if (id.kind === 'user') return id.username;
+  return id.token.id.startsWith('oauth:') ? null : (id.token.user ?? null);
 }
 
 function grantsOf(id: Identity): TokenInfo['grants'] {
