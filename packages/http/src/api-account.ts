@@ -36,6 +36,11 @@ import { SESSION_LABEL } from './web/session.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
 const KEY_NAME_RE = /^[^\u0000-\u001f/]{1,100}$/;
+/**
+ * API keys one user may hold. Every key lives in the host's credentials file, which each write
+ * rewrites and every server re-reads: without a bound, one user's loop of POST /keys slows them all.
+ */
+export const MAX_KEYS_PER_USER = 100;
 
 export interface AccountDeps {
   access: Access;
@@ -310,6 +315,8 @@ export function createAccount(deps: AccountDeps): Account {
             .some((t) => t.user === user && t.label === name)
         )
           throw new ApiError(422, `you already have a key named ${name}: revoke it first or pick another name`, { name: 'has already been taken' });
+        if (keysOf(id).length >= MAX_KEYS_PER_USER)
+          throw new ApiError(422, `you have ${MAX_KEYS_PER_USER} API keys, the most a user may hold: revoke unused ones first (DELETE /keys/NAME)`, { name: `you have ${MAX_KEYS_PER_USER} keys already` });
         let grants;
         try {
           grants = grantsForPermissions(permissions, grantsOf(id));

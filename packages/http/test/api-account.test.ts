@@ -15,6 +15,7 @@ import { createTarball } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { erlangUnavailable, erlBinary, runErlang } from '@hexrepo/test-support/erlang';
 import { Access, createHostHandler, decodeEtf, encodeEtf, listen, type Etf, type RunningServer } from '../src/index.js';
+import { MAX_KEYS_PER_USER } from '../src/api-account.js';
 import { FIXTURES } from './helpers.js';
 
 const ETF = 'application/vnd.hex+erlang';
@@ -291,6 +292,17 @@ describe('keys', () => {
     ]);
     // Bob's password is not short-lived: keys it makes live as long as asked.
     expect(asMap((await call('POST', '/api/keys', { auth: BOB, body: { name: 'laptop', permissions: [{ domain: 'api' }] } })).term).revoke_at).toBe(null);
+  });
+  it(`a user keeps at most ${MAX_KEYS_PER_USER} API keys: the credentials every server re-reads stay bounded`, async () => {
+    await tokens.addUser({ username: 'erin', password: 'erin-password-123', grants: [{ repository: 'acme', scopes: ['read'], packages: [] }] });
+    const ERIN = basic('erin', 'erin-password-123');
+    for (let i = 0; i < MAX_KEYS_PER_USER; i++) expect((await call('POST', '/api/keys', { auth: ERIN, body: { name: `k${i}`, permissions: [{ domain: 'api', resource: 'read' }] } })).status).toBe(201);
+    const over = await call('POST', '/api/keys', { auth: ERIN, body: { name: 'one-more', permissions: [{ domain: 'api', resource: 'read' }] } });
+    expect([over.status, asMap(over.term).errors]).toEqual([422, { name: `you have ${MAX_KEYS_PER_USER} keys already` }]);
+    expect(tokens.list().filter((t) => t.user === 'erin').length).toBe(MAX_KEYS_PER_USER);
+    // Revoking one makes room again.
+    expect((await call('DELETE', '/api/keys/k0', { auth: ERIN })).status).toBe(200);
+    expect((await call('POST', '/api/keys', { auth: ERIN, body: { name: 'one-more', permissions: [{ domain: 'api', resource: 'read' }] } })).status).toBe(201);
   });
 });
 
