@@ -36,6 +36,11 @@ import { SESSION_LABEL } from './web/session.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
 const KEY_NAME_RE = /^[^\u0000-\u001f/]{1,100}$/;
+/**
+ * API keys one user may hold. Every key lives in the host's credentials file, which each write
+ * rewrites and every server re-reads: without a bound, one user's loop of POST /keys slows them all.
+ */
+export const MAX_KEYS_PER_USER = 100;
 
 export interface AccountDeps {
   access: Access;
@@ -51,9 +56,14 @@ export function actorOf(id: Identity | null): string | null {
   return id.token.user ?? `token:${id.token.label}`;
 }
 
-/** The host user an identity acts as (a user, or a key created by one); null for a token of no user. */
+/**
+ * The host user an identity manages keys and ownership as (a user, or a key created by one); null
+ * for a token of no user, and for an OAuth token: it acts as its user in logs only, it does not
+ * manage the user's keys or packages.
+ */
 function userOf(id: Identity): string | null {
-  return id.kind === 'user' ? id.username : (id.token.user ?? null);
+  if (id.kind === 'user') return id.username;
+  return id.token.id.startsWith('oauth:') ? null : (id.token.user ?? null);
 }
 
 function grantsOf(id: Identity): TokenInfo['grants'] {
@@ -108,6 +118,10 @@ export function createAccount(deps: AccountDeps): Account {
     if (!USERNAME_RE.test(u)) throw new ApiError(404, `no user ${u.slice(0, 64)}`);
     return u;
   };
+  /** Read access on the package before anything else: whether it exists is not for others to learn (403, not 404). */
+  const requireReadable = (ctx: Ctx): void => {
+    if (!access.authorize(ctx.state.identity!, 'read', ctx.name, ctx.repo.name).ok) throw new ApiError(403, `only a full owner of ${ctx.name} (with write access) or an admin of repository ${ctx.repo.name} can change its owners`);
+  };
   /** Admin scope on the package, or a full owner with write on it; 403 otherwise. */
   const requireOwnerAdmin = async (ctx: Ctx): Promise<void> => {
     const id = ctx.state.identity!;
@@ -149,6 +163,7 @@ export function createAccount(deps: AccountDeps): Account {
       path: '/packages/:name/owners/:username',
       auth: 'authenticated',
       handle: async (ctx) => {
+        requireReadable(ctx);
         requirePackage(ctx);
         const username = usernameParam(ctx);
         await requireOwnerAdmin(ctx);
@@ -169,6 +184,7 @@ export function createAccount(deps: AccountDeps): Account {
       path: '/packages/:name/owners/:username',
       auth: 'authenticated',
       handle: async (ctx) => {
+        requireReadable(ctx);
         requirePackage(ctx);
         const username = usernameParam(ctx);
         await requireOwnerAdmin(ctx);
@@ -236,6 +252,10 @@ export function createAccount(deps: AccountDeps): Account {
     if (user === null) throw new ApiError(403, 'API keys belong to host users and this token belongs to none: authenticate as a user (user:password), or manage tokens with "hexrepo token"');
     return user;
   };
+  /** A key managing keys needs write somewhere (hex.pm: api:write), so a leaked read key cannot revoke the others; a password always may. */
+  const requireKeyWrite = (id: Identity, what: string): void => {
+    if (id.kind === 'token' && !id.token.grants.some((g) => grantAllows([g], g.repository, 'write'))) throw new ApiError(403, `${what} a key needs a credential with write access (api:write)`);
+  };
   const permissionsFrom = (value: Etf | undefined): HexPermission[] => {
     if (!Array.isArray(value)) throw new ApiError(422, 'permissions must be a list of {domain, resource}', { permissions: 'is invalid' });
     return value.map((p) => {
@@ -275,8 +295,7 @@ export function createAccount(deps: AccountDeps): Account {
       handle: async (ctx) => {
         const id = ctx.state.identity!;
         const user = requireUser(ctx);
-        // A key made by a key needs write somewhere (hex.pm: api:write); a password may always make one.
-        if (id.kind === 'token' && !id.token.grants.some((g) => grantAllows([g], g.repository, 'write'))) throw new ApiError(403, 'creating a key needs a credential with write access (api:write)');
+        requireKeyWrite(id, 'creating');
         const body = await readTermBody(ctx);
         if (typeof body.name !== 'string' || !KEY_NAME_RE.test(body.name)) throw new ApiError(422, 'name must be 1 to 100 characters, without "/" or control characters', { name: "can't be blank" });
         const name = body.name;
@@ -286,6 +305,9 @@ export function createAccount(deps: AccountDeps): Account {
           revokeAt = typeof body.revoke_at === 'string' ? new Date(body.revoke_at) : new Date(NaN);
           if (Number.isNaN(revokeAt.getTime()) || revokeAt.getTime() <= Date.now()) throw new ApiError(422, 'revoke_at must be an ISO-8601 instant in the future', { revoke_at: 'is invalid' });
         }
+        // A key made by a short-lived key is revoked with it at the latest: no credential outlives its maker.
+        const makerExpires = id.kind === 'token' && id.token.expiresAt !== undefined ? new Date(id.token.expiresAt) : undefined;
+        if (makerExpires && (revokeAt === undefined || revokeAt > makerExpires)) revokeAt = makerExpires;
         if (name === SESSION_LABEL) throw new ApiError(422, `"${SESSION_LABEL}" names the web UI's login sessions: pick another key name`, { name: 'is reserved' });
         if (
           tokens()
@@ -293,6 +315,8 @@ export function createAccount(deps: AccountDeps): Account {
             .some((t) => t.user === user && t.label === name)
         )
           throw new ApiError(422, `you already have a key named ${name}: revoke it first or pick another name`, { name: 'has already been taken' });
+        if (keysOf(id).length >= MAX_KEYS_PER_USER)
+          throw new ApiError(422, `you have ${MAX_KEYS_PER_USER} API keys, the most a user may hold: revoke unused ones first (DELETE /keys/NAME)`, { name: `you have ${MAX_KEYS_PER_USER} keys already` });
         let grants;
         try {
           grants = grantsForPermissions(permissions, grantsOf(id));
@@ -312,6 +336,7 @@ export function createAccount(deps: AccountDeps): Account {
       auth: 'authenticated',
       handle: async (ctx) => {
         const user = requireUser(ctx);
+        requireKeyWrite(ctx.state.identity!, 'revoking');
         const name = keyParam(ctx);
         const [gone] = await tokens().revokeWhere((t) => t.user === user && t.label === name);
         if (!gone) throw new ApiError(404, `no key named ${name}`);
@@ -325,6 +350,7 @@ export function createAccount(deps: AccountDeps): Account {
       auth: 'authenticated',
       handle: async (ctx) => {
         const user = requireUser(ctx);
+        requireKeyWrite(ctx.state.identity!, 'revoking');
         const gone = await tokens().revokeWhere((t) => t.user === user);
         for (const k of gone) await record(ctx, 'key.remove', { name: k.label });
         const id = ctx.state.identity!;

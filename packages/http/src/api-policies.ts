@@ -3,7 +3,7 @@
  *   GET    /packages/:name/advisories            read scope
  *   POST   /packages/:name/advisories            write scope on the package: {advisory…, versions: [REQ|VSN…]}
  *   DELETE /packages/:name/advisories/:id        write scope on the package
- *   GET    /policies, /policies/:policy          read scope (a private policy is readable with read access)
+ *   GET    /policies, /policies/:policy          read scope; a private policy needs read access also in a public repository
  *   POST   /policies                             admin scope: create
  *   POST   /policies/:policy                     admin scope: create or replace
  *   DELETE /policies/:policy                     admin scope
@@ -27,6 +27,11 @@ export interface PolicyRouteKit<C extends PolicyRouteCtx> {
   readTermBody(ctx: C): Promise<Record<string, Etf>>;
   error(status: number, message: string): Error;
   log(fields: Record<string, unknown>, message: string): void;
+  /**
+   * Resolves when the caller may read the repository as if it were private; throws the access
+   * refusal otherwise. A private policy needs that also in a public repository, as `policies/NAME` does.
+   */
+  readPrivate(ctx: C): Promise<void>;
 }
 
 export interface PolicyRoute<C> {
@@ -93,7 +98,16 @@ export function policyRoutes<C extends PolicyRouteCtx>(kit: PolicyRouteKit<C>): 
       method: 'GET',
       path: '/policies',
       auth: { scope: 'read' },
-      handle: async (ctx) => kit.reply(ctx, 200, (await kit.service(ctx).listPolicies()).map(policyMap)),
+      handle: async (ctx) => {
+        const all = await kit.service(ctx).listPolicies();
+        const privateOk = all.some((p) => p.visibility !== 'public')
+          ? await kit.readPrivate(ctx).then(
+              () => true,
+              () => false,
+            )
+          : false;
+        kit.reply(ctx, 200, all.filter((p) => privateOk || p.visibility === 'public').map(policyMap));
+      },
     },
     {
       method: 'GET',
@@ -101,6 +115,7 @@ export function policyRoutes<C extends PolicyRouteCtx>(kit: PolicyRouteKit<C>): 
       auth: { scope: 'read' },
       handle: async (ctx) => {
         const p = await kit.service(ctx).getPolicy(policyName(ctx));
+        if (p?.visibility !== 'public') await kit.readPrivate(ctx);
         if (!p) throw kit.error(404, `no policy ${policyName(ctx)}`);
         kit.reply(ctx, 200, policyMap(p));
       },

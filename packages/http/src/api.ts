@@ -525,7 +525,14 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
 
   // Parameters are checked against Hex's rules by the dispatcher, so their length is not capped here.
   const router = Router({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100_000 });
-  const policies: ApiRoute[] = policyRoutes<Ctx>({ service, reply, readTermBody, error: (status, message) => new ApiError(status, message), log: (fields, message) => opts.logger?.info(fields, message) });
+  const policies: ApiRoute[] = policyRoutes<Ctx>({
+    service,
+    reply,
+    readTermBody,
+    error: (status, message) => new ApiError(status, message),
+    log: (fields, message) => opts.logger?.info(fields, message),
+    readPrivate: async (ctx) => refuseUnless(ctx, await opts.access.check(ctx.ip, ctx.req.headers.authorization, 'read', undefined, { repository: ctx.repo.name, visibility: 'private' })),
+  });
   for (const route of [...users, ...releases, ...packages, ...search, ...retirements, ...docs, ...account.routes, ...policies]) router.on(route.method, route.path, () => undefined, route);
   const find = (method: string, path: string): { route: ApiRoute; params: Record<string, string | undefined> } | null => {
     let found;

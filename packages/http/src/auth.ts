@@ -189,14 +189,15 @@ export class Access {
    * unexpired, a user's while they exist (a configured user has every scope). null: gone, and so
    * is every token made from it.
    */
-  readonly subjectGrants = (subject: OAuthSubject): { grants: Grant[]; label: string; expiresAt?: string } | null => {
+  readonly subjectGrants = (subject: OAuthSubject): { grants: Grant[]; label: string; expiresAt?: string; user?: string } | null => {
+    // `user` names who acts (audit logs, the publisher): a key's label is unique only per user.
     if (subject.kind === 'key') {
       const key = this.options.tokens?.tokenById(subject.id);
-      return key ? { grants: key.grants, label: key.label, ...(key.expiresAt !== undefined ? { expiresAt: key.expiresAt } : {}) } : null;
+      return key ? { grants: key.grants, label: key.label, ...(key.expiresAt !== undefined ? { expiresAt: key.expiresAt } : {}), ...(key.user !== undefined ? { user: key.user } : {}) } : null;
     }
-    if (this.options.users.some((u) => u.username === subject.username)) return { grants: EVERYTHING, label: subject.username };
+    if (this.options.users.some((u) => u.username === subject.username)) return { grants: EVERYTHING, label: subject.username, user: subject.username };
     const user = this.options.tokens?.user(subject.username);
-    return user ? { grants: user.grants, label: user.username } : null;
+    return user ? { grants: user.grants, label: user.username, user: user.username } : null;
   };
 
   /** The configured user a Basic header names, checked against every user (constant time). */

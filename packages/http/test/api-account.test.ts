@@ -15,6 +15,7 @@ import { createTarball } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { erlangUnavailable, erlBinary, runErlang } from '@hexrepo/test-support/erlang';
 import { Access, createHostHandler, decodeEtf, encodeEtf, listen, type Etf, type RunningServer } from '../src/index.js';
+import { MAX_KEYS_PER_USER } from '../src/api-account.js';
 import { FIXTURES } from './helpers.js';
 
 const ETF = 'application/vnd.hex+erlang';
@@ -156,6 +157,23 @@ describe('owners', () => {
     expect((await call('PUT', '/api/packages/alpha/owners/alice', { auth: ALICE, body: { level: 'full' } })).status).toBe(403);
     expect((await call('PUT', '/api/packages/alpha/owners/alice', { auth: admin, body: { level: 'full' } })).status).toBe(204);
   });
+  it('tells a credential that cannot read the repository nothing about which packages exist (403 either way)', async () => {
+    const outsider = (await tokens.create({ label: 'pub-only', grants: [{ repository: 'pub', scopes: ['read', 'write'], packages: [] }] })).token;
+    for (const method of ['PUT', 'DELETE']) {
+      const known = await call(method, '/api/packages/alpha/owners/bob', { auth: outsider, body: { level: 'full' } });
+      const unknown = await call(method, '/api/packages/nothere/owners/bob', { auth: outsider, body: { level: 'full' } });
+      expect([method, known.status, unknown.status]).toEqual([method, 403, 403]);
+      expect(String(asMap(unknown.term).message).replace('nothere', 'alpha')).toBe(asMap(known.term).message);
+    }
+  });
+  it('never leaves a package that has a full owner without one: no demoting the last, no transfer to a maintainer', async () => {
+    expect((await publish(ALICE, 'delta', '1.0.0')).status).toBe(201);
+    const demote = await call('PUT', '/api/packages/delta/owners/alice', { auth: ALICE, body: { level: 'maintainer' } });
+    expect([demote.status, asMap(demote.term).errors]).toEqual([422, { level: 'cannot demote last full owner of package' }]);
+    const transfer = await call('PUT', '/api/packages/delta/owners/bob', { auth: ALICE, body: { level: 'maintainer', transfer: true } });
+    expect([transfer.status, asMap(transfer.term).errors]).toEqual([422, { level: 'cannot demote last full owner of package' }]);
+    expect(asList((await call('GET', '/api/packages/delta/owners', { auth: reader })).term).map((o) => [o.username, o.level])).toEqual([['alice', 'full']]);
+  });
 });
 
 describe('GET /auth', () => {
@@ -233,10 +251,19 @@ describe('keys', () => {
     expect((await call('DELETE', '/api/keys/laptop', { auth: ALICE })).status).toBe(404);
     const a = String(asMap((await call('POST', '/api/keys', { auth: ALICE, body: { name: 'a', permissions: [{ domain: 'api', resource: 'read' }] } })).term).secret);
     expect((await call('POST', '/api/keys', { auth: ALICE, body: { name: 'b', permissions: [{ domain: 'api' }] } })).status).toBe(201);
-    // api:read cannot make keys (hex.pm: api:write).
+    // api:read cannot make keys, nor revoke them: a leaked read key must not take the write keys down (hex.pm: api:write).
     expect((await call('POST', '/api/keys', { auth: a, body: { name: 'c', permissions: [{ domain: 'api', resource: 'read' }] } })).status).toBe(403);
-    const all = await call('DELETE', '/api/keys', { auth: a });
-    expect([all.status, asMap(all.term).name, asMap(all.term).authing_key]).toEqual([200, 'a', true]);
+    expect((await call('DELETE', '/api/keys/b', { auth: a })).status).toBe(403);
+    expect((await call('DELETE', '/api/keys', { auth: a })).status).toBe(403);
+    expect(
+      tokens
+        .list()
+        .filter((t) => t.user === 'alice')
+        .map((t) => t.label),
+    ).toEqual(['a', 'b']);
+    const b = String(asMap((await call('POST', '/api/keys', { auth: ALICE, body: { name: 'b2', permissions: [{ domain: 'api' }] } })).term).secret);
+    const all = await call('DELETE', '/api/keys', { auth: b });
+    expect([all.status, asMap(all.term).name, asMap(all.term).authing_key]).toEqual([200, 'b2', true]);
     expect(tokens.list().filter((t) => t.user === 'alice')).toEqual([]);
     // carol's key is hers, untouched.
     expect(
@@ -245,6 +272,37 @@ describe('keys', () => {
         .filter((t) => t.user === 'carol')
         .map((t) => t.label),
     ).toEqual(['ci-read']);
+  });
+  it('a short-lived key cannot make a key that outlives it: the new key is revoked when the old one is', async () => {
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const short = String(asMap((await call('POST', '/api/keys', { auth: BOB, body: { name: 'short', permissions: [{ domain: 'api', resource: 'write' }], revoke_at: at } })).term).secret);
+    const forever = await call('POST', '/api/keys', { auth: short, body: { name: 'forever', permissions: [{ domain: 'api', resource: 'write' }] } });
+    expect([forever.status, asMap(forever.term).revoke_at]).toEqual([201, at]);
+    const later = await call('POST', '/api/keys', { auth: short, body: { name: 'later', permissions: [{ domain: 'api' }], revoke_at: new Date(Date.now() + 7_200_000).toISOString() } });
+    expect([later.status, asMap(later.term).revoke_at]).toEqual([201, at]);
+    expect(
+      tokens
+        .list()
+        .filter((t) => t.user === 'bob')
+        .map((t) => [t.label, t.expiresAt]),
+    ).toEqual([
+      ['short', at],
+      ['forever', at],
+      ['later', at],
+    ]);
+    // Bob's password is not short-lived: keys it makes live as long as asked.
+    expect(asMap((await call('POST', '/api/keys', { auth: BOB, body: { name: 'laptop', permissions: [{ domain: 'api' }] } })).term).revoke_at).toBe(null);
+  });
+  it(`a user keeps at most ${MAX_KEYS_PER_USER} API keys: the credentials every server re-reads stay bounded`, async () => {
+    await tokens.addUser({ username: 'erin', password: 'erin-password-123', grants: [{ repository: 'acme', scopes: ['read'], packages: [] }] });
+    const ERIN = basic('erin', 'erin-password-123');
+    for (let i = 0; i < MAX_KEYS_PER_USER; i++) expect((await call('POST', '/api/keys', { auth: ERIN, body: { name: `k${i}`, permissions: [{ domain: 'api', resource: 'read' }] } })).status).toBe(201);
+    const over = await call('POST', '/api/keys', { auth: ERIN, body: { name: 'one-more', permissions: [{ domain: 'api', resource: 'read' }] } });
+    expect([over.status, asMap(over.term).errors]).toEqual([422, { name: `you have ${MAX_KEYS_PER_USER} keys already` }]);
+    expect(tokens.list().filter((t) => t.user === 'erin').length).toBe(MAX_KEYS_PER_USER);
+    // Revoking one makes room again.
+    expect((await call('DELETE', '/api/keys/k0', { auth: ERIN })).status).toBe(200);
+    expect((await call('POST', '/api/keys', { auth: ERIN, body: { name: 'one-more', permissions: [{ domain: 'api', resource: 'read' }] } })).status).toBe(201);
   });
 });
 
@@ -269,7 +327,7 @@ describe('audit logs', () => {
   it('GET /users/me/audit-logs: the caller’s own events, key events included', async () => {
     const res = keep('user audit logs', await call('GET', '/api/users/me/audit-logs', { auth: ALICE }));
     const actions = asList(res.term).map((e) => e.action);
-    expect(actions.slice(0, 4)).toEqual(['key.remove', 'key.remove', 'key.generate', 'key.generate']);
+    expect(actions.slice(0, 4)).toEqual(['key.remove', 'key.remove', 'key.remove', 'key.generate']);
     expect(actions).toContain('release.publish');
     expect(actions.filter((a) => a === 'owner.add').length).toBe(2);
   });

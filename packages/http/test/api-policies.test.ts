@@ -119,6 +119,14 @@ describe('policies over the API and the repository endpoint', () => {
     expect((await fetch(`${server.url}/policies/open-one`)).status).toBe(200);
   });
 
+  it('public repository: the API hides a private policy from who could not fetch it (401), lists only public ones anonymously', async () => {
+    expect((await call('GET', '/api/policies/strict-prod')).status).toBe(401);
+    expect((await call('GET', '/api/policies/strict-prod', { token: reader })).status).toBe(200);
+    expect((await call('GET', '/api/policies/open-one')).status).toBe(200);
+    const anonymous = await call('GET', '/api/policies');
+    expect([anonymous.status, ((await anonymous.json()) as { name: string }[]).map((p) => p.name)]).toEqual([200, ['open-one']]);
+  });
+
   it('private repository: a public policy is open (policy.proto: visibility is read at the edge), a private one is not', async () => {
     await call('POST', '/api/repos/secret/policies/open-one', { token: admin, json: { visibility: 'public' } });
     await call('POST', '/api/repos/secret/policies/closed-one', { token: admin, json: {} });

@@ -319,3 +319,23 @@ describe('the device flow without a browser', () => {
     expect([expired.status, expired.body!.error]).toEqual([400, 'expired_token']);
   });
 });
+
+describe('what a token does is recorded as its user', () => {
+  it('two users with a key of the same name: each token acts as its own user, and neither sees the other’s audit log', async () => {
+    await tokens.addUser({ username: 'bob', password: 'bob-password-123', grants: [{ repository: 'alpha', scopes: ['read'], packages: [] }] });
+    const alices = (await tokens.create({ label: 'laptop', user: 'alice', grants: [{ repository: 'alpha', scopes: ['read', 'write'], packages: [] }] })).token;
+    const bobs = (await tokens.create({ label: 'laptop', user: 'bob', grants: [{ repository: 'alpha', scopes: ['read'], packages: [] }] })).token;
+    const alice = `Bearer ${(await exchange(alices, 'api')).access}`;
+    const bob = `Bearer ${(await exchange(bobs, 'api')).access}`;
+    expect((await publish('alpha', 'private_thing', '1.0.0', alice)).status).toBe(201);
+    const json = async (res: Response): Promise<Record<string, Etf>[]> => {
+      expect(res.status).toBe(200);
+      return (await res.json()) as Record<string, Etf>[];
+    };
+    const mine = (auth: string): Promise<Record<string, Etf>[]> => fetch(`${server.url}/api/users/me/audit-logs`, { headers: { authorization: auth, accept: 'application/json' } }).then(json);
+    expect((await mine(bob)).map((e) => JSON.stringify(e.params))).not.toContainEqual(expect.stringContaining('private_thing'));
+    expect((await mine(alice)).map((e) => [e.action, e.user])).toContainEqual(['release.publish', 'alice']);
+    const log = await fetch(`${server.url}/api/packages/private_thing/audit-logs`, { headers: { authorization: alice, accept: 'application/json' } }).then(json);
+    expect(log.map((e) => [e.action, e.user])).toEqual([['release.publish', 'alice']]);
+  });
+});

@@ -232,6 +232,10 @@ export async function importBundle(store: BlobStore, upstream: Upstream, bundle:
   }
   // Everything verified: store registry files first (a tarball is servable only with its packages/NAME).
   const notes: string[] = [...manifest.notes];
+  // manifest.json is not signed: a fetch time claimed later than this import is a lie (it would
+  // make an old packages/NAME win below, and look fresh to the cache for ever).
+  const importedAt = opts.now ?? Date.now();
+  const fetchedAtOf = (o: BundleObject): number => Math.min(o.fetchedAt, importedAt);
   let stored = 0;
   let kept = 0;
   const ordered = [...objects.filter((x) => x.o.path.startsWith('packages/')), ...objects.filter((x) => !x.o.path.startsWith('packages/'))];
@@ -246,8 +250,13 @@ export async function importBundle(store: BlobStore, upstream: Upstream, bundle:
       const name = o.path.slice('packages/'.length);
       let newer = false;
       try {
-        verifyPackage(current.body, upstream.publicKey, upstream.repository, name);
-        newer = (meta?.fetchedAt ?? current.mtime.getTime()) > o.fetchedAt;
+        const have = verifyPackage(current.body, upstream.publicKey, upstream.repository, name);
+        // Releases are only ever added upstream (reverts aside): a bundle's copy listing fewer of the
+        // stored copy's releases and nothing else is the older one, whatever the manifest claims.
+        const haveVersions = new Set(have.releases.map((r) => r.version));
+        const bundled = packages.get(name)?.releases ?? [];
+        const subset = bundled.length < haveVersions.size && bundled.every((r) => haveVersions.has(r.version));
+        newer = subset || (meta?.fetchedAt ?? current.mtime.getTime()) > fetchedAtOf(o);
       } catch {
         newer = false;
       }
@@ -258,11 +267,11 @@ export async function importBundle(store: BlobStore, upstream: Upstream, bundle:
       }
     }
     await store.put(o.path, body, { contentType: 'application/octet-stream' });
-    await writeMeta(store, o.path, { etag: null, fetchedAt: o.fetchedAt, sha256: o.sha256 });
+    await writeMeta(store, o.path, { etag: null, fetchedAt: fetchedAtOf(o), sha256: o.sha256 });
     stored++;
   }
   const id = createHash('sha256').update(bundle).digest('hex').slice(0, 16);
-  const pin: MirrorPin = { created: opts.now ?? Date.now(), source: `bundle ${manifest.source} (${id})`, paths: objects.map((x) => x.o.path) };
+  const pin: MirrorPin = { created: importedAt, source: `bundle ${manifest.source} (${id})`, paths: objects.map((x) => x.o.path) };
   await store.put(pinKey(id), new TextEncoder().encode(JSON.stringify(pin)), { contentType: 'application/json' });
   return { pin: id, stored, kept, notes };
 }

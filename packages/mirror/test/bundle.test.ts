@@ -131,6 +131,35 @@ describe('bundles', () => {
     expect(await importBundle(older, offline(), bundle)).toMatchObject({ stored: 4, kept: 0 });
     expect(Buffer.compare((await older.get('packages/baz'))!.body, (await source.get('packages/baz'))!.body)).toBe(0);
   });
+  it('refuses a rollback: a bundle cannot claim its old packages/NAME was fetched later (the manifest is unsigned)', async () => {
+    const { bundle, manifest } = await exportBundle(source, upstream, LOCK, { source: 'mix.lock' });
+    // The stored packages/baz is newer: the upstream signed it after publishing baz 1.1.0.
+    const current = verifyPackage((await source.get('packages/baz'))!.body, upstream.publicKey, 'hexpm', 'baz');
+    const later = buildPackage(
+      { repository: 'hexpm', name: 'baz', releases: [...current.releases, ...current.releases.map((r) => ({ ...r, version: '1.1.0' }))].map((r) => ({ ...r, outerChecksum: r.outerChecksum! })) },
+      up.upstream.privateKey,
+    );
+    const target = new FsStore(join(tmp, 'target-rollback'));
+    await target.put('packages/baz', later);
+    await writeMeta(target, 'packages/baz', { etag: null, fetchedAt: Date.now() - 1000, sha256: sha256Hex(later) });
+    // The carrier of the bundle rewrites only the unsigned manifest: "fetched" far in the future.
+    const members = readBundleMembers(bundle);
+    const future = Date.now() + 10 * 365 * 86_400_000;
+    members.set('manifest.json', new TextEncoder().encode(JSON.stringify({ ...manifest, objects: manifest.objects.map((o) => ({ ...o, fetchedAt: future })) })));
+    const forged = writeBundleMembers(
+      [...members].map(([name, body]) => ({ name, body })),
+      Date.now(),
+    );
+    const before = Date.now();
+    const r = await importBundle(target, offline(), forged);
+    expect(Buffer.compare((await target.get('packages/baz'))!.body, later)).toBe(0);
+    expect(r.notes).toContain("packages/baz: the stored copy is newer than the bundle's and stays");
+    // Nothing imported may look fresher than the import itself: the cache revalidates it on time.
+    for (const path of ['packages/quux', 'tarballs/baz-1.0.0.tar', 'tarballs/quux-0.1.0.tar']) {
+      expect(parseMeta((await target.get(metaKey(path)))!.body)!.fetchedAt, path).toBeLessThanOrEqual(Date.now());
+      expect(parseMeta((await target.get(metaKey(path)))!.body)!.fetchedAt, path).toBeGreaterThanOrEqual(before);
+    }
+  });
 });
 
 describe('evict and status', () => {

@@ -106,7 +106,7 @@ export interface IssuedTokens {
 }
 
 /** The subject's grants now, or null when it no longer exists (key revoked or expired, user removed). */
-export type SubjectGrants = (subject: OAuthSubject) => { grants: Grant[]; label: string; expiresAt?: string } | null;
+export type SubjectGrants = (subject: OAuthSubject) => { grants: Grant[]; label: string; expiresAt?: string; user?: string } | null;
 
 /** A device authorization waiting for a user, as the approval page shows it. */
 export interface PendingDevice {
@@ -304,7 +304,7 @@ export class OAuthStore {
     const subject = current(s.subject);
     if (!subject) return null;
     const expiresAt = subject.expiresAt !== undefined && Date.parse(subject.expiresAt) < Date.parse(s.accessExpiresAt) ? subject.expiresAt : s.accessExpiresAt;
-    return { id: `oauth:${s.id}`, label: subject.label, grants: deriveGrants(subject.grants, s.scopes, s.repository), createdAt: s.createdAt, expiresAt };
+    return { id: `oauth:${s.id}`, label: subject.label, grants: deriveGrants(subject.grants, s.scopes, s.repository), createdAt: s.createdAt, expiresAt, ...(subject.user !== undefined ? { user: subject.user } : {}) };
   }
 
   /** Start a session for a subject that proved itself (an API key exchanged, a device approved). */

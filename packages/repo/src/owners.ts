@@ -47,7 +47,8 @@ export async function readOwners(store: BlobStore, name: string): Promise<Owner[
 
 /**
  * Make `username` an owner of `name` at `level` (a second call changes the level). With `transfer`,
- * the user becomes the only owner (hex.pm's ownership transfer). Returns the owners as written.
+ * the user becomes the only owner (hex.pm's ownership transfer). OWNERSHIP_INVALID when a package
+ * with a full owner would be left without one. Returns the owners as written.
  */
 export async function addOwner(store: BlobStore, name: string, username: string, level: OwnerLevel, opts: { transfer?: boolean; now?: () => number } = {}): Promise<Owner[]> {
   const key = ownersKey(name);
@@ -55,6 +56,12 @@ export async function addOwner(store: BlobStore, name: string, username: string,
   return updateJsonState(store, key, (current) => {
     const before = opts.transfer ? [] : parseOwners(key, current);
     const owners = before.some((o) => o.username === username) ? before.map((o) => (o.username === username ? { ...o, level, addedAt } : o)) : [...before, { username, level, addedAt }];
+    // Demoting the last full owner (or transferring to a maintainer) would strand the package as
+    // surely as removing that owner: nobody but an admin could manage it any more.
+    const hadFull = parseOwners(key, current).some((o) => o.level === 'full');
+    if (hadFull && !owners.some((o) => o.level === 'full')) {
+      throw new HexrepoError('OWNERSHIP_INVALID', `${name} would have no full owner left: make another user a full owner first, or transfer with level "full"`, { field: 'level', problem: 'cannot demote last full owner of package' });
+    }
     const file: OwnersFile = { format: 1, package: name, owners };
     return { value: file, result: owners };
   });
