@@ -47,7 +47,7 @@ export async function eagerSync({ scale, concurrency }) {
   const packages = Math.max(10, Math.round(20_000 * scale));
   log(`eager: building a synthetic upstream of ${packages} packages …`);
   const up = await startSyntheticUpstream({ packages });
-  log(`eager: upstream ready in ${up.buildSeconds.toFixed(1)} s (${up.packages} packages, ${up.releases} releases) at ${up.url}`);
+  log(`eager: upstream ready in ${up.buildSeconds.toFixed(1)} s (${up.packages} packages, ${up.releases} releases; registry ${up.cache}) at ${up.url}`);
   const dir = await mkdtemp(join(tmpdir(), 'hexrepo-bench-mirror-'));
   const keyFile = join(dir, 'upstream.pem');
   writeFileSync(keyFile, up.publicKeyPem);
@@ -70,7 +70,7 @@ export async function eagerSync({ scale, concurrency }) {
       );
     }
     return [
-      `Synthetic upstream: ${up.packages} packages, ${up.releases} releases (scale ${scale}), registry signed at start in ${up.buildSeconds.toFixed(1)} s; sync with --concurrency ${concurrency} into a folder store on loopback.`,
+      `Synthetic upstream: ${up.packages} packages, ${up.releases} releases (scale ${scale}), registry ready in ${up.buildSeconds.toFixed(1)} s (${up.cache.startsWith('loaded') ? 'loaded from the on-disk cache' : 'built'}); sync with --concurrency ${concurrency} into a folder store on loopback.`,
       '',
       '| run | time | requests | req/s | fetched | skipped | bytes | peak RSS |',
       '|---|---|---|---|---|---|---|---|',

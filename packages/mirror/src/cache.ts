@@ -14,8 +14,8 @@
  * the stored bytes is ignored (the object then counts as stale and is re-verified).
  */
 import { HexrepoError } from '@hexrepo/core';
-import { contentEtag, type BlobStore } from '@hexrepo/storage';
-import { parseMirrorPath, readMeta, writeMeta, type MirrorMeta, type MirrorPath } from './layout.js';
+import { contentEtag, putMany, type BlobStore } from '@hexrepo/storage';
+import { metaKey, parseMirrorPath, readMeta, writeMeta, type MirrorMeta, type MirrorPath } from './layout.js';
 import type { UpstreamClient } from './upstream.js';
 import { sha256Hex, verifyNames, verifyPackage, verifyTarball, verifyVersions, type VerifiedPackage } from './verify.js';
 
@@ -88,6 +88,8 @@ export class MirrorCache {
   /** Verified stored objects by path, valid while the store's etag is unchanged. */
   readonly #memo = new Map<string, Memo>();
   readonly #inFlight = new Map<string, Promise<unknown>>();
+  /** Writes of this process per path (objects and metas), so a caller can tell its read is still current. */
+  readonly #writes = new Map<string, number>();
   /** updated_at (seconds) per package, from the latest verified `names` seen by this process. */
   #namesUpdated = new Map<string, number>();
 
@@ -150,7 +152,8 @@ export class MirrorCache {
 
   /** The stored object at `path` if it verifies (memoized per store etag), with its meta when the meta matches. */
   async #readStored<T>(path: string, verify: Verifier<T>, withMeta = true): Promise<Stored<T> | null> {
-    const obj = await this.#store.get(path);
+    // The meta is read alongside the object (one wait, not two); it only counts if it matches.
+    const [obj, meta] = await Promise.all([this.#store.get(path), withMeta ? readMeta(this.#store, path) : null]);
     if (!obj) return null;
     let memo = this.#memo.get(path);
     if (!memo || memo.storeEtag !== obj.etag) {
@@ -165,7 +168,6 @@ export class MirrorCache {
       memo = { storeEtag: obj.etag, sha256: sha256Hex(obj.body), data };
       this.#memo.set(path, memo);
     }
-    const meta = withMeta ? await readMeta(this.#store, path) : null;
     return { body: obj.body, sha256: memo.sha256, data: memo.data as T, meta: meta && meta.sha256 === memo.sha256 ? meta : null };
   }
 
@@ -200,23 +202,40 @@ export class MirrorCache {
     return this.#served(p, stored, 'stale', err);
   }
 
-  /** Store verified bytes, then their meta (in that order: an object without meta is merely stale). */
-  async #keep(path: string, body: Uint8Array, etag: string | null, data: unknown): Promise<string> {
-    const { etag: storeEtag } = await this.#store.put(path, body);
-    const sha256 = sha256Hex(body);
-    await writeMeta(this.#store, path, { etag, fetchedAt: this.#now(), sha256 });
-    this.#memo.set(path, { storeEtag, sha256, data });
+  #wrote(path: string): void {
+    this.#writes.set(path, (this.#writes.get(path) ?? 0) + 1);
+  }
+
+  /**
+   * Store verified bytes and their meta as one batch, renamed in that order (an object without meta
+   * is merely stale), so a folder store syncs both in one wave. `sha256` is the digest already
+   * computed while verifying, when there is one.
+   */
+  async #keep(path: string, body: Uint8Array, etag: string | null, data: unknown, sha256 = sha256Hex(body)): Promise<string> {
+    const meta: MirrorMeta = { etag, fetchedAt: this.#now(), sha256 };
+    const [placed] = await putMany(this.#store, [
+      { key: path, body },
+      { key: metaKey(path), body: new TextEncoder().encode(JSON.stringify(meta)), opts: { contentType: 'application/json' } },
+    ]);
+    this.#memo.set(path, { storeEtag: placed!.etag, sha256, data });
+    this.#wrote(path);
     this.#onEvent({ type: 'stored', path, bytes: body.byteLength });
     return sha256;
   }
 
-  /** A registry file (or installs CSV): served while fresh, revalidated with If-None-Match after. */
-  async #revalidated<T>(p: MirrorPath, verify: Verifier<T>, force = false): Promise<{ obj: MirrorObject; data: T } | null> {
-    const stored = await this.#readStored(p.path, verify);
+  /**
+   * A registry file (or installs CSV): served while fresh, revalidated with If-None-Match after.
+   * `absent`: the caller has just read the store and found nothing there (with this process's
+   * write count for the path before that read), so it is not read again.
+   */
+  async #revalidated<T>(p: MirrorPath, verify: Verifier<T>, force = false, absent?: { writes: number | undefined }): Promise<{ obj: MirrorObject; data: T } | null> {
+    const writes = absent ? absent.writes : this.#writes.get(p.path);
+    const stored = absent ? null : await this.#readStored(p.path, verify);
     if (stored && !force && this.#fresh(p, stored.meta)) return this.#served(p, stored, 'hit');
     return this.#coalesce(`revalidate:${p.path}`, async () => {
-      // Another caller may have refreshed it while this one waited on the store.
-      const current = (await this.#readStored(p.path, verify)) ?? stored;
+      // Another caller of this process may have refreshed it while this one waited on the store
+      // (it counted a write); otherwise what was just read is current and the store is not read again.
+      const current = this.#writes.get(p.path) === writes ? stored : ((await this.#readStored(p.path, verify)) ?? stored);
       let answer;
       try {
         answer = await this.#client.get(p.path, { etag: current?.meta?.etag ?? null });
@@ -227,6 +246,7 @@ export class MirrorCache {
       if (answer.status === 'not-modified') {
         if (!current?.meta) return this.#staleOr(p, current, this.#upstreamFailed(p.path, new HexrepoError('UPSTREAM_UNAVAILABLE', `the upstream answered 304 for ${p.path} without being asked a conditional request`)));
         await writeMeta(this.#store, p.path, { etag: answer.etag ?? current.meta.etag, fetchedAt: this.#now(), sha256: current.sha256 });
+        this.#wrote(p.path);
         return this.#served(p, current, 'revalidated');
       }
       this.stats.bytesFromUpstream += answer.body.byteLength;
@@ -248,17 +268,19 @@ export class MirrorCache {
   async #package(name: string, force: boolean): Promise<VerifiedPackage | null> {
     const p: MirrorPath = { kind: 'package', path: `packages/${name}`, name };
     const verify = (b: Uint8Array): VerifiedPackage => verifyPackage(b, this.upstream.publicKey, this.upstream.repository, name);
-    if (!force) {
-      // Tarballs never wait on the upstream for a package that is stored: clients fetch
-      // packages/NAME (revalidating it) right before its tarballs.
-      const stored = await this.#readStored(p.path, verify, false);
-      if (stored) return stored.data;
-    }
-    return (await this.#revalidated(p, verify, force))?.data ?? null;
+    if (force) return (await this.#revalidated(p, verify, true))?.data ?? null;
+    // Tarballs never wait on the upstream for a package that is stored: clients fetch
+    // packages/NAME (revalidating it) right before its tarballs.
+    const writes = this.#writes.get(p.path);
+    const stored = await this.#readStored(p.path, verify, false);
+    if (stored) return stored.data;
+    return (await this.#revalidated(p, verify, false, { writes }))?.data ?? null;
   }
 
   async #tarball(p: Extract<MirrorPath, { version: string }>): Promise<MirrorObject | null> {
-    let pkg = await this.#package(p.name, false);
+    // Both reads at once: a miss then waits on the store once before the upstream, not twice.
+    const [firstPkg, stored] = await Promise.all([this.#package(p.name, false), this.#readStored(p.path, () => null, false)]);
+    let pkg = firstPkg;
     let release = pkg?.releases.find((r) => r.version === p.version);
     if (pkg && !release) {
       // Published since the stored packages/NAME was fetched?
@@ -272,7 +294,6 @@ export class MirrorCache {
         hint: 'fetch this release from the upstream directly',
       });
     }
-    const stored = await this.#readStored(p.path, () => null, false);
     if (stored && stored.sha256 === checksum) return this.#served(p, stored, 'hit').obj;
     return this.#coalesce(`tarball:${p.path}:${checksum}`, async () => {
       let answer;
@@ -292,7 +313,7 @@ export class MirrorCache {
         this.#onEvent({ type: 'refused', path: p.path, error });
         throw error;
       }
-      const sha256 = await this.#keep(p.path, answer.body, answer.etag, null);
+      const sha256 = await this.#keep(p.path, answer.body, answer.etag, null, checksum.toLowerCase());
       return this.#served(p, { body: answer.body, sha256, data: null }, stored ? 'refreshed' : 'miss').obj;
     });
   }

@@ -2,7 +2,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isHexrepoError, type HexrepoError } from '@hexrepo/core';
-import { FsStore } from '@hexrepo/storage';
+import { FsStore, type BlobStore } from '@hexrepo/storage';
 import { startFaultProxy, startStaticUpstream, type FaultProxy, type Listening } from '@hexrepo/test-support/hex-upstream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { metaKey, MirrorCache, readMeta, resolveUpstream, sha256Hex, UpstreamClient, type MirrorCacheOptions, type MirrorEvent } from '../src/index.js';
@@ -83,6 +83,60 @@ describe('MirrorCache', () => {
     expect((await cache.get('packages/foo'))?.outcome).toBe('hit');
     expect(upstream.requests.length).toBe(before);
     expect(cache.stats).toMatchObject({ misses: 2, hits: 2, bytesFromUpstream: expected.length + (await upstreamBytes('packages/foo')).length });
+  });
+
+  it('on a miss reads the store once before the upstream, then writes object and meta in one batch and reads nothing back', async () => {
+    // A real folder store, with each call written down along with how many upstream requests preceded it.
+    const inner = new FsStore(join(dir, `mirror-${n++}`));
+    const log: { op: string; keys: string[]; upstream: number }[] = [];
+    const note = (op: string, keys: string[]): void => void log.push({ op, keys, upstream: upstream.requests.length });
+    const store: BlobStore = {
+      url: inner.url,
+      get: (key) => (note('get', [key]), inner.get(key)),
+      head: (key) => (note('head', [key]), inner.head(key)),
+      put: (key, body, opts) => (note('put', [key]), inner.put(key, body, opts)),
+      putMany: (entries) => (
+        note(
+          'putMany',
+          entries.map((e) => e.key),
+        ),
+        inner.putMany(entries)
+      ),
+      delete: (key) => inner.delete(key),
+      list: (prefix) => inner.list(prefix),
+    };
+    const { cache } = mirror({ store });
+    const writes = (): typeof log => log.filter((e) => e.op === 'put' || e.op === 'putMany');
+
+    // A cold tarball: packages/bar and then the tarball are fetched, each stored as one batch.
+    expect((await cache.get('tarballs/bar-1.0.0.tar'))?.outcome).toBe('miss');
+    const fetched = upstream.requests.map((r) => r.path);
+    expect(fetched).toEqual(['/packages/bar', '/tarballs/bar-1.0.0.tar']);
+    expect(writes()).toEqual([
+      { op: 'putMany', keys: ['packages/bar', metaKey('packages/bar')], upstream: 1 },
+      { op: 'putMany', keys: ['tarballs/bar-1.0.0.tar', metaKey('tarballs/bar-1.0.0.tar')], upstream: 2 },
+    ]);
+    // Each key read once, all before the first upstream request: nothing just written is read back.
+    const reads = log.filter((e) => e.op === 'get' || e.op === 'head');
+    expect(reads.every((e) => e.upstream === 0)).toBe(true);
+    expect(reads.map((e) => e.keys[0]).sort()).toEqual(['packages/bar', 'tarballs/bar-1.0.0.tar']);
+
+    // A registry file miss: its object and meta read together once, one batch written after the fetch.
+    log.length = 0;
+    upstream.requests.length = 0;
+    expect((await cache.get('packages/foo'))?.outcome).toBe('miss');
+    expect(log).toEqual([
+      { op: 'get', keys: ['packages/foo'], upstream: 0 },
+      { op: 'get', keys: [metaKey('packages/foo')], upstream: 0 },
+      { op: 'putMany', keys: ['packages/foo', metaKey('packages/foo')], upstream: 1 },
+    ]);
+    // What the batch stored is what is served next, from the store.
+    log.length = 0;
+    const hit = await cache.get('tarballs/bar-1.0.0.tar');
+    expect(hit?.outcome).toBe('hit');
+    expect(Buffer.from(hit!.body).equals(await upstreamBytes('tarballs/bar-1.0.0.tar'))).toBe(true);
+    expect(await readMeta(inner, 'tarballs/bar-1.0.0.tar')).toMatchObject({ sha256: sha256Hex(hit!.body) });
+    expect(writes()).toEqual([]);
   });
 
   it('answers null for what the upstream does not have, and for paths a mirror never serves', async () => {

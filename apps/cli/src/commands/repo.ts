@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { assertRepoName, HexrepoError, isHostConfig, parseHostConfig, parseProjectConfig, PROJECT_FILE, type HostRepositoryConfig } from '@hexrepo/core';
 import { fingerprint, publicKeyPem } from '@hexrepo/registry';
 import { buildRegistry, clientSetup, defaultCachePath, formatClientSetup, storeCachePath, PUBLIC_KEY_KEY, saveCache, writeNewKey } from '@hexrepo/repo';
-import { FsStore } from '@hexrepo/storage';
+import { mirrorSetupLines, resolveUpstream, type Upstream } from '@hexrepo/mirror';
+import { FsStore, type BlobStore } from '@hexrepo/storage';
 import { type Command, str, usage } from '../command.js';
 import { displayPath, isInside } from '../project.js';
 import { openStore } from '../stores.js';
@@ -62,9 +63,11 @@ export function repositoryUrl(base: string, repo: { name: string; root: boolean 
 export const repo: Command = {
   name: 'repo',
   summary: 'Add repositories to a host (one server, several repositories) and list them.',
-  usage: 'hexrepo repo add NAME [DIR] [--store URL] [--access private|public] [--root] [--url URL]\n       hexrepo repo list [--json]',
+  usage:
+    'hexrepo repo add NAME [DIR | --public-dir DIR | --store URL] [--access private|public] [--root] [--url URL]\n       hexrepo repo add NAME --mirror [--upstream URL --upstream-name NAME --upstream-key PEM] [DIR | --public-dir DIR | --store URL] [...]\n       hexrepo repo list [--json]',
   help: `
-  hexrepo repo add  NAME [DIR] [--store URL] [--access private|public] [--root] [--url URL] [--json]
+  hexrepo repo add  NAME [DIR | --public-dir DIR | --store URL] [--access private|public] [--root] [--url URL] [--json]
+  hexrepo repo add  NAME --mirror [--upstream URL --upstream-name NAME --upstream-key PEM] [DIR | --public-dir DIR | --store URL] [...]
   hexrepo repo list [--url URL] [--json]
 
 Run in the host's folder: its hexrepo.json lists the repositories "hexrepo serve" serves, each
@@ -77,14 +80,28 @@ its public folder DIR (default repos/NAME/public) or the store URL, initialised 
 and an empty signed registry, and its entry in hexrepo.json; then prints the Mix and rebar3 set-up
 lines with the repository's URL. Restart "hexrepo serve" to serve it.
 
+add --mirror adds a read-only mirror instead (docs/mirror.md): no key, its cache folder DIR
+(default repos/NAME/public) or the store URL, and an entry with "mirror" in hexrepo.json. Without
+--upstream it mirrors hex.pm (and may be named hexpm); another upstream needs its URL and public key.
+
 Options:
+  --public-dir DIR   the repository's folder (the same as DIR)
   --store URL        keep the repository in this store (s3://…, gs://…, file://…) instead of a folder
+  --mirror           a mirror of an upstream Hex repository (default https://repo.hex.pm)
+  --upstream URL     the upstream's repository URL (with --mirror)
+  --upstream-name N  the repository name the upstream signs (with --mirror; default hexpm)
+  --upstream-key PEM the upstream's public key file (or PEM text); required unless it is hex.pm
   --access MODE      private (every read needs credentials; the default) or public (reads open)
   --root             also mount it at / and /api (at most one repository is the root)
   --url URL          the server's URL, for the printed set-up lines (default http://localhost:PORT)
   --json             print JSON`,
   options: {
     store: { type: 'string' },
+    'public-dir': { type: 'string' },
+    mirror: { type: 'boolean' },
+    upstream: { type: 'string' },
+    'upstream-name': { type: 'string' },
+    'upstream-key': { type: 'string' },
     access: { type: 'string' },
     root: { type: 'boolean' },
     url: { type: 'string' },
@@ -116,10 +133,16 @@ Options:
       return 0;
     }
 
-    const [name, dirArg, extra] = rest;
+    const [name, dirPositional, extra] = rest;
     if (!name) throw usage('repo', 'add needs the repository NAME');
     if (extra !== undefined) throw usage('repo', `add takes NAME and at most one DIR, got ${rest.length} arguments`);
-    assertRepoName(name, 'NAME');
+    const mirror = values.mirror === true;
+    // A mirror of hex.pm may take hex.pm's name, as in hexrepo.json.
+    if (!(mirror && name === 'hexpm')) assertRepoName(name, 'NAME');
+    for (const flag of ['upstream', 'upstream-name', 'upstream-key']) if (!mirror && values[flag] !== undefined) throw usage('repo', `--${flag} describes the upstream of a mirror: add --mirror`);
+    const publicDirFlag = str(values, 'public-dir');
+    if (publicDirFlag !== undefined && dirPositional !== undefined) throw usage('repo', 'give the folder once: DIR or --public-dir DIR');
+    const dirArg = publicDirFlag ?? dirPositional;
     const storeUrl = str(values, 'store');
     if (storeUrl !== undefined && dirArg !== undefined) throw usage('repo', 'give either DIR (a folder) or --store URL, not both');
     const access = str(values, 'access') ?? 'private';
@@ -138,10 +161,12 @@ Options:
     const keyPath = resolve(io.cwd, keyRel);
     const publicRel = storeUrl === undefined ? (dirArg ?? join('repos', name, 'public')) : undefined;
     const publicDir = publicRel !== undefined ? resolve(io.cwd, publicRel) : undefined;
-    for (const r of [...existing.filter((x) => x.publicDir !== undefined).map((x) => resolve(io.cwd, x.publicDir!)), ...(publicDir ? [publicDir] : [])]) {
+    // A mirror has no key; the check is for the key this command writes.
+    for (const r of mirror ? [] : [...existing.filter((x) => x.publicDir !== undefined).map((x) => resolve(io.cwd, x.publicDir!)), ...(publicDir ? [publicDir] : [])]) {
       if (isInside(keyPath, r)) throw new HexrepoError('CONFIG_INVALID', `the key ${keyPath} would be inside the served folder ${r}`, { hint: 'serve folders below the host folder (e.g. repos/NAME/public), never the host folder itself' });
     }
     const store = publicDir !== undefined ? new FsStore(publicDir) : await openStore(storeUrl!, { cwd: io.cwd });
+    if (mirror) return addMirror({ name, access, root, base, file, raw: host?.raw ?? {}, publicRel, publicDir, storeUrl, store, values }, io);
     // Never sign somebody's repository with a new key: its clients would refuse every file.
     if (await store.head(PUBLIC_KEY_KEY)) throw new HexrepoError('ALREADY_EXISTS', `${publicDir ?? store.url} already holds a repository (it has a public_key)`, { hint: 'add an empty folder or store, or serve that one with its own key' });
 
@@ -185,3 +210,87 @@ Options:
     return 0;
   },
 };
+
+/**
+ * `repo add NAME --mirror`: the host entry of a read-only mirror. The upstream is checked as
+ * `hexrepo serve` will check it (URL, name, a key that loads) before hexrepo.json changes.
+ */
+async function addMirror(
+  a: {
+    name: string;
+    access: string;
+    root: boolean;
+    base: string;
+    file: string;
+    raw: Record<string, unknown>;
+    publicRel: string | undefined;
+    publicDir: string | undefined;
+    storeUrl: string | undefined;
+    store: BlobStore;
+    values: Record<string, unknown>;
+  },
+  io: { cwd: string; out(s: string): void },
+): Promise<number> {
+  const { values } = a;
+  const url = str(values, 'upstream');
+  const repository = str(values, 'upstream-name');
+  const keyArg = str(values, 'upstream-key');
+  let keyPem: string | undefined;
+  // Kept in hexrepo.json as given: PEM text as it is, a file by its path from the host folder.
+  let keySetting: string | undefined;
+  if (keyArg !== undefined && keyArg.trimStart().startsWith('-----BEGIN')) {
+    keyPem = keySetting = keyArg;
+  } else if (keyArg !== undefined) {
+    const keyPath = resolve(io.cwd, keyArg);
+    try {
+      keyPem = await readFile(keyPath, 'utf8');
+    } catch (err) {
+      throw new HexrepoError('CONFIG_INVALID', `--upstream-key ${keyPath} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+        setting: 'mirror.publicKey',
+        hint: "give the upstream's public_key file (e.g. curl -o upstream.pem URL/public_key) or its PEM text",
+      });
+    }
+    keySetting = relative(io.cwd, keyPath);
+  }
+  let upstream: Upstream;
+  try {
+    upstream = resolveUpstream({ ...(url !== undefined ? { url } : {}), ...(repository !== undefined ? { repository } : {}), ...(keyPem !== undefined ? { publicKey: keyPem } : {}) });
+  } catch (err) {
+    if (err instanceof HexrepoError && err.details?.setting === 'mirror.publicKey' && keyPem === undefined) {
+      throw new HexrepoError('CONFIG_INVALID', `the upstream ${url ?? ''} needs its public key: pass --upstream-key FILE (only hex.pm's key is built in)`, {
+        setting: 'mirror.publicKey',
+        hint: "fetch it from the upstream's /public_key and check its fingerprint out of band",
+      });
+    }
+    throw err;
+  }
+  // A folder or store holding a repository is not a cache: its files would fail the upstream's checks.
+  if (await a.store.head(PUBLIC_KEY_KEY)) throw new HexrepoError('ALREADY_EXISTS', `${a.publicDir ?? a.store.url} already holds a repository (it has a public_key)`, { hint: 'give the mirror an empty folder or store of its own' });
+  if (a.publicDir !== undefined) await mkdir(a.publicDir, { recursive: true });
+
+  const mirrorSetting = { ...(url !== undefined ? { url } : {}), ...(repository !== undefined ? { repository } : {}), ...(keySetting !== undefined ? { publicKey: keySetting } : {}) };
+  const entry = { name: a.name, ...(a.publicRel !== undefined ? { publicDir: a.publicRel } : { store: a.storeUrl }), mirror: mirrorSetting, access: a.access, ...(a.root ? { root: true } : {}) };
+  const next = { ...a.raw, repositories: [...((a.raw.repositories as unknown[] | undefined) ?? []), entry] };
+  await writeAtomically(a.file, `${JSON.stringify(next, null, 2)}\n`);
+
+  const servedAt = repositoryUrl(a.base, { name: a.name, root: a.root });
+  const setup = mirrorSetupLines(servedAt, upstream);
+  if (values.json) {
+    io.out(`${JSON.stringify({ ...entry, url: servedAt, upstream: { url: upstream.url, repository: upstream.repository }, setup }, null, 2)}\n`);
+    return 0;
+  }
+  const shown = (p: string): string => displayPath(io.cwd, p);
+  io.out(
+    [
+      ...(a.publicDir !== undefined ? [`* creating ${shown(a.publicDir)}/ (the mirror's cache)`] : []),
+      `* adding ${a.name} (mirror of ${upstream.url}, repository ${upstream.repository}; ${a.access}${a.root ? ', root' : ''}) to ${shown(a.file)}`,
+      '',
+      `Mirror "${a.name}" is ready at ${servedAt} once "hexrepo serve" restarts; fill it ahead of time with "hexrepo mirror sync".`,
+      ...(a.access === 'private' ? ['', `Reads need a token: hexrepo token create --label ${a.name}-ci --repo ${a.name} --scope read (or add it with --access public)`] : []),
+      '',
+      ...setup,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
