@@ -14,7 +14,7 @@ import { refusal, type Access, type AccessDecision, type Identity } from './auth
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 import { advisoryViewMap, policyRoutes } from './api-policies.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
-import { bodyUnread, logPath } from './request.js';
+import { bodyUnread, logPath, requestOrigin } from './request.js';
 
 /** One repository of the host, as the API serves it. */
 export interface ApiRepository {
@@ -30,6 +30,8 @@ export interface ApiOptions {
   /** Largest upload accepted (tarballs and docs). */
   maxUploadBytes: number;
   logger?: Logger;
+  /** Build the URLs in answers (`url`, `html_url`) from `X-Forwarded-Proto`/`-Host` (requestOrigin). @default false */
+  trustProxy?: boolean;
 }
 
 export interface ApiRequestContext {
@@ -541,13 +543,13 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   };
 
   return async (req, res, target, state) => {
-    const host = req.headers.host ?? 'localhost';
+    const origin = requestOrigin(req, opts.trustProxy === true);
     const ctx: Ctx = {
       req,
       res,
       query: target.query,
-      base: `http://${host}${target.apiRoot}`,
-      site: `http://${host}${target.repoRoot}`,
+      base: `${origin}${target.apiRoot}`,
+      site: `${origin}${target.repoRoot}`,
       repo: target.repo,
       name: '',
       version: '',
