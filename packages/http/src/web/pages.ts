@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { compareVersions, formatError } from '@hexrepo/core';
+import { compareVersions, formatError, type Advisory } from '@hexrepo/core';
 import { SearchIndex, tarballKey, type PackageSummary, type RepoService } from '@hexrepo/repo';
 import type { Logger } from 'pino';
 import type { Access, Identity } from '../auth.js';
@@ -36,6 +36,12 @@ export interface WebHandler {
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
 /** Rendered READMEs kept, per release. */
 const README_CACHE = 200;
+
+/** An advisory in words (never colour only), linked to where a person reads it. */
+function advisoryText(a: Advisory): Html {
+  const href = safeHref(a.htmlUrl);
+  return h`<span class="badge" data-testid="advisory">⚠ advisory${a.severity ? `: ${a.severity}` : ''}</span> ${href ? h`<a href="${href}" rel="noopener nofollow">${a.id}</a>` : a.id}: ${a.summary}`;
+}
 
 /** Security headers every page carries: scripts and styles from this origin only, no framing. */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; connect-src 'self'";
@@ -215,8 +221,17 @@ ${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((
       (r) =>
         h`<tr data-testid="release" data-version="${r.version}"><td>${r.version}${r.version.includes('-') ? h` <span class="badge">pre-release</span>` : ''}</td><td>${day(r.publishedAt)}</td><td>${
           r.retired ? h`<span class="badge" data-testid="retired">⚠ retired: ${r.retired.reason}</span>${r.retired.message ? h` ${r.retired.message}` : ''}` : ''
-        }</td><td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td></tr>`,
+        }${(r.advisories ?? []).map((a, i) => h`${r.retired || i > 0 ? h`<br>` : ''}${advisoryText(a)}`)}</td><td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td></tr>`,
     );
+    const advisories = service.advisories(name);
+    const advisoryList = advisories.map(
+      (v) =>
+        h`<li data-testid="package-advisory" data-id="${v.advisory.id}">${advisoryText(v.advisory)}<br><span class="muted">affects ${v.versions.join(', ')}${v.advisory.aliases.length ? ` · also known as ${v.advisory.aliases.join(', ')}` : ''}</span></li>`,
+    );
+    const shownAdvisories = shown.advisories ?? [];
+    const advisoryNote = shownAdvisories.length
+      ? h`<p class="warning" role="note"><strong>⚠ ${shown.version} has ${shownAdvisories.length === 1 ? 'a security advisory' : `${shownAdvisories.length} security advisories`}</strong>: see <a href="#advisories-h">Advisories</a>.</p>`
+      : '';
     const retiredNote = shown.retired ? h`<p class="warning" role="note"><strong>⚠ Retired (${shown.retired.reason})</strong>${shown.retired.message ? `: ${shown.retired.message}` : ''}</p>` : '';
     const deps = shown.dependencies.map((d) => h`<li>${depLink(repo, d)} <code>${d.requirement}</code>${d.optional ? h` <span class="muted">optional</span>` : ''}</li>`);
     await page(
@@ -229,7 +244,9 @@ ${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((
 <h1>${name} <span class="muted">${shown.version}</span></h1>
 <p data-testid="description">${meta.description ?? ''}</p>
 ${retiredNote}
+${advisoryNote}
 <section aria-labelledby="readme-h"><h2 id="readme-h">README</h2>${body === null ? h`<p class="muted">This release has no README.</p>` : h`<div class="readme" data-testid="readme">${raw(body)}</div>`}</section>
+${advisoryList.length ? h`<section aria-labelledby="advisories-h"><h2 id="advisories-h">Advisories</h2><ul class="advisories">${advisoryList}</ul></section>` : ''}
 <section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0"><table><thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Status</th><th scope="col">Download</th></tr></thead><tbody>${rows}</tbody></table></div></section>
 </div><aside aria-label="About ${name}">
 <h2>Install</h2>
