@@ -45,3 +45,13 @@ export function requestOrigin(req: IncomingMessage, trustProxy: boolean): string
   }
   return `${proto}://${host}`;
 }
+
+/** True when `If-None-Match` (non-empty) lists `etag`; an empty header is absent (rebar3 sends one). */
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined || ifNoneMatch.trim() === '') return false;
+  const bare = etag.replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag.replace(/^W\//, '') === bare;
+  });
+}

@@ -13,7 +13,9 @@ import { looksLikePrivateKey, type BlobStore } from '@hexrepo/storage';
 import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
 import { createApiHandler, replyApiError, type ApiRequestContext } from './api.js';
-import { bodyUnread, logPath, requestOrigin } from './request.js';
+import { bodyUnread, etagMatches, logPath, requestOrigin } from './request.js';
+
+export { etagMatches };
 import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { hostRepositories, resolveMount, type HostedRepository } from './host.js';
 import { handleDevicePage } from './device-page.js';
@@ -63,16 +65,6 @@ export function clientKind(userAgent: string | undefined): 'mix' | 'rebar3' | 'c
   if (/rebar3?\//i.test(ua)) return 'rebar3';
   if (/^curl\//.test(ua)) return 'curl';
   return 'other';
-}
-
-/** True when `If-None-Match` (non-empty) lists `etag`; an empty header is absent (rebar3 sends one). */
-export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined || ifNoneMatch.trim() === '') return false;
-  const bare = etag.replace(/^W\//, '');
-  return ifNoneMatch.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag.replace(/^W\//, '') === bare;
-  });
 }
 
 function identityLabel(id: Identity | null): string | undefined {

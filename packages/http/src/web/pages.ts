@@ -115,7 +115,9 @@ export function createWebHandler(opts: WebOptions): WebHandler {
 
   const page = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, title: string, body: Html, extra: { query?: string; status?: number } = {}): Promise<void> => {
     const csrf = await sessions.csrfFor(req);
-    sendPage(req, res, extra.status ?? 200, layout({ title, user: userLabel(id), ...(extra.query !== undefined ? { query: extra.query } : {}), ...(csrf ? { csrf } : {}) }, body));
+    // A logged-in page carries the session's CSRF token (and on /-/tokens a new secret): never stored.
+    const cache = id !== null || csrf ? { 'cache-control': 'private, no-store' } : {};
+    sendPage(req, res, extra.status ?? 200, layout({ title, user: userLabel(id), ...(extra.query !== undefined ? { query: extra.query } : {}), ...(csrf ? { csrf } : {}) }, body), cache);
   };
   const notFound = (req: IncomingMessage, res: ServerResponse, id: Identity | null, what: string): Promise<void> =>
     page(req, res, id, 'Not found', h`<h1>Not found</h1><p>${what}</p><p><a href="/-/">Back to the index</a></p>`, { status: 404 });
