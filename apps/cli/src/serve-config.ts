@@ -36,6 +36,8 @@ export interface ServeConfig {
   /** The signing key, for the publish API; absent: publishing disabled. */
   privateKey: string | undefined;
   logLevel: LogLevel;
+  /** Trust `X-Forwarded-Proto`/`X-Forwarded-Host` from a proxy in front (`--trust-proxy`, HEXREPO_TRUST_PROXY, config "trustProxy"). @default false */
+  trustProxy: boolean;
   /** Worker processes sharing the listening socket; 1: one process, no cluster. @default one per core (serve lowers the default to 1 when it publishes) */
   workers: number;
   /**
@@ -93,7 +95,7 @@ export function servedRepositories(config: ServeConfig): ServedRepository[] {
 }
 
 /** The settings a config file may hold. */
-export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel', 'repositories', 'state', 'workers'] as const;
+export const CONFIG_KEYS = ['host', 'port', 'publicDir', 'store', 'name', 'access', 'users', 'tokensFile', 'privateKey', 'logLevel', 'repositories', 'state', 'workers', 'trustProxy'] as const;
 
 /** Settings of one repository: in the host form they belong to each entry of "repositories". */
 const PER_REPOSITORY = [
@@ -117,6 +119,7 @@ export const SERVE_ENV = {
   HEXREPO_TOKENS: 'format-1 token file to migrate',
   HEXREPO_PRIVATE_KEY: 'signing key file, for the publish API',
   HEXREPO_LOG_LEVEL: `log level (${LOG_LEVELS.join(', ')})`,
+  HEXREPO_TRUST_PROXY: 'true: trust X-Forwarded-Proto and X-Forwarded-Host from the proxy in front',
   HEXREPO_WORKERS: 'worker processes (default: one per core when read-only, 1 with the publish API)',
   HEXREPO_CONFIG: 'config file',
 } as const;
@@ -149,13 +152,13 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
 export async function resolveServeConfig(args: { values: Record<string, unknown>; positional: string | undefined; env: Readonly<Record<string, string | undefined>>; cwd: string }): Promise<ServeConfig> {
   const { values, env, cwd } = args;
   const sources: Record<string, string> = {};
-  const flag = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const flag = (k: string): string | boolean | undefined => (typeof values[k] === 'string' || values[k] === true ? (values[k] as string | true) : undefined);
   const envOf = (...names: string[]): [string, string] | undefined => {
     for (const n of names) if (env[n] !== undefined && env[n] !== '') return [env[n]!, n];
     return undefined;
   };
 
-  const configFlag = flag('config');
+  const configFlag = typeof values.config === 'string' ? values.config : undefined;
   const configEnv = envOf('HEXREPO_CONFIG');
   let configPath = configFlag ? resolve(cwd, configFlag) : configEnv ? resolve(cwd, configEnv[0]) : undefined;
   let file = configPath ? await readConfigFile(configPath) : {};
@@ -292,6 +295,11 @@ export async function resolveServeConfig(args: { values: Record<string, unknown>
     if (!(LOG_LEVELS as readonly unknown[]).includes(v)) bad('logLevel', src, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v)}`);
     return v as LogLevel;
   });
+  const trustProxy = record('trustProxy', pick('trustProxy', 'trust-proxy', ['HEXREPO_TRUST_PROXY'], 'trustProxy'), false, (v, src) => {
+    if (v === true || v === 'true' || v === '1') return true;
+    if (v === false || v === 'false' || v === '0') return false;
+    bad('trustProxy', src, `must be true or false, got ${JSON.stringify(v)}`);
+  });
   const workers = record('workers', pick('workers', 'workers', ['HEXREPO_WORKERS'], 'workers'), availableParallelism(), (v, src) => {
     const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
     if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) bad('workers', src, `must be a whole number of worker processes, 1-${MAX_WORKERS} (1: a single process), got ${JSON.stringify(v)}`);
@@ -349,5 +357,5 @@ export async function resolveServeConfig(args: { values: Record<string, unknown>
     if (v !== 'public' && v !== 'private') bad('access', src, `must be "private" (every read needs credentials) or "public" (reads open, writes need credentials), got ${JSON.stringify(v)}`);
     return v;
   });
-  return { host, port, publicDir, store, state, name, access, users, tokensFile, privateKey, logLevel, workers, ...(repositories ? { repositories } : {}), sources };
+  return { host, port, publicDir, store, state, name, access, users, tokensFile, privateKey, logLevel, trustProxy, workers, ...(repositories ? { repositories } : {}), sources };
 }

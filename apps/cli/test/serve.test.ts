@@ -66,6 +66,34 @@ describe('serve settings', () => {
     expect(await failure(resolveWith({ 'public-dir': 'nowhere' }))).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/from --public-dir/) });
   });
 
+  it('trustProxy: off by default; --trust-proxy, HEXREPO_TRUST_PROXY or the config file turn it on', async () => {
+    expect((await resolveWith({})).trustProxy).toBe(false);
+    expect(await resolveWith({ 'trust-proxy': true })).toMatchObject({ trustProxy: true, sources: { trustProxy: '--trust-proxy' } });
+    expect(await resolveWith({}, { HEXREPO_TRUST_PROXY: 'true' })).toMatchObject({ trustProxy: true, sources: { trustProxy: 'HEXREPO_TRUST_PROXY' } });
+    expect((await resolveWith({}, { HEXREPO_TRUST_PROXY: '0' })).trustProxy).toBe(false);
+    await writeFile(join(dir, 'proxy.json'), JSON.stringify({ trustProxy: true }));
+    expect((await resolveWith({ config: 'proxy.json' })).trustProxy).toBe(true);
+    expect(await failure(resolveWith({}, { HEXREPO_TRUST_PROXY: 'yes please' }))).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^trustProxy \(from HEXREPO_TRUST_PROXY\) must be true or false/) });
+  });
+
+  it('hexrepo serve --trust-proxy sends browsers to the forwarded origin (OAuth verification_uri)', async () => {
+    const verificationUri = async (args: string[]): Promise<string> => {
+      const server = await startServe(args, { cwd: dir });
+      try {
+        const res = await fetch(`${server.url}/api/oauth/device_authorization`, {
+          method: 'POST',
+          headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'repo.example.com', 'content-type': 'application/json' },
+          body: JSON.stringify({ client_id: 'hexrepo-test' }),
+        });
+        return ((await res.json()) as { verification_uri: string }).verification_uri;
+      } finally {
+        await server.stop();
+      }
+    };
+    expect(await verificationUri(['--trust-proxy'])).toBe('https://repo.example.com/oauth/device');
+    expect(await verificationUri([])).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/oauth\/device$/);
+  });
+
   it('hexrepo serve exits 1 with the message on invalid config', async () => {
     const res = await hexrepo(['serve', '--port', 'http'], { cwd: dir });
     expect(res.status).toBe(1);

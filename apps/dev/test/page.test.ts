@@ -107,6 +107,19 @@ describe.skipIf(!hasChromium)('the dev page in headless Chromium', () => {
       .waitFor({ timeout: LIVE_TIMEOUT });
   });
 
+  it('links to the web UI at /-/, which lists the same packages', async () => {
+    const link = page.getByTestId('web-ui');
+    expect(await link.getAttribute('href')).toBe('/-/');
+    const ui = await browser.newPage();
+    try {
+      await ui.goto(`${dev.url}/-/`);
+      expect(await ui.locator('h1').first().textContent()).toBe('Repositories');
+      expect(await ui.locator('[data-testid="package"][data-name="hello"]').count()).toBe(1);
+    } finally {
+      await ui.close();
+    }
+  });
+
   it('raised no errors in the page', () => {
     expect(pageErrors).toEqual([]);
   });

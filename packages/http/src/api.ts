@@ -3,6 +3,7 @@
  * `mix hex.retire`, `mix hex.publish --revert` and rebar3_hex send. Bodies are ETF
  * (`application/vnd.hex+erlang`) as Hex reads nothing else, or JSON when the client asks for it.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isHexrepoError, validateRetirement, type ErrorCode, type Retirement } from '@hexrepo/core';
 import { SEARCH_SORTS, SearchIndex, type PackageSummary, type ReleaseView, type RepoService, type Scope, type SearchSort } from '@hexrepo/repo';
@@ -14,7 +15,7 @@ import { refusal, type Access, type AccessDecision, type Identity } from './auth
 import { decodeEtf, encodeEtf, ETF_CONTENT_TYPE, type Etf } from './etf.js';
 import { advisoryViewMap, policyRoutes } from './api-policies.js';
 import { NAME, plausibleRelease, VERSION } from './routes.js';
-import { bodyUnread, logPath } from './request.js';
+import { bodyUnread, etagMatches, logPath, requestOrigin } from './request.js';
 
 /** One repository of the host, as the API serves it. */
 export interface ApiRepository {
@@ -30,6 +31,8 @@ export interface ApiOptions {
   /** Largest upload accepted (tarballs and docs). */
   maxUploadBytes: number;
   logger?: Logger;
+  /** Build the URLs in answers (`url`, `html_url`) from `X-Forwarded-Proto`/`-Host` (requestOrigin). @default false */
+  trustProxy?: boolean;
 }
 
 export interface ApiRequestContext {
@@ -251,6 +254,32 @@ function maintainersOf(meta: Metadata): string[] {
 }
 
 /** An API error outside any repository's routes (an unknown repository), in ETF or JSON as the client asks. */
+/**
+ * A read answer with a strong ETag of its bytes (JSON and ETF differ, so each has its own), 304 to a
+ * matching If-None-Match. A public repository's answer is the same for everyone (`public,
+ * no-cache`: kept, revalidated); a private one's depends on the credential, so no cache keeps it.
+ */
+export function replyCached(ctx: Pick<Ctx, 'req' | 'res'>, body: Etf, visibility: 'public' | 'private'): void {
+  const { req, res } = ctx;
+  const json = wantsJson(req);
+  const bytes = json ? Buffer.from(`${JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}\n`) : encodeEtf(body);
+  const headers: Record<string, string> = {
+    etag: `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 27)}"`,
+    'cache-control': visibility === 'public' ? 'public, no-cache' : 'private, no-store',
+    vary: visibility === 'public' ? 'accept' : 'accept, authorization',
+  };
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  if (etagMatches(req.headers['if-none-match'], headers.etag!)) {
+    res.writeHead(304);
+    res.end();
+    return;
+  }
+  res.setHeader('content-type', json ? 'application/json; charset=utf-8' : ETF_CONTENT_TYPE);
+  res.setHeader('content-length', String(bytes.length));
+  res.writeHead(200);
+  res.end(req.method === 'HEAD' ? undefined : bytes);
+}
+
 export function replyApiError(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
   reply({ req, res }, status, { status, message });
 }
@@ -398,26 +427,30 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         const docs = await Promise.all(newest.map((r) => svc.hasDocs(name, r.version)));
         const retirements: Record<string, Etf> = {};
         for (const r of all) if (r.retired) retirements[r.version] = retirementOf(r.retired);
-        reply(ctx, 200, {
-          name,
-          repository: ctx.repo.name,
-          url: `${ctx.base}/packages/${name}`,
-          html_url: `${ctx.base}/packages/${name}`,
-          docs_html_url: docs.some(Boolean) ? docsHtmlUrl(ctx, name) : null,
-          latest_version: newest[0]!.version,
-          latest_stable_version: stable?.version ?? null,
-          releases: newest.map((r, i) => ({ version: r.version, url: releaseUrl(ctx, name, r.version), has_docs: docs[i]!, inserted_at: iso(r.publishedAt), updated_at: iso(r.publishedAt) })),
-          retirements,
-          configs: configsOf(ctx.repo.name, name, shownApp, shown.version),
-          meta: { description: meta.description ?? null, licenses: meta.licenses, links: Object.fromEntries(meta.links), maintainers: maintainersOf(meta) },
-          inserted_at: iso(all.map((r) => r.publishedAt).find((t) => t !== undefined)),
-          updated_at: iso(Math.max(0, ...all.map((r) => r.publishedAt ?? 0)) || undefined),
-          // hex.pm's download views, each a count; hexrepo counts none, so every view is 0 (a client
-          // reading downloads["all"] gets a number, not nil).
-          downloads: { all: 0, recent: 0, week: 0, day: 0 },
-          owners: await account.ownersList(ctx, name),
-          advisories: svc.advisories(name).map(advisoryViewMap),
-        });
+        replyCached(
+          ctx,
+          {
+            name,
+            repository: ctx.repo.name,
+            url: `${ctx.base}/packages/${name}`,
+            html_url: `${ctx.base}/packages/${name}`,
+            docs_html_url: docs.some(Boolean) ? docsHtmlUrl(ctx, name) : null,
+            latest_version: newest[0]!.version,
+            latest_stable_version: stable?.version ?? null,
+            releases: newest.map((r, i) => ({ version: r.version, url: releaseUrl(ctx, name, r.version), has_docs: docs[i]!, inserted_at: iso(r.publishedAt), updated_at: iso(r.publishedAt) })),
+            retirements,
+            configs: configsOf(ctx.repo.name, name, shownApp, shown.version),
+            meta: { description: meta.description ?? null, licenses: meta.licenses, links: Object.fromEntries(meta.links), maintainers: maintainersOf(meta) },
+            inserted_at: iso(all.map((r) => r.publishedAt).find((t) => t !== undefined)),
+            updated_at: iso(Math.max(0, ...all.map((r) => r.publishedAt ?? 0)) || undefined),
+            // hex.pm's download views, each a count; hexrepo counts none, so every view is 0 (a client
+            // reading downloads["all"] gets a number, not nil).
+            downloads: { all: 0, recent: 0, week: 0, day: 0 },
+            owners: await account.ownersList(ctx, name),
+            advisories: svc.advisories(name).map(advisoryViewMap),
+          },
+          ctx.repo.visibility,
+        );
       },
     },
   ];
@@ -452,10 +485,10 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         // A token limited to some packages lists only those; on a public repository everyone sees every package.
         const visible = ctx.repo.visibility === 'private' && id ? (name: string) => opts.access.authorize(id, 'read', name, ctx.repo.name).ok : undefined;
         const result = await SearchIndex.of(service(ctx)).search({ term: ctx.query.get('search') ?? '', sort, page: Number(pageParam), ...(visible ? { visible } : {}) });
-        reply(
+        replyCached(
           ctx,
-          200,
           result.packages.map((p) => summaryMap(ctx, p)),
+          ctx.repo.visibility,
         );
       },
     },
@@ -548,13 +581,13 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   };
 
   return async (req, res, target, state) => {
-    const host = req.headers.host ?? 'localhost';
+    const origin = requestOrigin(req, opts.trustProxy === true);
     const ctx: Ctx = {
       req,
       res,
       query: target.query,
-      base: `http://${host}${target.apiRoot}`,
-      site: `http://${host}${target.repoRoot}`,
+      base: `${origin}${target.apiRoot}`,
+      site: `${origin}${target.repoRoot}`,
       repo: target.repo,
       name: '',
       version: '',

@@ -127,7 +127,7 @@ function tooManyCodes(res: ServerResponse, seconds: number, extra: Record<string
   page(res, 429, 'Authorize a device', codeForm('Too many unknown codes from your address; wait a minute and try again.'), { ...extra, 'retry-after': String(seconds) });
 }
 
-/** Serve GET/HEAD/POST on the approval page. `origin`: `http://host`, which a POST's Origin must equal (or its https form) when sent. */
+/** Serve GET/HEAD/POST on the approval page. `origin`: the request's (requestOrigin), which a POST's Origin must equal (or its https form) when sent. */
 export async function handleDevicePage(req: IncomingMessage, res: ServerResponse, opts: { access: Access; oauth: OAuthStore; origin: string; ip: string; query: URLSearchParams }): Promise<void> {
   const { oauth } = opts;
   if (req.method === 'GET' || req.method === 'HEAD') {
@@ -146,7 +146,8 @@ export async function handleDevicePage(req: IncomingMessage, res: ServerResponse
   const cookie = cookieOf(req);
   const field = form?.get('csrf') ?? '';
   const origin = req.headers.origin;
-  // Behind a proxy that terminates TLS the browser's Origin is https://HOST for this same Host.
+  // Behind a proxy that terminates TLS the browser's Origin is https://HOST for this same Host (a
+  // trusted proxy says so itself; without trustProxy the https form of the Host is accepted).
   const sameSite = origin === undefined || origin === opts.origin || origin === opts.origin.replace(/^http:/, 'https:');
   // The double-submit check first: nothing about a request from another site is looked at.
   if (!form || cookie === null || !safeEqual(cookie, field) || !sameSite) {

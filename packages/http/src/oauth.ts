@@ -131,7 +131,7 @@ const POLL_TEXT = {
 } as const;
 
 /**
- * Handle one OAuth API request. `origin` is `http://host` (for the verification URIs), `ip` the
+ * Handle one OAuth API request. `origin` is the request's (requestOrigin: for the verification URIs), `ip` the
  * client's address (for the failed-attempt limiter every credential check goes through).
  */
 export async function handleOAuth(req: IncomingMessage, res: ServerResponse, opts: { access: Access; oauth: OAuthStore; endpoint: OAuthEndpoint; repository: string | null; origin: string; ip: string }): Promise<void> {

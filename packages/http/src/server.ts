@@ -13,7 +13,9 @@ import { looksLikePrivateKey, type BlobStore } from '@hexrepo/storage';
 import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
 import { createApiHandler, replyApiError, type ApiRequestContext } from './api.js';
-import { bodyUnread, logPath } from './request.js';
+import { bodyUnread, etagMatches, logPath, requestOrigin } from './request.js';
+
+export { etagMatches };
 import { refusal, type Access, type AccessDecision, type Identity } from './auth.js';
 import { hostRepositories, resolveMount, type HostedRepository } from './host.js';
 import { handleDevicePage } from './device-page.js';
@@ -48,7 +50,10 @@ export interface HostServerOptions {
   metrics?: Metrics;
   /** The web UI (pages under `/-/`, `/` for browsers, hosted docs under `/docs/`). @default true */
   web?: boolean;
-  /** Trust `X-Forwarded-Proto` from a proxy in front: login cookies get `Secure` behind TLS. @default false */
+  /**
+   * Trust `X-Forwarded-Proto` and `X-Forwarded-Host` from a proxy in front: login cookies get `Secure`
+   * behind TLS, forms and OAuth's verification URI use the origin the browser sees. @default false
+   */
   trustProxy?: boolean;
 }
 
@@ -60,16 +65,6 @@ export function clientKind(userAgent: string | undefined): 'mix' | 'rebar3' | 'c
   if (/rebar3?\//i.test(ua)) return 'rebar3';
   if (/^curl\//.test(ua)) return 'curl';
   return 'other';
-}
-
-/** True when `If-None-Match` (non-empty) lists `etag`; an empty header is absent (rebar3 sends one). */
-export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined || ifNoneMatch.trim() === '') return false;
-  const bare = etag.replace(/^W\//, '');
-  return ifNoneMatch.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag.replace(/^W\//, '') === bare;
-  });
 }
 
 function identityLabel(id: Identity | null): string | undefined {
@@ -115,6 +110,7 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
   const api = createApiHandler({
     access: opts.access,
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_LIMITS.maxTarballSize,
+    ...(opts.trustProxy ? { trustProxy: true } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const web =
@@ -262,7 +258,7 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     // /api without a root repository; a repository's root serves them limited to that repository.
     if (oauth && (oauthPath || pathOnly === DEVICE_PAGE_PATH) && (oauthPath?.repository == null || host.byName.has(oauthPath.repository))) {
       state.route = oauthPath ? `/api/oauth/${oauthPath.endpoint}` : DEVICE_PAGE_PATH;
-      const origin = `http://${req.headers.host ?? 'localhost'}`;
+      const origin = requestOrigin(req, opts.trustProxy === true);
       const done = oauthPath
         ? handleOAuth(req, res, { access: opts.access, oauth, endpoint: oauthPath.endpoint, repository: oauthPath.repository, origin, ip })
         : handleDevicePage(req, res, { access: opts.access, oauth, origin, ip, query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)) });

@@ -20,9 +20,10 @@ registry keeps being served.
 Live logs: one terminal line per rebuild (what changed, how long) and per request (method, path,
 status, ms, client: mix, rebar3, curl or other), coloured on a terminal (NO_COLOR turns it off);
 the same events as Server-Sent Events at /_dev/events; a page listing the packages and the live
-log at /_dev/. The repository is public to read and listens on 127.0.0.1 unless --host says
-otherwise; the publish API works with a token from "hexrepo token create DIR --scope write"
-(tokens created or revoked while it runs take effect within a second, no restart needed).
+log at /_dev/, which links to the web UI at /-/ (browse, search, package pages, docs). The
+repository is public to read and listens on 127.0.0.1 unless --host says otherwise; the publish
+API works with a token from "hexrepo token create DIR --scope write" (tokens
+created or revoked while it runs take effect within a second, no restart needed).
 
 Options:
   --name NAME      repository name for a new DIR (default: dev)
@@ -48,7 +49,17 @@ Options:
       colour,
       print: (line) => io.err(`${line}\n`),
     });
-    io.out([`hexrepo dev: ${server.url} (repository "${server.repository}", key ${server.fingerprint})`, `  live page:   ${server.url}/_dev/`, `  drop tarballs into ${server.publicDir}/tarballs/`, '', server.setup, ''].join('\n'));
+    io.out(
+      [
+        `hexrepo dev: ${server.url} (repository "${server.repository}", key ${server.fingerprint})`,
+        `  live page:   ${server.url}/_dev/`,
+        `  web UI:      ${server.url}/-/`,
+        `  drop tarballs into ${server.publicDir}/tarballs/`,
+        '',
+        server.setup,
+        '',
+      ].join('\n'),
+    );
     await new Promise<void>((done) => {
       const stop = (): void => {
         process.off('SIGINT', stop);

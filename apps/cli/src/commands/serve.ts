@@ -120,6 +120,9 @@ Options (strongest first: flag, environment, config file, hexrepo.json):
   --private-key FILE   env HEXREPO_PRIVATE_KEY: the signing key, enables the publish API
                        (default: the key hexrepo.json names, when it exists; never inside PUBLIC)
   --log-level LEVEL    env HEXREPO_LOG_LEVEL: fatal, error, warn, info, debug, trace, silent
+  --trust-proxy        env HEXREPO_TRUST_PROXY=true: behind a proxy that sets X-Forwarded-Proto and
+                       X-Forwarded-Host (and strips them from clients), build links and check
+                       forms with the origin browsers use; login cookies get Secure behind TLS
   --workers N          env HEXREPO_WORKERS: worker processes (default: one per core when read-only,
                        1 with the publish API; 1: a single process, no cluster)
   --config FILE        env HEXREPO_CONFIG: a JSON file with any of
@@ -142,6 +145,7 @@ ${Object.entries(SERVE_ENV)
     tokens: { type: 'string' },
     'private-key': { type: 'string' },
     'log-level': { type: 'string' },
+    'trust-proxy': { type: 'boolean' },
     workers: { type: 'string' },
     config: { type: 'string' },
   },
@@ -179,7 +183,7 @@ ${Object.entries(SERVE_ENV)
     const opened = await openHost(specs, { logger, visibilityOf: (a) => (a === 'auto' ? visibility : a), startUp: !isServeWorker, proxy: proxyFromEnv(io.env) });
     const services = opened.repositories.flatMap((r) => (r.service ? [r.service] : []));
     const metrics = clustered ? new WorkerMetrics() : undefined;
-    const handler = createHostHandler({ repositories: opened.repositories, access, logger, ...(metrics ? { metrics } : {}) });
+    const handler = createHostHandler({ repositories: opened.repositories, access, logger, trustProxy: config.trustProxy, ...(metrics ? { metrics } : {}) });
     let server: { url: string; close(graceMs?: number): Promise<void> };
     if (clustered && !isServeWorker) {
       // The primary serves nothing: the workers open the repositories from the caches saved above.

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { compareVersions, formatError } from '@hexrepo/core';
+import { compareVersions, formatError, type Advisory } from '@hexrepo/core';
 import { SearchIndex, tarballKey, type PackageSummary, type RepoService } from '@hexrepo/repo';
 import type { Logger } from 'pino';
 import type { Access, Identity } from '../auth.js';
@@ -16,6 +16,7 @@ import { configsOf } from '../api.js';
 import { asset } from './assets.js';
 import { createDocsHandler, docsPath } from './docs.js';
 import { day, h, layout, raw, safeHref, type Html } from './html.js';
+import { cachedPackage, cachedPackageNames, cachedTarballs } from './mirror.js';
 import { readmeOf } from './readme.js';
 import { createSessions, type Sessions } from './session.js';
 
@@ -36,6 +37,12 @@ export interface WebHandler {
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
 /** Rendered READMEs kept, per release. */
 const README_CACHE = 200;
+
+/** An advisory in words (never colour only), linked to where a person reads it. */
+function advisoryText(a: Advisory): Html {
+  const href = safeHref(a.htmlUrl);
+  return h`<span class="badge" data-testid="advisory">⚠ advisory${a.severity ? `: ${a.severity}` : ''}</span> ${href ? h`<a href="${href}" rel="noopener nofollow">${a.id}</a>` : a.id}: ${a.summary}`;
+}
 
 /** Security headers every page carries: scripts and styles from this origin only, no framing. */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; connect-src 'self'";
@@ -118,7 +125,9 @@ export function createWebHandler(opts: WebOptions): WebHandler {
 
   const page = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, title: string, body: Html, extra: { query?: string; status?: number } = {}): Promise<void> => {
     const csrf = await sessions.csrfFor(req);
-    sendPage(req, res, extra.status ?? 200, layout({ title, user: userLabel(id), ...(extra.query !== undefined ? { query: extra.query } : {}), ...(csrf ? { csrf } : {}) }, body));
+    // A logged-in page carries the session's CSRF token (and on /-/tokens a new secret): never stored.
+    const cache = id !== null || csrf ? { 'cache-control': 'private, no-store' } : {};
+    sendPage(req, res, extra.status ?? 200, layout({ title, user: userLabel(id), ...(extra.query !== undefined ? { query: extra.query } : {}), ...(csrf ? { csrf } : {}) }, body), cache);
   };
   const notFound = (req: IncomingMessage, res: ServerResponse, id: Identity | null, what: string): Promise<void> =>
     page(req, res, id, 'Not found', h`<h1>Not found</h1><p>${what}</p><p><a href="/-/">Back to the index</a></p>`, { status: 404 });
@@ -130,6 +139,15 @@ export function createWebHandler(opts: WebOptions): WebHandler {
   const index = async (req: IncomingMessage, res: ServerResponse, id: Identity | null): Promise<void> => {
     const sections: Html[] = [];
     for (const repo of readable(id)) {
+      if (repo.mirror) {
+        const count = (await cachedPackageNames(repo)).filter((n) => canRead(id, repo, n)).length;
+        sections.push(h`<section aria-labelledby="repo-${repo.name}">
+<h2 id="repo-${repo.name}">${repo.name} ${repo.visibility === 'private' ? h`<span class="badge">🔒 private</span>` : ''}</h2>
+<p data-testid="mirror-note">${mirrorBadge(repo)}</p>
+<p>${count} ${count === 1 ? 'package' : 'packages'} cached · <a href="/-/search?repo=${encodeURIComponent(repo.name)}">browse the cached packages</a></p>
+</section>`);
+        continue;
+      }
       if (!repo.service) {
         sections.push(h`<section><h2>${repo.name}</h2><p class="muted">Served read-only: this server has no index of it.</p></section>`);
         continue;
@@ -153,7 +171,10 @@ ${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((
     const q = (query.get('q') ?? '').slice(0, 200);
     const only = query.get('repo');
     const pageNo = Math.max(1, Math.min(10_000, Number.parseInt(query.get('page') ?? '1', 10) || 1));
+    const mirrored = readable(id).find((r) => r.mirror && r.name === only);
+    if (mirrored) return mirrorList(req, res, id, mirrored, q, pageNo);
     const targets = readable(id).filter((r) => r.service && (only === null || r.name === only));
+    const mirrors = only === null ? readable(id).filter((r) => r.mirror) : [];
     const results: Html[] = [];
     let total = 0;
     let more = false;
@@ -173,6 +194,7 @@ ${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((
       h`<h1>${q ? `Packages matching “${q}”` : 'All packages'}${only ? ` in ${only}` : ''}</h1>
 <p role="status">${total} ${total === 1 ? 'package' : 'packages'}</p>
 <ul class="packages" data-testid="results">${results}</ul>
+${mirrors.map((m) => h`<p class="muted" data-testid="mirror-not-searched">${m.name} (mirror of ${m.mirror!.upstream.url}) is not searched here: <a href="/-/search?repo=${encodeURIComponent(m.name)}${q ? `&q=${encodeURIComponent(q)}` : ''}">look among its cached packages by name</a>.</p>`)}
 <nav aria-label="Pages">${pageNo > 1 ? h`<a href="${params(pageNo - 1)}">Previous page</a> ` : ''}${more ? h`<a href="${params(pageNo + 1)}">Next page</a>` : ''}</nav>`,
       { query: q },
     );
@@ -202,6 +224,7 @@ ${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((
 
   const packagePage = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, repoName: string, name: string): Promise<void> => {
     const repo = byName.get(repoName);
+    if (repo?.mirror && NAME_RE.test(name) && canRead(id, repo, name)) return mirrorPackagePage(req, res, id, repo, name);
     // A package the viewer may not read is "not found", exactly like one that does not exist.
     if (!repo || !repo.service || !NAME_RE.test(name) || !canRead(id, repo, name)) return notFound(req, res, id, `There is no package ${name} in ${repoName} that you can see.`);
     const service = repo.service;
@@ -224,8 +247,17 @@ ${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((
       (r) =>
         h`<tr data-testid="release" data-version="${r.version}"><td>${r.version}${r.version.includes('-') ? h` <span class="badge">pre-release</span>` : ''}</td><td>${day(r.publishedAt)}</td><td>${
           r.retired ? h`<span class="badge" data-testid="retired">⚠ retired: ${r.retired.reason}</span>${r.retired.message ? h` ${r.retired.message}` : ''}` : ''
-        }</td><td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td></tr>`,
+        }${(r.advisories ?? []).map((a, i) => h`${r.retired || i > 0 ? h`<br>` : ''}${advisoryText(a)}`)}</td><td><a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a></td></tr>`,
     );
+    const advisories = service.advisories(name);
+    const advisoryList = advisories.map(
+      (v) =>
+        h`<li data-testid="package-advisory" data-id="${v.advisory.id}">${advisoryText(v.advisory)}<br><span class="muted">affects ${v.versions.join(', ')}${v.advisory.aliases.length ? ` · also known as ${v.advisory.aliases.join(', ')}` : ''}</span></li>`,
+    );
+    const shownAdvisories = shown.advisories ?? [];
+    const advisoryNote = shownAdvisories.length
+      ? h`<p class="warning" role="note"><strong>⚠ ${shown.version} has ${shownAdvisories.length === 1 ? 'a security advisory' : `${shownAdvisories.length} security advisories`}</strong>: see <a href="#advisories-h">Advisories</a>.</p>`
+      : '';
     const retiredNote = shown.retired ? h`<p class="warning" role="note"><strong>⚠ Retired (${shown.retired.reason})</strong>${shown.retired.message ? `: ${shown.retired.message}` : ''}</p>` : '';
     const deps = shown.dependencies.map((d) => h`<li>${depLink(repo, d)} <code>${d.requirement}</code>${d.optional ? h` <span class="muted">optional</span>` : ''}</li>`);
     await page(
@@ -238,7 +270,9 @@ ${recent.length ? h`<h3>Recently updated</h3><ul class="packages">${recent.map((
 <h1>${name} <span class="muted">${shown.version}</span></h1>
 <p data-testid="description">${meta.description ?? ''}</p>
 ${retiredNote}
+${advisoryNote}
 <section aria-labelledby="readme-h"><h2 id="readme-h">README</h2>${body === null ? h`<p class="muted">This release has no README.</p>` : h`<div class="readme" data-testid="readme">${raw(body)}</div>`}</section>
+${advisoryList.length ? h`<section aria-labelledby="advisories-h"><h2 id="advisories-h">Advisories</h2><ul class="advisories">${advisoryList}</ul></section>` : ''}
 <section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0"><table><thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Status</th><th scope="col">Download</th></tr></thead><tbody>${rows}</tbody></table></div></section>
 </div><aside aria-label="About ${name}">
 <h2>Install</h2>
@@ -251,6 +285,60 @@ ${links.length ? h`<dt>Links</dt><dd><ul>${links}</ul></dd>` : ''}
 <dt>Dependencies</dt><dd>${deps.length ? h`<ul>${deps}</ul>` : 'none'}</dd>
 </dl>
 </aside></div>`,
+    );
+  };
+
+  const mirrorBadge = (repo: HostedRepository): Html => h`<span class="badge">mirror of ${repo.mirror!.upstream.url} — cached only</span>`;
+
+  /** A mirror's cached packages, by name (descriptions live in tarballs the mirror may not hold). */
+  const mirrorList = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, repo: HostedRepository, q: string, pageNo: number): Promise<void> => {
+    const words = q.toLowerCase().split(/\s+/).filter(Boolean);
+    const names = (await cachedPackageNames(repo)).filter((n) => canRead(id, repo, n) && words.every((w) => n.includes(w)));
+    const shown = names.slice((pageNo - 1) * 50, pageNo * 50);
+    const params = (p: number): string => `/-/search?${new URLSearchParams({ ...(q ? { q } : {}), repo: repo.name, page: String(p) }).toString()}`;
+    await page(
+      req,
+      res,
+      id,
+      q ? `Search: ${q}` : `${repo.name}: cached packages`,
+      h`<h1>${q ? `Cached packages matching “${q}”` : 'Cached packages'} in ${repo.name}</h1>
+<p data-testid="mirror-note">${mirrorBadge(repo)}: only packages someone has fetched through this server are listed, by name.</p>
+<p role="status">${names.length} ${names.length === 1 ? 'package' : 'packages'}</p>
+<ul class="packages" data-testid="results">${shown.map((n) => h`<li data-testid="package" data-name="${n}"><a href="${packageUrl(repo.name, n)}"><strong>${n}</strong></a></li>`)}</ul>
+<nav aria-label="Pages">${pageNo > 1 ? h`<a href="${params(pageNo - 1)}">Previous page</a> ` : ''}${names.length > pageNo * 50 ? h`<a href="${params(pageNo + 1)}">Next page</a>` : ''}</nav>`,
+      { query: q },
+    );
+  };
+
+  /** A mirror's package: its cached, verified `packages/NAME`; downloads only for cached tarballs. */
+  const mirrorPackagePage = async (req: IncomingMessage, res: ServerResponse, id: Identity | null, repo: HostedRepository, name: string): Promise<void> => {
+    const pkg = await cachedPackage(repo, name);
+    if (!pkg) return notFound(req, res, id, `${name} is not cached in ${repo.name} (a mirror of ${repo.mirror!.upstream.url}); it is fetched the first time a client asks for it.`);
+    const releases = [...pkg.releases].sort((a, b) => compareVersions(b.version, a.version));
+    const cached = await cachedTarballs(
+      repo,
+      name,
+      releases.map((r) => r.version),
+    );
+    const repoRoot = repo.root ? '' : `/repos/${repo.name}`;
+    const shown = releases.find((r) => !r.version.includes('-')) ?? releases[0];
+    const rows = releases.map(
+      (r) =>
+        h`<tr data-testid="release" data-version="${r.version}"><td>${r.version}</td><td>${
+          r.retired ? h`<span class="badge" data-testid="retired">⚠ retired: ${r.retired.reason}</span>${r.retired.message ? h` ${r.retired.message}` : ''}` : ''
+        }${(r.advisories ?? []).map((a, i) => h`${r.retired || i > 0 ? h`<br>` : ''}${advisoryText(a)}`)}</td><td>${cached.has(r.version) ? h`<a href="${repoRoot}/tarballs/${name}-${r.version}.tar" download>tarball</a>` : h`<span class="muted">not cached</span>`}</td></tr>`,
+    );
+    const deps = (shown?.dependencies ?? []).map((d) => h`<li>${depLink(repo, d)} <code>${d.requirement}</code>${d.optional ? h` <span class="muted">optional</span>` : ''}</li>`);
+    await page(
+      req,
+      res,
+      id,
+      `${name} (${repo.name})`,
+      h`<p class="muted"><a href="/-/search?repo=${encodeURIComponent(repo.name)}">${repo.name}</a></p>
+<h1>${name}${shown ? h` <span class="muted">${shown.version}</span>` : ''}</h1>
+<p data-testid="mirror-note">${mirrorBadge(repo)}: this page shows the registry entry this server has cached and verified with the upstream's key; descriptions, READMEs and docs are on the upstream.</p>
+<section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="table-wrap" role="region" aria-labelledby="versions-h" tabindex="0"><table><thead><tr><th scope="col">Version</th><th scope="col">Status</th><th scope="col">Download</th></tr></thead><tbody>${rows}</tbody></table></div></section>
+<section aria-labelledby="deps-h"><h2 id="deps-h">Dependencies${shown ? ` of ${shown.version}` : ''}</h2>${deps.length ? h`<ul>${deps}</ul>` : h`<p>none</p>`}</section>`,
     );
   };
 

@@ -13,6 +13,7 @@ import { formatError, isHexrepoError } from '@hexrepo/core';
 import { grantAllows, packageAllowed, SCOPES, type Grant, type Scope, type TokenInfo } from '@hexrepo/repo';
 import type { Access, Identity } from '../auth.js';
 import type { HostedRepository } from '../host.js';
+import { requestOrigin } from '../request.js';
 import { day, h, type Html } from './html.js';
 
 export const SESSION_COOKIE = 'hexrepo_session';
@@ -95,12 +96,7 @@ export function grantWithin(held: readonly Grant[], wanted: Grant): boolean {
 
 export function createSessions(opts: { access: Access; trustProxy?: boolean }): Sessions {
   const tokens = opts.access.options.tokens;
-  const secure = (req: IncomingMessage): boolean =>
-    ('encrypted' in req.socket && req.socket.encrypted === true) ||
-    (opts.trustProxy === true &&
-      String(req.headers['x-forwarded-proto'] ?? '')
-        .split(',')[0]!
-        .trim() === 'https');
+  const secure = (req: IncomingMessage): boolean => requestOrigin(req, opts.trustProxy === true).startsWith('https:');
   const cookie = (req: IncomingMessage, name: string, value: string, attrs: { maxAge: number; sameSite: 'Lax' | 'Strict'; path?: string }): string =>
     `${name}=${value}; Path=${attrs.path ?? '/'}; Max-Age=${attrs.maxAge}; HttpOnly; SameSite=${attrs.sameSite}${secure(req) ? '; Secure' : ''}`;
 
@@ -124,7 +120,7 @@ export function createSessions(opts: { access: Access; trustProxy?: boolean }): 
     const origin = req.headers.origin;
     if (origin === undefined || origin === 'null') return origin === 'null';
     try {
-      return new URL(origin).host !== req.headers.host;
+      return new URL(origin).host !== new URL(requestOrigin(req, opts.trustProxy === true)).host;
     } catch {
       return true;
     }

@@ -128,6 +128,8 @@ export async function startWebHost(): Promise<WebHost> {
   await acme.publish(pkg('widget', '2.0.0-rc.1', { readme: '# Widget RC' }));
   await acme.retire('widget', '1.0.0', { reason: 'security', message: 'CVE-2026-0001: use 1.2.0' });
   await acme.putDocs('widget', '1.2.0', exdocTarball('widget', '1.2.0'));
+  await acme.addAdvisory('widget', { id: 'GHSA-abcd-1234-wxyz', summary: 'Widgets leak <b>secrets</b>', htmlUrl: 'https://github.com/advisories/GHSA-abcd-1234-wxyz', severity: 'high', aliases: ['CVE-2026-0002'] }, ['< 1.2.0']);
+  await acme.addAdvisory('widget', { id: 'ACME-2026-7', summary: 'Slow on long names', htmlUrl: 'https://security.example.com/ACME-2026-7', severity: 'low' }, ['1.2.0']);
   await acme.publish(pkg('gadget', '0.1.0', { readme: 'Gadget\n======\n\nA gadget.' }));
   await acme.publish(pkg('evil', '0.0.1', { description: '<script>alert("desc")</script> evil', readme: EVIL_README, links: [['Home', 'javascript:alert(1)']] }));
   await internal.publish(pkg('team_secret', '0.1.0', { description: 'Top secret internal package', readme: '# Team secret\n\nInternal only.', deps: [{ package: 'widget', requirement: '~> 1.2', repository: 'acme' }] }));

@@ -121,6 +121,24 @@ describe('pages', () => {
     expect(page).toContain('Makes <strong>widgets</strong>');
   });
 
+  it('advisories in words, linked: per version, a note on the shown release, and the package-level list', async () => {
+    const page = text(await get('/-/packages/acme/widget'));
+    const row = (v: string): string => new RegExp(`<tr data-testid="release" data-version="${v.replace(/\./g, '\\.')}">[\\s\\S]*?</tr>`).exec(page)![0];
+    expect(row('1.0.0')).toContain(
+      '<span class="badge" data-testid="advisory">⚠ advisory: high</span> <a href="https://github.com/advisories/GHSA-abcd-1234-wxyz" rel="noopener nofollow">GHSA-abcd-1234-wxyz</a>: Widgets leak &#60;b&#62;secrets&#60;/b&#62;',
+    );
+    expect(row('1.0.0')).toContain('⚠ retired: security');
+    expect(row('1.2.0')).toContain('⚠ advisory: low</span> <a href="https://security.example.com/ACME-2026-7" rel="noopener nofollow">ACME-2026-7</a>: Slow on long names');
+    expect(row('2.0.0-rc.1')).not.toContain('advisory');
+    expect(page).toContain('<strong>⚠ 1.2.0 has a security advisory</strong>');
+    const list = /<h2 id="advisories-h">Advisories<\/h2>([\s\S]*?)<\/section>/.exec(page)![1]!;
+    expect([...list.matchAll(/data-testid="package-advisory" data-id="([^"]+)"/g)].map((m) => m[1])).toEqual(['ACME-2026-7', 'GHSA-abcd-1234-wxyz']);
+    expect(list).toContain('affects 1.0.0 · also known as CVE-2026-0002');
+    expect(list).toContain('affects 1.2.0');
+    // A package without advisories has no such section.
+    expect(text(await get('/-/packages/acme/gadget'))).not.toContain('Advisories');
+  });
+
   it('a README with script injection is sanitised on the server (the browser test checks nothing runs)', async () => {
     const page = text(await get('/-/packages/acme/evil'));
     const readme = /<div class="readme" data-testid="readme">([\s\S]*?)<\/div><\/section>/.exec(page)![1]!;
