@@ -91,7 +91,7 @@ export async function openHost(specs: readonly ServedRepository[], opts: { logge
     repositories,
     where,
     async flushed() {
-      await Promise.all(opened.map((r) => r.service?.flushed()));
+      await Promise.all([...opened.map((r) => r.service?.flushed()), ...repositories.map((r) => r.mirror?.flushed())]);
     },
     async save() {
       await Promise.all(opened.map((r) => r.save()));

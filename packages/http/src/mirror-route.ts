@@ -76,6 +76,9 @@ export function logMirrorEvent(logger: Logger): (event: MirrorEvent) => void {
       case 'stored':
         logger.debug({ path: logPath(event.path), bytes: event.bytes }, 'mirror: fetched, verified and stored');
         break;
+      case 'store-failed':
+        logger.error({ path: logPath(event.path), err: formatError(event.error) }, 'mirror: served a verified upstream answer but could not store it; the next request fetches it again');
+        break;
     }
   };
 }

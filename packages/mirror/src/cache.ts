@@ -50,7 +50,11 @@ export interface MirrorStats {
 
 /** Something worth a log line. */
 export type MirrorEvent =
-  { type: 'refused'; path: string; error: HexrepoError } | { type: 'upstream-error'; path: string; error: HexrepoError } | { type: 'stale'; path: string; error: HexrepoError } | { type: 'stored'; path: string; bytes: number };
+  | { type: 'refused'; path: string; error: HexrepoError }
+  | { type: 'upstream-error'; path: string; error: HexrepoError }
+  | { type: 'stale'; path: string; error: HexrepoError }
+  | { type: 'stored'; path: string; bytes: number }
+  | { type: 'store-failed'; path: string; error: unknown };
 
 export interface MirrorCacheOptions {
   store: BlobStore;
@@ -90,6 +94,11 @@ export class MirrorCache {
   readonly #inFlight = new Map<string, Promise<unknown>>();
   /** Writes of this process per path (objects and metas), so a caller can tell its read is still current. */
   readonly #writes = new Map<string, number>();
+  /**
+   * Verified objects this process is storing: served from memory until their write lands, so a
+   * request that comes meanwhile neither misses nor fetches the upstream again.
+   */
+  readonly #pending = new Map<string, { stored: Stored<unknown>; done: Promise<void> }>();
   /** updated_at (seconds) per package, from the latest verified `names` seen by this process. */
   #namesUpdated = new Map<string, number>();
 
@@ -99,6 +108,11 @@ export class MirrorCache {
     this.#maxAgeMs = opts.maxAgeMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
     this.#onEvent = opts.onEvent ?? (() => undefined);
+  }
+
+  /** Resolves once every store write started so far has landed or failed (for shutdown and tests). */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.#pending.values()].map((p) => p.done));
   }
 
   /** The upstream this cache mirrors. */
@@ -152,6 +166,9 @@ export class MirrorCache {
 
   /** The stored object at `path` if it verifies (memoized per store etag), with its meta when the meta matches. */
   async #readStored<T>(path: string, verify: Verifier<T>, withMeta = true): Promise<Stored<T> | null> {
+    // Verified when it was fetched; the same path always has the same verifier.
+    const pending = this.#pending.get(path);
+    if (pending) return pending.stored as Stored<T>;
     // The meta is read alongside the object (one wait, not two); it only counts if it matches.
     const [obj, meta] = await Promise.all([this.#store.get(path), withMeta ? readMeta(this.#store, path) : null]);
     if (!obj) return null;
@@ -208,18 +225,31 @@ export class MirrorCache {
 
   /**
    * Store verified bytes and their meta as one batch, renamed in that order (an object without meta
-   * is merely stale), so a folder store syncs both in one wave. `sha256` is the digest already
-   * computed while verifying, when there is one.
+   * is merely stale), so a folder store syncs both in one wave. The caller serves the bytes at
+   * once: they are verified, and the cache's copy is for the next request, which this process
+   * answers from memory until the write lands. A failed write is reported and leaves nothing
+   * behind but a miss next time. `sha256` is the digest already computed while verifying, when
+   * there is one.
    */
-  async #keep(path: string, body: Uint8Array, etag: string | null, data: unknown, sha256 = sha256Hex(body)): Promise<string> {
+  #keep(path: string, body: Uint8Array, etag: string | null, data: unknown, sha256 = sha256Hex(body)): string {
     const meta: MirrorMeta = { etag, fetchedAt: this.#now(), sha256 };
-    const [placed] = await putMany(this.#store, [
+    const entry = { stored: { body, sha256, data, meta } as Stored<unknown>, done: Promise.resolve() };
+    entry.done = putMany(this.#store, [
       { key: path, body },
       { key: metaKey(path), body: new TextEncoder().encode(JSON.stringify(meta)), opts: { contentType: 'application/json' } },
-    ]);
-    this.#memo.set(path, { storeEtag: placed!.etag, sha256, data });
+    ])
+      .then(
+        ([placed]) => {
+          this.#memo.set(path, { storeEtag: placed!.etag, sha256, data });
+          this.#onEvent({ type: 'stored', path, bytes: body.byteLength });
+        },
+        (error: unknown) => this.#onEvent({ type: 'store-failed', path, error }),
+      )
+      .finally(() => {
+        if (this.#pending.get(path) === entry) this.#pending.delete(path);
+      });
+    this.#pending.set(path, entry);
     this.#wrote(path);
-    this.#onEvent({ type: 'stored', path, bytes: body.byteLength });
     return sha256;
   }
 
@@ -259,7 +289,7 @@ export class MirrorCache {
         this.#onEvent({ type: 'refused', path: p.path, error });
         return this.#staleOr(p, current, error);
       }
-      const sha256 = await this.#keep(p.path, answer.body, answer.etag, data);
+      const sha256 = this.#keep(p.path, answer.body, answer.etag, data);
       return this.#served(p, { body: answer.body, sha256, data }, current ? 'refreshed' : 'miss');
     });
   }
@@ -313,7 +343,7 @@ export class MirrorCache {
         this.#onEvent({ type: 'refused', path: p.path, error });
         throw error;
       }
-      const sha256 = await this.#keep(p.path, answer.body, answer.etag, null, checksum.toLowerCase());
+      const sha256 = this.#keep(p.path, answer.body, answer.etag, null, checksum.toLowerCase());
       return this.#served(p, { body: answer.body, sha256, data: null }, stored ? 'refreshed' : 'miss').obj;
     });
   }
@@ -331,7 +361,7 @@ export class MirrorCache {
       }
       if (answer.status !== 'ok') return null;
       this.stats.bytesFromUpstream += answer.body.byteLength;
-      const sha256 = await this.#keep(p.path, answer.body, answer.etag, null);
+      const sha256 = this.#keep(p.path, answer.body, answer.etag, null);
       return this.#served(p, { body: answer.body, sha256, data: null }, 'miss').obj;
     });
   }

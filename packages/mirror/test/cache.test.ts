@@ -75,8 +75,11 @@ describe('MirrorCache', () => {
     expect(first?.outcome).toBe('miss');
     const expected = await upstreamBytes('tarballs/foo-0.1.0.tar');
     expect(Buffer.from(first!.body).equals(expected)).toBe(true);
+    await cache.flushed();
     expect(Buffer.from((await store.get('tarballs/foo-0.1.0.tar'))!.body).equals(expected)).toBe(true);
+    await cache.flushed();
     expect(Buffer.from((await store.get('packages/foo'))!.body).equals(await upstreamBytes('packages/foo'))).toBe(true);
+    await cache.flushed();
     expect(await readMeta(store, 'tarballs/foo-0.1.0.tar')).toMatchObject({ sha256: sha256Hex(expected) });
     const before = upstream.requests.length;
     expect((await cache.get('tarballs/foo-0.1.0.tar'))?.outcome).toBe('hit');
@@ -182,13 +185,16 @@ describe('MirrorCache', () => {
       t.setup();
       const err = await failure(cache.get(t.path));
       expect(err.code).toBe(t.code);
+      await cache.flushed();
       expect(await store.get(t.path)).toBeNull();
+      await cache.flushed();
       expect(await store.get(metaKey(t.path))).toBeNull();
       expect(events).toContainEqual(expect.objectContaining({ type: 'refused', path: t.path }));
       expect(cache.stats.refused).toBe(1);
       // Once the upstream behaves, the same object is fetched and stored.
       proxy.setFault({ kind: 'none' });
       expect((await cache.get(t.path))?.outcome).toBe('miss');
+      await cache.flushed();
       expect(await store.get(t.path)).not.toBeNull();
     });
   }
@@ -205,6 +211,7 @@ describe('MirrorCache', () => {
     expect(timeout.message).toContain('first byte');
     proxy.setFault({ kind: 'slow-first-byte', ms: 4_000 });
     expect((await failure(cache.get('docs/foo-0.1.0.tar.gz'))).code).toBe('UPSTREAM_TIMEOUT');
+    await cache.flushed();
     expect(await store.get('packages/foo')).toBeNull();
     expect(cache.stats.upstreamErrors).toBe(4);
     // An upstream that is only a little slow is waited for.
@@ -244,6 +251,7 @@ describe('MirrorCache', () => {
     let now = 1_000_000;
     const { cache, store } = mirror({ maxAgeMs: 10_000, now: () => now });
     await cache.get('versions');
+    await cache.flushed();
     const etag = (await readMeta(store, 'versions'))!.etag;
     expect(etag).toMatch(/^"/);
     now += 5_000;
@@ -252,6 +260,7 @@ describe('MirrorCache', () => {
     upstream.requests.length = 0;
     expect((await cache.get('versions'))?.outcome).toBe('revalidated');
     expect(upstream.requests).toEqual([expect.objectContaining({ path: '/versions', status: 304, ifNoneMatch: etag })]);
+    await cache.flushed();
     expect((await readMeta(store, 'versions'))!.fetchedAt).toBe(now);
     expect((await cache.get('versions'))?.outcome).toBe('hit');
   });
@@ -274,6 +283,7 @@ describe('MirrorCache', () => {
     await store.put('tarballs/foo-0.1.0.tar', await upstreamBytes('tarballs/bar-1.0.0.tar'));
     const served = await cache.get('tarballs/foo-0.1.0.tar');
     expect(served?.outcome).toBe('refreshed');
+    await cache.flushed();
     expect(Buffer.from((await store.get('tarballs/foo-0.1.0.tar'))!.body).equals(await upstreamBytes('tarballs/foo-0.1.0.tar'))).toBe(true);
   });
 
@@ -284,6 +294,7 @@ describe('MirrorCache', () => {
     const paths = ['names', 'versions', 'packages/foo', 'packages/bar', 'tarballs/foo-0.1.0.tar', 'tarballs/bar-1.0.0.tar'];
     const all = await Promise.all(paths.flatMap((p) => [a.cache.get(p), b.cache.get(p)]));
     for (const [i, r] of all.entries()) expect(Buffer.from(r!.body).equals(await upstreamBytes(paths[Math.floor(i / 2)]!))).toBe(true);
+    await Promise.all([a.cache.flushed(), b.cache.flushed()]);
     const c = mirror({ storeDir: shared });
     upstream.requests.length = 0;
     for (const p of paths) expect((await c.cache.get(p))?.outcome).toBe('hit');
@@ -295,11 +306,52 @@ describe('MirrorCache', () => {
     await store.put('packages/foo', await upstreamBytes('packages/foo'));
     const served = await cache.get('packages/foo');
     expect(served?.outcome).toBe('refreshed');
+    await cache.flushed();
     expect(await readMeta(store, 'packages/foo')).not.toBeNull();
     // A stored file that does not verify is never served: fetched again instead.
     const other = mirror();
     await other.store.put('packages/foo', await readFile(join(dir, 'other-key/packages/foo')));
     expect((await other.cache.get('packages/foo'))?.outcome).toBe('miss');
+    await other.cache.flushed();
     expect(Buffer.from((await other.store.get('packages/foo'))!.body).equals(await upstreamBytes('packages/foo'))).toBe(true);
+  });
+  it('serves a miss once verified, without waiting for its write; meanwhile this process answers from memory', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // A real folder store whose batch writes wait for the gate: the write is still pending while the
+    // client is answered.
+    class GatedStore extends FsStore {
+      override async putMany(entries: Parameters<FsStore['putMany']>[0]): ReturnType<FsStore['putMany']> {
+        await gate;
+        return super.putMany(entries);
+      }
+    }
+    const store = new GatedStore(join(dir, `gated-${n++}`));
+    const client = new UpstreamClient(resolveUpstream({ url: proxy.url, publicKey: up.publicKeyPem }), { firstByteTimeoutMs: 5_000, connectTimeoutMs: 5_000 });
+    open.push(client);
+    const cache = new MirrorCache({ store, client });
+    const first = await cache.get('tarballs/foo-0.1.0.tar');
+    expect(first?.outcome).toBe('miss');
+    expect(await store.get('tarballs/foo-0.1.0.tar')).toBeNull();
+    expect((await cache.get('tarballs/foo-0.1.0.tar'))?.outcome).toBe('hit');
+    expect(upstream.requests.filter((r) => r.path === '/tarballs/foo-0.1.0.tar')).toHaveLength(1);
+    release();
+    await cache.flushed();
+    expect(Buffer.from((await store.get('tarballs/foo-0.1.0.tar'))!.body).equals(await upstreamBytes('tarballs/foo-0.1.0.tar'))).toBe(true);
+    expect(await readMeta(store, 'tarballs/foo-0.1.0.tar')).toMatchObject({ sha256: sha256Hex(first!.body) });
+  });
+
+  it('a write that fails is reported, leaves nothing behind, and the next request fetches again', async () => {
+    const root = join(dir, `blocked-${n++}`);
+    await mkdir(root, { recursive: true });
+    // tarballs/ cannot be created: a file stands where the folder would go.
+    await writeFile(join(root, 'tarballs'), 'not a folder');
+    const { cache, store, events } = mirror({ storeDir: root });
+    expect((await cache.get('tarballs/foo-0.1.0.tar'))?.outcome).toBe('miss');
+    await cache.flushed();
+    expect(events).toContainEqual(expect.objectContaining({ type: 'store-failed', path: 'tarballs/foo-0.1.0.tar' }));
+    expect(await readMeta(store, 'tarballs/foo-0.1.0.tar')).toBeNull();
+    expect((await cache.get('tarballs/foo-0.1.0.tar'))?.outcome).toBe('miss');
+    expect(upstream.requests.filter((r) => r.path === '/tarballs/foo-0.1.0.tar')).toHaveLength(2);
   });
 });
