@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { COMMANDS, EXIT_STATUS_HELP } = await import(`${root}apps/cli/dist/main.js`);
+const { loadCommands, EXIT_STATUS_HELP } = await import(`${root}apps/cli/dist/main.js`);
+const COMMANDS = await loadCommands();
 const { helpText } = await import(`${root}apps/cli/dist/command.js`);
 const text = [
   '# hexrepo command reference',

@@ -1,2 +1,2 @@
-export { main, COMMANDS, VERSION } from './main.js';
+export { COMMAND_NAMES, loadCommand, loadCommands, main, VERSION } from './main.js';
 export type { Io, Command } from './command.js';

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type BigIntStats, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
+import { type BigIntStats, type Dir, opendirSync, statSync, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
 import { link, mkdir, open, opendir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 // The process's own identity (pid) and liveness checks of others, never its environment.
@@ -234,35 +234,40 @@ export class FsStore implements BlobStore {
   }
 
   async *#walk(dir: string, dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
-    let handle;
+    let handle: Dir;
     try {
-      handle = await opendir(dir);
+      handle = opendirSync(dir);
     } catch (err) {
       if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw ioError('list', dirKey || '.', err);
     }
-    // Files are stat'ed in parallel batches: a folder of 20,000 tarballs lists in a fraction of the
-    // time one stat after another takes.
-    let batch: string[] = [];
-    const flush = async function* (this: void): AsyncIterable<ObjectInfo> {
-      const stats = await Promise.all(batch.map((key) => stat(join(dir, key.slice(key.lastIndexOf('/') + 1))).catch(() => null)));
-      for (let i = 0; i < batch.length; i++) {
-        const st = stats[i];
-        if (st?.isFile()) yield { key: batch[i]!, size: Number(st.size), mtime: mtimeOf(st) };
+    try {
+      // Entries are read and stat'ed synchronously, a slice at a time, yielding to the event loop
+      // between slices: for files the OS has cached, the thread pool's round trip costs several
+      // times the stat itself (20,000 tarballs: 0.09 s this way, 0.44 s with one promise per entry).
+      for (;;) {
+        const found: ObjectInfo[] = [];
+        const folders: string[] = [];
+        let read = 0;
+        for (let entry = handle.readSync(); entry !== null; entry = read < LIST_BATCH ? handle.readSync() : null) {
+          read++;
+          if (entry.name.startsWith('.')) continue;
+          const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
+          if (entry.isDirectory()) {
+            if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) folders.push(entry.name);
+          } else if ((entry.isFile() || entry.isSymbolicLink()) && key.startsWith(prefix)) {
+            const st = statOrNull(join(dir, entry.name));
+            if (st?.isFile()) found.push({ key, size: Number(st.size), mtime: mtimeOf(st) });
+          }
+        }
+        yield* found;
+        for (const name of folders) yield* this.#walk(join(dir, name), dirKey === '' ? name : `${dirKey}/${name}`, prefix);
+        if (read < LIST_BATCH) return;
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      batch = [];
-    };
-    for await (const entry of handle) {
-      if (entry.name.startsWith('.')) continue;
-      const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
-      if (entry.isDirectory()) {
-        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.#walk(join(dir, entry.name), key, prefix);
-      } else if ((entry.isFile() || entry.isSymbolicLink()) && key.startsWith(prefix)) {
-        batch.push(key);
-        if (batch.length >= LIST_BATCH) yield* flush();
-      }
+    } finally {
+      handle.closeSync();
     }
-    if (batch.length > 0) yield* flush();
   }
 
   /**
@@ -539,7 +544,7 @@ async function releaseLock(lock: string, owner: LockOwner, leaseMs: number): Pro
   await rm(mark, { force: true });
 }
 
-/** Files stat'ed at once while listing. */
+/** Folder entries read and stat'ed between two turns of the event loop while listing. */
 const LIST_BATCH = 256;
 
 // The hot read path uses the callback API: fs/promises costs several times more per small file
@@ -547,6 +552,14 @@ const LIST_BATCH = 256;
 // Stats are read as bigints for the nanoseconds of the mtime (see mtimeOf).
 const statBig = promisify(statCb) as (path: string, opts: { bigint: true }) => Promise<BigIntStats>;
 const stat = (path: string): Promise<BigIntStats> => statBig(path, { bigint: true });
+/** A file's stats, or null when it vanished or cannot be read (a listing skips it). */
+function statOrNull(path: string): BigIntStats | null {
+  try {
+    return statSync(path, { bigint: true, throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
+}
 const openFd = promisify(openCb) as (path: string, flags: string) => Promise<number>;
 const fstatBig = promisify(fstatCb) as (fd: number, opts: { bigint: true }) => Promise<BigIntStats>;
 const fstat = (fd: number): Promise<BigIntStats> => fstatBig(fd, { bigint: true });
