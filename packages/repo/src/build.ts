@@ -176,24 +176,10 @@ async function buildWith(
   // reads them again next time anyway.
   if (problems.length === 0) cache.stamp = buildStamp(opts.repository, [...records.values()], opts.releaseState);
   else delete cache.stamp;
-  const { packages, releases } = index.size;
   return {
     cache,
     index,
-    summary: {
-      repository: opts.repository,
-      packages,
-      releases,
-      read: toRead.length,
-      reused: current.size - toRead.length,
-      skipped: problems,
-      written: flushed.written,
-      removed: flushed.removed,
-      unchanged: flushed.unchanged,
-      publicKey,
-      upToDate: false,
-      durationMs: Math.round(performance.now() - started),
-    },
+    summary: summarize(opts, started, index, { read: toRead.length, reused: current.size - toRead.length, skipped: problems, ...flushed, publicKey, upToDate: false }),
   };
 }
 
@@ -203,25 +189,16 @@ async function currentBuild(opts: BuildOptions, started: number, cache: BuildCac
   for (const r of records) index.put(r);
   index.markClean();
   const publicKey = await writePublicKey(opts.store, opts.privateKey);
-  const { packages, releases } = index.size;
   return {
     cache,
     index,
-    summary: {
-      repository: opts.repository,
-      packages,
-      releases,
-      read: 0,
-      reused: records.length,
-      skipped: [],
-      written: [],
-      removed: [],
-      unchanged: cache.outputs.size,
-      publicKey,
-      upToDate: true,
-      durationMs: Math.round(performance.now() - started),
-    },
+    summary: summarize(opts, started, index, { read: 0, reused: records.length, skipped: [], written: [], removed: [], unchanged: cache.outputs.size, publicKey, upToDate: true }),
   };
+}
+
+/** A build's summary: what it did, with the repository's size from the index and the time since `started`. */
+function summarize(opts: BuildOptions, started: number, index: RegistryIndex, did: Omit<BuildSummary, 'repository' | 'packages' | 'releases' | 'durationMs'>): BuildSummary {
+  return { repository: opts.repository, ...index.size, ...did, durationMs: Math.round(performance.now() - started) };
 }
 
 /**
