@@ -94,7 +94,10 @@ describe('hexrepo serve --workers 2', () => {
     expect((await hexrepo(['init', 'repo', '--name', 'acme'], { cwd: dir })).status).toBe(0);
     token = (JSON.parse((await hexrepo(['token', 'create', '--label', 'ci', '--scope', 'read', '--scope', 'write', '--json'], { cwd: repo })).stdout) as { token: string }).token;
     server = await startServe(['--workers', '2'], { cwd: repo });
-    workers = server.logs.filter((l) => l.msg === 'worker listening').map((l) => l.forked as number);
+    // The start-up line comes on stderr, the log lines on stdout: wait for both workers' lines.
+    const listening = (): Record<string, unknown>[] => server.logs.filter((l) => l.msg === 'worker listening');
+    await until('both workers are listening', 200, () => listening().length === 2);
+    workers = listening().map((l) => l.forked as number);
   }, 60_000);
 
   afterAll(async () => {
