@@ -15,6 +15,7 @@ import { startStaticUpstream, type Listening } from '@hexrepo/test-support/hex-u
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebar3Unavailable, runRebar3, writeConsumer } from './support/rebar3.js';
 import { startServe, type ServeProcess } from './support/serve.js';
+import { until } from './support/until.js';
 
 const FIXTURES = new URL('../test-fixtures/tarballs/', import.meta.url).pathname;
 const unavailable = rebar3Unavailable();
@@ -69,7 +70,9 @@ describe.skipIf(unavailable !== null)('rebar3 through a hexrepo mirror of a hexp
     expect(res.status, res.output).toBe(0);
     for (const app of ['qux', 'baz']) await expect(readFile(join(res.project, `_build/default/lib/${app}/ebin/${app}.beam`))).resolves.toBeTruthy();
     for (const path of ['packages/qux', 'packages/baz', 'tarballs/qux-0.1.0.tar', 'tarballs/baz-1.0.0.tar']) {
-      expect((await readFile(join(dir, 'mirror-cache', path))).equals(await readFile(join(dir, 'upstream', path))), path).toBe(true);
+      // Copies are written behind the answers: wait for each rather than race the disk.
+      const kept = await until(path, () => readFile(join(dir, 'mirror-cache', path)).catch(() => undefined), 5_000);
+      expect(kept.equals(await readFile(join(dir, 'upstream', path))), path).toBe(true);
     }
     expect(upstream.requests.map((r) => r.path)).toEqual(expect.arrayContaining(['/packages/qux', '/packages/baz', '/tarballs/qux-0.1.0.tar', '/tarballs/baz-1.0.0.tar']));
     expect(server.logs).toContainEqual(expect.objectContaining({ msg: 'request', path: '/tarballs/qux-0.1.0.tar', status: 200, client: 'rebar3' }));

@@ -11,6 +11,7 @@ import { startStaticUpstream, type Listening } from '@hexrepo/test-support/hex-u
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from '../../../e2e/support/cli.js';
 import { startServe, type ServeProcess } from '../../../e2e/support/serve.js';
+import { until } from '../../../e2e/support/until.js';
 import { resolveServeConfig } from '../src/serve-config.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test-fixtures/tarballs/', import.meta.url));
@@ -68,7 +69,9 @@ describe('hexrepo repo add --mirror', () => {
     expect(Buffer.from(await res.arrayBuffer()).equals(expected)).toBe(true);
     // Verified against the upstream's packages/foo, then kept in the mirror's folder.
     expect(upstream.requests.map((r) => r.path)).toEqual(['/packages/foo', '/tarballs/foo-0.1.0.tar']);
-    expect((await readFile(join(host, 'cache/up/tarballs/foo-0.1.0.tar'))).equals(expected)).toBe(true);
+    // The copy is written behind the answer (the client is not kept waiting for the disk).
+    const kept = await until('the tarball in the mirror folder', () => readFile(join(host, 'cache/up/tarballs/foo-0.1.0.tar')).catch(() => undefined), 5_000);
+    expect(kept.equals(expected)).toBe(true);
     // The publish API of a mirror stays closed.
     expect((await fetch(`${serve.url.replace(/\/$/, '')}/api/repos/up/publish`, { method: 'POST', body: 'x' })).status).toBe(405);
     await serve.stop();

@@ -17,6 +17,7 @@ import { hexrepo } from '../../../e2e/support/cli.js';
 import { startServe, type ServeProcess } from '../../../e2e/support/serve.js';
 import { mergeMetrics } from '../src/cluster.js';
 import { resolveServeConfig } from '../src/serve-config.js';
+import { until } from '../../../e2e/support/until.js';
 
 const FIXTURES = new URL('../../../test-fixtures/tarballs/', import.meta.url).pathname;
 
@@ -36,17 +37,6 @@ function fresh(url: string, path: string, opts: { method?: string; headers?: Rec
     req.on('error', reject);
     req.end(opts.body);
   });
-}
-
-const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `done` up to `tries` times; the test fails with `what` if it never holds. */
-async function until(what: string, tries: number, done: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await done()) return;
-    await pause(50);
-  }
-  throw new Error(`gave up waiting: ${what}`);
 }
 
 /** Which worker served each logged request for `path` with `status`. */
@@ -75,7 +65,7 @@ function uploadWhileStopping(server: ServeProcess, token: string, tarball: Uint8
     req.on('continue', () => {
       const stopping = (): number => server.logs.filter((l) => l.msg === 'shutting down: finishing requests in flight').length;
       server.child.kill('SIGTERM');
-      void until('every process is shutting down', 400, () => stopping() === processes).then(() => req.end(tarball), reject);
+      void until('every process is shutting down', () => stopping() === processes, 20000).then(() => req.end(tarball), reject);
     });
     req.flushHeaders();
   });
@@ -96,7 +86,7 @@ describe('hexrepo serve --workers 2', () => {
     server = await startServe(['--workers', '2'], { cwd: repo });
     // The start-up line comes on stderr, the log lines on stdout: wait for both workers' lines.
     const listening = (): Record<string, unknown>[] => server.logs.filter((l) => l.msg === 'worker listening');
-    await until('both workers are listening', 200, () => listening().length === 2);
+    await until('both workers are listening', () => listening().length === 2, 10000);
     workers = listening().map((l) => l.forked as number);
   }, 60_000);
 
@@ -109,11 +99,15 @@ describe('hexrepo serve --workers 2', () => {
     expect(workers).toHaveLength(2);
     expect(server.stderr()).toContain('2 workers');
     let health = 0;
-    await until('both workers serve /health', 200, async () => {
-      expect((await fresh(server.url, '/health')).status).toBe(200);
-      health++;
-      return servedBy(server, '/health').size === 2;
-    });
+    await until(
+      'both workers serve /health',
+      async () => {
+        expect((await fresh(server.url, '/health')).status).toBe(200);
+        health++;
+        return servedBy(server, '/health').size === 2;
+      },
+      10000,
+    );
     expect([...servedBy(server, '/health')].sort()).toEqual([...workers].sort());
     // /metrics counts the requests of every worker, whichever answers the scrape
     const metrics = await fresh(server.url, '/metrics');
@@ -125,17 +119,25 @@ describe('hexrepo serve --workers 2', () => {
     const pub = await fresh(server.url, '/api/publish', { method: 'POST', headers: { authorization: token, 'content-type': 'application/octet-stream', accept: 'application/json' }, body: tarball });
     expect(pub.status, pub.body).toBe(201);
     // The registry files: each worker's read cache revalidates, so every worker soon serves foo.
-    await until('every worker serves packages/foo', 400, async () => {
-      const res = await fresh(server.url, '/packages/foo', { headers: { authorization: token } });
-      expect([200, 404]).toContain(res.status);
-      return servedBy(server, '/packages/foo', 200).size === 2;
-    });
+    await until(
+      'every worker serves packages/foo',
+      async () => {
+        const res = await fresh(server.url, '/packages/foo', { headers: { authorization: token } });
+        expect([200, 404]).toContain(res.status);
+        return servedBy(server, '/packages/foo', 200).size === 2;
+      },
+      20000,
+    );
     // The publish API: at once, on every worker (a worker catches up before answering).
-    await until('every worker answers the release', 200, async () => {
-      const res = await fresh(server.url, '/api/packages/foo/releases/0.1.0', { headers: { authorization: token, accept: 'application/json' } });
-      expect(res.status, res.body).toBe(200);
-      return servedBy(server, '/api/packages/foo/releases/0.1.0', 200).size === 2;
-    });
+    await until(
+      'every worker answers the release',
+      async () => {
+        const res = await fresh(server.url, '/api/packages/foo/releases/0.1.0', { headers: { authorization: token, accept: 'application/json' } });
+        expect(res.status, res.body).toBe(200);
+        return servedBy(server, '/api/packages/foo/releases/0.1.0', 200).size === 2;
+      },
+      10000,
+    );
     // A write through either worker on the release the other published: retire, then unretire.
     for (const method of ['POST', 'DELETE', 'POST', 'DELETE']) {
       const body = method === 'POST' ? Buffer.from(JSON.stringify({ reason: 'other', message: 'test' })) : undefined;
@@ -162,13 +164,17 @@ describe('hexrepo serve --workers 2', () => {
       );
     const createdAt = server.logs.length;
     const created = JSON.parse((await hexrepo(['token', 'create', '--label', 'temp', '--scope', 'read', '--json'], { cwd: repo })).stdout) as { token: string; id: string };
-    await until('every worker re-reads the credentials', 600, () => reloaded(createdAt).size === 2);
+    await until('every worker re-reads the credentials', () => reloaded(createdAt).size === 2, 30000);
     const acceptedFrom = server.logs.length;
-    await until('every worker has answered the new token', 200, async () => {
-      const res = await fresh(server.url, '/names', { headers: { authorization: created.token } });
-      expect(res.status).toBe(200);
-      return answeredBy(acceptedFrom).size === 2;
-    });
+    await until(
+      'every worker has answered the new token',
+      async () => {
+        const res = await fresh(server.url, '/names', { headers: { authorization: created.token } });
+        expect(res.status).toBe(200);
+        return answeredBy(acceptedFrom).size === 2;
+      },
+      10000,
+    );
     expect(
       server.logs
         .slice(acceptedFrom)
@@ -178,13 +184,17 @@ describe('hexrepo serve --workers 2', () => {
 
     const revokedAt = server.logs.length;
     expect((await hexrepo(['token', 'revoke', created.id], { cwd: repo })).status).toBe(0);
-    await until('every worker re-reads the credentials', 600, () => reloaded(revokedAt).size === 2);
+    await until('every worker re-reads the credentials', () => reloaded(revokedAt).size === 2, 30000);
     const refusedFrom = server.logs.length;
-    await until('every worker has refused the revoked token', 200, async () => {
-      const res = await fresh(server.url, '/names', { headers: { authorization: created.token } });
-      expect(res.status).toBe(401);
-      return answeredBy(refusedFrom).size === 2;
-    });
+    await until(
+      'every worker has refused the revoked token',
+      async () => {
+        const res = await fresh(server.url, '/names', { headers: { authorization: created.token } });
+        expect(res.status).toBe(401);
+        return answeredBy(refusedFrom).size === 2;
+      },
+      10000,
+    );
   }, 90_000);
 
   it('a worker killed with SIGKILL is replaced, what it left half-written is swept, and the server answers throughout', async () => {
@@ -198,18 +208,22 @@ describe('hexrepo serve --workers 2', () => {
     const leftover = join(repo, 'public', `.tmp-${hostTag}.${victim}.${start}-0123456789ab-names`);
     await writeFile(leftover, 'half a registry file');
     process.kill(victim, 'SIGKILL');
-    await until('the primary notices the death', 200, () => server.logs.some((l) => l.msg === 'worker exited unexpectedly; starting a new one' && l.pid === victim && l.signal === 'SIGKILL'));
+    await until('the primary notices the death', () => server.logs.some((l) => l.msg === 'worker exited unexpectedly; starting a new one' && l.pid === victim && l.signal === 'SIGKILL'), 10000);
     expect((await fresh(server.url, '/health')).status).toBe(200);
-    await until('a new worker listens', 400, () => server.logs.some((l) => l.msg === 'worker restarted and listening'));
+    await until('a new worker listens', () => server.logs.some((l) => l.msg === 'worker restarted and listening'), 20000);
     // The primary swept the dead worker's leftovers before starting its replacement.
     expect(existsSync(leftover)).toBe(false);
     expect(server.logs.some((l) => l.msg === 'removed temp files and locks left by a process that died' && l.temps === 1)).toBe(true);
     const replacement = server.logs.find((l) => l.msg === 'worker restarted and listening')!.forked as number;
     expect(workers).not.toContain(replacement);
-    await until('the new worker serves', 200, async () => {
-      expect((await fresh(server.url, '/health')).status).toBe(200);
-      return servedBy(server, '/health').has(replacement);
-    });
+    await until(
+      'the new worker serves',
+      async () => {
+        expect((await fresh(server.url, '/health')).status).toBe(200);
+        return servedBy(server, '/health').has(replacement);
+      },
+      10000,
+    );
     expect(server.child.exitCode).toBeNull();
   }, 60_000);
 
@@ -239,7 +253,7 @@ describe('hexrepo serve --workers 1', () => {
       const started = await startServe(['--workers', '1'], { cwd: join(dir, 'repo') });
       server = started;
       expect((await fresh(server.url, '/health')).status).toBe(200);
-      await until('the request is logged', 200, () => started.logs.some((l) => l.msg === 'request'));
+      await until('the request is logged', () => started.logs.some((l) => l.msg === 'request'), 10000);
       // SIGTERM lets an upload in flight finish here too (one that asked for 100 Continue included).
       expect(await uploadWhileStopping(server, token, await readFile(join(FIXTURES, 'foo-0.1.0.tar')), 1)).toBe(201);
       expect(await exitOf(server)).toBe(0);
@@ -267,18 +281,22 @@ describe('access "auto" with workers', () => {
       // No token yet: "auto" makes the repository public.
       server = await startServe(['--workers', '2'], { cwd: repo });
       const started = server;
-      await until('both workers listen', 200, () => started.logs.filter((l) => l.msg === 'worker listening').length === 2);
+      await until('both workers listen', () => started.logs.filter((l) => l.msg === 'worker listening').length === 2, 10000);
       expect(started.stderr()).toContain('(public;');
       expect((await hexrepo(['token', 'create', '--label', 'later', '--scope', 'read'], { cwd: repo })).status).toBe(0);
       const victim = started.logs.find((l) => l.msg === 'worker listening')!.pid as number;
       process.kill(victim, 'SIGKILL');
-      await until('a new worker listens', 400, () => started.logs.some((l) => l.msg === 'worker restarted and listening'));
+      await until('a new worker listens', () => started.logs.some((l) => l.msg === 'worker restarted and listening'), 20000);
       const replacement = started.logs.find((l) => l.msg === 'worker restarted and listening')!.forked as number;
       // Anonymous reads are served by every worker, the replacement included.
-      await until('the replacement serves an anonymous read', 200, async () => {
-        expect((await fresh(started.url, '/names')).status).toBe(200);
-        return servedBy(started, '/names').has(replacement);
-      });
+      await until(
+        'the replacement serves an anonymous read',
+        async () => {
+          expect((await fresh(started.url, '/names')).status).toBe(200);
+          return servedBy(started, '/names').has(replacement);
+        },
+        10000,
+      );
     } finally {
       if (server && server.child.exitCode === null && server.child.signalCode === null) {
         server.child.kill('SIGTERM');
@@ -298,13 +316,13 @@ describe('the default number of workers', () => {
       expect((await hexrepo(['init', 'repo', '--name', 'acme'], { cwd: dir })).status).toBe(0);
       const publishing = await startServe([], { cwd: join(dir, 'repo') });
       started.push(publishing);
-      await until('the server logs that it listens', 200, () => publishing.logs.some((l) => l.msg === 'listening'));
+      await until('the server logs that it listens', () => publishing.logs.some((l) => l.msg === 'listening'), 10000);
       expect(publishing.logs.find((l) => l.msg === 'listening')).toMatchObject({ workers: 1 });
       expect(publishing.logs.some((l) => l.msg === 'worker listening')).toBe(false);
       // The same folder without a signing key: read-only, every core.
       const readOnly = await startServe([join(dir, 'repo', 'public'), '--name', 'acme'], { cwd: dir });
       started.push(readOnly);
-      await until('the server logs that it listens', 200, () => readOnly.logs.some((l) => l.msg === 'listening'));
+      await until('the server logs that it listens', () => readOnly.logs.some((l) => l.msg === 'listening'), 10000);
       expect(readOnly.logs.find((l) => l.msg === 'listening')).toMatchObject({ workers: availableParallelism() });
       if (availableParallelism() > 1) expect(readOnly.stderr()).toContain(`${availableParallelism()} workers`);
     } finally {

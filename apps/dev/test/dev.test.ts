@@ -11,6 +11,7 @@ import { loadPublicKey, unpackNames, unpackPackage } from '@hexrepo/registry';
 import { createTarball } from '@hexrepo/tarball';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevEvent, type DevServer, type RebuildEvent } from '../src/index.js';
+import { until } from '../../../e2e/support/until.js';
 
 const FIXTURES = new URL('../../../test-fixtures/tarballs/', import.meta.url).pathname;
 let dir: string;
@@ -45,16 +46,6 @@ async function subscribe(url: string): Promise<typeof sse> {
     }
   })();
   return { events: received, close: () => controller.abort() };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const served = async (name: string): Promise<string[] | undefined> => {
