@@ -70,3 +70,95 @@ function parseJson(text: string, key: string): unknown {
     throw new HexrepoError('REGISTRY_CORRUPT', `${key} is not valid JSON`, { key, hint: 'restore it from a backup, or delete it' });
   }
 }
+
+/**
+ * A JSON file of a store held in memory for synchronous checks (the host's tokens and users, its
+ * OAuth sessions) and kept in step by `refresh()`: every version read or written replaces the
+ * copy, and `generation` moves with it so caches of verification results know to drop.
+ */
+export abstract class HeldJsonFile<F> {
+  #etag: string | null = null;
+  #refreshing: Promise<boolean> | null = null;
+  /** The content as last read or written. */
+  protected held: F;
+  /** Changes whenever the held content changes (for caches of verification results). */
+  generation = 0;
+  readonly #codec: JsonFileCodec<F> = {
+    parse: (text) => this.parse(text),
+    empty: () => this.empty(),
+    onRead: (file, etag) => {
+      if (etag !== this.#etag) this.#hold(file, etag);
+    },
+    onWritten: (file, etag) => this.#hold(file, etag),
+  };
+
+  protected constructor(
+    readonly store: BlobStore,
+    readonly key: string,
+  ) {
+    this.held = this.empty();
+  }
+
+  /** Parse the stored text, throwing a HexrepoError that names `where` when it is unusable. */
+  protected abstract parse(text: string): F;
+  /** The content of a file that does not exist yet. */
+  protected abstract empty(): F;
+  /** Rebuild the indexes of a new version (called after `held` is replaced). */
+  protected abstract indexHeld(): void;
+
+  /** Where the file is, for messages. */
+  get where(): string {
+    return `${this.store.url.replace(/\/$/, '')}/${this.key}`;
+  }
+
+  /** True once the file exists in the store. */
+  get exists(): boolean {
+    return this.#etag !== null;
+  }
+
+  /** Re-read the file when the stored object changed; true when it did. */
+  async refresh(): Promise<boolean> {
+    const head = await this.store.head(this.key);
+    if ((head?.etag ?? null) === this.#etag) return false;
+    const obj = await this.store.get(this.key);
+    if ((obj?.etag ?? null) === this.#etag) return false;
+    this.#hold(obj ? this.parse(Buffer.from(obj.body).toString('utf8')) : this.empty(), obj?.etag ?? null);
+    return true;
+  }
+
+  /**
+   * Refresh now, sharing a refresh already under way: what another server wrote a moment ago (a
+   * token it just issued, a device code it just handed out) is looked up once more. One HEAD of the
+   * object per lookup that missed; a caller sending unknown tokens is stopped by the failed-attempt
+   * limiter long before that costs anything (a time-based throttle would instead let them hide
+   * fresh tokens from everyone).
+   */
+  async refreshSoon(): Promise<void> {
+    if (this.#refreshing) {
+      await this.#refreshing;
+      return;
+    }
+    this.#refreshing = this.refresh();
+    try {
+      await this.#refreshing;
+    } finally {
+      this.#refreshing = null;
+    }
+  }
+
+  /**
+   * Apply `fn` to the file as stored now and write the result conditionally; when another writer
+   * got there first, read again and apply `fn` to what it wrote. `fn` returns file null for
+   * "nothing to write".
+   */
+  protected change<T>(fn: (file: F, exists: boolean) => { file: F | null; result: T }): Promise<T> {
+    return changeJsonFile(this.store, this.key, this.#codec, fn);
+  }
+
+  #hold(file: F, etag: string | null): void {
+    this.generation++;
+    this.held = file;
+    this.#etag = etag;
+    this.indexHeld();
+  }
+}

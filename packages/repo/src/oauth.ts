@@ -14,7 +14,7 @@ import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import { HexrepoError } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { HOST_STATE_PREFIX, scopeAllows, type Grant, type TokenInfo } from './tokens.js';
-import { changeJsonFile, type JsonFileCodec } from './json-state.js';
+import { HeldJsonFile } from './json-state.js';
 
 export const OAUTH_KEY = `${HOST_STATE_PREFIX}oauth.json`;
 
@@ -187,23 +187,11 @@ function parseFile(text: string, where: string): OAuthFile {
  * The host's OAuth sessions and device authorizations, held in memory for synchronous checks and
  * kept in step with the state store by `refresh()` (a server calls it with the credentials').
  */
-export class OAuthStore {
-  #file: OAuthFile = emptyFile();
-  #etag: string | null = null;
-  /** How the file is read and written; every version seen or written becomes the in-memory copy. */
-  readonly #codec: JsonFileCodec<OAuthFile> = {
-    parse: (text) => parseFile(text, this.where),
-    empty: emptyFile,
-    onRead: (file, etag) => {
-      if (etag !== this.#etag) this.#set(file, etag);
-    },
-    onWritten: (file, etag) => this.#set(file, etag),
-  };
+export class OAuthStore extends HeldJsonFile<OAuthFile> {
   #sessions = new Map<string, SessionRecord>();
   #devices = new Map<string, DeviceRecord>();
   /** Last poll per device id, in this process: slow_down is advice, not state worth a write. */
   readonly #polls = new Map<string, number>();
-  #refreshing: Promise<boolean> | null = null;
   readonly #now: () => number;
   readonly accessTtlMs: number;
   readonly refreshTtlMs: number;
@@ -211,14 +199,9 @@ export class OAuthStore {
   readonly intervalSeconds: number;
   readonly maxDevices: number;
   readonly maxSessionsPerSubject: number;
-  /** Changes whenever the sessions change (for caches of verification results). */
-  generation = 0;
 
-  private constructor(
-    readonly store: BlobStore,
-    readonly key: string,
-    opts: OAuthOptions,
-  ) {
+  private constructor(store: BlobStore, key: string, opts: OAuthOptions) {
+    super(store, key);
     this.#now = opts.now ?? Date.now;
     this.accessTtlMs = opts.accessTtlMs ?? 30 * 60_000;
     this.refreshTtlMs = opts.refreshTtlMs ?? 30 * 24 * 3_600_000;
@@ -235,51 +218,22 @@ export class OAuthStore {
     return oauth;
   }
 
-  get where(): string {
-    return `${this.store.url.replace(/\/$/, '')}/${this.key}`;
+  protected parse(text: string): OAuthFile {
+    return parseFile(text, this.where);
   }
 
-  /** Re-read the sessions when the stored object changed; true when it did. */
-  async refresh(): Promise<boolean> {
-    const head = await this.store.head(this.key);
-    if ((head?.etag ?? null) === this.#etag) return false;
-    const obj = await this.store.get(this.key);
-    if ((obj?.etag ?? null) === this.#etag) return false;
-    this.#set(obj ? parseFile(Buffer.from(obj.body).toString('utf8'), this.where) : emptyFile(), obj?.etag ?? null);
-    return true;
+  protected empty(): OAuthFile {
+    return emptyFile();
   }
 
-  /**
-   * Refresh now, sharing a refresh already under way: what another server created a moment ago
-   * (a token it just issued, a device code it just handed out) is looked up once more. One HEAD of
-   * the object per lookup that missed; a caller sending unknown tokens is stopped by the
-   * failed-attempt limiter long before that costs anything (a time-based throttle would instead
-   * let them hide fresh tokens from everyone).
-   */
-  async refreshSoon(): Promise<void> {
-    if (this.#refreshing) {
-      await this.#refreshing;
-      return;
-    }
-    this.#refreshing = this.refresh();
-    try {
-      await this.#refreshing;
-    } finally {
-      this.#refreshing = null;
-    }
-  }
-
-  #set(file: OAuthFile, etag: string | null): void {
-    this.generation++;
-    this.#file = file;
-    this.#etag = etag;
-    this.#sessions = new Map(file.sessions.map((s) => [s.id, s]));
-    this.#devices = new Map(file.devices.map((d) => [d.id, d]));
+  protected indexHeld(): void {
+    this.#sessions = new Map(this.held.sessions.map((s) => [s.id, s]));
+    this.#devices = new Map(this.held.devices.map((d) => [d.id, d]));
   }
 
   /** Sessions as an administrator sees them: no hashes. */
   list(): { id: string; clientId: string; name: string; subject: OAuthSubject; scopes: string[]; repository: string | null; createdAt: string; refreshExpiresAt: string }[] {
-    return this.#file.sessions.map(({ accessHash: _a, refreshHash: _r, accessExpiresAt: _e, ...rest }) => rest);
+    return this.held.sessions.map(({ accessHash: _a, refreshHash: _r, accessExpiresAt: _e, ...rest }) => rest);
   }
 
   /** True when `token` has the shape of an access token this store issues (so a miss is worth a refresh). */
@@ -440,10 +394,10 @@ export class OAuthStore {
   async pendingDevice(userCode: string): Promise<PendingDevice | null> {
     const code = normalizeUserCode(userCode);
     if (code === null) return null;
-    let d = this.#file.devices.find((x) => x.userCode === code);
+    let d = this.held.devices.find((x) => x.userCode === code);
     if (!d) {
       await this.refreshSoon();
-      d = this.#file.devices.find((x) => x.userCode === code);
+      d = this.held.devices.find((x) => x.userCode === code);
     }
     if (!d || d.status !== 'pending' || !(Date.parse(d.expiresAt) > this.#now())) return null;
     return { userCode: d.userCode, clientId: d.clientId, name: d.name, scopes: d.scopes, repository: d.repository, expiresAt: d.expiresAt };
@@ -499,11 +453,8 @@ export class OAuthStore {
     return { ...file, sessions: file.sessions.filter((s) => Date.parse(s.refreshExpiresAt) > now), devices: file.devices.filter((d) => Date.parse(d.expiresAt) + DEVICE_GRACE_MS > now) };
   }
 
-  /**
-   * Apply `fn` to the sessions as stored now (pruned) and write the result conditionally; when
-   * another server wrote first, read again and apply `fn` to what it wrote. File null: nothing to write.
-   */
-  async #change<T>(fn: (file: OAuthFile) => { file: OAuthFile | null; result: T }): Promise<T> {
-    return changeJsonFile(this.store, this.key, this.#codec, (current) => fn(this.#prune(current)));
+  /** `change`, on the sessions as stored now with what can never be used again pruned. */
+  #change<T>(fn: (file: OAuthFile) => { file: OAuthFile | null; result: T }): Promise<T> {
+    return this.change((current) => fn(this.#prune(current)));
   }
 }

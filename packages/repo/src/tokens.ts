@@ -10,7 +10,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { HexrepoError } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
 import { hashPassword, verifyPassword } from './password.js';
-import { changeJsonFile, type JsonFileCodec } from './json-state.js';
+import { HeldJsonFile } from './json-state.js';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -170,27 +170,13 @@ function newTokenId(taken: ReadonlySet<string>): string {
  * The host's tokens and users, held in memory for synchronous verification and kept in step with
  * the state store by `refresh()` (a server calls it every 2 s).
  */
-export class TokenStore {
-  #file: CredentialsFile = emptyFile();
-  #etag: string | null = null;
-  /** How the file is read and written; every version seen or written becomes the in-memory copy. */
-  readonly #codec: JsonFileCodec<CredentialsFile> = {
-    parse: (text) => parseFile(text, this.where),
-    empty: emptyFile,
-    onRead: (file, etag) => {
-      if (etag !== this.#etag) this.#set(file, etag);
-    },
-    onWritten: (file, etag) => this.#set(file, etag),
-  };
+export class TokenStore extends HeldJsonFile<CredentialsFile> {
   #byId = new Map<string, TokenRecord>();
   #byUser = new Map<string, UserRecord>();
   readonly #now: () => number;
 
-  private constructor(
-    readonly store: BlobStore,
-    readonly key: string,
-    now: () => number,
-  ) {
+  private constructor(store: BlobStore, key: string, now: () => number) {
+    super(store, key);
     this.#now = now;
   }
 
@@ -201,48 +187,30 @@ export class TokenStore {
     return tokens;
   }
 
-  /** Changes whenever the set of credentials changes (for caches of verification results). */
-  generation = 0;
-
-  /** Where the credentials are, for messages. */
-  get where(): string {
-    return `${this.store.url.replace(/\/$/, '')}/${this.key}`;
+  protected parse(text: string): CredentialsFile {
+    return parseFile(text, this.where);
   }
 
-  /** True once the credentials object exists in the store. */
-  get exists(): boolean {
-    return this.#etag !== null;
+  protected empty(): CredentialsFile {
+    return emptyFile();
+  }
+
+  protected indexHeld(): void {
+    this.#byId = new Map(this.held.tokens.map((r) => [r.id, r]));
+    this.#byUser = new Map(this.held.users.map((u) => [u.username, u]));
   }
 
   /** Tokens and users together: 0 means there is nothing to authenticate against. */
   get size(): number {
-    return this.#file.tokens.length + this.#file.users.length;
-  }
-
-  /** Re-read the credentials when the stored object changed; true when it did. */
-  async refresh(): Promise<boolean> {
-    const head = await this.store.head(this.key);
-    if ((head?.etag ?? null) === this.#etag) return false;
-    const obj = await this.store.get(this.key);
-    if ((obj?.etag ?? null) === this.#etag) return false;
-    this.#set(obj ? parseFile(Buffer.from(obj.body).toString('utf8'), this.where) : emptyFile(), obj?.etag ?? null);
-    return true;
-  }
-
-  #set(file: CredentialsFile, etag: string | null): void {
-    this.generation++;
-    this.#file = file;
-    this.#etag = etag;
-    this.#byId = new Map(file.tokens.map((r) => [r.id, r]));
-    this.#byUser = new Map(file.users.map((u) => [u.username, u]));
+    return this.held.tokens.length + this.held.users.length;
   }
 
   list(): TokenInfo[] {
-    return this.#file.tokens.map(infoOf);
+    return this.held.tokens.map(infoOf);
   }
 
   users(): UserInfo[] {
-    return this.#file.users.map(userInfoOf);
+    return this.held.users.map(userInfoOf);
   }
 
   /** True when `username` names a stored user (for the per-user failed-attempt limiter). */
@@ -254,7 +222,7 @@ export class TokenStore {
   async create(opts: { label: string; grants: Grant[]; expiresAt?: Date; user?: string; permissions?: HexPermission[] }): Promise<{ token: string; info: TokenInfo }> {
     const grants = validateGrants(opts.grants);
     if (opts.expiresAt !== undefined && !(opts.expiresAt.getTime() > this.#now())) throw new HexrepoError('USAGE', 'the expiry must be in the future');
-    return this.#change((file) => {
+    return this.change((file) => {
       const id = newTokenId(new Set(file.tokens.map((t) => t.id)));
       const token = `hxr_${id}_${randomBytes(32).toString('base64url')}`;
       const record: TokenRecord = {
@@ -273,12 +241,12 @@ export class TokenStore {
 
   /** Revoke by id; false when no such token (also when another server revoked it first). */
   async revoke(id: string): Promise<boolean> {
-    return this.#change((file) => (file.tokens.some((t) => t.id === id) ? { file: { ...file, tokens: file.tokens.filter((t) => t.id !== id) }, result: true } : { file: null, result: false }));
+    return this.change((file) => (file.tokens.some((t) => t.id === id) ? { file: { ...file, tokens: file.tokens.filter((t) => t.id !== id) }, result: true } : { file: null, result: false }));
   }
 
   /** Revoke every token `select` picks (e.g. all of one user's keys); returns those revoked. */
   async revokeWhere(select: (token: TokenInfo) => boolean): Promise<TokenInfo[]> {
-    return this.#change((file) => {
+    return this.change((file) => {
       const gone = file.tokens.filter((t) => select(infoOf(t)));
       return gone.length === 0 ? { file: null, result: [] } : { file: { ...file, tokens: file.tokens.filter((t) => !gone.includes(t)) }, result: gone.map(infoOf) };
     });
@@ -327,7 +295,7 @@ export class TokenStore {
     assertUsername(opts.username);
     const grants = validateGrants(opts.grants);
     const passwordHash = await hashPassword(opts.password);
-    return this.#change((file) => {
+    return this.change((file) => {
       if (file.users.some((u) => u.username === opts.username)) throw new HexrepoError('ALREADY_EXISTS', `user ${opts.username} already exists`, { hint: 'change the password with "hexrepo user passwd", or remove the user first' });
       const record: UserRecord = { username: opts.username, grants, createdAt: new Date(this.#now()).toISOString(), passwordHash };
       return { file: { ...file, users: [...file.users, record] }, result: userInfoOf(record) };
@@ -337,14 +305,12 @@ export class TokenStore {
   /** Set a user's password; false when there is no such user. */
   async setPassword(username: string, password: string): Promise<boolean> {
     const passwordHash = await hashPassword(password);
-    return this.#change((file) =>
-      file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.map((u) => (u.username === username ? { ...u, passwordHash } : u)) }, result: true } : { file: null, result: false },
-    );
+    return this.change((file) => (file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.map((u) => (u.username === username ? { ...u, passwordHash } : u)) }, result: true } : { file: null, result: false }));
   }
 
   /** Remove a user, and the API keys they created (a removed user's keys must not outlive them); false when there is no such user. */
   async removeUser(username: string): Promise<boolean> {
-    return this.#change((file) =>
+    return this.change((file) =>
       file.users.some((u) => u.username === username) ? { file: { ...file, users: file.users.filter((u) => u.username !== username), tokens: file.tokens.filter((t) => t.user !== username) }, result: true } : { file: null, result: false },
     );
   }
@@ -362,15 +328,6 @@ export class TokenStore {
    * True when imported.
    */
   async importIfEmpty(tokens: TokenRecord[]): Promise<boolean> {
-    return this.#change((file, exists) => (exists ? { file: null, result: false } : { file: { ...file, tokens }, result: true }));
-  }
-
-  /**
-   * Apply `fn` to the credentials as stored now and write the result conditionally; when another
-   * writer got there first, read again and apply `fn` to what it wrote. `fn` returns file null for
-   * "nothing to write".
-   */
-  async #change<T>(fn: (file: CredentialsFile, exists: boolean) => { file: CredentialsFile | null; result: T }): Promise<T> {
-    return changeJsonFile(this.store, this.key, this.#codec, fn);
+    return this.change((file, exists) => (exists ? { file: null, result: false } : { file: { ...file, tokens }, result: true }));
   }
 }
