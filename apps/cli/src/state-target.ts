@@ -9,6 +9,7 @@ import { openRepository, type AdvisoryView } from '@hexrepo/repo';
 import { FsStore } from '@hexrepo/storage';
 import type { Io } from './command.js';
 import { defaultCachePath, loadSigningKey, resolveRepo } from './project.js';
+import { remoteOf } from './remote-target.js';
 
 export interface StateTarget {
   describe: string;
@@ -27,16 +28,10 @@ export interface StateTarget {
   close(): Promise<void>;
 }
 
-/** Open DIR|PUBLIC (or the project of the current folder), or the server of --url / HEXREPO_URL. */
+/** Open DIR|PUBLIC (or the project of the current folder), or the server of --url / HEXREPO_URL / HEX_API_URL. */
 export async function openStateTarget(cmd: string, values: Record<string, unknown>, dirArg: string | undefined, io: Io): Promise<StateTarget> {
-  const flagUrl = typeof values.url === 'string' ? values.url : undefined;
-  const url = flagUrl ?? io.env.HEXREPO_URL;
-  if (url && (flagUrl || !dirArg)) {
-    const token = (typeof values.token === 'string' ? values.token : undefined) ?? io.env.HEXREPO_TOKEN ?? io.env.HEX_API_KEY;
-    const scope = cmd === 'policy' ? 'admin' : 'write';
-    if (!token) throw new HexrepoError('USAGE', `hexrepo ${cmd}: ${url} needs a token with the ${scope} scope`, { hint: `set HEXREPO_TOKEN (see "hexrepo token create --scope ${scope}")` });
-    return remoteTarget(url, token);
-  }
+  const remote = remoteOf(cmd, values, dirArg, io, cmd === 'policy' ? 'admin' : 'write');
+  if (remote) return remoteTarget(remote.url, remote.token);
   const repo = await resolveRepo(cmd, io.cwd, dirArg, values, { key: true });
   const privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
   const opened = await openRepository({ store: new FsStore(repo.publicDir), repository: repo.name, privateKey, cachePath: defaultCachePath(repo.publicDir), limits: repo.limits });
@@ -101,18 +96,3 @@ async function remoteTarget(url: string, token: string): Promise<StateTarget> {
     close: async () => undefined,
   };
 }
-
-/** The options every such command takes. */
-export const STATE_TARGET_OPTIONS = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  'private-key': { type: 'string' },
-  name: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
-
-export const STATE_TARGET_HELP = (scope: 'write' | 'admin'): string => `  --url URL            act on a running "hexrepo serve" at URL (env HEXREPO_URL) through its API
-  --token TOKEN        API token with the ${scope} scope, for --url; prefer env HEXREPO_TOKEN (or HEX_API_KEY)
-  --private-key KEY    signing key, for a local folder (default: the one hexrepo.json names)
-  --name NAME          repository name, for a local folder (default: hexrepo.json)
-  --json               print the result as JSON`;

@@ -9,25 +9,12 @@ import { addOwner, AuditLog, openRepository, packageAuditKey, readOwners, remove
 import { FsStore } from '@hexrepo/storage';
 import type { Io } from './command.js';
 import { defaultCachePath, loadSigningKey, resolveRepo } from './project.js';
+import { remoteHelp, remoteOf } from './remote-target.js';
 
-export const REMOTE_HELP = `  --url URL            act on a running "hexrepo serve" at URL (env HEXREPO_URL, or HEX_API_URL
-                       as Mix uses it) instead of a local folder
-  --token TOKEN        API token with the write scope, for --url; prefer env HEXREPO_TOKEN (or
-                       HEX_API_KEY): a flag is visible to other users of the machine
-  --private-key KEY    signing key, for a local folder (default: the one hexrepo.json names)
-  --name NAME          repository name, for a local folder (default: hexrepo.json)
-  --json               print the result as JSON
+export const REMOTE_HELP = `${remoteHelp('write')}
 
 Exit status: 0 done, 1 refused or failed, 2 wrong usage, 3 token refused (401) or not allowed
 (403), 4 server error (5xx), rate-limited (429) or server unreachable.`;
-
-export const REMOTE_OPTIONS = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  'private-key': { type: 'string' },
-  name: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
 
 export interface Target {
   kind: 'local' | 'remote';
@@ -45,13 +32,8 @@ export interface Target {
 }
 
 export async function openTarget(cmd: string, values: Record<string, unknown>, dirArg: string | undefined, io: Io): Promise<Target> {
-  const flagUrl = typeof values.url === 'string' ? values.url : undefined;
-  const url = flagUrl ?? io.env.HEXREPO_URL ?? io.env.HEX_API_URL;
-  if (url && (flagUrl || !dirArg)) {
-    const token = (typeof values.token === 'string' ? values.token : undefined) ?? io.env.HEXREPO_TOKEN ?? io.env.HEX_API_KEY;
-    if (!token) throw new HexrepoError('USAGE', `hexrepo ${cmd}: ${url} needs a token with the write scope`, { hint: 'set HEXREPO_TOKEN (see "hexrepo token create --scope write")' });
-    return remoteTarget(url, token);
-  }
+  const remote = remoteOf(cmd, values, dirArg, io, 'write');
+  if (remote) return remoteTarget(remote.url, remote.token);
   const repo = await resolveRepo(cmd, io.cwd, dirArg, values, { key: true });
   const privateKey = await loadSigningKey(repo.keyPath!, repo.publicDir);
   const opened = await openRepository({ store: new FsStore(repo.publicDir), repository: repo.name, privateKey, cachePath: defaultCachePath(repo.publicDir), limits: repo.limits });

@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import { ADVISORY_SEVERITIES, HexrepoError, mapOsv, validateAdvisory } from '@hexrepo/core';
 import type { AdvisoryView } from '@hexrepo/repo';
 import { type Command, str, usage } from '../command.js';
-import { openStateTarget, STATE_TARGET_HELP, STATE_TARGET_OPTIONS } from '../state-target.js';
+import { REMOTE_OPTIONS, remoteHelp } from '../remote-target.js';
+import { openStateTarget } from '../state-target.js';
 
 const list = (values: Record<string, unknown>, key: string): string[] => {
   const v = values[key];
@@ -73,7 +74,7 @@ Options:
   --html-url URL       where a person reads it (html_url)
   --api-url URL        where a program reads it (api_url; default: --html-url)
   --alias ID           another id of the same advisory (CVE-…); repeatable
-${STATE_TARGET_HELP('write')}`,
+${remoteHelp('write')}`,
   options: {
     versions: { type: 'string', multiple: true },
     id: { type: 'string' },
@@ -83,7 +84,7 @@ ${STATE_TARGET_HELP('write')}`,
     'html-url': { type: 'string' },
     'api-url': { type: 'string' },
     alias: { type: 'string', multiple: true },
-    ...STATE_TARGET_OPTIONS,
+    ...REMOTE_OPTIONS,
   },
   async run({ values, positionals }, io) {
     const [action, ...rest] = positionals;

@@ -1,7 +1,8 @@
 import { isOwnerLevel } from '@hexrepo/repo';
 import { type Command, str, usage } from '../command.js';
 import { openCommandCredentials } from '../credentials.js';
-import { openTarget, REMOTE_HELP, REMOTE_OPTIONS } from '../writes.js';
+import { REMOTE_OPTIONS } from '../remote-target.js';
+import { openTarget, REMOTE_HELP } from '../writes.js';
 
 export const owner: Command = {
   name: 'owner',

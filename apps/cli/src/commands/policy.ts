@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { assertPolicyName, HexrepoError, type PolicyDefinition } from '@hexrepo/core';
 import { policySetupLine } from '@hexrepo/repo';
 import { type Command, str, usage } from '../command.js';
-import { openStateTarget, STATE_TARGET_HELP, STATE_TARGET_OPTIONS } from '../state-target.js';
+import { REMOTE_OPTIONS, remoteHelp } from '../remote-target.js';
+import { openStateTarget } from '../state-target.js';
 import { applyPolicyFlags, type PolicyFlags } from '../policy-flags.js';
 
 const list = (values: Record<string, unknown>, key: string): string[] => {
@@ -79,7 +80,7 @@ Options:
   --drop-repo REPO         (edit) drop every rule and override of a repository; repeatable
   --from FILE.json         the whole policy as JSON (create, or edit to replace it); not
                            with --rule, --allow, --deny, --remove or --drop-repo
-${STATE_TARGET_HELP('admin')}`,
+${remoteHelp('admin')}`,
   options: {
     description: { type: 'string' },
     visibility: { type: 'string' },
@@ -89,7 +90,7 @@ ${STATE_TARGET_HELP('admin')}`,
     remove: { type: 'string', multiple: true },
     'drop-repo': { type: 'string', multiple: true },
     from: { type: 'string' },
-    ...STATE_TARGET_OPTIONS,
+    ...REMOTE_OPTIONS,
   },
   async run({ values, positionals }, io) {
     const [action, ...rest] = positionals;

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { HexrepoError } from '@hexrepo/core';
 import { type Command, usage } from '../command.js';
-import { openTarget, REMOTE_HELP, REMOTE_OPTIONS } from '../writes.js';
+import { REMOTE_OPTIONS } from '../remote-target.js';
+import { openTarget, REMOTE_HELP } from '../writes.js';
 
 export const publish: Command = {
   name: 'publish',

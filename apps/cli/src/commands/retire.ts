@@ -1,6 +1,7 @@
 import { isRetirementReason, RETIREMENT_MESSAGE_MAX, RETIREMENT_MESSAGE_MIN, RETIREMENT_REASONS, retirementMessageLength } from '@hexrepo/core';
 import { type Command, str, usage } from '../command.js';
-import { openTarget, REMOTE_HELP, REMOTE_OPTIONS } from '../writes.js';
+import { REMOTE_OPTIONS } from '../remote-target.js';
+import { openTarget, REMOTE_HELP } from '../writes.js';
 
 const REASONS = Object.keys(RETIREMENT_REASONS).join(', ');
 
