@@ -325,34 +325,25 @@ export class MirrorCache {
       });
     }
     if (stored && stored.sha256 === checksum) return this.#served(p, stored, 'hit').obj;
-    return this.#coalesce(`tarball:${p.path}:${checksum}`, async () => {
-      let answer;
-      try {
-        answer = await this.#client.get(p.path);
-      } catch (err) {
-        // A stored copy with another checksum is of no use: clients would refuse it.
-        throw this.#upstreamFailed(p.path, err);
-      }
-      if (answer.status !== 'ok') return null;
-      this.stats.bytesFromUpstream += answer.body.byteLength;
-      try {
-        verifyTarball(answer.body, checksum);
-      } catch (err) {
-        const error = this.#upstreamFailed(p.path, err);
-        this.stats.refused++;
-        this.#onEvent({ type: 'refused', path: p.path, error });
-        throw error;
-      }
-      const sha256 = this.#keep(p.path, answer.body, answer.etag, null, checksum.toLowerCase());
-      return this.#served(p, { body: answer.body, sha256, data: null }, stored ? 'refreshed' : 'miss').obj;
-    });
+    // A stored copy with another checksum is of no use (clients would refuse it), so an upstream
+    // failure is an error here, never a stale answer.
+    return this.#fetchAndKeep(`tarball:${p.path}:${checksum}`, p, stored ? 'refreshed' : 'miss', checksum);
   }
 
   /** Docs tarballs: kept once fetched. The upstream does not sign them, so they cannot be verified. */
   async #immutable(p: Extract<MirrorPath, { version: string }>): Promise<MirrorObject | null> {
     const stored = await this.#readStored(p.path, () => null, false);
     if (stored) return this.#served(p, stored, 'hit').obj;
-    return this.#coalesce(`fetch:${p.path}`, async () => {
+    return this.#fetchAndKeep(`fetch:${p.path}`, p, 'miss', null);
+  }
+
+  /**
+   * Fetch an object that does not change once published, once for every caller asking at once;
+   * verify it against `checksum` (the outer checksum of a tarball) when there is one, then keep and
+   * serve it. null: the upstream does not have it.
+   */
+  async #fetchAndKeep(coalesceKey: string, p: MirrorPath, state: 'miss' | 'refreshed', checksum: string | null): Promise<MirrorObject | null> {
+    return this.#coalesce(coalesceKey, async () => {
       let answer;
       try {
         answer = await this.#client.get(p.path);
@@ -361,8 +352,18 @@ export class MirrorCache {
       }
       if (answer.status !== 'ok') return null;
       this.stats.bytesFromUpstream += answer.body.byteLength;
-      const sha256 = this.#keep(p.path, answer.body, answer.etag, null);
-      return this.#served(p, { body: answer.body, sha256, data: null }, 'miss').obj;
+      if (checksum !== null) {
+        try {
+          verifyTarball(answer.body, checksum);
+        } catch (err) {
+          const error = this.#upstreamFailed(p.path, err);
+          this.stats.refused++;
+          this.#onEvent({ type: 'refused', path: p.path, error });
+          throw error;
+        }
+      }
+      const sha256 = this.#keep(p.path, answer.body, answer.etag, null, checksum?.toLowerCase());
+      return this.#served(p, { body: answer.body, sha256, data: null }, state).obj;
     });
   }
 }

@@ -140,14 +140,9 @@ export function pinKey(id: string): string {
 
 /** Parse a meta file; null when it is not a valid one (the object is then treated as stale). */
 export function parseMeta(bytes: Uint8Array): MirrorMeta | null {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return null;
-  }
-  if (typeof raw !== 'object' || raw === null) return null;
-  const { etag, fetchedAt, sha256 } = raw as Record<string, unknown>;
+  const raw = jsonObject(bytes);
+  if (!raw) return null;
+  const { etag, fetchedAt, sha256 } = raw;
   if ((etag !== null && typeof etag !== 'string') || typeof fetchedAt !== 'number' || typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) return null;
   return { etag, fetchedAt, sha256 };
 }
@@ -165,14 +160,20 @@ export async function writeMeta(store: BlobStore, path: string, meta: MirrorMeta
 
 /** Parse a pin file; null when it is not a valid one. */
 export function parsePin(bytes: Uint8Array): MirrorPin | null {
+  const raw = jsonObject(bytes);
+  if (!raw) return null;
+  const { created, source, paths } = raw;
+  if (typeof created !== 'number' || typeof source !== 'string' || !Array.isArray(paths) || !paths.every((p) => typeof p === 'string')) return null;
+  return { created, source, paths: paths as string[] };
+}
+
+/** The JSON object in `bytes`; null when they are not JSON or not an object. */
+function jsonObject(bytes: Uint8Array): Record<string, unknown> | null {
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     return null;
   }
-  if (typeof raw !== 'object' || raw === null) return null;
-  const { created, source, paths } = raw as Record<string, unknown>;
-  if (typeof created !== 'number' || typeof source !== 'string' || !Array.isArray(paths) || !paths.every((p) => typeof p === 'string')) return null;
-  return { created, source, paths: paths as string[] };
+  return typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : null;
 }
