@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HexrepoError, type ReleaseFacts, type TarballLimits } from '@hexrepo/core';
-import type { PoolReply, PoolRequest } from './pool-protocol.js';
+import type { PoolReply, PoolRequest, ReadOutcome } from './pool-protocol.js';
 
 /** Distributive Omit, so each request variant keeps its own fields. */
 type Task = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, 'id'> : never) : never;
@@ -67,6 +67,11 @@ export class BuildPool {
     // A view into a larger buffer (a store's slab or cache) would be cloned whole: send its bytes only.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
     return this.#run({ op: 'facts', file, bytes: own, ...(limits ? { limits } : {}) }) as Promise<ReleaseFacts>;
+  }
+
+  /** readTarballFile for each of `files` of the folder store at `root`, in one worker. */
+  read(root: string, files: string[], limits?: Partial<TarballLimits>): Promise<ReadOutcome[]> {
+    return this.#run({ op: 'read', root, files, ...(limits ? { limits } : {}) }) as Promise<ReadOutcome[]>;
   }
 
   /** A signer for `key`: signAndWrap in a worker. */
