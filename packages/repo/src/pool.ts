@@ -104,6 +104,11 @@ export class BuildPool {
     for (const s of slots) for (const w of s.pending.values()) w.reject(closed);
   }
 
+  /** Start the worker threads now rather than on the first task (no-op once started or closed). */
+  start(): void {
+    if (!this.#closed && this.#slots.length < this.size) this.#start();
+  }
+
   #run(task: Task): Promise<unknown> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new Error('the build pool is closed'));

@@ -7,9 +7,9 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isHexrepoError } from '@hexrepo/core';
+import { HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { loadPrivateKey } from '@hexrepo/registry';
-import { FsStore, type StoredObject } from '@hexrepo/storage';
+import { FsStore, type ObjectInfo, type StoredObject } from '@hexrepo/storage';
 import { createTarball } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from '../src/index.js';
 import { GOLDEN_KEY, setMtime, snapshot, tempDir } from './helpers.js';
@@ -175,6 +175,21 @@ describe.skipIf(process.platform !== 'linux')('build on worker threads', () => {
     }).catch((e: unknown) => e);
     expect(String(err)).toMatch(/packages/);
     expect(peak).toBeGreaterThanOrEqual(baseline + 2);
+    expect(await threadsAfterPool(baseline)).toBe(baseline);
+  });
+
+  it('threads started during the scan end when the scan then fails', async () => {
+    const pub = await generatedPublic();
+    /** A folder whose registry index cannot be read (an I/O error after the tarballs were listed). */
+    class FailingStore extends FsStore {
+      override async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
+        if (key === 'names') throw new HexrepoError('STORAGE_IO', 'could not stat names: EIO', { key });
+        return super.head(key);
+      }
+    }
+    const baseline = osThreads();
+    const err = await buildRegistry({ store: new FailingStore(pub), repository: 'acme', privateKey: key, threads: 2 }).catch((e: unknown) => e);
+    expect(isHexrepoError(err, 'STORAGE_IO')).toBe(true);
     expect(await threadsAfterPool(baseline)).toBe(baseline);
   });
 
