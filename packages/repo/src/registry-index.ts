@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { compareVersions, type Advisory, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
+import { compareVersions, parseVersion, type Advisory, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
 import { assembleNamesPayload, assembleVersionsPayload, encodeNamesEntry, encodePackagePayload, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
 import { contentEtag, putMany, type BlobStore, type PutOptions } from '@hexrepo/storage';
 import type { CachedOutput } from './cache.js';
@@ -98,7 +98,10 @@ export class RegistryIndex {
 
   /** The releases of a package, ascending by SemVer (empty when unknown). */
   releasesOf(name: string): ReleaseRecord[] {
-    return [...(this.#packages.get(name)?.releases.values() ?? [])].sort((a, b) => compareVersions(a.facts.version, b.facts.version));
+    const releases = [...(this.#packages.get(name)?.releases.values() ?? [])];
+    // Each version parsed once, not once per comparison (a full build sorts every package twice).
+    const parsed = new Map(releases.map((r) => [r, parseVersion(r.facts.version) ?? r.facts.version]));
+    return releases.sort((a, b) => compareVersions(parsed.get(a)!, parsed.get(b)!));
   }
 
   /** The release built from tarball file `file`, if any. */
