@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { loadPrivateKey } from '@hexrepo/registry';
-import { FsStore, type ObjectInfo, type StoredObject } from '@hexrepo/storage';
+import { FsStore, MemoryStore, type ObjectInfo, type StoredObject } from '@hexrepo/storage';
 import { createTarball } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from '../src/index.js';
 import { GOLDEN_KEY, setMtime, snapshot, tempDir } from './helpers.js';
@@ -136,6 +136,18 @@ describe.skipIf(process.platform !== 'linux')('build on worker threads', () => {
     expect(comparable(pooled.summary)).toEqual(comparable(single.summary));
     expect([...pooled.cache.tarballs.entries()]).toEqual([...single.cache.tarballs.entries()]);
     expect(await snapshot(two)).toEqual(await snapshot(one));
+  });
+
+  it('from a store that is not a folder (as S3 or GCS) this thread reads and the threads validate: the bytes one thread would write', async () => {
+    const pub = await generatedPublic();
+    const store = new MemoryStore();
+    for (const f of readdirSync(join(pub, 'tarballs'))) await store.put(`tarballs/${f}`, await readFile(join(pub, 'tarballs', f)));
+    const pooled = await buildRegistry({ store, repository: 'acme', privateKey: key, threads: 2 });
+    expect(pooled.summary).toMatchObject({ packages: PACKAGES, releases: PACKAGES * VERSIONS, read: PACKAGES * VERSIONS, written: expect.arrayContaining(['names', 'versions']) });
+    // One thread, no cache, the same store: every file it would write is already there, byte for byte.
+    const single = await buildRegistry({ store, repository: 'acme', privateKey: key, threads: 1 });
+    expect(single.summary).toMatchObject({ written: [], removed: [], unchanged: PACKAGES + 2 });
+    expect([...pooled.cache.tarballs.entries()]).toEqual([...single.cache.tarballs.entries()]);
   });
 
   it('tarballs that are links out of the folder or to a private key read as missing on threads as on one thread', async () => {
