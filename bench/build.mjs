@@ -4,8 +4,10 @@
 // (one per package plus names and versions) and SHA-256 over the same tarball bytes.
 //   full build (CLI, no cache) · no-change rebuild (CLI, directory scan included) ·
 //   add-one-tarball rebuild (CLI) · add-one-tarball registry work once the file is known (in-process)
-// Options: --packages N --versions N (defaults 2000 and 10).
-import { spawnSync } from 'node:child_process';
+// The full CLI build's peak RSS (VmHWM of the child, polled from /proc) is measured too.
+// Options: --packages N --versions N (defaults 2000 and 10). BENCH_BUILD=full runs only the floor
+// and the two full builds (CLI and in-process).
+import { spawn } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { CLI, intArg, log, machine, median, pkgName, requireBuilt, ROOT as root,
 
 const PACKAGES = intArg('packages', 2000);
 const VERSIONS = intArg('versions', 10);
+const FULL_ONLY = process.env.BENCH_BUILD === 'full';
 requireBuilt();
 const { createTarball } = await import(join(root, 'packages/tarball/dist/index.js'));
 const { loadPrivateKey } = await import(join(root, 'packages/registry/dist/index.js'));
@@ -57,12 +60,43 @@ function freshPublic(corpusDir, label) {
   return pub;
 }
 
+/** Peak resident set of a live process in MB (VmHWM), or 0 once it is gone. */
+function peakRssMb(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const GNU_TIME = '/usr/bin/time';
+
+/**
+ * Run the CLI; its time, peak RSS and --json summary. The peak is the kernel's (GNU time's %M) when
+ * /usr/bin/time is installed, else VmHWM polled every 20 ms, which can miss a peak in the last 20 ms.
+ */
 function timeCli(args) {
-  const t0 = performance.now();
-  const res = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-  const ms = performance.now() - t0;
-  if (res.status !== 0) throw new Error(`hexrepo ${args.join(' ')} failed:\n${res.stderr}`);
-  return { ms, summary: JSON.parse(res.stdout) };
+  const rssFile = join(work, `rss-${process.hrtime.bigint()}`);
+  const gnuTime = existsSync(GNU_TIME);
+  const [cmd, argv] = gnuTime ? [GNU_TIME, ['-o', rssFile, '-f', '%M', process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let peakMb = 0;
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const poll = gnuTime ? undefined : setInterval(() => (peakMb = Math.max(peakMb, peakRssMb(child.pid))), 20);
+    child.on('close', (code) => {
+      clearInterval(poll);
+      const ms = performance.now() - t0;
+      if (code !== 0) return reject(new Error(`hexrepo ${args.join(' ')} failed:\n${err}`));
+      if (existsSync(rssFile)) peakMb = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024;
+      resolve({ ms, peakMb, summary: JSON.parse(out) });
+    });
+  });
 }
 
 // --- setup (every temp folder of this run is removed on exit, however the run ends)
@@ -94,13 +128,13 @@ const floorMs = performance.now() - f0;
 const pub = freshPublic(corpusDir, 'cli');
 const cache = join(work, 'cache.json');
 const common = ['build', pub, '--name', 'bench', '--private-key', keyPath, '--cache', cache, '--json'];
-const full = timeCli([...common, '--no-cache']);
-const noChange = timeCli(common);
-if (noChange.summary.read !== 0 || noChange.summary.written.length !== 0) throw new Error('no-change rebuild did work');
+const full = await timeCli([...common, '--no-cache']);
+const noChange = FULL_ONLY ? null : await timeCli(common);
+if (noChange && (noChange.summary.read !== 0 || noChange.summary.written.length !== 0)) throw new Error('no-change rebuild did work');
 const addTimes = [];
-for (let k = 0; k < 5; k++) {
+for (let k = 0; k < (FULL_ONLY ? 0 : 5); k++) {
   writeTarball(join(pub, 'tarballs'), k * 37, VERSIONS + k);
-  const add = timeCli(common);
+  const add = await timeCli(common);
   if (add.summary.read !== 1 || add.summary.written.length !== 3) throw new Error(`add-one rebuild: ${JSON.stringify(add.summary)}`);
   addTimes.push(add.ms);
 }
@@ -113,7 +147,7 @@ const l0 = performance.now();
 const built = await buildRegistry({ store, repository: 'bench', privateKey });
 const libFullMs = performance.now() - l0;
 const workTimes = [];
-for (let k = 0; k < 20; k++) {
+for (let k = 0; k < (FULL_ONLY ? 0 : 20); k++) {
   const file = writeTarball(join(pub2, 'tarballs'), k * 53, VERSIONS + 10 + k);
   const t0 = performance.now();
   const bytes = readFileSync(file);
@@ -136,14 +170,18 @@ const lines = [
   '',
   `${today()} · ${machine()}`,
   '',
-  '| measurement | time | ratio |',
-  '| --- | ---: | ---: |',
-  `| floor: ${PACKAGES + 2} RSA-2048 signatures + SHA-256 over all tarball bytes | ${r(floorMs)} ms | 1.00× |`,
-  `| full build, CLI (\`hexrepo build --no-cache\`, process start included) | ${r(full.ms)} ms | ${(full.ms / floorMs).toFixed(2)}× floor |`,
-  `| full build, in-process (\`buildRegistry\`) | ${r(libFullMs)} ms | ${(libFullMs / floorMs).toFixed(2)}× floor |`,
-  `| no-change rebuild, CLI (scan of ${tarballFiles.length.toLocaleString('en')} files included) | ${r(noChange.ms)} ms | ${(full.ms / noChange.ms).toFixed(0)}× faster than full |`,
-  `| add one tarball, CLI (scan included), median of 5 | ${r(median(addTimes))} ms | ${(full.ms / median(addTimes)).toFixed(0)}× faster than full |`,
-  `| add one tarball, registry work once the file is known (read, validate, 3 signatures, 3 atomic writes), median of 20 | ${median(workTimes).toFixed(1)} ms | max ${Math.max(...workTimes).toFixed(1)} ms |`,
+  '| measurement | time | ratio | peak RSS |',
+  '| --- | ---: | ---: | ---: |',
+  `| floor: ${PACKAGES + 2} RSA-2048 signatures + SHA-256 over all tarball bytes | ${r(floorMs)} ms | 1.00× | |`,
+  `| full build, CLI (\`hexrepo build --no-cache\`, process start included) | ${r(full.ms)} ms | ${(full.ms / floorMs).toFixed(2)}× floor | ${r(full.peakMb)} MB |`,
+  `| full build, in-process (\`buildRegistry\`) | ${r(libFullMs)} ms | ${(libFullMs / floorMs).toFixed(2)}× floor | |`,
+  ...(FULL_ONLY
+    ? []
+    : [
+        `| no-change rebuild, CLI (scan of ${tarballFiles.length.toLocaleString('en')} files included) | ${r(noChange.ms)} ms | ${(full.ms / noChange.ms).toFixed(0)}× faster than full | ${r(noChange.peakMb)} MB |`,
+        `| add one tarball, CLI (scan included), median of 5 | ${r(median(addTimes))} ms | ${(full.ms / median(addTimes)).toFixed(0)}× faster than full | |`,
+        `| add one tarball, registry work once the file is known (read, validate, 3 signatures, 3 atomic writes), median of 20 | ${median(workTimes).toFixed(1)} ms | max ${Math.max(...workTimes).toFixed(1)} ms | |`,
+      ]),
   '',
 ];
 process.stdout.write(lines.join('\n'));

@@ -2,7 +2,7 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { HexrepoError } from '@hexrepo/core';
-import pako from 'pako';
+import { gzipLikeErlang } from './gzip.js';
 import { hexrepo } from './generated/registry.js';
 
 /**
@@ -19,8 +19,7 @@ export const MAX_REGISTRY_FILE_SIZE = 256 * 1024 * 1024;
 export function signAndWrap(payload: Uint8Array, privateKey: KeyObject): Uint8Array {
   const signature = sign('sha512', payload, privateKey);
   const signed = hexrepo.signed.Signed.encode({ payload, signature }).finish();
-  // @types/pako omits `header`, which pako's Deflate reads for gzip output.
-  return pako.gzip(signed, { header: { os: 3 } } as pako.DeflateFunctionOptions);
+  return gzipLikeErlang(signed);
 }
 
 /** Gunzip and decode `Signed`, verify the signature, and return the payload. */

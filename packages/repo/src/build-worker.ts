@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { isHexrepoError } from '@hexrepo/core';
 import { signAndWrap } from '@hexrepo/registry';
-import { factsFromBytes } from './read-tarballs.js';
+import { factsFromBytes, readTarballFile } from './read-tarballs.js';
 import type { PoolReply, PoolRequest } from './pool-protocol.js';
 
 const port = parentPort;
@@ -28,6 +28,8 @@ function run(req: PoolRequest): unknown {
       return null;
     case 'facts':
       return factsFromBytes(req.file, req.bytes, req.limits);
+    case 'read':
+      return req.files.map((file) => readTarballFile(req.root, file, req.limits));
     case 'wrap':
       return signAndWrap(req.payload, keyOf(req.keyId));
   }

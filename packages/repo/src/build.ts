@@ -70,6 +70,20 @@ export interface BuildSummary {
  * with every file replaced atomically. Returns a summary and the updated cache (in `cache`).
  */
 export async function buildRegistry(opts: BuildOptions): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
+  const early: EarlyPool = { pool: null };
+  try {
+    return await scanAndBuild(opts, early);
+  } finally {
+    await early.pool?.close();
+  }
+}
+
+/** The pool a build starts during its scan, once it knows it will read enough tarballs; closed however the build ends. */
+interface EarlyPool {
+  pool: BuildPool | null;
+}
+
+async function scanAndBuild(opts: BuildOptions, early: EarlyPool): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
   const started = performance.now();
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
     throw new HexrepoError('CONFIG_INVALID', `threads must be a whole number of at least 1, not ${opts.threads}`, { setting: 'threads', hint: 'pass 1 to build on this thread only' });
@@ -79,9 +93,20 @@ export async function buildRegistry(opts: BuildOptions): Promise<{ summary: Buil
 
   // Scan: what is in tarballs/ and what outputs exist.
   const current = new Map<string, { size: number; mtimeMs: number }>();
+  // Threads start as soon as the scan has found that many tarballs to read: they load their modules
+  // (0.1–0.3 s each) while this thread lists the rest.
+  const poolSize = opts.threads ?? defaultThreads();
+  const startPoolAt = opts.threads !== undefined ? 1 : POOL_MIN_TARBALLS;
+  let toReadSeen = 0;
   for await (const o of opts.store.list(TARBALLS_PREFIX)) {
     const file = tarballFileOf(o.key);
     if (file) current.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
+    const known = file ? cache.tarballs.get(file) : undefined;
+    const stale = file !== null && (!known || known.size !== o.size || known.mtimeMs !== o.mtime.getTime());
+    if (stale && poolSize > 1 && !early.pool && ++toReadSeen >= startPoolAt) {
+      early.pool = new BuildPool(poolSize);
+      early.pool.start();
+    }
   }
   const listing: OutputListing = new Map();
   for await (const o of opts.store.list(PACKAGES_PREFIX)) listing.set(o.key, { size: o.size, mtimeMs: o.mtime.getTime() });
@@ -108,7 +133,7 @@ export async function buildRegistry(opts: BuildOptions): Promise<{ summary: Buil
   }
 
   const threads = opts.threads ?? (toRead.length >= POOL_MIN_TARBALLS ? defaultThreads() : 1);
-  const pool = threads > 1 ? new BuildPool(threads) : null;
+  const pool = threads > 1 ? (early.pool ?? new BuildPool(threads)) : null;
   try {
     return await buildWith(opts, started, cache, current, listing, toRead, pool);
   } finally {

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HexrepoError, type ReleaseFacts, type TarballLimits } from '@hexrepo/core';
-import type { PoolReply, PoolRequest } from './pool-protocol.js';
+import type { PoolReply, PoolRequest, ReadOutcome } from './pool-protocol.js';
 
 /** Distributive Omit, so each request variant keeps its own fields. */
 type Task = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, 'id'> : never) : never;
@@ -37,6 +37,14 @@ export function workerEntry(): URL {
 export function defaultThreads(): number {
   return availableParallelism();
 }
+
+/**
+ * A worker's young generation. What a worker allocates per task (a tarball's members and contents,
+ * a payload's signature and gzip) is garbage at once, so a small young generation costs no more
+ * scavenging time, while V8's default (up to 3 × 16 MiB per thread) grows to its maximum under a
+ * build's churn: measured on 20,000 tarballs, 4 MiB took ~20 MB off the build's peak RSS.
+ */
+const WORKER_YOUNG_GENERATION_MB = 4;
 
 interface Slot {
   worker: Worker;
@@ -69,6 +77,11 @@ export class BuildPool {
     return this.#run({ op: 'facts', file, bytes: own, ...(limits ? { limits } : {}) }) as Promise<ReleaseFacts>;
   }
 
+  /** readTarballFile for each of `files` of the folder store at `root`, in one worker. */
+  read(root: string, files: string[], limits?: Partial<TarballLimits>): Promise<ReadOutcome[]> {
+    return this.#run({ op: 'read', root, files, ...(limits ? { limits } : {}) }) as Promise<ReadOutcome[]>;
+  }
+
   /** A signer for `key`: signAndWrap in a worker. */
   signer(key: KeyObject): PoolSigner {
     let keyId = this.#keys.get(key);
@@ -89,6 +102,11 @@ export class BuildPool {
     await Promise.all(slots.map((s) => s.worker.terminate()));
     const closed = new Error('the build pool was closed before this task finished');
     for (const s of slots) for (const w of s.pending.values()) w.reject(closed);
+  }
+
+  /** Start the worker threads now rather than on the first task (no-op once started or closed). */
+  start(): void {
+    if (!this.#closed && this.#slots.length < this.size) this.#start();
   }
 
   #run(task: Task): Promise<unknown> {
@@ -125,7 +143,7 @@ export class BuildPool {
     // All workers at once: their start-up (module loading, ~tens of ms) overlaps.
     const entry = workerEntry();
     while (this.#slots.length < this.size) {
-      const slot: Slot = { worker: new Worker(entry), pending: new Map(), outbox: [] };
+      const slot: Slot = { worker: new Worker(entry, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }), pending: new Map(), outbox: [] };
       for (const [key, keyId] of this.#keys) this.#sendKey(slot, keyId, key);
       slot.worker.on('message', (replies: PoolReply[]) => {
         for (const reply of replies) {

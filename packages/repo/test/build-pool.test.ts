@@ -4,12 +4,12 @@
  * compiled worker (packages/repo/dist/build-worker.js): `pnpm build` first.
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isHexrepoError } from '@hexrepo/core';
+import { HexrepoError, isHexrepoError } from '@hexrepo/core';
 import { loadPrivateKey } from '@hexrepo/registry';
-import { FsStore } from '@hexrepo/storage';
+import { FsStore, MemoryStore, type ObjectInfo, type StoredObject } from '@hexrepo/storage';
 import { createTarball } from '@hexrepo/tarball';
 import { buildRegistry, type BuildSummary } from '../src/index.js';
 import { GOLDEN_KEY, setMtime, snapshot, tempDir } from './helpers.js';
@@ -118,6 +118,62 @@ describe.skipIf(process.platform !== 'linux')('build on worker threads', () => {
     expect(skipTwo.summary.releases).toBe(PACKAGES * VERSIONS - 1);
   });
 
+  it('from a folder store the worker threads read the tarballs themselves: none passes through the main thread', async () => {
+    const one = await generatedPublic();
+    const two = await copyOf(one);
+    /** A folder store that notes every key read through it (on this thread). */
+    class WatchedStore extends FsStore {
+      readonly got: string[] = [];
+      override async get(key: string): Promise<StoredObject | null> {
+        this.got.push(key);
+        return super.get(key);
+      }
+    }
+    const watched = new WatchedStore(two);
+    const pooled = await buildRegistry({ store: watched, repository: 'acme', privateKey: key, threads: 2 });
+    expect(watched.got.filter((k) => k.startsWith('tarballs/'))).toEqual([]);
+    const single = await build(one, 1);
+    expect(comparable(pooled.summary)).toEqual(comparable(single.summary));
+    expect([...pooled.cache.tarballs.entries()]).toEqual([...single.cache.tarballs.entries()]);
+    expect(await snapshot(two)).toEqual(await snapshot(one));
+  });
+
+  it('from a store that is not a folder (as S3 or GCS) this thread reads and the threads validate: the bytes one thread would write', async () => {
+    const pub = await generatedPublic();
+    const store = new MemoryStore();
+    for (const f of readdirSync(join(pub, 'tarballs'))) await store.put(`tarballs/${f}`, await readFile(join(pub, 'tarballs', f)));
+    const pooled = await buildRegistry({ store, repository: 'acme', privateKey: key, threads: 2 });
+    expect(pooled.summary).toMatchObject({ packages: PACKAGES, releases: PACKAGES * VERSIONS, read: PACKAGES * VERSIONS, written: expect.arrayContaining(['names', 'versions']) });
+    // One thread, no cache, the same store: every file it would write is already there, byte for byte.
+    const single = await buildRegistry({ store, repository: 'acme', privateKey: key, threads: 1 });
+    expect(single.summary).toMatchObject({ written: [], removed: [], unchanged: PACKAGES + 2 });
+    expect([...pooled.cache.tarballs.entries()]).toEqual([...single.cache.tarballs.entries()]);
+  });
+
+  it('tarballs that are links out of the folder or to a private key read as missing on threads as on one thread', async () => {
+    const one = await generatedPublic();
+    const outside = await tempDir();
+    await copyFile(GOLDEN_KEY, join(outside, 'key.pem'));
+    await copyFile(join(one, 'tarballs/pkg_001-1.1.0.tar'), join(outside, 'pkg_900-1.0.0.tar'));
+    await symlink(join(outside, 'key.pem'), join(one, 'tarballs/pkg_901-1.0.0.tar'));
+    await symlink(join(outside, 'pkg_900-1.0.0.tar'), join(one, 'tarballs/pkg_900-1.0.0.tar'));
+    await copyFile(GOLDEN_KEY, join(one, 'tarballs/pkg_902-1.0.0.tar'));
+    const two = await copyOf(one);
+    for (const f of ['pkg_900-1.0.0.tar', 'pkg_901-1.0.0.tar']) {
+      await rm(join(two, 'tarballs', f));
+      await symlink(join(outside, f === 'pkg_900-1.0.0.tar' ? f : 'key.pem'), join(two, 'tarballs', f));
+    }
+    const errOne = await build(one, 1).catch((e: unknown) => e);
+    const errTwo = await build(two, 2).catch((e: unknown) => e);
+    expect(isHexrepoError(errOne, 'BUILD_INVALID_INPUT')).toBe(true);
+    if (!isHexrepoError(errOne) || !isHexrepoError(errTwo)) throw new Error(`expected two build errors, got ${String(errTwo)}`);
+    expect(errTwo.message).toBe(errOne.message);
+    expect(errTwo.details).toEqual(errOne.details);
+    const problems = errTwo.details.problems as { file: string; code: string; message: string }[];
+    expect(problems.map((p) => `${p.file} ${p.code}`)).toEqual(['pkg_900-1.0.0.tar NOT_FOUND', 'pkg_901-1.0.0.tar NOT_FOUND', 'pkg_902-1.0.0.tar NOT_FOUND']);
+    expect(errTwo.message).not.toContain('MII');
+  });
+
   it('a store error in the middle of a pooled build ends every thread', async () => {
     const pub = await generatedPublic();
     const baseline = osThreads();
@@ -131,6 +187,21 @@ describe.skipIf(process.platform !== 'linux')('build on worker threads', () => {
     }).catch((e: unknown) => e);
     expect(String(err)).toMatch(/packages/);
     expect(peak).toBeGreaterThanOrEqual(baseline + 2);
+    expect(await threadsAfterPool(baseline)).toBe(baseline);
+  });
+
+  it('threads started during the scan end when the scan then fails', async () => {
+    const pub = await generatedPublic();
+    /** A folder whose registry index cannot be read (an I/O error after the tarballs were listed). */
+    class FailingStore extends FsStore {
+      override async head(key: string): Promise<(ObjectInfo & { etag: string }) | null> {
+        if (key === 'names') throw new HexrepoError('STORAGE_IO', 'could not stat names: EIO', { key });
+        return super.head(key);
+      }
+    }
+    const baseline = osThreads();
+    const err = await buildRegistry({ store: new FailingStore(pub), repository: 'acme', privateKey: key, threads: 2 }).catch((e: unknown) => e);
+    expect(isHexrepoError(err, 'STORAGE_IO')).toBe(true);
     expect(await threadsAfterPool(baseline)).toBe(baseline);
   });
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type BigIntStats, type Dir, opendirSync, statSync, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
+import { type BigIntStats, type Dir, closeSync, fstatSync, openSync, opendirSync, readSync, realpathSync, statSync, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
 import { link, mkdir, open, opendir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 // The process's own identity (pid) and liveness checks of others, never its environment.
@@ -280,16 +280,7 @@ export class FsStore implements BlobStore {
     const path = this.pathOf(key);
     try {
       this.#realRoot ??= await realpathNative(this.root);
-      const real = await realpathNative(path);
-      if (real === join(this.#realRoot, ...key.split('/'))) return path;
-      const rel = relative(this.#realRoot, real);
-      if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return null;
-      try {
-        assertSafeKey(rel.split(sep).join('/'));
-      } catch {
-        return null;
-      }
-      return path;
+      return resolvesInside(this.#realRoot, key, await realpathNative(path)) ? path : null;
     } catch (err) {
       if (notThere(err)) return null;
       throw ioError('stat', key, err);
@@ -589,6 +580,65 @@ async function readWithStat(path: string): Promise<{ body: Buffer; st: BigIntSta
 }
 const realpathNative = promisify(realpathCb.native) as (path: string) => Promise<string>;
 
+/** True when `real` (the resolved path of `key`) lies inside `realRoot` at a path that is itself a storable key. */
+function resolvesInside(realRoot: string, key: string, real: string): boolean {
+  if (real === join(realRoot, ...key.split('/'))) return true;
+  const rel = relative(realRoot, real);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return false;
+  try {
+    assertSafeKey(rel.split(sep).join('/'));
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+/** Resolved folder-store roots, for readFileInside (a root is resolved once per thread). */
+const realRoots = new Map<string, string>();
+
+/**
+ * What `new FsStore(root).get(key)` returns, read synchronously and without the etag: the same key
+ * check, the same refusal of paths that resolve outside the folder or to a private key, the same
+ * errors. For a build's worker threads, which read tarballs by path (each thread blocks only itself)
+ * so that their bytes never pass through the main thread.
+ */
+export function readFileInside(root: string, key: string): { body: Uint8Array; size: number; mtime: Date } | null {
+  const path = join(root, ...assertSafeKey(key).split('/'));
+  try {
+    let realRoot = realRoots.get(root);
+    if (realRoot === undefined) realRoots.set(root, (realRoot = realpathSync.native(root)));
+    if (!resolvesInside(realRoot, key, realpathSync.native(path))) return null;
+  } catch (err) {
+    if (notThere(err)) return null;
+    throw ioError('stat', key, err);
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if (notThere(err)) return null;
+    throw ioError('read', key, err);
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile()) return null;
+    const body = Buffer.allocUnsafeSlow(Number(st.size));
+    let at = 0;
+    while (at < body.length) {
+      const n = readSync(fd, body, at, body.length - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    const bytes = new Uint8Array(body.buffer, 0, at);
+    return looksLikePrivateKey(bytes) ? null : { body: bytes, size: Number(st.size), mtime: mtimeOf(st) };
+  } catch (err) {
+    if (notThere(err)) return null;
+    throw ioError('read', key, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function stampOf(st: BigIntStats): string {
   return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
@@ -646,7 +696,17 @@ const PEM_PRIVATE_KEY = /^[\t\n\r\x20-\x7e]*?-----BEGIN [A-Z0-9 ]*PRIVATE KEY---
 export function looksLikePrivateKey(bytes: Uint8Array): boolean {
   const first = bytes[0];
   if (first === undefined || first === 0x1f) return false;
-  return PEM_PRIVATE_KEY.test(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 8192)).toString('latin1'));
+  // The pattern matches text only: decoding stops at the first other byte (a tarball's first header
+  // name ends in a NUL after a few bytes), not after 8 KiB.
+  let end = 0;
+  const max = Math.min(bytes.byteLength, 8192);
+  while (end < max && isPemText(bytes[end]!)) end++;
+  return PEM_PRIVATE_KEY.test(Buffer.from(bytes.buffer, bytes.byteOffset, end).toString('latin1'));
+}
+
+/** A byte PEM_PRIVATE_KEY's text may hold: tab, LF, CR or printable ASCII. */
+function isPemText(b: number): boolean {
+  return (b >= 0x20 && b <= 0x7e) || b === 0x09 || b === 0x0a || b === 0x0d;
 }
 
 function ioError(op: string, key: string, err: unknown): HexrepoError {

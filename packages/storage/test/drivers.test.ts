@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, symlink, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isHexrepoError } from '@hexrepo/core';
-import { CachedStore, FsStore, MemoryStore } from '../src/index.js';
+import { CachedStore, FsStore, MemoryStore, readFileInside } from '../src/index.js';
 import { testDriver } from '../src/testing/contract.js';
 
 const dirs: string[] = [];
@@ -35,6 +35,32 @@ describe('FsStore specifics', () => {
     expect((await store.get('tarballs/b-1.0.0.tar'))?.size).toBe(1);
     expect(await store.get('names')).toBeNull();
     expect(await store.head('names')).toBeNull();
+  });
+
+  it('readFileInside (a build worker\'s read) sees exactly what get sees: links out, to hidden files and to keys read as missing', async () => {
+    const root = await tempDir();
+    const outside = await tempDir();
+    await writeFile(join(outside, 'secret'), 'secret');
+    const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n';
+    await writeFile(join(outside, 'key.pem'), pem);
+    const store = new FsStore(root);
+    await store.put('tarballs/a-1.0.0.tar', new Uint8Array([1, 2, 3]));
+    await writeFile(join(root, '.env'), 'TOKEN=x');
+    await symlink(join(root, 'tarballs', 'a-1.0.0.tar'), join(root, 'tarballs', 'inside-1.0.0.tar'));
+    await symlink(join(outside, 'secret'), join(root, 'tarballs', 'outside-1.0.0.tar'));
+    await symlink(join(root, '.env'), join(root, 'tarballs', 'hidden-1.0.0.tar'));
+    await symlink(outside, join(root, 'tarballs', 'sub'));
+    await writeFile(join(root, 'tarballs', 'key-1.0.0.tar'), `Bag Attributes\n${pem}`);
+    await mkdir(join(root, 'tarballs', 'folder-1.0.0.tar'));
+    const keys = ['a-1.0.0.tar', 'inside-1.0.0.tar', 'outside-1.0.0.tar', 'hidden-1.0.0.tar', 'sub/secret', 'key-1.0.0.tar', 'folder-1.0.0.tar', 'missing-1.0.0.tar'].map((f) => `tarballs/${f}`);
+    for (const key of keys) {
+      const viaGet = await store.get(key);
+      const read = readFileInside(store.root, key);
+      expect(read === null ? null : { body: [...read.body], size: read.size, mtime: read.mtime.getTime() }, key).toEqual(viaGet === null ? null : { body: [...viaGet.body], size: viaGet.size, mtime: viaGet.mtime.getTime() });
+    }
+    expect(readFileInside(store.root, 'tarballs/inside-1.0.0.tar')?.size).toBe(3);
+    expect(readFileInside(store.root, 'tarballs/key-1.0.0.tar')).toBeNull();
+    expect(() => readFileInside(store.root, '../outside')).toThrow();
   });
 
   it('leaves no temp or lock files behind', async () => {
