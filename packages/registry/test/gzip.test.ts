@@ -13,7 +13,13 @@ const reference = (data: Uint8Array): Uint8Array => pako.gzip(data, { header: { 
 
 /** Bytes that compress like registry payloads: repeated names, checksums, short runs. */
 const payload = fc
-  .array(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constantFrom('pkg_00001', '1.0.0', '~> 1.0', 'rebar3').map((t) => new TextEncoder().encode(t))), { maxLength: 400 })
+  .array(
+    fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.constantFrom('pkg_00001', '1.0.0', '~> 1.0', 'rebar3').map((t) => new TextEncoder().encode(t)),
+    ),
+    { maxLength: 400 },
+  )
   .map((parts) => Uint8Array.from(parts.flatMap((p) => [...p])));
 
 describe('gzipLikeErlang', () => {

@@ -23,6 +23,4 @@ export type PoolReply =
   | { id: number; ok: false; crash: { message: string; stack: string }; hexrepo?: undefined };
 
 /** One tarball of a `read` request: its facts with the size and mtime read, or why it cannot go in. */
-export type ReadOutcome =
-  | { file: string; ok: true; facts: ReleaseFacts; size: number; mtimeMs: number }
-  | { file: string; ok: false; code: ErrorCode; message: string };
+export type ReadOutcome = { file: string; ok: true; facts: ReleaseFacts; size: number; mtimeMs: number } | { file: string; ok: false; code: ErrorCode; message: string };

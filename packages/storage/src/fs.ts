@@ -1,5 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type BigIntStats, type Dir, closeSync, fstatSync, openSync, opendirSync, readSync, realpathSync, statSync, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
+import {
+  type BigIntStats,
+  type Dir,
+  closeSync,
+  fstatSync,
+  openSync,
+  opendirSync,
+  readSync,
+  realpathSync,
+  statSync,
+  close as closeCb,
+  fstat as fstatCb,
+  open as openCb,
+  read as readCb,
+  readFileSync,
+  realpath as realpathCb,
+  stat as statCb,
+} from 'node:fs';
 import { link, mkdir, open, opendir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 // The process's own identity (pid) and liveness checks of others, never its environment.

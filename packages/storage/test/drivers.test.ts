@@ -37,7 +37,7 @@ describe('FsStore specifics', () => {
     expect(await store.head('names')).toBeNull();
   });
 
-  it('readFileInside (a build worker\'s read) sees exactly what get sees: links out, to hidden files and to keys read as missing', async () => {
+  it("readFileInside (a build worker's read) sees exactly what get sees: links out, to hidden files and to keys read as missing", async () => {
     const root = await tempDir();
     const outside = await tempDir();
     await writeFile(join(outside, 'secret'), 'secret');
