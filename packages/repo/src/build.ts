@@ -7,6 +7,7 @@ import { packageNameOf, PACKAGES_PREFIX, PUBLIC_KEY_KEY, tarballFileOf, TARBALLS
 import { BuildPool, defaultThreads } from './pool.js';
 import { type Problem, readTarballs } from './read-tarballs.js';
 import { type OutputListing, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
+import { registryStamp, releaseOfFile, type TarballListing } from './stamp.js';
 
 /**
  * Below this many tarballs to read, a build runs on one thread: starting the workers (each loads
@@ -39,6 +40,30 @@ export interface BuildOptions {
   /** Retirement and publish times from the repository's state. */
   releaseState?: ReleaseStateLookup;
   onProgress?: (event: { phase: 'read' | 'sign'; done: number; total: number }) => void;
+  /** The store's listing, when the caller already took it (scanStore); else the build takes it. */
+  scan?: StoreScan;
+}
+
+/** What a build lists in the store: the tarballs, and the registry files it may have written. */
+export interface StoreScan {
+  tarballs: TarballListing;
+  outputs: OutputListing;
+}
+
+/** List `tarballs/*.tar` and the outputs (`packages/*`, `names`, `versions`) with their sizes and mtimes. */
+export async function scanStore(store: BlobStore): Promise<StoreScan> {
+  const tarballs: TarballListing = new Map();
+  for await (const o of store.list(TARBALLS_PREFIX)) {
+    const file = tarballFileOf(o.key);
+    if (file) tarballs.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
+  }
+  const outputs: OutputListing = new Map();
+  for await (const o of store.list(PACKAGES_PREFIX)) outputs.set(o.key, { size: o.size, mtimeMs: o.mtime.getTime() });
+  for (const key of ['names', 'versions']) {
+    const h = await store.head(key);
+    if (h) outputs.set(key, { size: h.size, mtimeMs: h.mtime.getTime() });
+  }
+  return { tarballs, outputs };
 }
 
 export interface BuildSummary {
@@ -78,17 +103,7 @@ export async function buildRegistry(opts: BuildOptions): Promise<{ summary: Buil
   const cache = opts.cache && opts.cache.repository === opts.repository && opts.cache.keyFingerprint === keyFp ? opts.cache : emptyCache(opts.repository, keyFp);
 
   // Scan: what is in tarballs/ and what outputs exist.
-  const current = new Map<string, { size: number; mtimeMs: number }>();
-  for await (const o of opts.store.list(TARBALLS_PREFIX)) {
-    const file = tarballFileOf(o.key);
-    if (file) current.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
-  }
-  const listing: OutputListing = new Map();
-  for await (const o of opts.store.list(PACKAGES_PREFIX)) listing.set(o.key, { size: o.size, mtimeMs: o.mtime.getTime() });
-  for (const key of ['names', 'versions']) {
-    const h = await opts.store.head(key);
-    if (h) listing.set(key, { size: h.size, mtimeMs: h.mtime.getTime() });
-  }
+  const { tarballs: current, outputs: listing } = opts.scan ?? (await scanStore(opts.store));
 
   const toRead: string[] = [];
   for (const [file, st] of current) {
@@ -104,7 +119,7 @@ export async function buildRegistry(opts: BuildOptions): Promise<{ summary: Buil
       const t = cache.tarballs.get(file) as CachedTarball;
       return { file, size: t.size, mtimeMs: t.mtimeMs, facts: t.facts };
     });
-    if (buildStamp(opts.repository, records, opts.releaseState) === cache.stamp) return currentBuild(opts, started, cache, records);
+    if (buildStamp(opts.repository, records, opts.releaseState) === cache.stamp) return currentBuild(opts, started, cache, records, listing);
   }
 
   const threads = opts.threads ?? (toRead.length >= POOL_MIN_TARBALLS ? defaultThreads() : 1);
@@ -176,6 +191,7 @@ async function buildWith(
   // reads them again next time anyway.
   if (problems.length === 0) cache.stamp = buildStamp(opts.repository, [...records.values()], opts.releaseState);
   else delete cache.stamp;
+  setRegistryStamp(cache, opts, index, problems.length === 0 ? records.values() : null, cache.outputs);
   return {
     cache,
     index,
@@ -184,16 +200,36 @@ async function buildWith(
 }
 
 /** The summary of a build that found nothing to do, with the index loaded from the cache and marked clean. */
-async function currentBuild(opts: BuildOptions, started: number, cache: BuildCache, records: ReleaseRecord[]): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
+async function currentBuild(opts: BuildOptions, started: number, cache: BuildCache, records: ReleaseRecord[], listing: OutputListing): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
   const index = new RegistryIndex(opts.repository, opts.privateKey, opts.releaseState);
   for (const r of records) index.put(r);
   index.markClean();
+  setRegistryStamp(cache, opts, index, records, listing);
   const publicKey = await writePublicKey(opts.store, opts.privateKey);
   return {
     cache,
     index,
     summary: summarize(opts, started, index, { read: 0, reused: records.length, skipped: [], written: [], removed: [], unchanged: cache.outputs.size, publicKey, upToDate: true }),
   };
+}
+
+/**
+ * Record in `cache` the registry stamp of a build that took every tarball in (`records`; null when
+ * it skipped some) and left `outputs` as listed. A release whose file name does not spell its name
+ * and version gets no stamp: the up-to-date check looks states up by the file name.
+ */
+function setRegistryStamp(cache: BuildCache, opts: BuildOptions, index: RegistryIndex, records: Iterable<ReleaseRecord> | null, outputs: ReadonlyMap<string, { size: number; mtimeMs: number }>): void {
+  delete cache.registry;
+  if (!records) return;
+  const tarballs: TarballListing = new Map();
+  for (const r of records) {
+    const release = releaseOfFile(r.file);
+    if (release?.name !== r.facts.name || release.version !== r.facts.version) return;
+    tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs });
+  }
+  const listed: OutputListing = new Map([...outputs].map(([key, o]) => [key, { size: o.size, mtimeMs: o.mtimeMs }]));
+  const stamp = registryStamp(opts.repository, cache.keyFingerprint, tarballs, listed, opts.releaseState);
+  if (stamp !== null) cache.registry = { stamp, ...index.size };
 }
 
 /** A build's summary: what it did, with the repository's size from the index and the time since `started`. */

@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type Dependency, fromHex, HexrepoError, type ReleaseFacts, toHex } from '@hexrepo/core';
+import type { RegistryStamp } from './stamp.js';
 
 /** What the build remembers about one tarball, keyed by its file name. */
 export interface CachedTarball {
@@ -31,6 +32,11 @@ export interface BuildCache {
    * releases' repository-side state), with which `outputs` are known to agree; absent when unknown.
    */
   stamp?: string;
+  /**
+   * The registry stamp of the last build that took every tarball in, for the stamp file beside the
+   * cache (stamp.ts); not part of the cache file.
+   */
+  registry?: RegistryStamp;
 }
 
 // 2: packages/NAME lists dependencies by name; a format-1 cache would keep every packages/NAME it

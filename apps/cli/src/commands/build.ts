@@ -107,6 +107,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
         skipInvalid: values['skip-invalid'] === true,
         onProgress: (e) => bar.update(e.phase, e.done, e.total),
         ...(threads !== undefined ? { threads } : {}),
+        summaryOnly: true,
       });
       const summary = opened.summary!;
       bar.done();
