@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type BigIntStats, type Dir, opendirSync, statSync, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
-import { link, mkdir, open, opendir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { type BigIntStats, type Dir, type Dirent, opendirSync, statSync, close as closeCb, fstat as fstatCb, open as openCb, read as readCb, readFileSync, realpath as realpathCb, stat as statCb } from 'node:fs';
+import { link, mkdir, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 // The process's own identity (pid) and liveness checks of others, never its environment.
 import { kill, pid as ownPid, platform } from 'node:process';
@@ -356,19 +356,33 @@ export class FsStore implements BlobStore {
   async sweep(): Promise<SweepResult> {
     const result: SweepResult = { temps: [], locks: [] };
     const visit = async (dir: string): Promise<void> => {
-      let handle;
+      let handle: Dir;
       try {
-        handle = await opendir(dir);
+        handle = opendirSync(dir);
       } catch (err) {
         if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
         throw ioError('list', relative(this.root, dir) || '.', err);
       }
       const subdirs: string[] = [];
-      for await (const entry of handle) {
+      const hidden: Dirent[] = [];
+      // Read synchronously, a slice at a time (as #walk does): an async iterator costs a promise per
+      // entry, most of the sweep's time in a folder of 20,000 tarballs where nothing is hidden.
+      try {
+        for (let read = LIST_BATCH; read === LIST_BATCH; ) {
+          read = 0;
+          for (let entry = handle.readSync(); entry !== null; entry = read < LIST_BATCH ? handle.readSync() : null) {
+            read++;
+            if (entry.isDirectory()) subdirs.push(join(dir, entry.name));
+            else if (entry.name.startsWith('.') && entry.isFile()) hidden.push(entry);
+          }
+          if (read === LIST_BATCH) await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        handle.closeSync();
+      }
+      for (const entry of hidden) {
         const full = join(dir, entry.name);
-        if (entry.isDirectory()) subdirs.push(full);
-        else if (!entry.isFile()) continue;
-        else if (entry.name.startsWith('.tmp-')) {
+        if (entry.name.startsWith('.tmp-')) {
           if (await isAbandonedTemp(full, entry.name)) {
             await rm(full, { force: true });
             result.temps.push(relative(this.root, full));
