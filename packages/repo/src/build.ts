@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { HexrepoError, type TarballLimits } from '@hexrepo/core';
 import { fingerprint, publicKeyPem } from '@hexrepo/registry';
 import type { BlobStore } from '@hexrepo/storage';
@@ -7,7 +7,7 @@ import { packageNameOf, PACKAGES_PREFIX, PUBLIC_KEY_KEY, tarballFileOf, TARBALLS
 import { BuildPool, defaultThreads } from './pool.js';
 import { type Problem, readTarballs } from './read-tarballs.js';
 import { type OutputListing, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
-import { registryStamp, releaseOfFile, type TarballListing } from './stamp.js';
+import { registryStamp, releaseOfFile, type TarballListing, tarballsStamp } from './stamp.js';
 
 /**
  * Below this many tarballs to read, a build runs on one thread: starting the workers (each loads
@@ -119,7 +119,7 @@ export async function buildRegistry(opts: BuildOptions): Promise<{ summary: Buil
       const t = cache.tarballs.get(file) as CachedTarball;
       return { file, size: t.size, mtimeMs: t.mtimeMs, facts: t.facts };
     });
-    if (buildStamp(opts.repository, records, opts.releaseState) === cache.stamp) return currentBuild(opts, started, cache, records, listing);
+    if (tarballsStamp(opts.repository, current, opts.releaseState) === cache.stamp) return currentBuild(opts, started, cache, records, listing);
   }
 
   const threads = opts.threads ?? (toRead.length >= POOL_MIN_TARBALLS ? defaultThreads() : 1);
@@ -189,9 +189,10 @@ async function buildWith(
   for (const r of records.values()) cache.tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs, facts: r.facts });
   // Only a build that took every file in is a stamp to trust: one that skipped invalid tarballs
   // reads them again next time anyway.
-  if (problems.length === 0) cache.stamp = buildStamp(opts.repository, [...records.values()], opts.releaseState);
+  const stamp = problems.length === 0 ? tarballsStamp(opts.repository, [...records.values()].map((r) => [r.file, r] as const), opts.releaseState) : null;
+  if (stamp !== null) cache.stamp = stamp;
   else delete cache.stamp;
-  setRegistryStamp(cache, opts, index, problems.length === 0 ? records.values() : null, cache.outputs);
+  setRegistryStamp(cache, index, records.values(), cache.outputs);
   return {
     cache,
     index,
@@ -204,7 +205,7 @@ async function currentBuild(opts: BuildOptions, started: number, cache: BuildCac
   const index = new RegistryIndex(opts.repository, opts.privateKey, opts.releaseState);
   for (const r of records) index.put(r);
   index.markClean();
-  setRegistryStamp(cache, opts, index, records, listing);
+  setRegistryStamp(cache, index, records, listing);
   const publicKey = await writePublicKey(opts.store, opts.privateKey);
   return {
     cache,
@@ -214,41 +215,24 @@ async function currentBuild(opts: BuildOptions, started: number, cache: BuildCac
 }
 
 /**
- * Record in `cache` the registry stamp of a build that took every tarball in (`records`; null when
- * it skipped some) and left `outputs` as listed. A release whose file name does not spell its name
- * and version gets no stamp: the up-to-date check looks states up by the file name.
+ * Record in `cache` the registry stamp of a build whose inputs' digest is `cache.stamp` (absent
+ * when it skipped invalid tarballs) and which left `outputs` as listed. A release whose file name
+ * does not spell its name and version gets no stamp: the up-to-date check looks states up by the
+ * file name.
  */
-function setRegistryStamp(cache: BuildCache, opts: BuildOptions, index: RegistryIndex, records: Iterable<ReleaseRecord> | null, outputs: ReadonlyMap<string, { size: number; mtimeMs: number }>): void {
+function setRegistryStamp(cache: BuildCache, index: RegistryIndex, records: Iterable<ReleaseRecord>, outputs: ReadonlyMap<string, { size: number; mtimeMs: number }>): void {
   delete cache.registry;
-  if (!records) return;
-  const tarballs: TarballListing = new Map();
+  if (cache.stamp === undefined) return;
   for (const r of records) {
     const release = releaseOfFile(r.file);
     if (release?.name !== r.facts.name || release.version !== r.facts.version) return;
-    tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs });
   }
-  const listed: OutputListing = new Map([...outputs].map(([key, o]) => [key, { size: o.size, mtimeMs: o.mtimeMs }]));
-  const stamp = registryStamp(opts.repository, cache.keyFingerprint, tarballs, listed, opts.releaseState);
-  if (stamp !== null) cache.registry = { stamp, ...index.size };
+  cache.registry = { stamp: registryStamp(cache.stamp, cache.keyFingerprint, outputs), ...index.size };
 }
 
 /** A build's summary: what it did, with the repository's size from the index and the time since `started`. */
 function summarize(opts: BuildOptions, started: number, index: RegistryIndex, did: Omit<BuildSummary, 'repository' | 'packages' | 'releases' | 'durationMs'>): BuildSummary {
   return { repository: opts.repository, ...index.size, ...did, durationMs: Math.round(performance.now() - started) };
-}
-
-/**
- * A digest of everything a registry is built from: the repository name, each tarball's name, size
- * and mtime, and each release's repository-side state (retirement, publish time, …).
- */
-function buildStamp(repository: string, records: readonly ReleaseRecord[], releaseState: ReleaseStateLookup | undefined): string {
-  const lines = records.map((r) => {
-    const state = releaseState?.(r.facts.name, r.facts.version);
-    return `${r.file}:${r.size}:${r.mtimeMs}:${state === undefined ? '' : JSON.stringify(state)}`;
-  });
-  // Any fixed order will do: the same inputs always sort to the same text, whatever the listing order.
-  lines.sort();
-  return createHash('sha256').update(repository).update('\n').update(lines.join('\n')).digest('base64');
 }
 
 /** True when the store lists exactly the outputs the cache recorded, each with the recorded size and mtime. */

@@ -13,7 +13,7 @@ import { loadCache, saveCache, type BuildCache } from './cache.js';
 import { signPolicies } from './policies.js';
 import { loadReleaseStates, stateLookup } from './release-state.js';
 import { RepoService } from './service.js';
-import { loadStampFile, registryStamp, saveStampFile, stampPathOf } from './stamp.js';
+import { loadStampFile, registryStamp, saveStampFile, stampPathOf, tarballsStamp } from './stamp.js';
 
 export interface OpenRepositoryOptions {
   store: BlobStore;
@@ -77,7 +77,8 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
     const source = store instanceof CachedStore ? store.uncached() : store;
     const states = await loadReleaseStates(source);
     scan = await scanStore(source);
-    if (registryStamp(repository, keyFp, scan.tarballs, scan.outputs, stateLookup(states)) === knownStamp.stamp) {
+    const inputs = tarballsStamp(repository, scan.tarballs, stateLookup(states));
+    if (inputs !== null && registryStamp(inputs, keyFp, scan.outputs) === knownStamp.stamp) {
       const publicKey = await writePublicKey(source, privateKey);
       const signed = await signPolicies(source, repository, privateKey);
       const summary: BuildSummary = {

@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { HexrepoError } from '@hexrepo/core';
-import type { OutputListing, ReleaseStateLookup } from './registry-index.js';
+import type { ReleaseStateLookup } from './registry-index.js';
 
 /** What the stamp file records: the digest, and what an up-to-date summary reports. */
 export interface RegistryStamp {
@@ -50,22 +50,33 @@ export function releaseOfFile(file: string): { name: string; version: string } |
 }
 
 /**
- * The digest of a store's tarballs (with each release's state, looked up by the name and version of
- * the file name) and outputs, for `repository` signed with the key of `keyFingerprint`. Null when a
- * tarball's file name names no release (the caller then makes no stamp).
+ * A digest of the inputs of a registry: the repository name, each tarball's file name, size and
+ * mtime, and the repository-side state of its release (retirement, publish time, …), looked up by
+ * the name and version of the file name (a valid tarball is named `NAME-VERSION.tar` of its
+ * metadata). Null when a file name names no release.
  */
-export function registryStamp(repository: string, keyFingerprint: string, tarballs: TarballListing, outputs: OutputListing, releaseState: ReleaseStateLookup | undefined): string | null {
+export function tarballsStamp(repository: string, tarballs: Iterable<readonly [string, { size: number; mtimeMs: number }]>, releaseState: ReleaseStateLookup | undefined): string | null {
   const lines: string[] = [];
   for (const [file, t] of tarballs) {
     const release = releaseOfFile(file);
     if (!release) return null;
     const state = releaseState?.(release.name, release.version);
-    lines.push(`t ${file}:${t.size}:${t.mtimeMs}:${state === undefined ? '' : JSON.stringify(state)}`);
+    lines.push(state === undefined ? `${file}:${t.size}:${t.mtimeMs}:` : `${file}:${t.size}:${t.mtimeMs}:${JSON.stringify(state)}`);
   }
-  for (const [key, o] of outputs) lines.push(`o ${key}:${o.size}:${o.mtimeMs}`);
   // Any fixed order will do: the same inputs always sort to the same text, whatever the listing order.
   lines.sort();
-  return createHash('sha256').update(`${FORMAT}\n${repository}\n${keyFingerprint}\n`).update(lines.join('\n')).digest('base64');
+  return createHash('sha256').update(repository).update('\n').update(lines.join('\n')).digest('base64');
+}
+
+/**
+ * The registry stamp: the inputs' digest (tarballsStamp) with the key's fingerprint and each
+ * output's key, size and mtime.
+ */
+export function registryStamp(inputs: string, keyFingerprint: string, outputs: ReadonlyMap<string, { size: number; mtimeMs: number }>): string {
+  const lines: string[] = [];
+  for (const [key, o] of outputs) lines.push(`${key}:${o.size}:${o.mtimeMs}`);
+  lines.sort();
+  return createHash('sha256').update(`${FORMAT}\n${keyFingerprint}\n${inputs}\n`).update(lines.join('\n')).digest('base64');
 }
 
 /** The stamp file's content when it is of this format, repository and key; null otherwise (or missing, or unreadable). */
