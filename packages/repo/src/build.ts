@@ -154,7 +154,13 @@ async function buildWith(
     if (f) records.set(file, { file, size: f.size, mtimeMs: f.mtimeMs, facts: f.facts });
   }
   const seen = new Map<string, string>();
-  for (const r of [...records.values()].sort((a, b) => a.file.localeCompare(b.file))) {
+  // Sorted so the same file is reported whichever order the store lists them in; sorting 20,000
+  // records by locale costs more than the rest of an add-one build's bookkeeping, and a file is
+  // named after its release, so a duplicate is rare: sort only when there is one.
+  const ids = new Set<string>();
+  for (const r of records.values()) ids.add(`${r.facts.name} ${r.facts.version}`);
+  const ordered = ids.size === records.size ? [] : [...records.values()].sort((a, b) => a.file.localeCompare(b.file));
+  for (const r of ordered) {
     const id = `${r.facts.name} ${r.facts.version}`;
     const other = seen.get(id);
     if (other) {

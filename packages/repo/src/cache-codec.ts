@@ -53,15 +53,19 @@ export class Writer {
 
 /** Reads the fields a Writer wrote; a field past the end is a STORAGE_IO error (a record shorter than its fields). */
 export class Reader {
-  pos = 0;
+  pos: number;
   readonly #view: Buffer;
+  readonly #end: number;
 
-  constructor(bytes: Uint8Array) {
-    this.#view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** A reader of `view` from `start` to `end` (a record inside the file's buffer, without copying it). */
+  constructor(view: Buffer, start = 0, end = view.length) {
+    this.#view = view;
+    this.pos = start;
+    this.#end = end;
   }
 
   #need(n: number): void {
-    if (this.pos + n > this.#view.length) throw new HexrepoError('STORAGE_IO', 'a build cache record is shorter than its fields', { hint: 'delete the build cache; the next build reads every tarball' });
+    if (this.pos + n > this.#end) throw new HexrepoError('STORAGE_IO', 'a build cache record is shorter than its fields', { hint: 'delete the build cache; the next build reads every tarball' });
   }
 
   u8(): number {

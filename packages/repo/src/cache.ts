@@ -37,7 +37,11 @@ export interface CachedOutput {
   inputs: string;
 }
 
-/** The per-repository build cache: facts per tarball and what each output was made from. */
+/**
+ * The per-repository build cache: facts per tarball and what each output was made from. Entries
+ * are replaced, never changed in place (a save compares them with what it last wrote). Facts
+ * loaded from the file decode on first use, from getters a spread does not copy.
+ */
 export interface BuildCache {
   repository: string;
   keyFingerprint: string;
@@ -83,7 +87,9 @@ interface Journal {
   length: number;
   /** False when the log ended in a torn record: the next save rewrites it whole. */
   clean: boolean;
-  tarballs: Map<string, { size: number; mtimeMs: number; facts: ReleaseFacts; bytes: number }>;
+  /** The entries as last loaded or saved (entries are replaced in the cache, never changed in place), and their records' sizes. */
+  tarballs: Map<string, CachedTarball>;
+  tarballBytes: Map<string, number>;
   outputs: Map<string, CachedOutput & { bytes: number }>;
   stamp: string | undefined;
   liveBytes: number;
@@ -91,8 +97,6 @@ interface Journal {
 
 const journals = new WeakMap<BuildCache, Journal>();
 const stats = new WeakMap<BuildCache, { decoded: number }>();
-/** The raw facts bytes of a facts object loaded from the log, so compaction copies them undecoded. */
-const rawFacts = new WeakMap<ReleaseFacts, Uint8Array>();
 
 /** An empty cache for a repository and key. */
 export function emptyCache(repository: string, keyFingerprint: string): BuildCache {
@@ -144,12 +148,11 @@ export async function loadCache(path: string, repository: string, keyFingerprint
       torn = `a torn record at byte ${pos}`;
       break;
     }
-    const payload = buf.subarray(pos + RECORD_HEAD, end);
-    if (crc32(payload) !== buf.readUInt32LE(pos + 4)) {
+    if (crc32(buf.subarray(pos + RECORD_HEAD, end)) !== buf.readUInt32LE(pos + 4)) {
       torn = `a record with a bad checksum at byte ${pos}`;
       break;
     }
-    const r = new Reader(payload);
+    const r = new Reader(buf, pos + RECORD_HEAD, end);
     const kind = r.u8() as Kind;
     const bytes = end - pos;
     if (first) {
@@ -161,17 +164,20 @@ export async function loadCache(path: string, repository: string, keyFingerprint
       const file = r.str();
       const size = r.f64();
       const mtimeMs = r.f64();
-      const facts = lazyFacts(file, payload.subarray(r.pos), counter);
+      const facts = LazyFacts.of(file, buf, r.pos, end, counter);
       if (facts) {
-        cache.tarballs.set(file, { size, mtimeMs, facts });
-        journal.liveBytes += bytes - (journal.tarballs.get(file)?.bytes ?? 0);
-        journal.tarballs.set(file, { size, mtimeMs, facts, bytes });
+        const entry = { size, mtimeMs, facts };
+        cache.tarballs.set(file, entry);
+        journal.liveBytes += bytes - (journal.tarballBytes.get(file) ?? 0);
+        journal.tarballs.set(file, entry);
+        journal.tarballBytes.set(file, bytes);
       }
     } else if (kind === Kind.TarballGone) {
       const file = r.str();
       cache.tarballs.delete(file);
-      journal.liveBytes -= journal.tarballs.get(file)?.bytes ?? 0;
+      journal.liveBytes -= journal.tarballBytes.get(file) ?? 0;
       journal.tarballs.delete(file);
+      journal.tarballBytes.delete(file);
     } else if (kind === Kind.Output) {
       const key = r.str();
       const out = { size: r.f64(), mtimeMs: r.f64(), etag: r.str(), inputs: r.str() };
@@ -240,7 +246,7 @@ export async function saveCache(path: string, cache: BuildCache): Promise<void> 
 }
 
 function newJournal(path: string, ino: number): Journal {
-  return { path, ino, length: 0, clean: true, tarballs: new Map(), outputs: new Map(), stamp: undefined, liveBytes: 0 };
+  return { path, ino, length: 0, clean: true, tarballs: new Map(), tarballBytes: new Map(), outputs: new Map(), stamp: undefined, liveBytes: 0 };
 }
 
 /** The records that turn what the journal says is on disk into `cache`, and a commit that records them as written. */
@@ -258,14 +264,20 @@ function diffRecords(journal: Journal, cache: BuildCache): { records: Buffer[]; 
     if (disk && disk.facts === t.facts && disk.size === t.size && disk.mtimeMs === t.mtimeMs) continue;
     const rec = tarballRecord(file, t);
     add(rec);
-    live += rec.length - (disk?.bytes ?? 0);
-    updates.push(() => journal.tarballs.set(file, { ...t, bytes: rec.length }));
+    live += rec.length - (journal.tarballBytes.get(file) ?? 0);
+    updates.push(() => {
+      journal.tarballs.set(file, t);
+      journal.tarballBytes.set(file, rec.length);
+    });
   }
-  for (const [file, disk] of journal.tarballs) {
+  for (const file of journal.tarballs.keys()) {
     if (cache.tarballs.has(file)) continue;
     add(record(Kind.TarballGone, (w) => w.str(file)));
-    live -= disk.bytes;
-    updates.push(() => journal.tarballs.delete(file));
+    live -= journal.tarballBytes.get(file) ?? 0;
+    updates.push(() => {
+      journal.tarballs.delete(file);
+      journal.tarballBytes.delete(file);
+    });
   }
   for (const [key, o] of cache.outputs) {
     const disk = journal.outputs.get(key);
@@ -307,7 +319,8 @@ async function rewrite(path: string, cache: BuildCache): Promise<void> {
   for (const [file, t] of cache.tarballs) {
     const rec = tarballRecord(file, t);
     parts.push(rec);
-    journal.tarballs.set(file, { ...t, bytes: rec.length });
+    journal.tarballs.set(file, t);
+    journal.tarballBytes.set(file, rec.length);
     journal.liveBytes += rec.length;
   }
   for (const [key, o] of cache.outputs) {
@@ -336,7 +349,7 @@ async function rewrite(path: string, cache: BuildCache): Promise<void> {
 }
 
 function tarballRecord(file: string, t: CachedTarball): Buffer {
-  const raw = rawFacts.get(t.facts);
+  const raw = t.facts instanceof LazyFacts ? t.facts.raw() : null;
   return record(Kind.Tarball, (w) => {
     w.str(file).f64(t.size).f64(t.mtimeMs);
     if (raw) w.bytes(raw);
@@ -379,20 +392,61 @@ function encodeFacts(w: Writer, facts: ReleaseFacts): void {
   }
 }
 
+type DecodedFacts = Pick<ReleaseFacts, 'innerChecksum' | 'outerChecksum' | 'dependencies'>;
+
 /**
  * Facts whose name and version come from the file name (a cached tarball was checked to be named
  * NAME-VERSION.tar of its metadata, and package names have no '-') and whose checksums and
- * dependencies are decoded from `raw` on first use. The getters are own enumerable properties, so
- * a spread (`{ ...facts }`) copies decoded values.
+ * dependencies are decoded from the file's bytes on first use. One small object per tarball, all
+ * of one shape (the getters are the prototype's): loading 20,000 of them costs little time and
+ * garbage. Being the prototype's, the getters are not copied by a spread: copy fields by name.
  */
-function lazyFacts(file: string, raw: Uint8Array, counter: { decoded: number }): ReleaseFacts | null {
-  const dash = file.indexOf('-');
-  if (dash <= 0 || !file.endsWith('.tar')) return null;
-  let decoded: { innerChecksum: Uint8Array; outerChecksum: Uint8Array; dependencies: Dependency[] } | null = null;
-  const get = (): NonNullable<typeof decoded> => {
-    if (decoded) return decoded;
-    counter.decoded++;
-    const r = new Reader(raw);
+class LazyFacts implements ReleaseFacts {
+  readonly name: string;
+  readonly version: string;
+  readonly #buf: Buffer;
+  readonly #start: number;
+  readonly #end: number;
+  readonly #counter: { decoded: number };
+  #decoded: DecodedFacts | null = null;
+
+  private constructor(name: string, version: string, buf: Buffer, start: number, end: number, counter: { decoded: number }) {
+    this.name = name;
+    this.version = version;
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
+    this.#counter = counter;
+  }
+
+  /** The facts of tarball `file` encoded in `buf` from `start` to `end`; null for a file name that names no release. */
+  static of(file: string, buf: Buffer, start: number, end: number, counter: { decoded: number }): LazyFacts | null {
+    const dash = file.indexOf('-');
+    if (dash <= 0 || !file.endsWith('.tar')) return null;
+    return new LazyFacts(file.slice(0, dash), file.slice(dash + 1, -'.tar'.length), buf, start, end, counter);
+  }
+
+  get innerChecksum(): Uint8Array {
+    return this.#decode().innerChecksum;
+  }
+
+  get outerChecksum(): Uint8Array {
+    return this.#decode().outerChecksum;
+  }
+
+  get dependencies(): Dependency[] {
+    return this.#decode().dependencies;
+  }
+
+  /** The encoded facts, for a rewrite of the log that copies them undecoded. */
+  raw(): Uint8Array {
+    return this.#buf.subarray(this.#start, this.#end);
+  }
+
+  #decode(): DecodedFacts {
+    if (this.#decoded) return this.#decoded;
+    this.#counter.decoded++;
+    const r = new Reader(this.#buf, this.#start, this.#end);
     const innerChecksum = r.take(32);
     const outerChecksum = r.take(32);
     const dependencies: Dependency[] = [];
@@ -403,24 +457,9 @@ function lazyFacts(file: string, raw: Uint8Array, counter: { decoded: number }):
       const app = flags & DepFlag.RenamedApp ? r.str() : pkg;
       dependencies.push({ package: pkg, requirement, optional: (flags & DepFlag.Optional) !== 0, app, ...(flags & DepFlag.Repository ? { repository: r.str() } : {}) });
     }
-    decoded = { innerChecksum, outerChecksum, dependencies };
-    return decoded;
-  };
-  const facts: ReleaseFacts = {
-    name: file.slice(0, dash),
-    version: file.slice(dash + 1, -'.tar'.length),
-    get innerChecksum() {
-      return get().innerChecksum;
-    },
-    get outerChecksum() {
-      return get().outerChecksum;
-    },
-    get dependencies() {
-      return get().dependencies;
-    },
-  };
-  rawFacts.set(facts, raw);
-  return facts;
+    this.#decoded = { innerChecksum, outerChecksum, dependencies };
+    return this.#decoded;
+  }
 }
 
 interface LegacyFile {

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { compareVersions, type Advisory, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
+import { compareVersions, parseVersion, type Advisory, type RegistryRelease, type ReleaseFacts, type Retirement } from '@hexrepo/core';
 import { assembleNamesPayload, assembleVersionsPayload, encodeNamesEntry, encodePackagePayload, encodeVersionsEntry, signAndWrap } from '@hexrepo/registry';
 import { contentEtag, putMany, type BlobStore, type PutOptions } from '@hexrepo/storage';
 import type { CachedOutput } from './cache.js';
@@ -93,7 +93,10 @@ export class RegistryIndex {
 
   /** The releases of a package, ascending by SemVer (empty when unknown). */
   releasesOf(name: string): ReleaseRecord[] {
-    return [...(this.#packages.get(name)?.releases.values() ?? [])].sort((a, b) => compareVersions(a.facts.version, b.facts.version));
+    // Each version parsed once, not once per comparison: a fresh index sorts every package's
+    // releases for `versions` and `names`, and parsing was most of an add-one build's CPU.
+    const keyed = [...(this.#packages.get(name)?.releases.values() ?? [])].map((r) => ({ r, v: parseVersion(r.facts.version) ?? r.facts.version }));
+    return keyed.sort((a, b) => compareVersions(a.v, b.v)).map((k) => k.r);
   }
 
   /** The release built from tarball file `file`, if any. */
@@ -154,8 +157,14 @@ export class RegistryIndex {
   registryReleases(name: string): RegistryRelease[] {
     return this.releasesOf(name).map((r) => {
       const state = this.releaseState(name, r.facts.version);
+      // Field by field: facts loaded from the build cache decode lazily, from getters a spread skips.
+      const f = r.facts;
       return {
-        ...r.facts,
+        name: f.name,
+        version: f.version,
+        innerChecksum: f.innerChecksum,
+        outerChecksum: f.outerChecksum,
+        dependencies: f.dependencies,
         ...(state?.retired ? { retired: state.retired } : {}),
         ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}),
         ...(state?.advisories && state.advisories.length > 0 ? { advisories: state.advisories } : {}),
