@@ -191,8 +191,12 @@ async function buildWith(
   const onSign = opts.onProgress ? (done: number, total: number) => opts.onProgress?.({ phase: 'sign', done, total }) : undefined;
   const flushed = await index.flush(opts.store, cache.outputs, listing, onSign, pool ? { signer: pool.signer(opts.privateKey) } : {});
 
-  cache.tarballs.clear();
-  for (const r of records.values()) cache.tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs, facts: r.facts });
+  // Entries that did not change are kept as they are (a save compares them with what it wrote).
+  for (const file of [...cache.tarballs.keys()]) if (!records.has(file)) cache.tarballs.delete(file);
+  for (const r of records.values()) {
+    const known = cache.tarballs.get(r.file);
+    if (known?.facts !== r.facts || known.size !== r.size || known.mtimeMs !== r.mtimeMs) cache.tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs, facts: r.facts });
+  }
   // Only a build that took every file in is a stamp to trust: one that skipped invalid tarballs
   // reads them again next time anyway.
   const stamp = problems.length === 0 ? tarballsStamp(opts.repository, [...records.values()].map((r) => [r.file, r] as const), opts.releaseState) : null;
