@@ -6,7 +6,7 @@ import { type BuildCache, type CachedOutput, type CachedTarball, emptyCache } fr
 import { packageNameOf, PACKAGES_PREFIX, PUBLIC_KEY_KEY, tarballFileOf, TARBALLS_PREFIX } from './layout.js';
 import { BuildPool, defaultThreads } from './pool.js';
 import { type Problem, readTarballs } from './read-tarballs.js';
-import { type OutputListing, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
+import { type OutputListing, type PackageMemo, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
 import { registryStamp, releaseOfFile, type TarballListing, tarballsStamp } from './stamp.js';
 
 /**
@@ -179,6 +179,8 @@ async function buildWith(
   // Apply: the index from every valid tarball, then write what is stale.
   const index = new RegistryIndex(opts.repository, opts.privateKey, opts.releaseState);
   for (const r of records.values()) index.put(r);
+  // Entries of unchanged packages as the last build encoded them (each checked against its releases).
+  for (const [name, memo] of cache.memos ?? []) index.seedMemo(name, memo);
   for (const key of listing.keys()) {
     const name = packageNameOf(key);
     if (name) index.markRemoved(name);
@@ -191,6 +193,12 @@ async function buildWith(
   const onSign = opts.onProgress ? (done: number, total: number) => opts.onProgress?.({ phase: 'sign', done, total }) : undefined;
   const flushed = await index.flush(opts.store, cache.outputs, listing, onSign, pool ? { signer: pool.signer(opts.privateKey) } : {});
 
+  const memos = new Map<string, PackageMemo>();
+  for (const name of index.packageNames()) {
+    const memo = index.memoOf(name);
+    if (memo) memos.set(name, memo);
+  }
+  cache.memos = memos;
   // Entries that did not change are kept as they are (a save compares them with what it wrote).
   for (const file of [...cache.tarballs.keys()]) if (!records.has(file)) cache.tarballs.delete(file);
   for (const r of records.values()) {

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { type Dependency, fromHex, HexrepoError, type ReleaseFacts } from '@hexrepo/core';
 import { Reader, Writer } from './cache-codec.js';
+import type { PackageMemo } from './registry-index.js';
 import type { RegistryStamp } from './stamp.js';
 
 /** What the build remembers about one tarball, keyed by its file name. */
@@ -53,6 +54,12 @@ export interface BuildCache {
    */
   stamp?: string;
   /**
+   * Each package's `names`/`versions` entries and inputs digest as the last build computed them,
+   * so the next one re-encodes only the packages whose releases or state changed (a memo is taken
+   * only when its `made` matches the package as it is now).
+   */
+  memos?: Map<string, PackageMemo>;
+  /**
    * The registry stamp of the last build that took every tarball in, for the stamp file beside the
    * cache (stamp.ts); not part of the cache file.
    */
@@ -78,6 +85,8 @@ const enum Kind {
   OutputGone = 5,
   /** The build's stamp; an empty string forgets it. */
   Stamp = 6,
+  Memo = 7,
+  MemoGone = 8,
 }
 
 /** What the file on disk holds, to append only differences and to know when to compact. */
@@ -91,6 +100,8 @@ interface Journal {
   tarballs: Map<string, CachedTarball>;
   tarballBytes: Map<string, number>;
   outputs: Map<string, CachedOutput & { bytes: number }>;
+  memos: Map<string, PackageMemo>;
+  memoBytes: Map<string, number>;
   stamp: string | undefined;
   liveBytes: number;
 }
@@ -189,6 +200,19 @@ export async function loadCache(path: string, repository: string, keyFingerprint
       cache.outputs.delete(key);
       journal.liveBytes -= journal.outputs.get(key)?.bytes ?? 0;
       journal.outputs.delete(key);
+    } else if (kind === Kind.Memo) {
+      const name = r.str();
+      const memo: PackageMemo = { made: r.str(), inputs: r.str(), names: r.take(r.u32()), versions: r.take(r.u32()) };
+      (cache.memos ??= new Map()).set(name, memo);
+      journal.liveBytes += bytes - (journal.memoBytes.get(name) ?? 0);
+      journal.memos.set(name, memo);
+      journal.memoBytes.set(name, bytes);
+    } else if (kind === Kind.MemoGone) {
+      const name = r.str();
+      cache.memos?.delete(name);
+      journal.liveBytes -= journal.memoBytes.get(name) ?? 0;
+      journal.memos.delete(name);
+      journal.memoBytes.delete(name);
     } else if (kind === Kind.Stamp) {
       const stamp = r.str();
       if (stamp === '') delete cache.stamp;
@@ -246,7 +270,7 @@ export async function saveCache(path: string, cache: BuildCache): Promise<void> 
 }
 
 function newJournal(path: string, ino: number): Journal {
-  return { path, ino, length: 0, clean: true, tarballs: new Map(), tarballBytes: new Map(), outputs: new Map(), stamp: undefined, liveBytes: 0 };
+  return { path, ino, length: 0, clean: true, tarballs: new Map(), tarballBytes: new Map(), outputs: new Map(), memos: new Map(), memoBytes: new Map(), stamp: undefined, liveBytes: 0 };
 }
 
 /** The records that turn what the journal says is on disk into `cache`, and a commit that records them as written. */
@@ -293,6 +317,25 @@ function diffRecords(journal: Journal, cache: BuildCache): { records: Buffer[]; 
     live -= disk.bytes;
     updates.push(() => journal.outputs.delete(key));
   }
+  for (const [name, memo] of cache.memos ?? []) {
+    if (journal.memos.get(name) === memo) continue;
+    const rec = memoRecord(name, memo);
+    add(rec);
+    live += rec.length - (journal.memoBytes.get(name) ?? 0);
+    updates.push(() => {
+      journal.memos.set(name, memo);
+      journal.memoBytes.set(name, rec.length);
+    });
+  }
+  for (const name of journal.memos.keys()) {
+    if (cache.memos?.has(name)) continue;
+    add(record(Kind.MemoGone, (w) => w.str(name)));
+    live -= journal.memoBytes.get(name) ?? 0;
+    updates.push(() => {
+      journal.memos.delete(name);
+      journal.memoBytes.delete(name);
+    });
+  }
   const stamp = cache.stamp;
   if (stamp !== journal.stamp) {
     add(stampRecord(stamp ?? ''));
@@ -329,6 +372,13 @@ async function rewrite(path: string, cache: BuildCache): Promise<void> {
     journal.outputs.set(key, { ...o, bytes: rec.length });
     journal.liveBytes += rec.length;
   }
+  for (const [name, memo] of cache.memos ?? []) {
+    const rec = memoRecord(name, memo);
+    parts.push(rec);
+    journal.memos.set(name, memo);
+    journal.memoBytes.set(name, rec.length);
+    journal.liveBytes += rec.length;
+  }
   if (cache.stamp !== undefined) {
     parts.push(stampRecord(cache.stamp));
     journal.stamp = cache.stamp;
@@ -359,6 +409,10 @@ function tarballRecord(file: string, t: CachedTarball): Buffer {
 
 function outputRecord(key: string, o: CachedOutput): Buffer {
   return record(Kind.Output, (w) => w.str(key).f64(o.size).f64(o.mtimeMs).str(o.etag).str(o.inputs));
+}
+
+function memoRecord(name: string, m: PackageMemo): Buffer {
+  return record(Kind.Memo, (w) => w.str(name).str(m.made).str(m.inputs).u32(m.names.length).bytes(m.names).u32(m.versions.length).bytes(m.versions));
 }
 
 function stampRecord(stamp: string): Buffer {

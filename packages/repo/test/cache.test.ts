@@ -218,4 +218,34 @@ describe('the build cache log', () => {
     await writeFile(path, '{"format": 2, "repository": ');
     expect((await loadCache(path, 'acme', fp)).reason).toMatch(/cache unreadable/);
   });
+
+  it('keeps each package\'s names/versions entries: a rebuild re-encodes only the packages that changed', async () => {
+    const { pub, path } = await built();
+    const loaded = (await loadCache(path, 'acme', fp)).cache;
+    expect(loaded.memos?.size).toBe(8);
+    const before = new Map(loaded.memos);
+    await rm(join(pub, 'tarballs/foo-0.2.0.tar'));
+    // bar retired behind the cache's back: its entries (retired releases) must be made again.
+    const states = new Map([['bar', new Map([['1.0.0', { retired: { reason: 'security' as const } }]])]]);
+    const { cache, summary } = await buildRegistry({ store: new FsStore(pub), repository: 'acme', privateKey: key, cache: loaded, releaseState: (n, v) => states.get(n)?.get(v) });
+    expect(summary.written).toEqual(expect.arrayContaining(['packages/foo', 'packages/bar', 'versions', 'names']));
+    for (const [name, memo] of cache.memos ?? []) {
+      if (name === 'foo' || name === 'bar') expect(memo, name).not.toBe(before.get(name));
+      else expect(memo, name).toBe(before.get(name));
+    }
+    // The same bytes as a build that computed every entry afresh.
+    const fresh = await fixturePublic();
+    await rm(join(fresh, 'tarballs/foo-0.2.0.tar'));
+    await buildRegistry({ store: new FsStore(fresh), repository: 'acme', privateKey: key, releaseState: (n, v) => states.get(n)?.get(v) });
+    for (const file of ['names', 'versions', 'packages/foo', 'packages/bar']) expect(await readFile(join(pub, file)), file).toEqual(await readFile(join(fresh, file)));
+    // Saved, loaded again: the memos round-trip, and a package gone takes its memo with it.
+    await saveCache(path, cache);
+    const again = (await loadCache(path, 'acme', fp)).cache;
+    expect([...(again.memos?.keys() ?? [])].sort()).toEqual([...(cache.memos?.keys() ?? [])].sort());
+    expect(again.memos?.get('bar')?.versions).toEqual(cache.memos?.get('bar')?.versions);
+    await rm(join(pub, 'tarballs/baz-1.0.0.tar'));
+    const gone = await build(pub, again);
+    await saveCache(path, gone.cache);
+    expect((await loadCache(path, 'acme', fp)).cache.memos?.has('baz')).toBe(false);
+  });
 });
