@@ -1,5 +1,8 @@
-/** The field codec of the build cache log (cache.ts): fixed-width little-endian numbers, length-prefixed strings. */
-import { HexrepoError } from '@hexrepo/core';
+/**
+ * The codec of the build cache log (cache.ts): fixed-width little-endian numbers, length-prefixed
+ * strings, and a tarball's facts, decoded lazily.
+ */
+import { type Dependency, HexrepoError, type ReleaseFacts } from '@hexrepo/core';
 
 /** Appends little-endian fields to a growing buffer. */
 export class Writer {
@@ -101,5 +104,92 @@ export class Reader {
     const s = this.#view.toString('utf8', this.pos, this.pos + len);
     this.pos += len;
     return s;
+  }
+}
+
+const enum DepFlag {
+  Optional = 1,
+  RenamedApp = 2,
+  Repository = 4,
+}
+
+/** Write a tarball's checksums and dependencies (its name and version are the file name's). */
+export function encodeFacts(w: Writer, facts: ReleaseFacts): void {
+  w.bytes(facts.innerChecksum).bytes(facts.outerChecksum).u32(facts.dependencies.length);
+  for (const d of facts.dependencies) {
+    const flags = (d.optional ? DepFlag.Optional : 0) | (d.app !== d.package ? DepFlag.RenamedApp : 0) | (d.repository !== undefined ? DepFlag.Repository : 0);
+    w.str(d.package).str(d.requirement).u8(flags);
+    if (flags & DepFlag.RenamedApp) w.str(d.app);
+    if (d.repository !== undefined) w.str(d.repository);
+  }
+}
+
+type DecodedFacts = Pick<ReleaseFacts, 'innerChecksum' | 'outerChecksum' | 'dependencies'>;
+
+/**
+ * Facts whose name and version come from the file name (a cached tarball was checked to be named
+ * NAME-VERSION.tar of its metadata, and package names have no '-') and whose checksums and
+ * dependencies are decoded from the file's bytes on first use. One small object per tarball, all
+ * of one shape (the getters are the prototype's): loading 20,000 of them costs little time and
+ * garbage. Being the prototype's, the getters are not copied by a spread: copy fields by name.
+ */
+export class LazyFacts implements ReleaseFacts {
+  readonly name: string;
+  readonly version: string;
+  readonly #buf: Buffer;
+  readonly #start: number;
+  readonly #end: number;
+  readonly #counter: { decoded: number };
+  #decoded: DecodedFacts | null = null;
+
+  private constructor(name: string, version: string, buf: Buffer, start: number, end: number, counter: { decoded: number }) {
+    this.name = name;
+    this.version = version;
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
+    this.#counter = counter;
+  }
+
+  /** The facts of tarball `file` encoded in `buf` from `start` to `end`; null for a file name that names no release. */
+  static of(file: string, buf: Buffer, start: number, end: number, counter: { decoded: number }): LazyFacts | null {
+    const dash = file.indexOf('-');
+    if (dash <= 0 || !file.endsWith('.tar')) return null;
+    return new LazyFacts(file.slice(0, dash), file.slice(dash + 1, -'.tar'.length), buf, start, end, counter);
+  }
+
+  get innerChecksum(): Uint8Array {
+    return this.#decode().innerChecksum;
+  }
+
+  get outerChecksum(): Uint8Array {
+    return this.#decode().outerChecksum;
+  }
+
+  get dependencies(): Dependency[] {
+    return this.#decode().dependencies;
+  }
+
+  /** The encoded facts, for a rewrite of the log that copies them undecoded. */
+  raw(): Uint8Array {
+    return this.#buf.subarray(this.#start, this.#end);
+  }
+
+  #decode(): DecodedFacts {
+    if (this.#decoded) return this.#decoded;
+    this.#counter.decoded++;
+    const r = new Reader(this.#buf, this.#start, this.#end);
+    const innerChecksum = r.take(32);
+    const outerChecksum = r.take(32);
+    const dependencies: Dependency[] = [];
+    for (let n = r.u32(); n > 0; n--) {
+      const pkg = r.str();
+      const requirement = r.str();
+      const flags = r.u8();
+      const app = flags & DepFlag.RenamedApp ? r.str() : pkg;
+      dependencies.push({ package: pkg, requirement, optional: (flags & DepFlag.Optional) !== 0, app, ...(flags & DepFlag.Repository ? { repository: r.str() } : {}) });
+    }
+    this.#decoded = { innerChecksum, outerChecksum, dependencies };
+    return this.#decoded;
   }
 }
