@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { HexrepoError, type TarballLimits } from '@hexrepo/core';
 import { fingerprint, publicKeyPem } from '@hexrepo/registry';
 import type { BlobStore } from '@hexrepo/storage';
@@ -6,7 +6,8 @@ import { type BuildCache, type CachedOutput, type CachedTarball, emptyCache } fr
 import { packageNameOf, PACKAGES_PREFIX, PUBLIC_KEY_KEY, tarballFileOf, TARBALLS_PREFIX } from './layout.js';
 import { BuildPool, defaultThreads } from './pool.js';
 import { type Problem, readTarballs } from './read-tarballs.js';
-import { type OutputListing, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
+import { type OutputListing, type PackageMemo, RegistryIndex, type ReleaseRecord, type ReleaseStateLookup } from './registry-index.js';
+import { registryStamp, releaseOfFile, type TarballListing, tarballsStamp } from './stamp.js';
 
 /**
  * Below this many tarballs to read, a build runs on one thread: starting the workers (each loads
@@ -39,6 +40,32 @@ export interface BuildOptions {
   /** Retirement and publish times from the repository's state. */
   releaseState?: ReleaseStateLookup;
   onProgress?: (event: { phase: 'read' | 'sign'; done: number; total: number }) => void;
+  /** The store's listing, when the caller already took it (scanStore); else the build takes it. */
+  scan?: StoreScan;
+}
+
+/** What a build lists in the store: the tarballs, and the registry files it may have written. */
+export interface StoreScan {
+  tarballs: TarballListing;
+  outputs: OutputListing;
+}
+
+/** List `tarballs/*.tar` and the outputs (`packages/*`, `names`, `versions`) with their sizes and mtimes. */
+export async function scanStore(store: BlobStore, onTarball?: (file: string, size: number, mtimeMs: number) => void): Promise<StoreScan> {
+  const tarballs: TarballListing = new Map();
+  for await (const o of store.list(TARBALLS_PREFIX)) {
+    const file = tarballFileOf(o.key);
+    if (!file) continue;
+    tarballs.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
+    onTarball?.(file, o.size, o.mtime.getTime());
+  }
+  const outputs: OutputListing = new Map();
+  for await (const o of store.list(PACKAGES_PREFIX)) outputs.set(o.key, { size: o.size, mtimeMs: o.mtime.getTime() });
+  for (const key of ['names', 'versions']) {
+    const h = await store.head(key);
+    if (h) outputs.set(key, { size: h.size, mtimeMs: h.mtime.getTime() });
+  }
+  return { tarballs, outputs };
 }
 
 export interface BuildSummary {
@@ -92,28 +119,20 @@ async function scanAndBuild(opts: BuildOptions, early: EarlyPool): Promise<{ sum
   const cache = opts.cache && opts.cache.repository === opts.repository && opts.cache.keyFingerprint === keyFp ? opts.cache : emptyCache(opts.repository, keyFp);
 
   // Scan: what is in tarballs/ and what outputs exist.
-  const current = new Map<string, { size: number; mtimeMs: number }>();
   // Threads start as soon as the scan has found that many tarballs to read: they load their modules
   // (0.1–0.3 s each) while this thread lists the rest.
   const poolSize = opts.threads ?? defaultThreads();
   const startPoolAt = opts.threads !== undefined ? 1 : POOL_MIN_TARBALLS;
   let toReadSeen = 0;
-  for await (const o of opts.store.list(TARBALLS_PREFIX)) {
-    const file = tarballFileOf(o.key);
-    if (file) current.set(file, { size: o.size, mtimeMs: o.mtime.getTime() });
-    const known = file ? cache.tarballs.get(file) : undefined;
-    const stale = file !== null && (!known || known.size !== o.size || known.mtimeMs !== o.mtime.getTime());
+  const startPoolEarly = (file: string, size: number, mtimeMs: number): void => {
+    const known = cache.tarballs.get(file);
+    const stale = !known || known.size !== size || known.mtimeMs !== mtimeMs;
     if (stale && poolSize > 1 && !early.pool && ++toReadSeen >= startPoolAt) {
       early.pool = new BuildPool(poolSize);
       early.pool.start();
     }
-  }
-  const listing: OutputListing = new Map();
-  for await (const o of opts.store.list(PACKAGES_PREFIX)) listing.set(o.key, { size: o.size, mtimeMs: o.mtime.getTime() });
-  for (const key of ['names', 'versions']) {
-    const h = await opts.store.head(key);
-    if (h) listing.set(key, { size: h.size, mtimeMs: h.mtime.getTime() });
-  }
+  };
+  const { tarballs: current, outputs: listing } = opts.scan ?? (await scanStore(opts.store, startPoolEarly));
 
   const toRead: string[] = [];
   for (const [file, st] of current) {
@@ -129,7 +148,7 @@ async function scanAndBuild(opts: BuildOptions, early: EarlyPool): Promise<{ sum
       const t = cache.tarballs.get(file) as CachedTarball;
       return { file, size: t.size, mtimeMs: t.mtimeMs, facts: t.facts };
     });
-    if (buildStamp(opts.repository, records, opts.releaseState) === cache.stamp) return currentBuild(opts, started, cache, records);
+    if (tarballsStamp(opts.repository, current, opts.releaseState) === cache.stamp) return currentBuild(opts, started, cache, records, listing);
   }
 
   const threads = opts.threads ?? (toRead.length >= POOL_MIN_TARBALLS ? defaultThreads() : 1);
@@ -164,7 +183,13 @@ async function buildWith(
     if (f) records.set(file, { file, size: f.size, mtimeMs: f.mtimeMs, facts: f.facts });
   }
   const seen = new Map<string, string>();
-  for (const r of [...records.values()].sort((a, b) => a.file.localeCompare(b.file))) {
+  // Sorted so the same file is reported whichever order the store lists them in; sorting 20,000
+  // records by locale costs more than the rest of an add-one build's bookkeeping, and a file is
+  // named after its release, so a duplicate is rare: sort only when there is one.
+  const ids = new Set<string>();
+  for (const r of records.values()) ids.add(`${r.facts.name} ${r.facts.version}`);
+  const ordered = ids.size === records.size ? [] : [...records.values()].sort((a, b) => a.file.localeCompare(b.file));
+  for (const r of ordered) {
     const id = `${r.facts.name} ${r.facts.version}`;
     const other = seen.get(id);
     if (other) {
@@ -183,6 +208,8 @@ async function buildWith(
   // Apply: the index from every valid tarball, then write what is stale.
   const index = new RegistryIndex(opts.repository, opts.privateKey, opts.releaseState);
   for (const r of records.values()) index.put(r);
+  // Entries of unchanged packages as the last build encoded them (each checked against its releases).
+  for (const [name, memo] of cache.memos ?? []) index.seedMemo(name, memo);
   for (const key of listing.keys()) {
     const name = packageNameOf(key);
     if (name) index.markRemoved(name);
@@ -195,12 +222,31 @@ async function buildWith(
   const onSign = opts.onProgress ? (done: number, total: number) => opts.onProgress?.({ phase: 'sign', done, total }) : undefined;
   const flushed = await index.flush(opts.store, cache.outputs, listing, onSign, pool ? { signer: pool.signer(opts.privateKey) } : {});
 
-  cache.tarballs.clear();
-  for (const r of records.values()) cache.tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs, facts: r.facts });
+  const memos = new Map<string, PackageMemo>();
+  for (const name of index.packageNames()) {
+    const memo = index.memoOf(name);
+    if (memo) memos.set(name, memo);
+  }
+  cache.memos = memos;
+  // Entries that did not change are kept as they are (a save compares them with what it wrote).
+  for (const file of [...cache.tarballs.keys()]) if (!records.has(file)) cache.tarballs.delete(file);
+  for (const r of records.values()) {
+    const known = cache.tarballs.get(r.file);
+    if (known?.facts !== r.facts || known.size !== r.size || known.mtimeMs !== r.mtimeMs) cache.tarballs.set(r.file, { size: r.size, mtimeMs: r.mtimeMs, facts: r.facts });
+  }
   // Only a build that took every file in is a stamp to trust: one that skipped invalid tarballs
   // reads them again next time anyway.
-  if (problems.length === 0) cache.stamp = buildStamp(opts.repository, [...records.values()], opts.releaseState);
+  const stamp =
+    problems.length === 0
+      ? tarballsStamp(
+          opts.repository,
+          [...records.values()].map((r) => [r.file, r] as const),
+          opts.releaseState,
+        )
+      : null;
+  if (stamp !== null) cache.stamp = stamp;
   else delete cache.stamp;
+  setRegistryStamp(cache, index, records.values(), cache.outputs);
   return {
     cache,
     index,
@@ -209,10 +255,11 @@ async function buildWith(
 }
 
 /** The summary of a build that found nothing to do, with the index loaded from the cache and marked clean. */
-async function currentBuild(opts: BuildOptions, started: number, cache: BuildCache, records: ReleaseRecord[]): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
+async function currentBuild(opts: BuildOptions, started: number, cache: BuildCache, records: ReleaseRecord[], listing: OutputListing): Promise<{ summary: BuildSummary; cache: BuildCache; index: RegistryIndex }> {
   const index = new RegistryIndex(opts.repository, opts.privateKey, opts.releaseState);
   for (const r of records) index.put(r);
   index.markClean();
+  setRegistryStamp(cache, index, records, listing);
   const publicKey = await writePublicKey(opts.store, opts.privateKey);
   return {
     cache,
@@ -221,23 +268,25 @@ async function currentBuild(opts: BuildOptions, started: number, cache: BuildCac
   };
 }
 
+/**
+ * Record in `cache` the registry stamp of a build whose inputs' digest is `cache.stamp` (absent
+ * when it skipped invalid tarballs) and which left `outputs` as listed. A release whose file name
+ * does not spell its name and version gets no stamp: the up-to-date check looks states up by the
+ * file name.
+ */
+function setRegistryStamp(cache: BuildCache, index: RegistryIndex, records: Iterable<ReleaseRecord>, outputs: ReadonlyMap<string, { size: number; mtimeMs: number }>): void {
+  delete cache.registry;
+  if (cache.stamp === undefined) return;
+  for (const r of records) {
+    const release = releaseOfFile(r.file);
+    if (release?.name !== r.facts.name || release.version !== r.facts.version) return;
+  }
+  cache.registry = { stamp: registryStamp(cache.stamp, cache.keyFingerprint, outputs), ...index.size };
+}
+
 /** A build's summary: what it did, with the repository's size from the index and the time since `started`. */
 function summarize(opts: BuildOptions, started: number, index: RegistryIndex, did: Omit<BuildSummary, 'repository' | 'packages' | 'releases' | 'durationMs'>): BuildSummary {
   return { repository: opts.repository, ...index.size, ...did, durationMs: Math.round(performance.now() - started) };
-}
-
-/**
- * A digest of everything a registry is built from: the repository name, each tarball's name, size
- * and mtime, and each release's repository-side state (retirement, publish time, …).
- */
-function buildStamp(repository: string, records: readonly ReleaseRecord[], releaseState: ReleaseStateLookup | undefined): string {
-  const lines = records.map((r) => {
-    const state = releaseState?.(r.facts.name, r.facts.version);
-    return `${r.file}:${r.size}:${r.mtimeMs}:${state === undefined ? '' : JSON.stringify(state)}`;
-  });
-  // Any fixed order will do: the same inputs always sort to the same text, whatever the listing order.
-  lines.sort();
-  return createHash('sha256').update(repository).update('\n').update(lines.join('\n')).digest('base64');
 }
 
 /** True when the store lists exactly the outputs the cache recorded, each with the recorded size and mtime. */

@@ -7,10 +7,13 @@
 import type { KeyObject } from 'node:crypto';
 import type { TarballLimits } from '@hexrepo/core';
 import { fingerprint } from '@hexrepo/registry';
-import type { BlobStore } from '@hexrepo/storage';
-import type { BuildOptions, BuildSummary } from './build.js';
+import { type BlobStore, CachedStore } from '@hexrepo/storage';
+import { type BuildOptions, type BuildSummary, scanStore, type StoreScan, writePublicKey } from './build.js';
 import { loadCache, saveCache, type BuildCache } from './cache.js';
+import { signPolicies } from './policies.js';
+import { loadReleaseStates, stateLookup } from './release-state.js';
 import { RepoService } from './service.js';
+import { loadStampFile, registryStamp, saveStampFile, stampPathOf, tarballsStamp } from './stamp.js';
 
 export interface OpenRepositoryOptions {
   store: BlobStore;
@@ -18,7 +21,10 @@ export interface OpenRepositoryOptions {
   repository: string;
   /** The signing key; without it no service is opened and the repository is only read. */
   privateKey?: KeyObject;
-  /** The build cache file: loaded before the opening build, written by `save` and `close`. */
+  /**
+   * The build cache file: loaded before the opening build, written by `save` and `close`, with
+   * the registry stamp beside it (stampPathOf).
+   */
   cachePath?: string;
   limits?: Partial<TarballLimits>;
   /** Open no service even with a key (nothing is built or written). @default false */
@@ -30,12 +36,17 @@ export interface OpenRepositoryOptions {
   onProgress?: BuildOptions['onProgress'];
   /** Threads of the opening build. @default BuildOptions.threads' default */
   threads?: number;
+  /**
+   * Only the opening build's summary is wanted (`hexrepo build`): when the stamp file shows the
+   * registry current, the cache is not loaded and no service is opened. @default false
+   */
+  summaryOnly?: boolean;
 }
 
 export interface OpenRepository {
   name: string;
   store: BlobStore;
-  /** The write service; absent when opened without a key or read-only. */
+  /** The write service; absent when opened without a key, read-only, or `summaryOnly` and up to date. */
   service?: RepoService;
   /** What the opening build did; absent without a service. */
   summary?: BuildSummary;
@@ -56,10 +67,41 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
   if (!privateKey || opts.readOnly) {
     return { name: repository, store, cacheCurrent: false, close: async () => undefined, save: async () => undefined };
   }
+  const started = performance.now();
+  const keyFp = fingerprint(privateKey);
+  const stampPath = cachePath ? stampPathOf(cachePath) : undefined;
+  const knownStamp = stampPath && !opts.ignoreCache ? await loadStampFile(stampPath, repository, keyFp) : null;
+  let scan: StoreScan | undefined;
+  if (opts.summaryOnly && knownStamp) {
+    // The service reads through a server's read cache the same way (see RepoService.open).
+    const source = store instanceof CachedStore ? store.uncached() : store;
+    const states = await loadReleaseStates(source);
+    scan = await scanStore(source);
+    const inputs = tarballsStamp(repository, scan.tarballs, stateLookup(states));
+    if (inputs !== null && registryStamp(inputs, keyFp, scan.outputs) === knownStamp.stamp) {
+      const publicKey = await writePublicKey(source, privateKey);
+      const signed = await signPolicies(source, repository, privateKey);
+      const summary: BuildSummary = {
+        repository,
+        packages: knownStamp.packages,
+        releases: knownStamp.releases,
+        read: 0,
+        reused: scan.tarballs.size,
+        skipped: [],
+        written: signed.written,
+        removed: signed.removed,
+        unchanged: scan.outputs.size,
+        publicKey,
+        upToDate: true,
+        durationMs: Math.round(performance.now() - started),
+      };
+      return { name: repository, store, summary, cacheCurrent: true, close: async () => undefined, save: async () => undefined };
+    }
+  }
   let cache: BuildCache | undefined;
   let loaded = false;
   if (cachePath && !opts.ignoreCache) {
-    const found = await loadCache(cachePath, repository, fingerprint(privateKey));
+    const found = await loadCache(cachePath, repository, keyFp);
     cache = found.cache;
     loaded = found.reason === null;
   }
@@ -74,10 +116,21 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
     ...(opts.skipInvalid !== undefined ? { skipInvalid: opts.skipInvalid } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(scan ? { scan } : {}),
   });
-  const cacheCurrent = loaded && service.cache === cache && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && service.cache.tarballs.size === cachedTarballs && service.cache.stamp === cachedStamp;
+  const cacheCurrent =
+    loaded &&
+    service.cache === cache &&
+    summary.read === 0 &&
+    summary.written.length === 0 &&
+    summary.removed.length === 0 &&
+    service.cache.tarballs.size === cachedTarballs &&
+    service.cache.stamp === cachedStamp &&
+    knownStamp?.stamp === service.cache.registry?.stamp;
   const save = async (): Promise<void> => {
-    if (cachePath) await saveCache(cachePath, service.cache);
+    if (!cachePath || !stampPath) return;
+    await saveCache(cachePath, service.cache);
+    await saveStampFile(stampPath, repository, keyFp, service.cache.registry);
   };
   return {
     name: repository,

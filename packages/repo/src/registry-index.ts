@@ -58,7 +58,19 @@ export interface FlushResult {
 interface PackageEntry {
   releases: Map<string, ReleaseRecord>;
   /** Memoised names/versions entries and input stamp; cleared when the package changes. */
-  memo?: { inputs: string; names: Uint8Array; versions: Uint8Array };
+  memo?: PackageMemo;
+}
+
+/**
+ * A package's `names` and `versions` entries and the digest of its inputs, with `made`: its
+ * releases' files, sizes, mtimes and states in file-name order, to tell whether a memo kept from an
+ * earlier process (the build cache) still holds without sorting versions or encoding anything.
+ */
+export interface PackageMemo {
+  inputs: string;
+  names: Uint8Array;
+  versions: Uint8Array;
+  made: string;
 }
 
 /**
@@ -98,10 +110,10 @@ export class RegistryIndex {
 
   /** The releases of a package, ascending by SemVer (empty when unknown). */
   releasesOf(name: string): ReleaseRecord[] {
-    const releases = [...(this.#packages.get(name)?.releases.values() ?? [])];
-    // Each version parsed once, not once per comparison (a full build sorts every package twice).
-    const parsed = new Map(releases.map((r) => [r, parseVersion(r.facts.version) ?? r.facts.version]));
-    return releases.sort((a, b) => compareVersions(parsed.get(a)!, parsed.get(b)!));
+    // Each version parsed once, not once per comparison: a fresh index sorts every package's
+    // releases for `versions` and `names`, and parsing was most of an add-one build's CPU.
+    const keyed = [...(this.#packages.get(name)?.releases.values() ?? [])].map((r) => ({ r, v: parseVersion(r.facts.version) ?? r.facts.version }));
+    return keyed.sort((a, b) => compareVersions(a.v, b.v)).map((k) => k.r);
   }
 
   /** The release built from tarball file `file`, if any. */
@@ -162,8 +174,14 @@ export class RegistryIndex {
   registryReleases(name: string): RegistryRelease[] {
     return this.releasesOf(name).map((r) => {
       const state = this.releaseState(name, r.facts.version);
+      // Field by field: facts loaded from the build cache decode lazily, from getters a spread skips.
+      const f = r.facts;
       return {
-        ...r.facts,
+        name: f.name,
+        version: f.version,
+        innerChecksum: f.innerChecksum,
+        outerChecksum: f.outerChecksum,
+        dependencies: f.dependencies,
         ...(state?.retired ? { retired: state.retired } : {}),
         ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}),
         ...(state?.advisories && state.advisories.length > 0 ? { advisories: state.advisories } : {}),
@@ -386,7 +404,30 @@ export class RegistryIndex {
     }
   }
 
-  #memo(name: string): NonNullable<PackageEntry['memo']> {
+  /** The package's memo, once a flush computed it (for the build cache to keep). */
+  memoOf(name: string): PackageMemo | undefined {
+    return this.#packages.get(name)?.memo;
+  }
+
+  /**
+   * Take a memo kept from an earlier process when it was made from exactly this package's current
+   * releases and states; true when taken. The package stays marked for the next flush, which then
+   * only compares its inputs with the cached output's.
+   */
+  seedMemo(name: string, memo: PackageMemo): boolean {
+    const entry = this.#packages.get(name);
+    if (!entry || entry.memo || memo.made !== this.#made(name, entry)) return false;
+    entry.memo = memo;
+    return true;
+  }
+
+  #made(name: string, entry: PackageEntry): string {
+    const lines: string[] = [];
+    for (const r of entry.releases.values()) lines.push(`${r.file}:${r.size}:${r.mtimeMs}:${JSON.stringify(this.releaseState(name, r.facts.version) ?? null)}`);
+    return lines.sort().join('\n');
+  }
+
+  #memo(name: string): PackageMemo {
     const entry = this.#packages.get(name);
     if (!entry) throw new Error(`unknown package ${name}`);
     if (entry.memo) return entry.memo;
@@ -399,6 +440,7 @@ export class RegistryIndex {
     const retired = states.flatMap((s, i) => (s?.retired ? [i] : []));
     const withAdvisories = states.flatMap((s, i) => (s?.advisories && s.advisories.length > 0 ? [i] : []));
     entry.memo = {
+      made: this.#made(name, entry),
       inputs: stamp.digest('base64'),
       names: encodeNamesEntry({ name, updatedAt: { seconds: Math.floor(newestMs / 1000), nanos: 0 } }),
       versions: encodeVersionsEntry({ name, versions: releases.map((r) => r.facts.version), retired, withAdvisories }),

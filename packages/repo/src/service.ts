@@ -49,6 +49,8 @@ export interface RepoServiceOptions {
   onProgress?: BuildOptions['onProgress'];
   /** Threads of the opening build (BuildOptions.threads); later flushes run on this thread. */
   threads?: number;
+  /** The store's listing for the opening build, when the caller already took it (BuildOptions.scan). */
+  scan?: BuildOptions['scan'];
 }
 
 export interface PublishResult {
@@ -134,6 +136,7 @@ export class RepoService {
       skipInvalid: opts.skipInvalid ?? true,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+      ...(opts.scan ? { scan: opts.scan } : {}),
     });
     // Policies are signed with the registry: a new key or a repaired crash leaves none stale.
     const signed = await signPolicies(store, opts.repository, opts.privateKey);

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   type BigIntStats,
   type Dir,
+  type Dirent,
   closeSync,
   fstatSync,
   openSync,
@@ -17,7 +18,7 @@ import {
   realpath as realpathCb,
   stat as statCb,
 } from 'node:fs';
-import { link, mkdir, open, opendir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 // The process's own identity (pid) and liveness checks of others, never its environment.
 import { kill, pid as ownPid, platform } from 'node:process';
@@ -247,43 +248,46 @@ export class FsStore implements BlobStore {
     const slash = prefix.lastIndexOf('/');
     const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
     const start = dirKey === '' ? this.root : this.pathOf(dirKey);
-    yield* this.#walk(start, dirKey, prefix);
-  }
-
-  async *#walk(dir: string, dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
-    let handle: Dir;
-    try {
-      handle = opendirSync(dir);
-    } catch (err) {
-      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-      throw ioError('list', dirKey || '.', err);
-    }
-    try {
-      // Entries are read and stat'ed synchronously, a slice at a time, yielding to the event loop
-      // between slices: for files the OS has cached, the thread pool's round trip costs several
-      // times the stat itself (20,000 tarballs: 0.09 s this way, 0.44 s with one promise per entry).
-      for (;;) {
-        const found: ObjectInfo[] = [];
-        const folders: string[] = [];
-        let read = 0;
-        for (let entry = handle.readSync(); entry !== null; entry = read < LIST_BATCH ? handle.readSync() : null) {
-          read++;
-          if (entry.name.startsWith('.')) continue;
-          const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
-          if (entry.isDirectory()) {
-            if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) folders.push(entry.name);
-          } else if ((entry.isFile() || entry.isSymbolicLink()) && key.startsWith(prefix)) {
-            const st = statOrNull(join(dir, entry.name));
-            if (st?.isFile()) found.push({ key, size: Number(st.size), mtime: mtimeOf(st) });
-          }
-        }
-        yield* found;
-        for (const name of folders) yield* this.#walk(join(dir, name), dirKey === '' ? name : `${dirKey}/${name}`, prefix);
-        if (read < LIST_BATCH) return;
-        await new Promise((resolve) => setImmediate(resolve));
+    // One generator with a stack of folders, not one per folder delegated to: every entry passed
+    // through each level's generator costs a promise (a quarter of listing 20,000 tarballs).
+    const stack: { dir: string; dirKey: string }[] = [{ dir: start, dirKey }];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      const { dir, dirKey: key0 } = next;
+      let handle: Dir;
+      try {
+        handle = opendirSync(dir);
+      } catch (err) {
+        if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        throw ioError('list', key0 || '.', err);
       }
-    } finally {
-      handle.closeSync();
+      const folders: { dir: string; dirKey: string }[] = [];
+      try {
+        // Entries are read and stat'ed synchronously, a slice at a time, yielding to the event loop
+        // between slices: for files the OS has cached, the thread pool's round trip costs several
+        // times the stat itself (20,000 tarballs: 0.09 s this way, 0.44 s with one promise per entry).
+        for (;;) {
+          const found: ObjectInfo[] = [];
+          let read = 0;
+          for (let entry = handle.readSync(); entry !== null; entry = read < LIST_BATCH ? handle.readSync() : null) {
+            read++;
+            if (entry.name.startsWith('.')) continue;
+            const key = key0 === '' ? entry.name : `${key0}/${entry.name}`;
+            if (entry.isDirectory()) {
+              if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) folders.push({ dir: join(dir, entry.name), dirKey: key });
+            } else if ((entry.isFile() || entry.isSymbolicLink()) && key.startsWith(prefix)) {
+              const st = listStat(`${dir}/${entry.name}`);
+              if (st) found.push({ key, size: st.size, mtime: st.mtime });
+            }
+          }
+          for (const o of found) yield o;
+          if (read < LIST_BATCH) break;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        handle.closeSync();
+      }
+      // Depth first, in the order read, as the recursive walk went.
+      for (let i = folders.length - 1; i >= 0; i--) stack.push(folders[i]!);
     }
   }
 
@@ -364,19 +368,33 @@ export class FsStore implements BlobStore {
   async sweep(): Promise<SweepResult> {
     const result: SweepResult = { temps: [], locks: [] };
     const visit = async (dir: string): Promise<void> => {
-      let handle;
+      let handle: Dir;
       try {
-        handle = await opendir(dir);
+        handle = opendirSync(dir);
       } catch (err) {
         if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
         throw ioError('list', relative(this.root, dir) || '.', err);
       }
       const subdirs: string[] = [];
-      for await (const entry of handle) {
+      const hidden: Dirent[] = [];
+      // Read synchronously, a slice at a time (as #walk does): an async iterator costs a promise per
+      // entry, most of the sweep's time in a folder of 20,000 tarballs where nothing is hidden.
+      try {
+        for (let read = LIST_BATCH; read === LIST_BATCH;) {
+          read = 0;
+          for (let entry = handle.readSync(); entry !== null; entry = read < LIST_BATCH ? handle.readSync() : null) {
+            read++;
+            if (entry.isDirectory()) subdirs.push(join(dir, entry.name));
+            else if (entry.name.startsWith('.') && entry.isFile()) hidden.push(entry);
+          }
+          if (read === LIST_BATCH) await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        handle.closeSync();
+      }
+      for (const entry of hidden) {
         const full = join(dir, entry.name);
-        if (entry.isDirectory()) subdirs.push(full);
-        else if (!entry.isFile()) continue;
-        else if (entry.name.startsWith('.tmp-')) {
+        if (entry.name.startsWith('.tmp-')) {
           if (await isAbandonedTemp(full, entry.name)) {
             await rm(full, { force: true });
             result.temps.push(relative(this.root, full));
@@ -560,10 +578,23 @@ const LIST_BATCH = 256;
 // Stats are read as bigints for the nanoseconds of the mtime (see mtimeOf).
 const statBig = promisify(statCb) as (path: string, opts: { bigint: true }) => Promise<BigIntStats>;
 const stat = (path: string): Promise<BigIntStats> => statBig(path, { bigint: true });
-/** A file's stats, or null when it vanished or cannot be read (a listing skips it). */
-function statOrNull(path: string): BigIntStats | null {
+/**
+ * A regular file's size and mtime (truncated to the millisecond, as mtimeOf), or null when it is
+ * not a file, vanished or cannot be read (a listing skips it). A listing stats every tarball, so
+ * this takes the plain stat, whose `mtimeMs` (seconds × 1000 + nanoseconds / 10⁶, a double) is
+ * within 2⁻¹¹ ms of the exact time for any date before 2109: its floor is the exact truncation
+ * unless it lies within 0.001 ms of a whole millisecond, and only then (or for dates out of that
+ * range) the file is stat'ed again for the nanoseconds as bigints.
+ */
+function listStat(path: string): { size: number; mtime: Date } | null {
   try {
-    return statSync(path, { bigint: true, throwIfNoEntry: false }) ?? null;
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st?.isFile()) return null;
+    const ms = st.mtimeMs;
+    const whole = Math.floor(ms);
+    if (ms >= 0 && ms < 2 ** 42 && ms - whole >= 0.001 && ms - whole <= 0.999) return { size: st.size, mtime: new Date(whole) };
+    const big = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return big?.isFile() ? { size: Number(big.size), mtime: mtimeOf(big) } : null;
   } catch {
     return null;
   }

@@ -101,6 +101,27 @@ describe('FsStore specifics', () => {
   });
 });
 
+describe('FsStore.list mtimes', () => {
+  it('truncates every mtime to its millisecond exactly, whichever stat the listing took', async () => {
+    const root = await tempDir();
+    const store = new FsStore(root, { durable: false });
+    // Around whole milliseconds (where the plain stat's double cannot tell), and between them.
+    const fractions = ['000000000', '000000001', '000000400', '000999999', '001000000', '001000001', '499999999', '500000000', '998999999', '999000000', '999000001', '999599999', '999999999'];
+    for (const ns of [...fractions, ...Array.from({ length: 12 }, (_, i) => String((i * 83_333_337 + 12_345) % 1_000_000_000).padStart(9, '0'))]) {
+      const key = `tarballs/a-${ns}.tar`;
+      await store.put(key, new Uint8Array([1]));
+      execFileSync('touch', ['-d', `@1796000000.${ns}`, join(root, key)]);
+    }
+    const listed = new Map<string, number>();
+    for await (const o of store.list('tarballs/')) listed.set(o.key, o.mtime.getTime());
+    expect(listed.size).toBe(25);
+    for (const [key, ms] of listed) {
+      const ns = BigInt(`1796000000${/a-(\d{9})\.tar$/.exec(key)![1]}`);
+      expect(ms, key).toBe(Number(ns / 1_000_000n));
+    }
+  });
+});
+
 describe('CachedStore', () => {
   it('serves from memory until revalidation, then sees changes made behind its back', async () => {
     let now = 0;

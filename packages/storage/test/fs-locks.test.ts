@@ -118,6 +118,31 @@ describe('FsStore locks of dead writers', () => {
     expect((await store.get('packages/foo'))!.body).toEqual(new Uint8Array([1]));
   });
 
+  it('sweep finds every abandoned temp file in folders of thousands of entries, however the listing slices them', async () => {
+    const root = await tempDir();
+    const store = new FsStore(root, { durable: false });
+    const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    const temps: string[] = [];
+    for (const folder of ['tarballs', 'packages', 'tarballs/nested']) {
+      for (let i = 0; i < 700; i++) {
+        await store.put(`${folder}/f${String(i).padStart(4, '0')}`, new Uint8Array([i & 0xff]));
+        // From another machine (its tag is not this one's) and two hours old: abandoned.
+        if (i % 97 === 0) {
+          const name = `.tmp-0000000000.1.1-0123456789ab-f${i}`;
+          await writeFile(join(root, folder, name), 'partial');
+          await utimes(join(root, folder, name), old, old);
+          temps.push(join(folder, name));
+        }
+      }
+    }
+    const swept = await store.sweep();
+    expect(swept.temps.sort()).toEqual(temps.sort());
+    for (const folder of ['tarballs', 'packages', 'tarballs/nested']) {
+      expect((await readdir(join(root, folder))).filter((f) => f.startsWith('.'))).toEqual([]);
+    }
+    expect((await readdir(join(root, 'tarballs'))).length).toBe(701);
+  });
+
   it('a lock from another machine is broken only once its lease expired; one from an older hexrepo (empty) after the lease', async () => {
     const root = await tempDir();
     const store = new FsStore(root, { lockTimeoutMs: 200, leaseMs: 5000 });

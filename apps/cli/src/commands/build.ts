@@ -41,7 +41,8 @@ Options:
   --store URL                  build in this store (s3://…, gs://…, file://…) instead of PUBLIC
   --cache FILE                 build cache (default: PUBLIC/../.hexrepo/build-cache-PUBLIC.json;
                                with --store: .hexrepo/build-cache-HASH.json beside hexrepo.json,
-                               or in the current folder, HASH naming the store URL)
+                               or in the current folder, HASH naming the store URL); FILE.stamp
+                               beside it says when nothing changed since the last build
   --no-cache                   ignore the cache and read every tarball (the result is the same)
   --threads N                  threads that validate tarballs and sign files (env
                                HEXREPO_BUILD_THREADS; default: every core when 2,000 or more
@@ -107,6 +108,7 @@ Exit status: 0 built, 1 invalid input or another error, 2 wrong usage.`,
         skipInvalid: values['skip-invalid'] === true,
         onProgress: (e) => bar.update(e.phase, e.done, e.total),
         ...(threads !== undefined ? { threads } : {}),
+        summaryOnly: true,
       });
       const summary = opened.summary!;
       bar.done();
