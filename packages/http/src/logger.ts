@@ -74,7 +74,7 @@ export class LineBatcher implements DestinationStream {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // A non-blocking pipe that is full: wait for the reader, as pino's own destination does.
-        if (code === 'EAGAIN' || code === 'EBUSY') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        if (code === 'EAGAIN' || code === 'EBUSY') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
         // Nobody reads the logs any more (the pipe's reader left): drop them, as pino does.
         else if (code === 'EPIPE') {
           this.#broken = true;
