@@ -47,27 +47,24 @@ export class LineBatcher implements DestinationStream {
   /** Write every pending line now. */
   flushSync(): void {
     this.#scheduled = false;
-    const lines = this.#lines;
-    if (lines.length === 0) return;
+    if (this.#lines.length === 0) return;
+    const buf = Buffer.from(this.#lines.join(''));
     this.#lines = [];
-    let chunk = '';
-    let bytes = 0;
-    for (const line of lines) {
-      const n = Buffer.byteLength(line);
-      if (bytes > 0 && bytes + n > ATOMIC_WRITE_BYTES) {
-        this.#writeAll(chunk);
-        chunk = '';
-        bytes = 0;
-      }
-      chunk += line;
-      bytes += n;
+    // Cut at line ends (a newline byte is never part of a UTF-8 character, and JSON escapes those in
+    // strings), each piece at most ATOMIC_WRITE_BYTES unless a single line is longer.
+    let at = 0;
+    while (at < buf.length) {
+      let end = buf.length - at <= ATOMIC_WRITE_BYTES ? buf.length - 1 : buf.lastIndexOf(0x0a, at + ATOMIC_WRITE_BYTES - 1);
+      if (end < at) end = buf.indexOf(0x0a, at + ATOMIC_WRITE_BYTES);
+      if (end === -1) end = buf.length - 1;
+      this.#writeAll(buf.subarray(at, end + 1));
+      at = end + 1;
     }
-    this.#writeAll(chunk);
   }
 
-  #writeAll(text: string): void {
+  #writeAll(bytes: Buffer): void {
     if (this.#broken) return;
-    let buf = Buffer.from(text);
+    let buf = bytes;
     while (buf.length > 0) {
       try {
         buf = buf.subarray(writeSync(this.fd, buf));
