@@ -242,7 +242,7 @@ try {
   const workers = Number(/; (\d+) workers\)/.exec(hexrepo.stderr())?.[1] ?? 1);
   hexrepo1 = startServe(dir, authEnv, ['--workers', '1']);
   hexrepo1.url = await hexrepo1.url;
-  // The default log level: a JSON line per request (read and thrown away by this process, as a log collector would).
+  // The default log level: a JSON line per request, to a pipe this process drains between runs (the server buffers meanwhile, as it would for a slow log collector).
   hexrepoInfo = startServe(dir, authEnv, ['--workers', String(availableParallelism()), '--log-level', 'info']);
   hexrepoInfo.url = await hexrepoInfo.url;
   bare = await startBare(publicDir, availableParallelism(), routes.map((r) => r.path));
@@ -307,7 +307,7 @@ try {
   }
   lines.push(
     '',
-    `nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, worker_processes auto: ${availableParallelism()} here); hexrepo checks the read token on every request of a private repository, with one worker process per core (${workers}, the default of a read-only server) and as one process (--workers 1), logging at warn, and at info (the default; its lines read by this benchmark). The bare node:http server (bench/_bare-http.mjs) sends the same bytes and headers from memory on ${workers} cluster workers, with no auth, routing or logs: what Node's HTTP stack alone costs here. wrk runs on the same machine as the servers.`,
+    `nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, worker_processes auto: ${availableParallelism()} here); hexrepo checks the read token on every request of a private repository, with one worker process per core (${workers}, the default of a read-only server) and as one process (--workers 1), logging at warn, and at info (the default; its lines go to a pipe this benchmark drains between runs). The bare node:http server (bench/_bare-http.mjs) sends the same bytes and headers from memory on ${workers} cluster workers, with no auth, routing or logs: what Node's HTTP stack alone costs here. wrk runs on the same machine as the servers.`,
     '',
   );
   process.stdout.write(lines.join('\n'));

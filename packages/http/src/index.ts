@@ -1,5 +1,5 @@
 export { Access, parseAuthorization, refusal, safeEqual, type AccessDecision, type AccessOptions, type AccessTarget, type BasicUser, type Identity, type Refusal } from './auth.js';
-export { createLogger, LineBatcher, LOG_LEVELS, type Logger, type LogLevel } from './logger.js';
+export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logger.js';
 export { Metrics } from './metrics.js';
 export { cacheControl, CONTENT_TYPES, routeLabel, routeRepository, type Resource, type ResourceKind, type RouteResult } from './routes.js';
 export { clientKind, createHostHandler, createRepositoryHandler, etagMatches, listen, type HostServerOptions, type RepositoryServerOptions, type RunningServer } from './server.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Access, createHostHandler, createLogger, LineBatcher, listen, type HostedRepository } from '@hexrepo/http';
+import { Access, createHostHandler, createLogger, listen, type HostedRepository } from '@hexrepo/http';
 import { formatError } from '@hexrepo/core';
 import { listPolicies, OAuthStore, openCredentials, policySetupLine } from '@hexrepo/repo';
 import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
@@ -161,11 +161,7 @@ ${Object.entries(SERVE_ENV)
     const publishes = servedRepositories(config).some((s) => s.privateKey !== undefined && (s.keyRequired || existsSync(s.privateKey)));
     const workers = config.sources.workers === 'default' && publishes ? 1 : config.workers;
     const clustered = workers > 1;
-    // A line per request: written once per event-loop turn, not once per line, and all of them
-    // before the process exits, whichever way it does.
-    const destination = new LineBatcher(1);
-    process.once('exit', () => destination.flushSync());
-    const logger = clustered ? createLogger({ level: config.logLevel, destination }).child({ worker: workerId() }) : createLogger({ level: config.logLevel, destination });
+    const logger = clustered ? createLogger({ level: config.logLevel }).child({ worker: workerId() }) : createLogger({ level: config.logLevel });
     // Tokens and users are the host's, in its state store (never a memory-cached view: another
     // server's change must be seen), opened once per process. A format-1 token file is moved in
     // once per server, before any worker starts.
