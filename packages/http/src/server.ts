@@ -75,8 +75,9 @@ function clientKindOf(userAgent: string | undefined): ReturnType<typeof clientKi
   let kind = clientKinds.get(userAgent);
   if (kind === undefined) {
     kind = clientKind(userAgent);
+    // Bounded, in entries and in bytes: the header is the client's to choose.
     if (clientKinds.size >= 1000) clientKinds.clear();
-    clientKinds.set(userAgent, kind);
+    if (userAgent.length <= 256) clientKinds.set(userAgent, kind);
   }
   return kind;
 }
@@ -203,8 +204,9 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     let r = routed.get(rest);
     if (r === undefined) {
       r = routeRepository(rest);
+      // Bounded, in entries and in bytes: the path is the client's to choose.
       if (routed.size >= 4096) routed.clear();
-      routed.set(rest, r);
+      if (rest.length <= 512) routed.set(rest, r);
     }
     return r;
   };
