@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `pnpm bench serve`: HTTP throughput of `hexrepo serve` (private repository, a read token checked
 // on every request) with one worker per core (--workers N; the read-only default) and with --workers 1, next to nginx
-// serving the same public/ folder as static files (no auth, sendfile), all measured with wrk in the
-// same run on:
+// serving the same public/ folder as static files (no auth, sendfile), and a bare node:http server on
+// as many workers sending the same bytes and headers from memory (bench/_bare-http.mjs: no auth, no
+// logs; the ceiling of a Node server here), all measured with wrk in the same run on:
 //   GET /packages/NAME · GET /tarballs/NAME-VERSION.tar
 // Options: --duration N (seconds per wrk run, default 10) --connections N (64) --threads N (2).
 import { spawn, spawnSync } from 'node:child_process';
@@ -84,6 +85,23 @@ async function startInets(serverRoot, publicDir) {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** Starts bench/_bare-http.mjs on PUBLIC with N workers for PATHS; resolves with its base URL. */
+async function startBare(publicDir, workers, paths) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(root, 'bench/_bare-http.mjs'), publicDir, String(port), String(workers), ...paths], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('listening')) resolve();
+    });
+    child.on('exit', (code, sig) => reject(new Error(`bare node:http exited (${code ?? sig}):\n${stderr}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
 }
 
 /** Starts nginx on PUBLIC (static files, no auth) in the foreground; resolves with its base URL. */
@@ -184,14 +202,18 @@ const dir = join(work, 'repo');
 const publicDir = join(dir, 'public');
 let hexrepo;
 let hexrepo1;
+let hexrepoInfo;
+let bare;
 let nginx;
 let inets;
 let failed = false;
 const onSignal = async () => {
-  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(hexrepo1?.child, 'hexrepo --workers 1'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
+  await stopAll();
   rmSync(work, { recursive: true, force: true });
   process.exit(130);
 };
+const stopAll = () =>
+  Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(hexrepo1?.child, 'hexrepo --workers 1'), stop(hexrepoInfo?.child, 'hexrepo --log-level info'), stop(bare?.child, 'bare node:http'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
 try {
@@ -220,15 +242,21 @@ try {
   const workers = Number(/; (\d+) workers\)/.exec(hexrepo.stderr())?.[1] ?? 1);
   hexrepo1 = startServe(dir, authEnv, ['--workers', '1']);
   hexrepo1.url = await hexrepo1.url;
+  // The default log level: a JSON line per request, to a pipe this process drains between runs (the server buffers meanwhile, as it would for a slow log collector).
+  hexrepoInfo = startServe(dir, authEnv, ['--workers', String(availableParallelism()), '--log-level', 'info']);
+  hexrepoInfo.url = await hexrepoInfo.url;
+  bare = await startBare(publicDir, availableParallelism(), routes.map((r) => r.path));
   nginx = await startNginx(join(work, 'nginx'), publicDir);
   inets = await startInets(join(work, 'inets'), publicDir);
-  log(`  hexrepo ${hexrepo.url} (${workers} workers) · hexrepo --workers 1 ${hexrepo1.url} · nginx ${nginx.url} · inets ${inets.url}`);
+  log(`  hexrepo ${hexrepo.url} (${workers} workers) · hexrepo --workers 1 ${hexrepo1.url} · hexrepo --log-level info ${hexrepoInfo.url} · bare node:http ${bare.url} · nginx ${nginx.url} · inets ${inets.url}`);
 
   const auth = { Authorization: token };
   for (const { path } of routes) {
     await expectStatus(`${hexrepo.url}${path}`, auth, 200, 'hexrepo with the token');
     await expectStatus(`${hexrepo.url}${path}`, {}, 401, 'hexrepo without a token');
     await expectStatus(`${hexrepo1.url}${path}`, auth, 200, 'hexrepo --workers 1 with the token');
+    await expectStatus(`${hexrepoInfo.url}${path}`, auth, 200, 'hexrepo --log-level info with the token');
+    await expectStatus(`${bare.url}${path}`, {}, 200, 'bare node:http');
     await expectStatus(`${nginx.url}${path}`, {}, 200, 'nginx');
     await expectStatus(`${inets.url}${path}`, {}, 200, 'inets');
   }
@@ -241,13 +269,19 @@ try {
     log(`wrk ${route}: hexrepo --workers 1 (${DURATION} s) …`);
     const h1 = wrk(`${hexrepo1.url}${path}`, [`Authorization: ${token}`]);
     log(`  ${h1.rps.toFixed(0)} req/s, p50 ${h1.p50.toFixed(2)} ms, p99 ${h1.p99.toFixed(2)} ms`);
+    log(`wrk ${route}: hexrepo, ${workers} workers, --log-level info (${DURATION} s) …`);
+    const hi = wrk(`${hexrepoInfo.url}${path}`, [`Authorization: ${token}`]);
+    log(`  ${hi.rps.toFixed(0)} req/s, p50 ${hi.p50.toFixed(2)} ms, p99 ${hi.p99.toFixed(2)} ms`);
+    log(`wrk ${route}: bare node:http, ${workers} workers (${DURATION} s) …`);
+    const b = wrk(`${bare.url}${path}`);
+    log(`  ${b.rps.toFixed(0)} req/s, p50 ${b.p50.toFixed(2)} ms, p99 ${b.p99.toFixed(2)} ms`);
     log(`wrk ${route}: nginx (${DURATION} s) …`);
     const n = wrk(`${nginx.url}${path}`);
     log(`  ${n.rps.toFixed(0)} req/s, p50 ${n.p50.toFixed(2)} ms, p99 ${n.p99.toFixed(2)} ms`);
     log(`wrk ${route}: inets (${DURATION} s) …`);
     const i = wrk(`${inets.url}${path}`);
     log(`  ${i.rps.toFixed(0)} req/s, p50 ${i.p50.toFixed(2)} ms, p99 ${i.p99.toFixed(2)} ms`);
-    rows.push({ route, h, h1, n, i });
+    rows.push({ route, h, h1, hi, b, n, i });
   }
   // The server must still be healthy after the load (no crash, no leak into 5xx).
   await expectStatus(`${hexrepo.url}${routes[0].path}`, auth, 200, 'hexrepo after the load');
@@ -263,15 +297,17 @@ try {
     '| route | server | req/s | p50 | p99 | req/s vs nginx |',
     '| --- | --- | ---: | ---: | ---: | ---: |',
   ];
-  for (const { route, h, h1, n, i } of rows) {
+  for (const { route, h, h1, hi, b, n, i } of rows) {
     lines.push(`| \`${route}\` | hexrepo serve, ${workers} workers (private, token checked) | ${rps(h.rps)} | ${ms(h.p50)} | ${ms(h.p99)} | ${(h.rps / n.rps).toFixed(2)}× |`);
     lines.push(`| \`${route}\` | hexrepo serve --workers 1 (private, token checked) | ${rps(h1.rps)} | ${ms(h1.p50)} | ${ms(h1.p99)} | ${(h1.rps / n.rps).toFixed(2)}× |`);
+    lines.push(`| \`${route}\` | hexrepo serve, ${workers} workers, --log-level info (the default: a line per request) | ${rps(hi.rps)} | ${ms(hi.p50)} | ${ms(hi.p99)} | ${(hi.rps / n.rps).toFixed(2)}× |`);
+    lines.push(`| \`${route}\` | bare node:http, ${workers} workers (no auth, no logs: the ceiling) | ${rps(b.rps)} | ${ms(b.p50)} | ${ms(b.p99)} | ${(b.rps / n.rps).toFixed(2)}× |`);
     lines.push(`| \`${route}\` | nginx (no auth) | ${rps(n.rps)} | ${ms(n.p50)} | ${ms(n.p99)} | 1.00× |`);
     lines.push(`| \`${route}\` | inets httpd (no auth, the guide's server) | ${rps(i.rps)} | ${ms(i.p50)} | ${ms(i.p99)} | ${(i.rps / n.rps).toFixed(2)}× |`);
   }
   lines.push(
     '',
-    `nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, worker_processes auto: ${availableParallelism()} here); hexrepo checks the read token on every request of a private repository, with one worker process per core (${workers}, the default of a read-only server) and as one process (--workers 1). wrk runs on the same machine as the servers.`,
+    `nginx and inets serve the same public/ folder as static files with no auth (nginx with sendfile, worker_processes auto: ${availableParallelism()} here); hexrepo checks the read token on every request of a private repository, with one worker process per core (${workers}, the default of a read-only server) and as one process (--workers 1), logging at warn, and at info (the default; its lines go to a pipe this benchmark drains between runs). The bare node:http server (bench/_bare-http.mjs) sends the same bytes and headers from memory on ${workers} cluster workers, with no auth, routing or logs: what Node's HTTP stack alone costs here. wrk runs on the same machine as the servers.`,
     '',
   );
   process.stdout.write(lines.join('\n'));
@@ -279,7 +315,7 @@ try {
   failed = true;
   console.error(err instanceof Error ? err.stack : err);
 } finally {
-  await Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(hexrepo1?.child, 'hexrepo --workers 1'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
+  await stopAll();
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

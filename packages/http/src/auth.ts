@@ -59,6 +59,17 @@ export type AccessDecision =
 
 const VERIFIED_TTL_MS = 5_000;
 
+/** A header verified lately: who it is, until when and for which credentials' generation. */
+interface Verified {
+  identity: Identity;
+  until: number;
+  generation: number;
+  /** When a token's own expiry ends it (ms; Infinity when it never expires). */
+  expiresAt: number;
+  /** The configured or stored user a Basic header names (its failures are counted per address and user). */
+  claimed: string | undefined;
+}
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
@@ -129,23 +140,56 @@ export class Access {
    * same header on every request, and hashing it each time costs more than serving a cached file.
    * Only successes are kept, each for the credentials' generation it was verified against.
    */
-  readonly #verified = new Map<string, { identity: Identity; until: number; generation: number }>();
+  readonly #verified = new Map<string, Verified>();
+
+  /** The identity the header was verified as, while that still holds (same credentials, not expired); else undefined. */
+  #verifiedHit(header: string, now: number): Verified | undefined {
+    const hit = this.#verified.get(header);
+    if (hit === undefined || !(hit.until > now) || hit.generation !== this.#generation() || !(hit.expiresAt > now)) return undefined;
+    return hit;
+  }
+
+  /** Both only ever grow, so their sum changes whenever either does. */
+  #generation(): number {
+    return (this.options.tokens?.generation ?? 0) + (this.options.oauth?.generation ?? 0);
+  }
 
   /** Resolve the header to an identity: null when absent, 'invalid' when present but unknown. */
   async identify(header: string | undefined): Promise<Identity | null | 'invalid'> {
     if (header === undefined) return null;
-    // Both only ever grow, so their sum changes whenever either does.
-    const generation = (this.options.tokens?.generation ?? 0) + (this.options.oauth?.generation ?? 0);
+    const generation = this.#generation();
     const now = this.#now();
-    const hit = this.#verified.get(header);
-    const lapsed = hit?.identity.kind === 'token' && hit.identity.token.expiresAt !== undefined && !(Date.parse(hit.identity.token.expiresAt) > now);
-    if (hit && hit.until > now && hit.generation === generation && !lapsed) return hit.identity;
+    const hit = this.#verifiedHit(header, now);
+    if (hit) return hit.identity;
     const found = await this.#identifyUncached(header);
     if (found !== null && found !== 'invalid') {
       if (this.#verified.size >= 10_000) this.#verified.clear();
-      this.#verified.set(header, { identity: found, until: now + VERIFIED_TTL_MS, generation });
+      const expiresAt = found.kind === 'token' && found.token.expiresAt !== undefined ? Date.parse(found.token.expiresAt) : Infinity;
+      // Which limiter entry the header's failures count against, worked out once (a Basic header
+      // costs a constant-time comparison with every configured user).
+      const parsed = parseAuthorization(header);
+      const claimed = parsed ? this.#claimedUser(parsed) : undefined;
+      this.#verified.set(header, { identity: found, until: now + VERIFIED_TTL_MS, generation, expiresAt: Number.isNaN(expiresAt) ? -Infinity : expiresAt, claimed });
     }
     return found;
+  }
+
+  /**
+   * The decision `check` reaches, without waiting, for a header verified in the last few seconds
+   * against the credentials as they are now (a keep-alive client sends the same header on every
+   * request), and for a public read without credentials. undefined when only `check` can tell (a
+   * header not seen lately, an address with failed attempts). Same outcome as `check`, which starts with it.
+   */
+  checkVerified(address: string, header: string | undefined, scope: Scope, pkg?: string, target?: AccessTarget): AccessDecision | undefined {
+    const publicRead = scope === 'read' && (target?.visibility ?? this.options.visibility) === 'public';
+    if (header === undefined) return publicRead ? { ok: true, identity: null } : undefined;
+    const hit = this.#verifiedHit(header, this.#now());
+    if (!hit) return undefined;
+    // As `check`: a public read only names who asked.
+    if (publicRead) return { ok: true, identity: hit.identity };
+    // As in `authenticate`, the limiter comes first: a caller it refuses goes the full way.
+    if (this.#failures.size > 0 && this.#blocked(hit.claimed === undefined ? address : `${address}\n${hit.claimed}`) !== null) return undefined;
+    return this.authorize(hit.identity, scope, pkg, target?.repository);
   }
 
   async #identifyUncached(header: string): Promise<Identity | null | 'invalid'> {
@@ -240,6 +284,8 @@ export class Access {
    * (on `pkg`, if given). Without a target: the options' visibility and repository.
    */
   async check(address: string, header: string | undefined, scope: Scope, pkg?: string, target?: AccessTarget): Promise<AccessDecision> {
+    const verified = this.checkVerified(address, header, scope, pkg, target);
+    if (verified) return verified;
     const visibility = target?.visibility ?? this.options.visibility;
     const publicRead = scope === 'read' && visibility === 'public';
     // A public read never fails on credentials: Hex ≥ 2.4 may send a stranger's hex.pm token.

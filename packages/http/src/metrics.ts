@@ -8,12 +8,24 @@ function labels(obj: Record<string, string>): string {
     .join(',');
 }
 
-export class Metrics {
-  readonly #requests = new Map<string, number>();
-  readonly #latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
-  readonly #started = Date.now();
+/** One route's latency histogram; `buckets[i]` counts observations in (BUCKETS[i-1], BUCKETS[i]] only (cumulated when rendered). */
+interface Histogram {
+  buckets: number[];
+  sum: number;
+  count: number;
+}
 
-  readonly #labelMemo = new Map<string, string>();
+/** One request counter with its rendered labels. */
+interface Series {
+  labels: string;
+  count: number;
+}
+
+export class Metrics {
+  /** Every series in the order first seen (the exposition's order); found by route, status and method. */
+  readonly #series: Series[] = [];
+  readonly #byRoute = new Map<string, { latency: Histogram; byStatus: Map<number, Map<string, Series>> }>();
+  readonly #started = Date.now();
   readonly #sources: (() => string[])[] = [];
 
   /** Render more metric families (e.g. a mirror's counters) after the HTTP ones. */
@@ -21,21 +33,29 @@ export class Metrics {
     this.#sources.push(lines);
   }
 
+  /** Count one request: its labels are rendered once per route, status and method, and its latency goes to one bucket. */
   observe(method: string, route: string, status: number, seconds: number): void {
-    const memoKey = `${method} ${route} ${status}`;
-    let key = this.#labelMemo.get(memoKey);
-    if (key === undefined) {
-      key = labels({ method, route, status: String(status) });
-      if (this.#labelMemo.size < 1000) this.#labelMemo.set(memoKey, key);
+    let r = this.#byRoute.get(route);
+    if (!r) {
+      r = { latency: { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }, byStatus: new Map() };
+      this.#byRoute.set(route, r);
     }
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    const lk = `route="${route}"`;
-    let h = this.#latency.get(lk);
-    if (!h) {
-      h = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 };
-      this.#latency.set(lk, h);
+    let byMethod = r.byStatus.get(status);
+    if (!byMethod) {
+      byMethod = new Map();
+      r.byStatus.set(status, byMethod);
     }
-    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) h.buckets[i]!++;
+    let series = byMethod.get(method);
+    if (!series) {
+      series = { labels: labels({ method, route, status: String(status) }), count: 0 };
+      byMethod.set(method, series);
+      this.#series.push(series);
+    }
+    series.count++;
+    const h = r.latency;
+    let i = 0;
+    while (i < BUCKETS.length && seconds > BUCKETS[i]!) i++;
+    if (i < BUCKETS.length) h.buckets[i]!++;
     h.sum += seconds;
     h.count++;
   }
@@ -44,12 +64,14 @@ export class Metrics {
     const out: string[] = [
       '# HELP hexrepo_http_requests_total HTTP requests by method, route and status.',
       '# TYPE hexrepo_http_requests_total counter',
-      ...[...this.#requests].map(([k, v]) => `hexrepo_http_requests_total{${k}} ${v}`),
+      ...this.#series.map((x) => `hexrepo_http_requests_total{${x.labels}} ${x.count}`),
       '# HELP hexrepo_http_request_duration_seconds HTTP request latency by route.',
       '# TYPE hexrepo_http_request_duration_seconds histogram',
     ];
-    for (const [k, h] of this.#latency) {
-      BUCKETS.forEach((b, i) => out.push(`hexrepo_http_request_duration_seconds_bucket{${k},le="${b}"} ${h.buckets[i]}`));
+    for (const [route, { latency: h }] of this.#byRoute) {
+      const k = labels({ route });
+      let cumulative = 0;
+      BUCKETS.forEach((b, i) => out.push(`hexrepo_http_request_duration_seconds_bucket{${k},le="${b}"} ${(cumulative += h.buckets[i]!)}`));
       out.push(`hexrepo_http_request_duration_seconds_bucket{${k},le="+Inf"} ${h.count}`);
       out.push(`hexrepo_http_request_duration_seconds_sum{${k}} ${h.sum}`);
       out.push(`hexrepo_http_request_duration_seconds_count{${k}} ${h.count}`);

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_LIMITS, formatError } from '@hexrepo/core';
-import { looksLikePrivateKey, type BlobStore } from '@hexrepo/storage';
+import { looksLikePrivateKey, type BlobStore, type StoredObject } from '@hexrepo/storage';
 import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
 import { createApiHandler, replyApiError, type ApiRequestContext } from './api.js';
@@ -23,7 +23,7 @@ import { Metrics } from './metrics.js';
 import { DEVICE_PAGE_PATH, handleOAuth, matchOAuthPath } from './oauth.js';
 import { readVisibility } from './policy-route.js';
 import { mirrorApiRefusal, mirrorMetricLines, mirrorRouteLabel, serveMirror } from './mirror-route.js';
-import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
+import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource, type RouteResult } from './routes.js';
 import { createWebHandler } from './web/pages.js';
 
 export interface RepositoryServerOptions {
@@ -66,6 +66,27 @@ export function clientKind(userAgent: string | undefined): 'mix' | 'rebar3' | 'c
   if (/^curl\//.test(ua)) return 'curl';
   return 'other';
 }
+
+const clientKinds = new Map<string, ReturnType<typeof clientKind>>();
+
+/** clientKind, remembered per User-Agent (a client sends the same one on every request). */
+function clientKindOf(userAgent: string | undefined): ReturnType<typeof clientKind> {
+  if (userAgent === undefined) return 'other';
+  let kind = clientKinds.get(userAgent);
+  if (kind === undefined) {
+    kind = clientKind(userAgent);
+    // Bounded, in entries and in bytes: the header is the client's to choose.
+    if (clientKinds.size >= 1000) clientKinds.clear();
+    if (userAgent.length <= 256) clientKinds.set(userAgent, kind);
+  }
+  return kind;
+}
+
+/** What the access log reads when a response is finished. */
+type RequestState = ApiRequestContext & {
+  /** Body bytes sent, when the headers went out as a list (getHeader cannot read them back). */
+  bytes?: number;
+};
 
 function identityLabel(id: Identity | null): string | undefined {
   if (!id) return undefined;
@@ -138,6 +159,58 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     return headers;
   };
 
+  // The whole header list of a 200 for a cached object (Content-Length included), in the form
+  // writeHead takes without copying into setHeader's map; null for bytes that look like a private
+  // key (the full path refuses them, with its log line). Once per object version, as headersOf.
+  const replyMemo = new WeakMap<StoredObject, string[] | null>();
+  const replyHeaders = (repo: HostedRepository, resource: Resource, obj: StoredObject): string[] | null => {
+    let list = replyMemo.get(obj);
+    if (list === undefined) {
+      list = looksLikePrivateKey(obj.body) ? null : [...Object.entries(headersOf(repo, resource, obj)).flat(), 'content-length', String(obj.body.byteLength)];
+      replyMemo.set(obj, list);
+    }
+    return list;
+  };
+
+  /**
+   * A plain GET of an object the read cache holds fresh, by a caller whose credentials were
+   * verified moments ago (or a public read), answered at once: no promise, one writeHead, one end.
+   * The same answer the full path gives (readAllowed, serveResource), which runs whenever this
+   * returns false.
+   */
+  const servedAtOnce = (req: IncomingMessage, res: ServerResponse, repo: HostedRepository, resource: Resource, ip: string, state: RequestState): boolean => {
+    if (req.method !== 'GET' || resource.kind === 'policy' || !repo.store.peek) return false;
+    const ifNoneMatch = req.headers['if-none-match'];
+    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '') return false;
+    const decision = opts.access.checkVerified(ip, req.headers.authorization, 'read', resource.pkg, { repository: repo.name, visibility: repo.visibility });
+    if (!decision?.ok) return false;
+    const obj = repo.store.peek(resource.key);
+    const headers = obj && replyHeaders(repo, resource, obj);
+    if (!obj || !headers) return false;
+    state.identity = decision.identity;
+    state.bytes = obj.body.byteLength;
+    res.writeHead(200, headers);
+    res.end(obj.body);
+    return true;
+  };
+
+  // The access log: the same lines without the redaction pass, which looks for credentials under
+  // keys a request line never has (its fields are the fixed ones below, none of them a secret).
+  const accessLog = opts.logger?.child({}, { redact: [] });
+
+  // Routes of the paths asked lately: clients ask for the same few files over and over.
+  const routed = new Map<string, RouteResult>();
+  const routeOf = (rest: string): RouteResult => {
+    let r = routed.get(rest);
+    if (r === undefined) {
+      r = routeRepository(rest);
+      // Bounded, in entries and in bytes: the path is the client's to choose.
+      if (routed.size >= 4096) routed.clear();
+      if (rest.length <= 512) routed.set(rest, r);
+    }
+    return r;
+  };
+
   // Defence in depth for every store: whatever put a private key under a repository path (a link,
   // a copy, a sync), its bytes never leave the server.
   const refusePrivateKey = (res: ServerResponse, resource: Resource): void => {
@@ -191,23 +264,25 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     // Read now: once a response ends with Connection: close, req.socket is null by 'finish'.
     const ip = req.socket.remoteAddress ?? 'unknown';
     // Filled in as the request is understood; read when the response is finished.
-    const state: ApiRequestContext = { identity: null, route: 'other' };
+    const state: RequestState = { identity: null, route: 'other' };
     res.on('finish', () => {
       // An exception here would escape to the event loop and stop the whole server.
       try {
         const seconds = (performance.now() - started) / 1000;
         const { route, identity } = state;
         metrics.observe(req.method ?? 'GET', route, res.statusCode, seconds);
+        // Built only when it is written: at warn or quieter the line would be thrown away.
+        if (accessLog?.isLevelEnabled('info') !== true) return;
         const q = (req.url ?? '').indexOf('?');
-        opts.logger?.info(
+        accessLog.info(
           {
             method: req.method,
             // the query string is dropped: clients never need one here, and it may carry secrets
             path: logPath(q === -1 ? (req.url ?? '') : req.url!.slice(0, q)),
             status: res.statusCode,
             ms: Math.round(seconds * 1e5) / 100,
-            bytes: req.method === 'HEAD' || res.statusCode === 304 ? 0 : Number(res.getHeader('content-length') ?? 0),
-            client: clientKind(req.headers['user-agent']),
+            bytes: req.method === 'HEAD' || res.statusCode === 304 ? 0 : (state.bytes ?? Number(res.getHeader('content-length') ?? 0)),
+            client: clientKindOf(req.headers['user-agent']),
             ip,
             ...(identity ? { who: identityLabel(identity) } : {}),
           },
@@ -228,7 +303,7 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     }
   };
 
-  const route = (req: IncomingMessage, res: ServerResponse, ip: string, state: ApiRequestContext): void => {
+  const route = (req: IncomingMessage, res: ServerResponse, ip: string, state: RequestState): void => {
     const url = req.url ?? '/';
     if (url === '/health' || url.startsWith('/health?')) {
       state.route = '/health';
@@ -308,9 +383,10 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
       serveMirror(req, res, { repo, rest: mount.rest, access: opts.access, ip, logger: opts.logger, onIdentity }).catch((err: unknown) => failed(res, err, mount.rest));
       return;
     }
-    const routed = routeRepository(mount.rest);
+    const routed = routeOf(mount.rest);
     if (!routed.ok) return send(res, routed.status, `${routed.status === 404 ? 'not found' : `bad request: ${routed.reason}`}\n`);
     state.route = routeLabel(routed.resource.kind);
+    if (servedAtOnce(req, res, repo, routed.resource, ip, state)) return;
     readVisibility(repo, routed.resource)
       .then((visibility) => opts.access.check(ip, req.headers.authorization, 'read', routed.resource.pkg, { repository: repo.name, visibility }))
       .then((decision) => readAllowed(req, res, repo, routed.resource, state, decision))

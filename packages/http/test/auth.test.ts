@@ -104,6 +104,51 @@ describe('Access', async () => {
     expect(await access.check('10.0.0.1', basic('alice', 'wonderland'), 'read')).toMatchObject({ ok: true });
   });
 
+  it('checkVerified: the decision of check, without waiting, only for a header check verified lately; undefined when only check can tell', async () => {
+    let now = Date.now();
+    const access = new Access({ repository: 'acme', visibility: 'private', users, tokens, maxFailures: 2, now: () => now });
+    const t = await tokens.create({ label: 'v', grants: [{ repository: 'acme', scopes: ['read'], packages: ['foo'] }], expiresAt: new Date(now + 60_000) });
+    // Never seen: only check knows.
+    expect(access.checkVerified('a', t.token, 'read', 'foo')).toBeUndefined();
+    expect(await access.check('a', t.token, 'read', 'foo')).toMatchObject({ ok: true });
+    // Seen: the same decisions as check, package patterns and scopes included.
+    for (const [scope, pkg] of [['read', 'foo'], ['read', 'bar'], ['write', 'foo']] as const) {
+      expect(access.checkVerified('a', t.token, scope, pkg)).toEqual(await access.check('a', t.token, scope, pkg));
+    }
+    expect(access.checkVerified('a', t.token, 'read', 'bar')).toMatchObject({ ok: false, status: 403 });
+    // A public read without credentials needs nothing verified.
+    expect(access.checkVerified('a', undefined, 'read', 'foo', { repository: 'acme', visibility: 'public' })).toEqual({ ok: true, identity: null });
+    expect(access.checkVerified('a', undefined, 'read', 'foo')).toBeUndefined();
+    // Past the verification's few seconds, or past the token's own expiry: check again.
+    now += 6_000;
+    expect(access.checkVerified('a', t.token, 'read', 'foo')).toBeUndefined();
+    now += 51_000;
+    expect(await access.check('a', t.token, 'read', 'foo')).toMatchObject({ ok: true });
+    expect(access.checkVerified('a', t.token, 'read', 'foo')).toMatchObject({ ok: true });
+    // Verified 3 s before the token expires: 1 s after, within the verification's seconds, it is not.
+    now += 4_000;
+    expect(access.checkVerified('a', t.token, 'read', 'foo')).toBeUndefined();
+  });
+
+  it('checkVerified: a revocation, or a limited user, sends the header back to check', async () => {
+    const access = new Access({ repository: 'acme', visibility: 'private', users, tokens, maxFailures: 2 });
+    const t = await tokens.create({ label: 'w', grants: [{ repository: 'acme', scopes: ['read'], packages: [] }] });
+    await access.check('a', t.token, 'read');
+    expect(access.checkVerified('a', t.token, 'read')).toMatchObject({ ok: true });
+    await tokens.revoke(t.info.id);
+    expect(access.checkVerified('a', t.token, 'read')).toBeUndefined();
+    const alice = basic('alice', 'wonderland');
+    await access.check('b', alice, 'read');
+    expect(access.checkVerified('b', alice, 'read')).toMatchObject({ ok: true });
+    // Other addresses' failures and other users' do not matter; alice's own from this address do.
+    for (let i = 0; i < 2; i++) await access.check('c', basic('alice', 'wrong'), 'read');
+    for (let i = 0; i < 2; i++) await access.check('b', 'unknown-token', 'read');
+    expect(access.checkVerified('b', alice, 'read')).toMatchObject({ ok: true });
+    for (let i = 0; i < 2; i++) await access.check('b', basic('alice', 'wrong'), 'read');
+    expect(access.checkVerified('b', alice, 'read')).toBeUndefined();
+    expect(await access.check('b', alice, 'read')).toMatchObject({ ok: false, status: 429 });
+  });
+
   it('a 403 names who was refused', async () => {
     const access = new Access({ repository: 'acme', visibility: 'private', users, tokens });
     expect(await access.check('a', writer.token, 'write', 'other')).toMatchObject({ ok: false, status: 403, identity: { kind: 'token', token: { id: writer.info.id } } });

@@ -55,6 +55,11 @@ export class CachedStore implements BlobStore {
     return loading;
   }
 
+  /** The cached object while it is fresh (the same instance every time), else null: `get` loads or revalidates it. */
+  peek(key: string): StoredObject | null {
+    return this.#fresh(key);
+  }
+
   /** Cached bytes when fresh; otherwise the backend's stream (large objects are never cached). */
   async getStream(key: string): Promise<StreamedObject | null> {
     const hit = this.#fresh(key);

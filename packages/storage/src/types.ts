@@ -58,6 +58,11 @@ export interface BlobStore {
   get(key: string): Promise<StoredObject | null>;
   /** The object as a stream, where the backend can do better than `get` (buckets). */
   getStream?(key: string): Promise<StreamedObject | null>;
+  /**
+   * The object as `get` would return it right now, without waiting, when a memory cache holds it
+   * fresh; otherwise null (which says nothing about whether it exists: ask `get`).
+   */
+  peek?(key: string): StoredObject | null;
   head(key: string): Promise<(ObjectInfo & { etag: string }) | null>;
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutResult>;
   /**

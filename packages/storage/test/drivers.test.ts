@@ -149,6 +149,25 @@ describe('CachedStore', () => {
     expect((await cached.get('big'))!.size).toBe(10);
   });
 
+  it('peek: the object get returned, the same instance, only while it is fresh; null for what it does not hold fresh', async () => {
+    let now = 0;
+    const dir = await tempDir();
+    const inner = new FsStore(dir);
+    await inner.put('names', new TextEncoder().encode('one'));
+    const cached = new CachedStore(inner, { revalidateMs: 1000, now: () => now });
+    expect(cached.peek('names')).toBeNull();
+    const got = await cached.get('names');
+    expect(cached.peek('names')).toBe(got);
+    now = 1500;
+    // Stale: only get may tell (it revalidates), even when nothing changed.
+    expect(cached.peek('names')).toBeNull();
+    expect(await cached.get('names')).toBe(got);
+    expect(cached.peek('names')).toBe(got);
+    await cached.put('names', new TextEncoder().encode('two'));
+    expect(cached.peek('names')).toBeNull();
+    expect(cached.peek('missing')).toBeNull();
+  });
+
   it('evicts the least recently used objects past maxBytes', async () => {
     const inner = new MemoryStore();
     const cached = new CachedStore(inner, { maxBytes: 10, revalidateMs: 60_000 });

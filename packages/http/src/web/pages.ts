@@ -362,6 +362,8 @@ ${links.length ? h`<dt>Links</dt><dd><ul>${links}</ul></dd>` : ''}
   return {
     matches(req) {
       const url = req.url ?? '/';
+      // Most requests are for registry files: rule them out before any split or pattern.
+      if (url.charCodeAt(1) !== 0x2d && url !== '/' && url[1] !== '?' && !url.includes('/docs/')) return false;
       const path = url.split('?', 1)[0]!;
       if (path === '/-' || path.startsWith('/-/')) return true;
       if (path === '/' && (req.method === 'GET' || req.method === 'HEAD') && wantsHtml(req)) return true;
