@@ -68,6 +68,14 @@ export class RegistryIndex {
   readonly #dirty = new Set<string>();
   readonly #removedPackages = new Set<string>();
   #sortedNames: string[] | null = null;
+  /**
+   * The `names` and `versions` entries of every package in name order, as last assembled, and the
+   * packages whose entries changed since: a flush re-encodes those and concatenates, instead of
+   * visiting every package of the repository. Null until the first assembly and whenever the set
+   * of packages changes.
+   */
+  #parts: { names: Uint8Array[]; versions: Uint8Array[]; position: Map<string, number> } | null = null;
+  readonly #staleParts = new Set<string>();
   #indexesDirty = true;
   readonly #listeners = new Set<(name: string) => void>();
 
@@ -96,6 +104,16 @@ export class RegistryIndex {
     return [...(this.#packages.get(name)?.releases.values() ?? [])].sort((a, b) => compareVersions(a.facts.version, b.facts.version));
   }
 
+  /** One release of a package, if there is one (no sort of the package's releases). */
+  release(name: string, version: string): ReleaseRecord | undefined {
+    return this.#packages.get(name)?.releases.get(version);
+  }
+
+  /** How many releases a package has (0: unknown). */
+  releaseCount(name: string): number {
+    return this.#packages.get(name)?.releases.size ?? 0;
+  }
+
   /** The release built from tarball file `file`, if any. */
   releaseOfFile(file: string): ReleaseRecord | undefined {
     // Files are named NAME-VERSION.tar (checked when read), so the package is known from the name.
@@ -112,6 +130,7 @@ export class RegistryIndex {
       entry = { releases: new Map() };
       this.#packages.set(name, entry);
       this.#sortedNames = null;
+      this.#parts = null;
       this.#removedPackages.delete(name);
     }
     entry.releases.set(version, record);
@@ -125,6 +144,7 @@ export class RegistryIndex {
     if (entry.releases.size === 0) {
       this.#packages.delete(name);
       this.#sortedNames = null;
+      this.#parts = null;
       this.#dirty.delete(name);
       this.#removedPackages.add(name);
       this.#indexesDirty = true;
@@ -145,6 +165,7 @@ export class RegistryIndex {
   touch(name: string): void {
     const entry = this.#packages.get(name);
     if (entry) delete entry.memo;
+    this.#staleParts.add(name);
     this.#dirty.add(name);
     this.#indexesDirty = true;
     for (const fn of this.#listeners) fn(name);
@@ -152,15 +173,23 @@ export class RegistryIndex {
 
   /** The `RegistryRelease`s of a package, with repository-side state merged in. */
   registryReleases(name: string): RegistryRelease[] {
-    return this.releasesOf(name).map((r) => {
-      const state = this.releaseState(name, r.facts.version);
-      return {
-        ...r.facts,
-        ...(state?.retired ? { retired: state.retired } : {}),
-        ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}),
-        ...(state?.advisories && state.advisories.length > 0 ? { advisories: state.advisories } : {}),
-      };
-    });
+    return this.releasesOf(name).map((r) => this.#withState(r));
+  }
+
+  /** One `RegistryRelease` of a package, with its repository-side state; undefined when there is none. */
+  registryRelease(name: string, version: string): RegistryRelease | undefined {
+    const record = this.release(name, version);
+    return record ? this.#withState(record) : undefined;
+  }
+
+  #withState(r: ReleaseRecord): RegistryRelease {
+    const state = this.releaseState(r.facts.name, r.facts.version);
+    return {
+      ...r.facts,
+      ...(state?.retired ? { retired: state.retired } : {}),
+      ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}),
+      ...(state?.advisories && state.advisories.length > 0 ? { advisories: state.advisories } : {}),
+    };
   }
 
   /**
@@ -256,16 +285,23 @@ export class RegistryIndex {
   }
 
   #assembleIndexes(): { versions: Uint8Array; names: Uint8Array } {
-    const names = this.packageNames();
+    if (!this.#parts) {
+      const names = this.packageNames();
+      const memos = names.map((n) => this.#memo(n));
+      this.#parts = { names: memos.map((m) => m.names), versions: memos.map((m) => m.versions), position: new Map(names.map((n, i) => [n, i])) };
+    } else {
+      for (const name of this.#staleParts) {
+        const i = this.#parts.position.get(name);
+        if (i === undefined) continue;
+        const memo = this.#memo(name);
+        this.#parts.names[i] = memo.names;
+        this.#parts.versions[i] = memo.versions;
+      }
+    }
+    this.#staleParts.clear();
     return {
-      versions: assembleVersionsPayload(
-        names.map((n) => this.#memo(n).versions),
-        this.repository,
-      ),
-      names: assembleNamesPayload(
-        names.map((n) => this.#memo(n).names),
-        this.repository,
-      ),
+      versions: assembleVersionsPayload(this.#parts.versions, this.repository),
+      names: assembleNamesPayload(this.#parts.names, this.repository),
     };
   }
 
