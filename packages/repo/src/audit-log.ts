@@ -6,9 +6,9 @@
  * `max` entries, so it stays bounded. Appends to one log from one process are queued and written
  * together; writers on other processes are merged by conditional writes.
  */
-import { HexrepoError } from '@hexrepo/core';
+import { HexrepoError, isHexrepoError } from '@hexrepo/core';
 import type { BlobStore } from '@hexrepo/storage';
-import { readJsonState, updateJsonState } from './json-state.js';
+import { readJsonState } from './json-state.js';
 
 export const AUDIT_PREFIX = '_hexrepo/audit/';
 export const packageAuditKey = (name: string): string => `${AUDIT_PREFIX}packages/${name}.json`;
@@ -43,10 +43,42 @@ function parseAudit(key: string, value: unknown): AuditEntry[] {
   return file.entries;
 }
 
+/** Conditional writes lost in a row before an append gives up (each loss means another writer's append landed). */
+const MAX_ATTEMPTS = 30;
+/** Logs whose last written version is kept in memory (the most recently written ones). */
+const KEPT_LOGS = 64;
+
+/** One entry as it stands inside the file's `entries` array (JSON.stringify with 2 spaces, nested twice). */
+function entryText(entry: AuditEntry): string {
+  return JSON.stringify(entry, null, 2).replaceAll('\n', '\n    ');
+}
+
+/**
+ * The file's text from its entries' texts: the same bytes as `JSON.stringify(file, null, 2)`, in time
+ * proportional to the text's length (each entry is serialised once, when it is appended).
+ */
+function auditFileText(texts: readonly string[]): string {
+  const entries = texts.length === 0 ? '[]' : `[\n    ${texts.join(',\n    ')}\n  ]`;
+  return `{\n  "format": 1,\n  "entries": ${entries}\n}\n`;
+}
+
+/** A version of a log this process wrote: its etag, entries and their texts. */
+interface KeptLog {
+  etag: string;
+  entries: AuditEntry[];
+  texts: string[];
+}
+
 /** Appends to and reads the audit logs of one store. */
 export class AuditLog {
   readonly #queues = new Map<string, { entries: AuditEntry[]; done: Promise<void> }>();
   readonly #tail = new Map<string, Promise<void>>();
+  /**
+   * The version of each recently written log as written: the next append writes over it on the
+   * condition that it is still the stored version, so a log this process wrote last is neither
+   * read nor parsed again (a publisher's log of 1,000 entries is ~300 KB); a conflict re-reads it.
+   */
+  readonly #kept = new Map<string, KeptLog>();
 
   constructor(
     readonly store: BlobStore,
@@ -77,11 +109,38 @@ export class AuditLog {
   }
 
   async #write(key: string, entries: AuditEntry[]): Promise<void> {
-    await updateJsonState(this.store, key, (current) => {
-      const all = [...parseAudit(key, current), ...entries];
-      const file: AuditFile = { format: 1, entries: all.slice(Math.max(0, all.length - this.max)) };
-      return { value: file, result: undefined };
-    });
+    const added = entries.map(entryText);
+    for (let attempt = 1; ; attempt++) {
+      // The kept version when there is one (the write below fails if it is no longer the stored
+      // one); otherwise, and after a lost write, what the store holds.
+      const current = (attempt === 1 ? this.#kept.get(key) : undefined) ?? (await this.#read(key));
+      const drop = Math.max(0, current.entries.length + entries.length - this.max);
+      const kept = [...current.entries, ...entries].slice(drop);
+      const texts = [...current.texts, ...added].slice(drop);
+      const condition = current.etag === '' ? { ifNoneMatch: '*' as const } : { ifMatch: current.etag };
+      try {
+        const put = await this.store.put(key, Buffer.from(auditFileText(texts)), { contentType: 'application/json', ...condition });
+        this.#keep(key, { etag: put.etag, entries: kept, texts });
+        return;
+      } catch (err) {
+        this.#kept.delete(key);
+        if (!isHexrepoError(err, 'STORAGE_CONFLICT') || attempt >= MAX_ATTEMPTS) throw err;
+        if (attempt > 1) await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      }
+    }
+  }
+
+  /** The stored version of a log (etag '' when there is none). */
+  async #read(key: string): Promise<KeptLog> {
+    const stored = await readJsonState(this.store, key);
+    const entries = parseAudit(key, stored?.value);
+    return { etag: stored?.etag ?? '', entries, texts: entries.map(entryText) };
+  }
+
+  #keep(key: string, log: KeptLog): void {
+    this.#kept.delete(key);
+    this.#kept.set(key, log);
+    if (this.#kept.size > KEPT_LOGS) this.#kept.delete(this.#kept.keys().next().value!);
   }
 
   /** The log at `key`, newest first; `page` (from 1) of `perPage` entries. */
