@@ -21,6 +21,7 @@ import {
   type Advisory,
   type Dependency,
   type PolicyDefinition,
+  type RegistryRelease,
   type Retirement,
   type TarballLimits,
 } from '@hexrepo/core';
@@ -155,7 +156,7 @@ export class RepoService {
     opts.authorize?.(name);
     const checksum = toHex(parsed.outerChecksum);
     const { created, publishedAt, undo } = await this.#withPackage(name, async () => {
-      const existing = this.index.releasesOf(name).find((r) => r.facts.version === version);
+      const existing = this.index.release(name, version);
       if (existing && !opts.replace) {
         throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} is already published; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
       }
@@ -501,7 +502,11 @@ export class RepoService {
 
   /** The releases of a package, ascending by SemVer (empty: no such package). */
   releases(name: string): ReleaseView[] {
-    return this.index.registryReleases(name).map((r) => ({
+    return this.index.registryReleases(name).map((r) => this.#view(name, r));
+  }
+
+  #view(name: string, r: RegistryRelease): ReleaseView {
+    return {
       name,
       version: r.version,
       checksum: toHex(r.outerChecksum),
@@ -511,7 +516,18 @@ export class RepoService {
       ...publisherOf(this.states.get(name)?.get(r.version)),
       ...(r.advisories ? { advisories: r.advisories } : {}),
       dependencies: r.dependencies.map((d) => ({ ...d })),
-    }));
+    };
+  }
+
+  /** One release as the API shows it; null when there is no such release. */
+  release(name: string, version: string): ReleaseView | null {
+    const r = this.index.registryRelease(name, version);
+    return r ? this.#view(name, r) : null;
+  }
+
+  /** How many releases a package has (0: no such package). */
+  releaseCount(name: string): number {
+    return this.index.releaseCount(name);
   }
 
   /** The metadata of a release, read from its tarball. */
