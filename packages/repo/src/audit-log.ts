@@ -48,25 +48,53 @@ const MAX_ATTEMPTS = 30;
 /** Logs whose last written version is kept in memory (the most recently written ones). */
 const KEPT_LOGS = 64;
 
-/** One entry as it stands inside the file's `entries` array (JSON.stringify with 2 spaces, nested twice). */
-function entryText(entry: AuditEntry): string {
-  return JSON.stringify(entry, null, 2).replaceAll('\n', '\n    ');
+/** One entry as it stands inside the file's `entries` array (JSON.stringify with 2 spaces, nested twice), UTF-8. */
+function entryText(entry: AuditEntry): Buffer {
+  return Buffer.from(JSON.stringify(entry, null, 2).replaceAll('\n', '\n    '));
 }
+
+const FILE_HEAD = Buffer.from('{\n  "format": 1,\n  "entries": [\n    ');
+const ENTRY_SEPARATOR = Buffer.from(',\n    ');
+const FILE_TAIL = Buffer.from('\n  ]\n}\n');
+const EMPTY_FILE = Buffer.from('{\n  "format": 1,\n  "entries": []\n}\n');
 
 /**
- * The file's text from its entries' texts: the same bytes as `JSON.stringify(file, null, 2)`, in time
- * proportional to the text's length (each entry is serialised once, when it is appended).
+ * A log's entries as the file holds them, between `"entries": [` and `]`: their texts joined by
+ * separators, and where each one starts. Appending copies bytes; no entry is serialised twice.
  */
-function auditFileText(texts: readonly string[]): string {
-  const entries = texts.length === 0 ? '[]' : `[\n    ${texts.join(',\n    ')}\n  ]`;
-  return `{\n  "format": 1,\n  "entries": ${entries}\n}\n`;
+interface EntryTexts {
+  body: Buffer;
+  starts: number[];
 }
 
-/** A version of a log this process wrote: its etag, entries and their texts. */
+/** The texts of `texts` followed by `added`, without the first `drop`. */
+function appendTexts(texts: EntryTexts, added: readonly Buffer[], drop: number): EntryTexts {
+  const kept = drop < texts.starts.length ? texts.body.subarray(texts.starts[drop]) : Buffer.alloc(0);
+  const shift = drop < texts.starts.length ? texts.starts[drop]! : 0;
+  const starts = texts.starts.slice(drop).map((s) => s - shift);
+  const parts: Buffer[] = [kept];
+  let at = kept.byteLength;
+  for (const t of added.slice(Math.max(0, drop - texts.starts.length))) {
+    if (at > 0) {
+      parts.push(ENTRY_SEPARATOR);
+      at += ENTRY_SEPARATOR.byteLength;
+    }
+    starts.push(at);
+    parts.push(t);
+    at += t.byteLength;
+  }
+  return { body: Buffer.concat(parts, at), starts };
+}
+
+/** The file: the same bytes as `JSON.stringify(file, null, 2)` and a newline. */
+function auditFileBytes(texts: EntryTexts): Buffer {
+  return texts.starts.length === 0 ? EMPTY_FILE : Buffer.concat([FILE_HEAD, texts.body, FILE_TAIL]);
+}
+
+/** A version of a log this process wrote or read: its etag ('' when absent) and its entries' texts. */
 interface KeptLog {
   etag: string;
-  entries: AuditEntry[];
-  texts: string[];
+  texts: EntryTexts;
 }
 
 /** Appends to and reads the audit logs of one store. */
@@ -114,13 +142,12 @@ export class AuditLog {
       // The kept version when there is one (the write below fails if it is no longer the stored
       // one); otherwise, and after a lost write, what the store holds.
       const current = (attempt === 1 ? this.#kept.get(key) : undefined) ?? (await this.#read(key));
-      const drop = Math.max(0, current.entries.length + entries.length - this.max);
-      const kept = [...current.entries, ...entries].slice(drop);
-      const texts = [...current.texts, ...added].slice(drop);
+      const drop = Math.max(0, current.texts.starts.length + entries.length - this.max);
+      const texts = appendTexts(current.texts, added, drop);
       const condition = current.etag === '' ? { ifNoneMatch: '*' as const } : { ifMatch: current.etag };
       try {
-        const put = await this.store.put(key, Buffer.from(auditFileText(texts)), { contentType: 'application/json', ...condition });
-        this.#keep(key, { etag: put.etag, entries: kept, texts });
+        const put = await this.store.put(key, auditFileBytes(texts), { contentType: 'application/json', ...condition });
+        this.#keep(key, { etag: put.etag, texts });
         return;
       } catch (err) {
         this.#kept.delete(key);
@@ -134,7 +161,7 @@ export class AuditLog {
   async #read(key: string): Promise<KeptLog> {
     const stored = await readJsonState(this.store, key);
     const entries = parseAudit(key, stored?.value);
-    return { etag: stored?.etag ?? '', entries, texts: entries.map(entryText) };
+    return { etag: stored?.etag ?? '', texts: appendTexts({ body: Buffer.alloc(0), starts: [] }, entries.map(entryText), 0) };
   }
 
   #keep(key: string, log: KeptLog): void {
