@@ -30,6 +30,8 @@ export interface OpenRepositoryOptions {
   onProgress?: BuildOptions['onProgress'];
   /** Threads of the opening build. @default BuildOptions.threads' default */
   threads?: number;
+  /** RepoServiceOptions.flushThreads. @default 0 */
+  flushThreads?: number;
 }
 
 export interface OpenRepository {
@@ -74,6 +76,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
     ...(opts.skipInvalid !== undefined ? { skipInvalid: opts.skipInvalid } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.flushThreads !== undefined ? { flushThreads: opts.flushThreads } : {}),
   });
   const cacheCurrent = loaded && service.cache === cache && summary.read === 0 && summary.written.length === 0 && summary.removed.length === 0 && service.cache.tarballs.size === cachedTarballs && service.cache.stamp === cachedStamp;
   const save = async (): Promise<void> => {

@@ -30,6 +30,7 @@ import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/ta
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
 import { docsKey, NAMES_KEY, PACKAGES_PREFIX, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
+import { FlushSigner } from './flush-signer.js';
 import { factsFromBytes, type Problem } from './read-tarballs.js';
 import { deletePolicy, getPolicy, listPolicies, putPolicy, signPolicies } from './policies.js';
 import { loadReleaseStates, stateLookup, updatePackageStateAfter, type ReleaseStates } from './release-state.js';
@@ -48,8 +49,14 @@ export interface RepoServiceOptions {
   skipInvalid?: boolean;
   /** Progress of the opening build. */
   onProgress?: BuildOptions['onProgress'];
-  /** Threads of the opening build (BuildOptions.threads); later flushes run on this thread. */
+  /** Threads of the opening build (BuildOptions.threads). */
   threads?: number;
+  /**
+   * Worker threads that sign and gzip the registry files of later flushes (a server's publishes),
+   * beside the thread that serves requests. Idle ones do not keep the process alive; `close` stops
+   * them. @default 0 (this thread: one-shot commands would only pay the threads' start)
+   */
+  flushThreads?: number;
 }
 
 export interface PublishResult {
@@ -104,6 +111,7 @@ export class RepoService {
   readonly #limits: TarballLimits;
   readonly #now: () => number;
   readonly #privateKey: KeyObject;
+  readonly #signer: FlushSigner | undefined;
 
   private constructor(
     readonly store: BlobStore,
@@ -116,6 +124,7 @@ export class RepoService {
     this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.#privateKey = opts.privateKey;
+    this.#signer = opts.flushThreads ? new FlushSigner(opts.privateKey, opts.flushThreads) : undefined;
   }
 
   /** Bring the registry up to date with the store (an incremental build) and keep it in memory. */
@@ -543,6 +552,12 @@ export class RepoService {
     return this.#commit();
   }
 
+  /** Wait for pending flushes and stop the flush threads (a later flush signs on this thread). */
+  async close(): Promise<void> {
+    await this.flushed();
+    await this.#signer?.close();
+  }
+
   async #setRetirement(name: string, version: string, retirement: Retirement | undefined): Promise<void> {
     const undo = await this.#withPackage(name, async () => {
       this.#requireRelease(name, version);
@@ -706,7 +721,7 @@ export class RepoService {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.index.flush(this.store, this.cache.outputs, null, undefined, { conditional: true });
+        await this.index.flush(this.store, this.cache.outputs, null, undefined, { conditional: true, ...(this.#signer ? { signer: this.#signer } : {}) });
         return;
       } catch (err) {
         if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;
