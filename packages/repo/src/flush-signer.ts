@@ -48,7 +48,10 @@ export class FlushSigner implements PoolSigner {
       thread.pending.set(id, { payload, resolve, reject });
       // Waiting for a reply keeps the process alive; an idle worker does not.
       if (thread.pending.size === 1) thread.worker.ref();
-      thread.worker.postMessage([{ id, op: 'wrap', keyId: KEY_ID, payload } satisfies PoolRequest]);
+      // A copy of exactly the payload, moved to the worker: a view would be cloned with all of its
+      // buffer (protobufjs encodes into shared slabs), a long one copied twice.
+      const own = payload.slice();
+      thread.worker.postMessage([{ id, op: 'wrap', keyId: KEY_ID, payload: own } satisfies PoolRequest], [own.buffer]);
     });
   }
 
