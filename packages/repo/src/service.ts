@@ -112,6 +112,11 @@ export class RepoService {
   readonly #now: () => number;
   readonly #privateKey: KeyObject;
   readonly #signer: FlushSigner | undefined;
+  /**
+   * The etag of each package's sidecar as this service last wrote it (its content is in `states`):
+   * the next change writes over that version without reading it again, if it is still the stored one.
+   */
+  readonly #stateEtags = new Map<string, string>();
 
   private constructor(
     readonly store: BlobStore,
@@ -612,8 +617,12 @@ export class RepoService {
 
   /** `#updateState`, with `before` stored in the same durable batch just ahead of the sidecar. */
   async #updateStateAfter(name: string, change: (releases: Map<string, ReleaseState>) => void, before: readonly BatchEntry[]): Promise<{ releases: Map<string, ReleaseState>; before: PutResult[] }> {
-    const stored = await updatePackageStateAfter(this.store, name, change, before);
+    const etag = this.#stateEtags.get(name);
+    const known = etag !== undefined ? this.states.get(name) : undefined;
+    this.#stateEtags.delete(name);
+    const stored = await updatePackageStateAfter(this.store, name, change, before, known && etag !== undefined ? { etag, releases: known } : undefined);
     this.states.set(name, stored.releases);
+    this.#stateEtags.set(name, stored.etag);
     return stored;
   }
 
@@ -663,6 +672,7 @@ export class RepoService {
       const now = JSON.stringify([...(states.get(name) ?? [])]);
       if (now !== JSON.stringify([...(this.states.get(name) ?? [])])) {
         this.states.set(name, states.get(name) ?? new Map());
+        this.#stateEtags.delete(name);
         this.index.touch(name);
       }
     }
