@@ -22,6 +22,10 @@ interface Waiting {
 interface Thread {
   worker: Worker;
   pending: Map<number, Waiting>;
+  /** Requests not yet posted: the files one flush stages together go as one message. */
+  outbox: PoolRequest[];
+  /** Bytes of payload waiting for a reply: the next file goes to the thread with the least. */
+  load: number;
 }
 
 const KEY_ID = 0;
@@ -42,16 +46,16 @@ export class FlushSigner implements PoolSigner {
     if (this.#broken) return Promise.resolve(signAndWrap(payload, this.privateKey));
     if (this.#threads.length === 0) this.#start();
     let thread = this.#threads[0]!;
-    for (const t of this.#threads) if (t.pending.size < thread.pending.size) thread = t;
+    for (const t of this.#threads) if (t.load < thread.load) thread = t;
+    thread.load += payload.byteLength;
     const id = this.#nextId++;
     return new Promise<Uint8Array>((resolve, reject) => {
       thread.pending.set(id, { payload, resolve, reject });
       // Waiting for a reply keeps the process alive; an idle worker does not.
       if (thread.pending.size === 1) thread.worker.ref();
       // A copy of exactly the payload, moved to the worker: a view would be cloned with all of its
-      // buffer (protobufjs encodes into shared slabs), a long one copied twice.
-      const own = payload.slice();
-      thread.worker.postMessage([{ id, op: 'wrap', keyId: KEY_ID, payload: own } satisfies PoolRequest], [own.buffer]);
+      // buffer (protobufjs encodes into shared slabs).
+      if (thread.outbox.push({ id, op: 'wrap', keyId: KEY_ID, payload: payload.slice() }) === 1) queueMicrotask(() => this.#post(thread));
     });
   }
 
@@ -63,7 +67,7 @@ export class FlushSigner implements PoolSigner {
   #start(): void {
     const entry = workerEntry();
     for (let i = 0; i < this.size; i++) {
-      const thread: Thread = { worker: new Worker(entry), pending: new Map() };
+      const thread: Thread = { worker: new Worker(entry), pending: new Map(), outbox: [], load: 0 };
       thread.worker.postMessage([{ id: 0, op: 'key', keyId: KEY_ID, key: this.privateKey } satisfies PoolRequest]);
       thread.worker.unref();
       thread.worker.on('message', (replies: PoolReply[]) => {
@@ -71,6 +75,7 @@ export class FlushSigner implements PoolSigner {
           const waiting = thread.pending.get(reply.id);
           if (!waiting) continue;
           thread.pending.delete(reply.id);
+          thread.load -= waiting.payload.byteLength;
           if (thread.pending.size === 0) thread.worker.unref();
           if (reply.ok) waiting.resolve(reply.value as Uint8Array);
           // signAndWrap fails only on a bad key: this thread refuses it the same way, with its own error.
@@ -83,6 +88,16 @@ export class FlushSigner implements PoolSigner {
     }
   }
 
+  /** One message per thread for what was asked since the last one (a wake-up of a thread is not free). */
+  #post(thread: Thread): void {
+    const batch = thread.outbox.splice(0);
+    if (batch.length === 0 || !this.#threads.includes(thread)) return;
+    thread.worker.postMessage(
+      batch,
+      batch.flatMap((r) => (r.op === 'wrap' ? [r.payload.buffer] : [])),
+    );
+  }
+
   /** Sign what waits on this thread and use no worker any more. */
   async #fallBack(): Promise<void> {
     this.#broken = true;
@@ -90,6 +105,7 @@ export class FlushSigner implements PoolSigner {
     for (const t of threads) {
       for (const w of t.pending.values()) this.#signHere(w);
       t.pending.clear();
+      t.outbox.length = 0;
     }
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
