@@ -24,6 +24,8 @@ interface Thread {
   pending: Map<number, Waiting>;
   /** Requests not yet posted: the files one flush stages together go as one message. */
   outbox: PoolRequest[];
+  /** The outbox's payload buffers, moved rather than copied. */
+  moves: ArrayBuffer[];
   /** Bytes of payload waiting for a reply: the next file goes to the thread with the least. */
   load: number;
 }
@@ -55,7 +57,9 @@ export class FlushSigner implements PoolSigner {
       if (thread.pending.size === 1) thread.worker.ref();
       // A copy of exactly the payload, moved to the worker: a view would be cloned with all of its
       // buffer (protobufjs encodes into shared slabs).
-      if (thread.outbox.push({ id, op: 'wrap', keyId: KEY_ID, payload: payload.slice() }) === 1) queueMicrotask(() => this.#post(thread));
+      const own = new Uint8Array(payload);
+      thread.moves.push(own.buffer);
+      if (thread.outbox.push({ id, op: 'wrap', keyId: KEY_ID, payload: own }) === 1) queueMicrotask(() => this.#post(thread));
     });
   }
 
@@ -67,7 +71,7 @@ export class FlushSigner implements PoolSigner {
   #start(): void {
     const entry = workerEntry();
     for (let i = 0; i < this.size; i++) {
-      const thread: Thread = { worker: new Worker(entry), pending: new Map(), outbox: [], load: 0 };
+      const thread: Thread = { worker: new Worker(entry), pending: new Map(), outbox: [], moves: [], load: 0 };
       thread.worker.postMessage([{ id: 0, op: 'key', keyId: KEY_ID, key: this.privateKey } satisfies PoolRequest]);
       thread.worker.unref();
       thread.worker.on('message', (replies: PoolReply[]) => {
@@ -91,11 +95,9 @@ export class FlushSigner implements PoolSigner {
   /** One message per thread for what was asked since the last one (a wake-up of a thread is not free). */
   #post(thread: Thread): void {
     const batch = thread.outbox.splice(0);
+    const moves = thread.moves.splice(0);
     if (batch.length === 0 || !this.#threads.includes(thread)) return;
-    thread.worker.postMessage(
-      batch,
-      batch.flatMap((r) => (r.op === 'wrap' ? [r.payload.buffer] : [])),
-    );
+    thread.worker.postMessage(batch, moves);
   }
 
   /** Sign what waits on this thread and use no worker any more. */
@@ -106,6 +108,7 @@ export class FlushSigner implements PoolSigner {
       for (const w of t.pending.values()) this.#signHere(w);
       t.pending.clear();
       t.outbox.length = 0;
+      t.moves.length = 0;
     }
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
