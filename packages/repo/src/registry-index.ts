@@ -11,6 +11,9 @@ const BATCH_SIZE = 32;
 /** Batches written at once while the next packages are signed. */
 const BATCHES_IN_FLIGHT = 4;
 
+/** Entries of `names`/`versions` kept joined together (see #assembleIndexes). */
+const PARTS_PER_BLOCK = 64;
+
 /** A registry file to write: its bytes, the condition it is written under, and what the cache records. */
 interface StagedOutput {
   key: string;
@@ -74,7 +77,7 @@ export class RegistryIndex {
    * visiting every package of the repository. Null until the first assembly and whenever the set
    * of packages changes.
    */
-  #parts: { names: Uint8Array[]; versions: Uint8Array[]; position: Map<string, number> } | null = null;
+  #parts: { names: Uint8Array[]; versions: Uint8Array[]; position: Map<string, number>; blocks: { names: (Uint8Array | null)[]; versions: (Uint8Array | null)[] } } | null = null;
   readonly #staleParts = new Set<string>();
   #indexesDirty = true;
   readonly #listeners = new Set<(name: string) => void>();
@@ -288,7 +291,13 @@ export class RegistryIndex {
     if (!this.#parts) {
       const names = this.packageNames();
       const memos = names.map((n) => this.#memo(n));
-      this.#parts = { names: memos.map((m) => m.names), versions: memos.map((m) => m.versions), position: new Map(names.map((n, i) => [n, i])) };
+      const blocks = Math.ceil(names.length / PARTS_PER_BLOCK);
+      this.#parts = {
+        names: memos.map((m) => m.names),
+        versions: memos.map((m) => m.versions),
+        position: new Map(names.map((n, i) => [n, i])),
+        blocks: { names: new Array<Uint8Array | null>(blocks).fill(null), versions: new Array<Uint8Array | null>(blocks).fill(null) },
+      };
     } else {
       for (const name of this.#staleParts) {
         const i = this.#parts.position.get(name);
@@ -296,12 +305,19 @@ export class RegistryIndex {
         const memo = this.#memo(name);
         this.#parts.names[i] = memo.names;
         this.#parts.versions[i] = memo.versions;
+        this.#parts.blocks.names[Math.floor(i / PARTS_PER_BLOCK)] = null;
+        this.#parts.blocks.versions[Math.floor(i / PARTS_PER_BLOCK)] = null;
       }
     }
     this.#staleParts.clear();
+    const parts = this.#parts;
+    // Blocks of consecutive entries, each joined once until one of its packages changes: a flush
+    // copies a few dozen blocks instead of one entry per package.
+    const blocksOf = (all: Uint8Array[], blocks: (Uint8Array | null)[]): Uint8Array[] =>
+      blocks.map((b, k) => (blocks[k] = b ?? Buffer.concat(all.slice(k * PARTS_PER_BLOCK, (k + 1) * PARTS_PER_BLOCK))));
     return {
-      versions: assembleVersionsPayload(this.#parts.versions, this.repository),
-      names: assembleNamesPayload(this.#parts.names, this.repository),
+      versions: assembleVersionsPayload(blocksOf(parts.versions, parts.blocks.versions), this.repository),
+      names: assembleNamesPayload(blocksOf(parts.names, parts.blocks.names), this.repository),
     };
   }
 

@@ -20,9 +20,9 @@ const facts = (name: string, version: string): ReleaseFacts => ({ name, version,
 type Op = { op: 'put'; pkg: number; version: string; mtime: number } | { op: 'remove'; pkg: number; nth: number } | { op: 'retire'; pkg: number; nth: number } | { op: 'flush' };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('put' as const), pkg: fc.nat(7), version: fc.constantFrom('0.1.0', '1.0.0', '1.0.1', '1.10.0', '2.0.0-rc.1', '2.0.0'), mtime: fc.integer({ min: 0, max: 4_000_000_000_000 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('remove' as const), pkg: fc.nat(7), nth: fc.nat(5) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('retire' as const), pkg: fc.nat(7), nth: fc.nat(5) }) },
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('put' as const), pkg: fc.nat(199), version: fc.constantFrom('0.1.0', '1.0.0', '1.0.1', '1.10.0', '2.0.0-rc.1', '2.0.0'), mtime: fc.integer({ min: 0, max: 4_000_000_000_000 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('remove' as const), pkg: fc.nat(199), nth: fc.nat(5) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('retire' as const), pkg: fc.nat(199), nth: fc.nat(5) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('flush' as const) }) },
 );
 
@@ -53,6 +53,18 @@ describe('RegistryIndex: names and versions assembled from kept entries', () => 
           expect(Buffer.from((await store.get('names'))!.body).equals(Buffer.from(expectedNames))).toBe(true);
           expect(Buffer.from((await store.get('versions'))!.body).equals(Buffer.from(expectedVersions))).toBe(true);
         };
+        // About 100 packages to start with: the entries are kept in blocks of 64, and changes must reach each block.
+        for (let i = 0; i < 200; i += 4) {
+          const name = `pkg_${i}`;
+          index.put({ file: `${name}-1.0.0.tar`, size: 100, mtimeMs: i * 1000, facts: facts(name, '1.0.0') });
+          model.set(name, new Map([['1.0.0', i * 1000]]));
+        }
+        for (let i = 0; i < 200; i++) if (i % 4 !== 0 && i % 3 === 0) {
+          const name = `pkg_${i}`;
+          index.put({ file: `${name}-0.1.0.tar`, size: 100, mtimeMs: i * 1000, facts: facts(name, '0.1.0') });
+          model.set(name, new Map([['0.1.0', i * 1000]]));
+        }
+        await check();
         for (const o of ops) {
           const name = `pkg_${o.op === 'flush' ? 0 : o.pkg}`;
           const versions = [...(model.get(name)?.keys() ?? [])].sort(compareVersions);
@@ -76,7 +88,7 @@ describe('RegistryIndex: names and versions assembled from kept entries', () => 
         }
         if (model.size > 0) await check();
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 });
