@@ -45,8 +45,15 @@ export class FlushSigner implements PoolSigner {
   ) {}
 
   signAndWrap(payload: Uint8Array): Promise<Uint8Array> {
-    if (this.#broken) return Promise.resolve(signAndWrap(payload, this.privateKey));
-    if (this.#threads.length === 0) this.#start();
+    if (this.#threads.length === 0 && !this.#broken) {
+      try {
+        this.#start();
+      } catch {
+        // No worker script (a broken install): sign here rather than refuse every publish.
+        this.#broken = true;
+      }
+    }
+    if (this.#broken) return Promise.resolve().then(() => signAndWrap(payload, this.privateKey));
     let thread = this.#threads[0]!;
     for (const t of this.#threads) if (t.load < thread.load) thread = t;
     thread.load += payload.byteLength;
