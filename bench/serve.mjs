@@ -213,7 +213,14 @@ const onSignal = async () => {
   process.exit(130);
 };
 const stopAll = () =>
-  Promise.allSettled([stop(hexrepo?.child, 'hexrepo'), stop(hexrepo1?.child, 'hexrepo --workers 1'), stop(hexrepoInfo?.child, 'hexrepo --log-level info'), stop(bare?.child, 'bare node:http'), stop(nginx?.child, 'nginx'), stop(inets?.child, 'inets')]);
+  Promise.allSettled([
+    stop(hexrepo?.child, 'hexrepo'),
+    stop(hexrepo1?.child, 'hexrepo --workers 1'),
+    stop(hexrepoInfo?.child, 'hexrepo --log-level info'),
+    stop(bare?.child, 'bare node:http'),
+    stop(nginx?.child, 'nginx'),
+    stop(inets?.child, 'inets'),
+  ]);
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
 try {
@@ -245,7 +252,11 @@ try {
   // The default log level: a JSON line per request, to a pipe this process drains between runs (the server buffers meanwhile, as it would for a slow log collector).
   hexrepoInfo = startServe(dir, authEnv, ['--workers', String(availableParallelism()), '--log-level', 'info']);
   hexrepoInfo.url = await hexrepoInfo.url;
-  bare = await startBare(publicDir, availableParallelism(), routes.map((r) => r.path));
+  bare = await startBare(
+    publicDir,
+    availableParallelism(),
+    routes.map((r) => r.path),
+  );
   nginx = await startNginx(join(work, 'nginx'), publicDir);
   inets = await startInets(join(work, 'inets'), publicDir);
   log(`  hexrepo ${hexrepo.url} (${workers} workers) · hexrepo --workers 1 ${hexrepo1.url} · hexrepo --log-level info ${hexrepoInfo.url} · bare node:http ${bare.url} · nginx ${nginx.url} · inets ${inets.url}`);

@@ -4,6 +4,7 @@
  * brought up to date and its build cache saved (openRepository).
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { HexrepoError } from '@hexrepo/core';
 import { logMirrorEvent, type HostedRepository, type Logger } from '@hexrepo/http';
 import { MirrorCache, resolveUpstream, UpstreamClient, type ProxySettings } from '@hexrepo/mirror';
@@ -76,7 +77,8 @@ export async function openHost(specs: readonly ServedRepository[], opts: { logge
       if (!spec.name) throw new HexrepoError('CONFIG_INVALID', 'the publish API needs the repository name: pass --name or set HEXREPO_NAME (or run where hexrepo.json is)', { setting: 'name' });
       const privateKey = spec.store ? await loadStoreSigningKey(spec.privateKey, inner) : await loadSigningKey(spec.privateKey, spec.publicDir!);
       const cachePath = spec.store ? storeCachePath(spec.store.stateBase, inner.url) : defaultCachePath(spec.publicDir!);
-      repo = await openRepository({ store, repository: spec.name, privateKey, cachePath });
+      // Publishes sign and gzip their registry files on two threads beside the one serving requests.
+      repo = await openRepository({ store, repository: spec.name, privateKey, cachePath, flushThreads: Math.min(2, availableParallelism()) });
       const summary = repo.summary!;
       for (const p of summary.skipped) log.warn({ file: `tarballs/${p.file}`, code: p.code }, `left out of the registry: ${p.message}`);
       log.info({ packages: summary.packages, releases: summary.releases, read: summary.read, written: summary.written.length, ms: summary.durationMs }, 'registry up to date; publishing enabled');

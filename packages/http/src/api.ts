@@ -358,10 +358,12 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       authorize: (name) => refuseUnless(ctx, opts.access.authorize(ctx.state.identity!, 'write', name, ctx.repo.name)),
     });
     // The first publisher of a package becomes its full owner, as on hex.pm.
-    if (result.created && svc.releases(result.name).length === 1)
+    if (result.created && svc.releaseCount(result.name) === 1)
       await account.claimNewPackage(ctx, result.name).catch((err: unknown) => opts.logger?.warn({ err: String(err), package: result.name }, 'could not record the owner of a new package'));
     await account.record(ctx, 'release.publish', packageParams(ctx, result.name, result.version), result.name);
-    const view = findRelease(ctx, result.name, result.version);
+    // One lookup, not a view of every release of the package (400 releases: a sort per publish).
+    const view = svc.release(result.name, result.version);
+    if (!view) throw new ApiError(404, `${result.name} ${result.version} was reverted while it was being published`);
     const map = await releaseMap(ctx, view, result.metadata);
     const who = ctx.state.identity?.kind === 'token' ? `token:${ctx.state.identity.token.id}` : ctx.state.identity?.kind === 'user' ? `user:${ctx.state.identity.username}` : undefined;
     opts.logger?.info({ repository: ctx.repo.name, package: result.name, version: result.version, replaced: !result.created, who }, 'published');

@@ -112,7 +112,11 @@ describe('Access', async () => {
     expect(access.checkVerified('a', t.token, 'read', 'foo')).toBeUndefined();
     expect(await access.check('a', t.token, 'read', 'foo')).toMatchObject({ ok: true });
     // Seen: the same decisions as check, package patterns and scopes included.
-    for (const [scope, pkg] of [['read', 'foo'], ['read', 'bar'], ['write', 'foo']] as const) {
+    for (const [scope, pkg] of [
+      ['read', 'foo'],
+      ['read', 'bar'],
+      ['write', 'foo'],
+    ] as const) {
       expect(access.checkVerified('a', t.token, scope, pkg)).toEqual(await access.check('a', t.token, scope, pkg));
     }
     expect(access.checkVerified('a', t.token, 'read', 'bar')).toMatchObject({ ok: false, status: 403 });

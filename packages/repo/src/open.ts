@@ -41,6 +41,8 @@ export interface OpenRepositoryOptions {
    * registry current, the cache is not loaded and no service is opened. @default false
    */
   summaryOnly?: boolean;
+  /** RepoServiceOptions.flushThreads. @default 0 */
+  flushThreads?: number;
 }
 
 export interface OpenRepository {
@@ -117,6 +119,7 @@ export async function openRepository(opts: OpenRepositoryOptions): Promise<OpenR
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     ...(scan ? { scan } : {}),
+    ...(opts.flushThreads !== undefined ? { flushThreads: opts.flushThreads } : {}),
   });
   const cacheCurrent =
     loaded &&

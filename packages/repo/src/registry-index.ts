@@ -16,6 +16,9 @@ const BATCHES_IN_FLIGHT = 4;
  */
 const BATCHES_AHEAD = 16;
 
+/** Entries of `names`/`versions` kept joined together (see #assembleIndexes). */
+const PARTS_PER_BLOCK = 64;
+
 /** A registry file to write: its bytes, the condition it is written under, and what the cache records. */
 interface StagedOutput {
   key: string;
@@ -85,6 +88,14 @@ export class RegistryIndex {
   readonly #dirty = new Set<string>();
   readonly #removedPackages = new Set<string>();
   #sortedNames: string[] | null = null;
+  /**
+   * The `names` and `versions` entries of every package in name order, as last assembled, and the
+   * packages whose entries changed since: a flush re-encodes those and concatenates, instead of
+   * visiting every package of the repository. Null until the first assembly and whenever the set
+   * of packages changes.
+   */
+  #parts: { names: Uint8Array[]; versions: Uint8Array[]; position: Map<string, number>; blocks: { names: (Uint8Array | null)[]; versions: (Uint8Array | null)[] } } | null = null;
+  readonly #staleParts = new Set<string>();
   #indexesDirty = true;
   readonly #listeners = new Set<(name: string) => void>();
 
@@ -116,6 +127,16 @@ export class RegistryIndex {
     return keyed.sort((a, b) => compareVersions(a.v, b.v)).map((k) => k.r);
   }
 
+  /** One release of a package, if there is one (no sort of the package's releases). */
+  release(name: string, version: string): ReleaseRecord | undefined {
+    return this.#packages.get(name)?.releases.get(version);
+  }
+
+  /** How many releases a package has (0: unknown). */
+  releaseCount(name: string): number {
+    return this.#packages.get(name)?.releases.size ?? 0;
+  }
+
   /** The release built from tarball file `file`, if any. */
   releaseOfFile(file: string): ReleaseRecord | undefined {
     // Files are named NAME-VERSION.tar (checked when read), so the package is known from the name.
@@ -132,6 +153,7 @@ export class RegistryIndex {
       entry = { releases: new Map() };
       this.#packages.set(name, entry);
       this.#sortedNames = null;
+      this.#parts = null;
       this.#removedPackages.delete(name);
     }
     entry.releases.set(version, record);
@@ -145,6 +167,7 @@ export class RegistryIndex {
     if (entry.releases.size === 0) {
       this.#packages.delete(name);
       this.#sortedNames = null;
+      this.#parts = null;
       this.#dirty.delete(name);
       this.#removedPackages.add(name);
       this.#indexesDirty = true;
@@ -165,6 +188,7 @@ export class RegistryIndex {
   touch(name: string): void {
     const entry = this.#packages.get(name);
     if (entry) delete entry.memo;
+    this.#staleParts.add(name);
     this.#dirty.add(name);
     this.#indexesDirty = true;
     for (const fn of this.#listeners) fn(name);
@@ -172,21 +196,29 @@ export class RegistryIndex {
 
   /** The `RegistryRelease`s of a package, with repository-side state merged in. */
   registryReleases(name: string): RegistryRelease[] {
-    return this.releasesOf(name).map((r) => {
-      const state = this.releaseState(name, r.facts.version);
-      // Field by field: facts loaded from the build cache decode lazily, from getters a spread skips.
-      const f = r.facts;
-      return {
-        name: f.name,
-        version: f.version,
-        innerChecksum: f.innerChecksum,
-        outerChecksum: f.outerChecksum,
-        dependencies: f.dependencies,
-        ...(state?.retired ? { retired: state.retired } : {}),
-        ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}),
-        ...(state?.advisories && state.advisories.length > 0 ? { advisories: state.advisories } : {}),
-      };
-    });
+    return this.releasesOf(name).map((r) => this.#withState(r));
+  }
+
+  /** One `RegistryRelease` of a package, with its repository-side state; undefined when there is none. */
+  registryRelease(name: string, version: string): RegistryRelease | undefined {
+    const record = this.release(name, version);
+    return record ? this.#withState(record) : undefined;
+  }
+
+  #withState(r: ReleaseRecord): RegistryRelease {
+    const state = this.releaseState(r.facts.name, r.facts.version);
+    // Field by field: facts loaded from the build cache decode lazily, from getters a spread skips.
+    const f = r.facts;
+    return {
+      name: f.name,
+      version: f.version,
+      innerChecksum: f.innerChecksum,
+      outerChecksum: f.outerChecksum,
+      dependencies: f.dependencies,
+      ...(state?.retired ? { retired: state.retired } : {}),
+      ...(state?.publishedAt !== undefined ? { publishedAt: state.publishedAt } : {}),
+      ...(state?.advisories && state.advisories.length > 0 ? { advisories: state.advisories } : {}),
+    };
   }
 
   /**
@@ -282,16 +314,35 @@ export class RegistryIndex {
   }
 
   #assembleIndexes(): { versions: Uint8Array; names: Uint8Array } {
-    const names = this.packageNames();
+    if (!this.#parts) {
+      const names = this.packageNames();
+      const memos = names.map((n) => this.#memo(n));
+      const blocks = Math.ceil(names.length / PARTS_PER_BLOCK);
+      this.#parts = {
+        names: memos.map((m) => m.names),
+        versions: memos.map((m) => m.versions),
+        position: new Map(names.map((n, i) => [n, i])),
+        blocks: { names: new Array<Uint8Array | null>(blocks).fill(null), versions: new Array<Uint8Array | null>(blocks).fill(null) },
+      };
+    } else {
+      for (const name of this.#staleParts) {
+        const i = this.#parts.position.get(name);
+        if (i === undefined) continue;
+        const memo = this.#memo(name);
+        this.#parts.names[i] = memo.names;
+        this.#parts.versions[i] = memo.versions;
+        this.#parts.blocks.names[Math.floor(i / PARTS_PER_BLOCK)] = null;
+        this.#parts.blocks.versions[Math.floor(i / PARTS_PER_BLOCK)] = null;
+      }
+    }
+    this.#staleParts.clear();
+    const parts = this.#parts;
+    // Blocks of consecutive entries, each joined once until one of its packages changes: a flush
+    // copies a few dozen blocks instead of one entry per package.
+    const blocksOf = (all: Uint8Array[], blocks: (Uint8Array | null)[]): Uint8Array[] => blocks.map((b, k) => (blocks[k] = b ?? Buffer.concat(all.slice(k * PARTS_PER_BLOCK, (k + 1) * PARTS_PER_BLOCK))));
     return {
-      versions: assembleVersionsPayload(
-        names.map((n) => this.#memo(n).versions),
-        this.repository,
-      ),
-      names: assembleNamesPayload(
-        names.map((n) => this.#memo(n).names),
-        this.repository,
-      ),
+      versions: assembleVersionsPayload(blocksOf(parts.versions, parts.blocks.versions), this.repository),
+      names: assembleNamesPayload(blocksOf(parts.names, parts.blocks.names), this.repository),
     };
   }
 

@@ -96,14 +96,24 @@ export async function updatePackageState(store: BlobStore, name: string, change:
  * `updatePackageState`, with `before` (a release's tarball) written in the same durable batch just
  * ahead of the state file, so both cost one fsync wave. A failure of a `before` entry (its own
  * condition included) throws with nothing of the state written; once they are stored, a state file
- * changed by another writer is merged and retried alone. Returns the state and the puts of `before`.
+ * changed by another writer is merged and retried alone. `known`: the state as this process last
+ * wrote or read it, with that version's etag (null: no file); the first attempt changes it instead
+ * of reading the file, on the condition that the file is still that version. Returns the state as
+ * written, its etag and the puts of `before`.
  */
-export async function updatePackageStateAfter(store: BlobStore, name: string, change: (releases: Map<string, ReleaseState>) => void, before: readonly BatchEntry[]): Promise<{ releases: Map<string, ReleaseState>; before: PutResult[] }> {
+export async function updatePackageStateAfter(
+  store: BlobStore,
+  name: string,
+  change: (releases: Map<string, ReleaseState>) => void,
+  before: readonly BatchEntry[],
+  known?: { etag: string | null; releases: ReadonlyMap<string, ReleaseState> },
+): Promise<{ releases: Map<string, ReleaseState>; etag: string; before: PutResult[] }> {
   let pending = before;
   let stored: PutResult[] = [];
   for (let attempt = 0; ; attempt++) {
-    const current = await store.get(stateKey(name));
-    const releases = current ? parseState(stateKey(name), current.body) : new Map<string, ReleaseState>();
+    const current = attempt === 0 && known ? (known.etag === null ? null : { etag: known.etag }) : await store.get(stateKey(name));
+    // The changes set and delete entries; they never modify a state object in place.
+    const releases = attempt === 0 && known ? new Map(known.releases) : current && 'body' in current ? parseState(stateKey(name), current.body) : new Map<string, ReleaseState>();
     change(releases);
     const file = serializeState(name, releases);
     const entry: BatchEntry = {
@@ -113,7 +123,7 @@ export async function updatePackageStateAfter(store: BlobStore, name: string, ch
     };
     try {
       const puts = await putMany(store, [...pending, entry]);
-      return { releases, before: [...stored, ...puts.slice(0, pending.length)] };
+      return { releases, etag: puts[pending.length]!.etag, before: [...stored, ...puts.slice(0, pending.length)] };
     } catch (err) {
       if (!isHexrepoError(err, 'STORAGE_CONFLICT') || err.details.key !== entry.key || attempt >= 20) throw err;
       // The entries before the state file are stored (a batch stops at its first failure).
@@ -121,7 +131,8 @@ export async function updatePackageStateAfter(store: BlobStore, name: string, ch
         stored = await Promise.all(pending.map(async (e) => ({ etag: contentEtag(e.body), ...(await store.head(e.key).then((h) => (h ? { mtime: h.mtime } : {}))) })));
         pending = [];
       }
-      await new Promise((r) => setTimeout(r, Math.random() * 10 * (attempt + 1)));
+      // A lost write over a known version is retried at once, from the file: it is not a collision in step.
+      if (!(attempt === 0 && known)) await new Promise((r) => setTimeout(r, Math.random() * 10 * (attempt + 1)));
     }
   }
 }

@@ -21,6 +21,7 @@ import {
   type Advisory,
   type Dependency,
   type PolicyDefinition,
+  type RegistryRelease,
   type Retirement,
   type TarballLimits,
 } from '@hexrepo/core';
@@ -29,6 +30,7 @@ import { checkContents, parseTarball, readTar, type Metadata } from '@hexrepo/ta
 import { buildRegistry, type BuildOptions, type BuildSummary } from './build.js';
 import { type BuildCache } from './cache.js';
 import { docsKey, NAMES_KEY, PACKAGES_PREFIX, tarballFileOf, tarballKey, TARBALLS_PREFIX, VERSIONS_KEY } from './layout.js';
+import { FlushSigner } from './flush-signer.js';
 import { factsFromBytes, type Problem } from './read-tarballs.js';
 import { deletePolicy, getPolicy, listPolicies, putPolicy, signPolicies } from './policies.js';
 import { loadReleaseStates, stateLookup, updatePackageStateAfter, type ReleaseStates } from './release-state.js';
@@ -47,10 +49,16 @@ export interface RepoServiceOptions {
   skipInvalid?: boolean;
   /** Progress of the opening build. */
   onProgress?: BuildOptions['onProgress'];
-  /** Threads of the opening build (BuildOptions.threads); later flushes run on this thread. */
+  /** Threads of the opening build (BuildOptions.threads). */
   threads?: number;
   /** The store's listing for the opening build, when the caller already took it (BuildOptions.scan). */
   scan?: BuildOptions['scan'];
+  /**
+   * Worker threads that sign and gzip the registry files of later flushes (a server's publishes),
+   * beside the thread that serves requests. Idle ones do not keep the process alive; `close` stops
+   * them. @default 0 (this thread: one-shot commands would only pay the threads' start)
+   */
+  flushThreads?: number;
 }
 
 export interface PublishResult {
@@ -105,6 +113,12 @@ export class RepoService {
   readonly #limits: TarballLimits;
   readonly #now: () => number;
   readonly #privateKey: KeyObject;
+  readonly #signer: FlushSigner | undefined;
+  /**
+   * The etag of each package's sidecar as this service last wrote it (its content is in `states`):
+   * the next change writes over that version without reading it again, if it is still the stored one.
+   */
+  readonly #stateEtags = new Map<string, string>();
 
   private constructor(
     readonly store: BlobStore,
@@ -117,6 +131,7 @@ export class RepoService {
     this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.#privateKey = opts.privateKey;
+    this.#signer = opts.flushThreads ? new FlushSigner(opts.privateKey, opts.flushThreads) : undefined;
   }
 
   /** Bring the registry up to date with the store (an incremental build) and keep it in memory. */
@@ -158,7 +173,7 @@ export class RepoService {
     opts.authorize?.(name);
     const checksum = toHex(parsed.outerChecksum);
     const { created, publishedAt, undo } = await this.#withPackage(name, async () => {
-      const existing = this.index.releasesOf(name).find((r) => r.facts.version === version);
+      const existing = this.index.release(name, version);
       if (existing && !opts.replace) {
         throw new HexrepoError('ALREADY_EXISTS', `${name} ${version} is already published; publish with --replace to overwrite it, or bump the version`, { field: 'inserted_at' });
       }
@@ -504,7 +519,11 @@ export class RepoService {
 
   /** The releases of a package, ascending by SemVer (empty: no such package). */
   releases(name: string): ReleaseView[] {
-    return this.index.registryReleases(name).map((r) => ({
+    return this.index.registryReleases(name).map((r) => this.#view(name, r));
+  }
+
+  #view(name: string, r: RegistryRelease): ReleaseView {
+    return {
       name,
       version: r.version,
       checksum: toHex(r.outerChecksum),
@@ -514,7 +533,18 @@ export class RepoService {
       ...publisherOf(this.states.get(name)?.get(r.version)),
       ...(r.advisories ? { advisories: r.advisories } : {}),
       dependencies: r.dependencies.map((d) => ({ ...d })),
-    }));
+    };
+  }
+
+  /** One release as the API shows it; null when there is no such release. */
+  release(name: string, version: string): ReleaseView | null {
+    const r = this.index.registryRelease(name, version);
+    return r ? this.#view(name, r) : null;
+  }
+
+  /** How many releases a package has (0: no such package). */
+  releaseCount(name: string): number {
+    return this.index.releaseCount(name);
   }
 
   /** The metadata of a release, read from its tarball. */
@@ -528,6 +558,12 @@ export class RepoService {
   /** Resolves once every change made so far is in the registry files. */
   flushed(): Promise<void> {
     return this.#commit();
+  }
+
+  /** Wait for pending flushes and stop the flush threads (a later flush signs on this thread). */
+  async close(): Promise<void> {
+    await this.flushed();
+    await this.#signer?.close();
   }
 
   async #setRetirement(name: string, version: string, retirement: Retirement | undefined): Promise<void> {
@@ -584,8 +620,12 @@ export class RepoService {
 
   /** `#updateState`, with `before` stored in the same durable batch just ahead of the sidecar. */
   async #updateStateAfter(name: string, change: (releases: Map<string, ReleaseState>) => void, before: readonly BatchEntry[]): Promise<{ releases: Map<string, ReleaseState>; before: PutResult[] }> {
-    const stored = await updatePackageStateAfter(this.store, name, change, before);
+    const etag = this.#stateEtags.get(name);
+    const known = etag !== undefined ? this.states.get(name) : undefined;
+    this.#stateEtags.delete(name);
+    const stored = await updatePackageStateAfter(this.store, name, change, before, known && etag !== undefined ? { etag, releases: known } : undefined);
     this.states.set(name, stored.releases);
+    this.#stateEtags.set(name, stored.etag);
     return stored;
   }
 
@@ -635,6 +675,7 @@ export class RepoService {
       const now = JSON.stringify([...(states.get(name) ?? [])]);
       if (now !== JSON.stringify([...(this.states.get(name) ?? [])])) {
         this.states.set(name, states.get(name) ?? new Map());
+        this.#stateEtags.delete(name);
         this.index.touch(name);
       }
     }
@@ -693,7 +734,7 @@ export class RepoService {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.index.flush(this.store, this.cache.outputs, null, undefined, { conditional: true });
+        await this.index.flush(this.store, this.cache.outputs, null, undefined, { conditional: true, ...(this.#signer ? { signer: this.#signer } : {}) });
         return;
       } catch (err) {
         if (!isHexrepoError(err, 'STORAGE_CONFLICT')) throw err;

@@ -8,8 +8,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HexrepoError } from '@hexrepo/core';
-import { FsStore } from '@hexrepo/storage';
+import { FsStore, type StoredObject } from '@hexrepo/storage';
 import { createTarball } from '@hexrepo/tarball';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addOwner, AuditLog, grantsForPermissions, packageAuditKey, permissionsOfGrants, readOwners, removeOwner, RepoService, TokenStore, type AuditEntry, type Grant } from '../src/index.js';
 
@@ -32,6 +33,46 @@ describe('AuditLog', () => {
     await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).append(packageAuditKey('foo'), entry(i))));
     const ns = (await a.read(packageAuditKey('foo'), { perPage: 1000 })).map((e) => Number(e.params.n));
     expect(ns.sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+  });
+
+  it('appending to a log this process wrote last does not read it again (it may be 1,000 entries long)', async () => {
+    /** A real folder store that counts the reads of each key. */
+    class CountingStore extends FsStore {
+      readonly reads = new Map<string, number>();
+      override async get(key: string): Promise<StoredObject | null> {
+        this.reads.set(key, (this.reads.get(key) ?? 0) + 1);
+        return super.get(key);
+      }
+    }
+    const store = new CountingStore(await folder());
+    const log = new AuditLog(store);
+    for (let n = 1; n <= 5; n++) await log.append(packageAuditKey('foo'), entry(n));
+    expect(store.reads.get(packageAuditKey('foo'))).toBe(1);
+    // Another writer's append in between is found by the conditional write, read, and kept.
+    await new AuditLog(new FsStore(store.root)).append(packageAuditKey('foo'), entry(6));
+    await log.append(packageAuditKey('foo'), entry(7));
+    expect((await log.read(packageAuditKey('foo'))).map((e) => e.params.n)).toEqual([7, 6, 5, 4, 3, 2, 1]);
+  });
+
+  it('the stored file is exactly JSON.stringify of the log with 2-space indentation, whatever the entries hold', async () => {
+    const text = fc.string({ unit: 'grapheme', maxLength: 12 });
+    const json = fc.letrec<{ value: unknown }>((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, text, fc.integer(), fc.double({ noNaN: true }), fc.boolean(), fc.constant(null), fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(text, tie('value'), { maxKeys: 3 })),
+    })).value;
+    const anEntry = fc.record({ action: fc.constant('release.publish' as const), params: fc.dictionary(text, json, { maxKeys: 4 }), user_agent: fc.option(text, { nil: null }), inserted_at: text, user: fc.option(text, { nil: null }) });
+    const dir = await folder();
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(anEntry, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }), async (batches) => {
+        const store = new FsStore(join(dir, String(n++)));
+        const log = new AuditLog(store, 5);
+        for (const batch of batches) await log.append(packageAuditKey('foo'), ...batch);
+        const all = batches.flat().slice(-5);
+        const stored = Buffer.from((await store.get(packageAuditKey('foo')))!.body).toString('utf8');
+        expect(stored).toBe(`${JSON.stringify({ format: 1, entries: all }, null, 2)}\n`);
+      }),
+      { numRuns: 40 },
+    );
   });
 });
 
