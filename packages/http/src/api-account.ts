@@ -14,6 +14,7 @@ import {
   grantAllows,
   grantsForPermissions,
   isOwnerLevel,
+  ownedPackages,
   packageAuditKey,
   permissionsOfGrants,
   readOwners,
@@ -378,6 +379,27 @@ export function createAccount(deps: AccountDeps): Account {
         const entries = await logOf(store).read(packageAuditKey(ctx.name), { page: pageOf(ctx) });
         if (entries.length === 0 && deps.service(ctx).releases(ctx.name).length === 0) throw new ApiError(404, `no package ${ctx.name}`);
         reply(ctx, 200, entries.map(auditMap));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/users/me',
+      auth: 'authenticated',
+      handle: async (ctx) => {
+        const id = ctx.state.identity!;
+        const username = id.kind === 'user' ? id.username : id.token.label;
+        // `mix hex.owner packages` prints each of `packages` (and fails on a missing list): the
+        // packages of this repository the caller's user owns and may read.
+        const user = userOf(id);
+        const store = ctx.repo.service?.store;
+        const owned = user !== null && store ? (await ownedPackages(store, user)).filter((p) => access.authorize(id, 'read', p.name, ctx.repo.name).ok) : [];
+        const packages = owned.map((p) => ({
+          name: p.name,
+          repository: ctx.repo.name,
+          url: `${ctx.base}/packages/${p.name}`,
+          html_url: `${new URL(ctx.base).origin}/-/packages/${ctx.repo.name}/${p.name}`,
+        }));
+        reply(ctx, 200, { username, email: null, organizations: [], packages, url: `${ctx.base}/users/me` });
       },
     },
     {

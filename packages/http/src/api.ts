@@ -370,19 +370,6 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     reply(ctx, result.created ? 201 : 200, map, { location: releaseUrl(ctx, result.name, result.version) });
   };
 
-  const users: ApiRoute[] = [
-    {
-      method: 'GET',
-      path: '/users/me',
-      auth: 'authenticated',
-      handle: async (ctx) => {
-        const id = ctx.state.identity!;
-        const username = id.kind === 'user' ? id.username : id.token.label;
-        reply(ctx, 200, { username, email: null, organizations: [], url: `${ctx.base}/users/me` });
-      },
-    },
-  ];
-
   const releases: ApiRoute[] = [
     // Hex < 2.3 and rebar3_hex: the package is named by the tarball only.
     { method: 'POST', path: '/publish', auth: { scope: 'write' }, handle: (ctx) => publish(ctx) },
@@ -568,7 +555,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     log: (fields, message) => opts.logger?.info(fields, message),
     readPrivate: async (ctx) => refuseUnless(ctx, await opts.access.check(ctx.ip, ctx.req.headers.authorization, 'read', undefined, { repository: ctx.repo.name, visibility: 'private' })),
   });
-  for (const route of [...users, ...releases, ...packages, ...search, ...retirements, ...docs, ...account.routes, ...policies]) router.on(route.method, route.path, () => undefined, route);
+  for (const route of [...releases, ...packages, ...search, ...retirements, ...docs, ...account.routes, ...policies]) router.on(route.method, route.path, () => undefined, route);
   const find = (method: string, path: string): { route: ApiRoute; params: Record<string, string | undefined> } | null => {
     let found;
     try {

@@ -333,6 +333,25 @@ describe('audit logs', () => {
   });
 });
 
+describe('GET /users/me', () => {
+  it('lists the packages the caller owns, as `mix hex.owner packages` prints them (name and html_url of each)', async () => {
+    const me = asMap(keep('users/me', await call('GET', '/api/users/me', { auth: ALICE })).term);
+    expect(me.username).toBe('alice');
+    const listed = asList(me.packages);
+    // The same answer as each package's owners list.
+    const expected: string[] = [];
+    for (const name of ['alpha', 'beta', 'delta']) {
+      const owners = asList((await call('GET', `/api/packages/${name}/owners`, { auth: reader })).term);
+      if (owners.some((o) => o.username === 'alice')) expected.push(name);
+    }
+    expect(expected).toContain('alpha');
+    expect(listed.map((p) => p.name)).toEqual(expected);
+    expect(listed[0]).toEqual({ name: 'alpha', repository: 'acme', url: `${server.url}/api/packages/alpha`, html_url: `${server.url}/-/packages/acme/alpha` });
+    // A token of no user owns nothing, and still gets a list.
+    expect(asMap((await call('GET', '/api/users/me', { auth: reader })).term).packages).toEqual([]);
+  });
+});
+
 describe('package-level retire', () => {
   it('POST /packages/NAME/retire retires every release not retired yet, DELETE unretires them all; the registry follows', async () => {
     const retire = (version: string, body: Etf): Promise<Res> => call('POST', `/api/packages/alpha/releases/${version}/retire`, { auth: writer, body });
@@ -384,7 +403,8 @@ const unavailable = erlangUnavailable();
 describe.skipIf(unavailable)("every ETF answer through Erlang's binary_to_term(_, [safe])", () => {
   it('decodes, with the keys the clients read', () => {
     // Mix reads email and level (hex.owner list), name/secret/permissions (hex.user key), status and
-    // message of errors; hex_core returns the maps as they are.
+    // message of errors, name/repository/html_url of users/me's packages (hex.owner packages);
+    // hex_core returns the maps as they are.
     const checks = bodies.map(({ label, body }) => {
       const check = label.startsWith('error')
         ? `#{<<"status">> := S, <<"message">> := M} = T, true = is_integer(S) andalso is_binary(M)`
@@ -392,12 +412,14 @@ describe.skipIf(unavailable)("every ETF answer through Erlang's binary_to_term(_
           ? `[#{<<"username">> := U, <<"email">> := E, <<"level">> := L} | _] = T, true = is_binary(U) andalso is_binary(E) andalso is_binary(L)`
           : label === 'keys'
             ? `[#{<<"name">> := _, <<"authing_key">> := true} | _] = T`
-            : label.startsWith('key')
-              ? `#{<<"name">> := N, <<"secret">> := Sec, <<"permissions">> := [#{<<"domain">> := D, <<"resource">> := _} | _], <<"authing_key">> := A, <<"revoke_at">> := _, <<"inserted_at">> := I} = T, true = is_binary(N) andalso (is_binary(Sec) orelse Sec =:= nil) andalso is_binary(D) andalso is_boolean(A) andalso is_binary(I)`
-              : `[#{<<"action">> := Act, <<"params">> := P, <<"user_agent">> := _, <<"inserted_at">> := Ins} | _] = T, true = is_binary(Act) andalso is_map(P) andalso is_binary(Ins)`;
+            : label === 'users/me'
+              ? `#{<<"username">> := _, <<"packages">> := [#{<<"name">> := N, <<"repository">> := R, <<"html_url">> := H} | _]} = T, true = is_binary(N) andalso is_binary(R) andalso is_binary(H)`
+              : label.startsWith('key')
+                ? `#{<<"name">> := N, <<"secret">> := Sec, <<"permissions">> := [#{<<"domain">> := D, <<"resource">> := _} | _], <<"authing_key">> := A, <<"revoke_at">> := _, <<"inserted_at">> := I} = T, true = is_binary(N) andalso (is_binary(Sec) orelse Sec =:= nil) andalso is_binary(D) andalso is_boolean(A) andalso is_binary(I)`
+                : `[#{<<"action">> := Act, <<"params">> := P, <<"user_agent">> := _, <<"inserted_at">> := Ins} | _] = T, true = is_binary(Act) andalso is_map(P) andalso is_binary(Ins)`;
       return `fun() -> T = binary_to_term(${erlBinary(body)}, [safe]), ${check}, <<${JSON.stringify(label)}>> end()`;
     });
-    expect(bodies.length).toBe(10);
+    expect(bodies.length).toBe(11);
     const out = runErlang(`[${checks.join(',\n')}]`);
     for (const { label } of bodies) expect(out).toContain(`<<"${label}">>`);
   });

@@ -46,6 +46,23 @@ export async function readOwners(store: BlobStore, name: string): Promise<Owner[
 }
 
 /**
+ * The packages `username` owns in this store, by name, with the level (`mix hex.owner packages`
+ * lists them from GET /users/me). Reads every owners file: a listing is rare and small next to a
+ * package's other files.
+ */
+export async function ownedPackages(store: BlobStore, username: string): Promise<{ name: string; level: OwnerLevel }[]> {
+  const owned: { name: string; level: OwnerLevel }[] = [];
+  for await (const o of store.list(OWNERS_PREFIX)) {
+    if (!o.key.endsWith('.json')) continue;
+    const name = o.key.slice(OWNERS_PREFIX.length, -'.json'.length);
+    if (name.includes('/')) continue;
+    const mine = (await readOwners(store, name)).find((owner) => owner.username === username);
+    if (mine) owned.push({ name, level: mine.level });
+  }
+  return owned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
  * Make `username` an owner of `name` at `level` (a second call changes the level). With `transfer`,
  * the user becomes the only owner (hex.pm's ownership transfer). OWNERSHIP_INVALID when a package
  * with a full owner would be left without one. Returns the owners as written.
