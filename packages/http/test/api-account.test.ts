@@ -337,7 +337,7 @@ describe('GET /users/me', () => {
   it('lists the packages the caller owns, as `mix hex.owner packages` prints them (name and html_url of each)', async () => {
     const me = asMap(keep('users/me', await call('GET', '/api/users/me', { auth: ALICE })).term);
     expect(me.username).toBe('alice');
-    const listed = asList(me.packages);
+    const listed = asList(me.packages ?? []);
     // The same answer as each package's owners list.
     const expected: string[] = [];
     for (const name of ['alpha', 'beta', 'delta']) {
