@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadPublicKey, unpackNames, unpackPackage } from '@hexrepo/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexrepo } from './support/cli.js';
-import { publishInterleaved } from './support/publish.js';
+import { publishInterleaved, publishOne } from './support/publish.js';
 import { startServe, type ServeProcess } from './support/serve.js';
 
 describe('two hexrepo serve processes on one folder', () => {
@@ -51,4 +51,18 @@ describe('two hexrepo serve processes on one folder', () => {
       expect(res.status).toBe(200);
     }
   }, 120_000);
+
+  it('a release published through one is shown, retired and reverted through the other at once (its API catches up first)', async () => {
+    const [a, b] = servers as [ServeProcess, ServeProcess];
+    const api = (s: ServeProcess, path: string, init: RequestInit = {}): Promise<Response> =>
+      fetch(`${s.url.replace(/\/$/, '')}/api${path}`, { ...init, headers: { authorization: token, accept: 'application/json', ...(init.body ? { 'content-type': 'application/json' } : {}) } });
+    const published = await publishOne(a, token, 'only_on_a', '1.0.0');
+    expect(published.status).toBe(201);
+    // b published nothing since: only a check of the registry files tells it what a wrote.
+    const shown = await api(b, '/packages/only_on_a');
+    expect(shown.status).toBe(200);
+    expect(((await shown.json()) as { releases: { version: string }[] }).releases.map((r) => r.version)).toEqual(['1.0.0']);
+    expect((await api(b, '/packages/only_on_a/releases/1.0.0/retire', { method: 'POST', body: JSON.stringify({ reason: 'other', message: 'test' }) })).status).toBe(204);
+    expect(((await (await api(a, '/packages/only_on_a/releases/1.0.0')).json()) as { retirement: unknown }).retirement).toMatchObject({ reason: 'other' });
+  }, 60_000);
 });

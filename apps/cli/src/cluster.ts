@@ -254,12 +254,11 @@ export class WorkerMetrics extends Metrics {
 
 /**
  * Wrap a worker's request handler: /metrics first fetches every worker's counters through the
- * primary, and an API request first brings this worker's publish service up to date when another
- * worker changed the registry (its names or versions file is not the one this service last wrote or
- * read), so a release published through one worker can be shown or retired through any other at once.
+ * primary; API requests catch up with the other writers (apiCatchUp).
  */
 export function workerHandler(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: { services: readonly RepoService[]; metrics: WorkerMetrics; logger: Logger }): (req: IncomingMessage, res: ServerResponse) => void {
-  const { services, metrics, logger } = opts;
+  const { metrics } = opts;
+  const api = apiCatchUp(handler, opts);
   const pending = new Map<number, (text: string) => void>();
   let nextId = 0;
   process.on('message', (m: unknown) => {
@@ -283,6 +282,28 @@ export function workerHandler(handler: (req: IncomingMessage, res: ServerRespons
       process.send?.({ hexrepo: 'metrics?', id } satisfies Message);
     });
 
+  return (req, res) => {
+    if ((req.url ?? '/') === '/metrics') {
+      void merged().then((text) => {
+        if (text !== null) metrics.useOnce(text);
+        handler(req, res);
+      });
+      return;
+    }
+    api(req, res);
+  };
+}
+
+/**
+ * Wrap a request handler so that an API request first brings the publish services up to date when
+ * another writer (another worker, or another server on the same store) changed a registry: its
+ * names or versions file is not the one this service last wrote or read. A release published
+ * through one process can then be shown, retired or reverted through any other at once; registry
+ * reads are served from the store and need no such step.
+ */
+export function apiCatchUp(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: { services: readonly RepoService[]; logger: Logger }): (req: IncomingMessage, res: ServerResponse) => void {
+  const { services, logger } = opts;
+  if (services.length === 0) return handler;
   // One check at a time; a request that arrives while one runs waits for the next, which starts
   // after it arrived and so sees every change its client could know of (group commit, as writes).
   let running: Promise<void> | null = null;
@@ -313,18 +334,13 @@ export function workerHandler(handler: (req: IncomingMessage, res: ServerRespons
 
   return (req, res) => {
     const url = req.url ?? '/';
-    if (url === '/metrics') {
-      void merged().then((text) => {
-        if (text !== null) metrics.useOnce(text);
-        handler(req, res);
-      });
-      return;
-    }
-    if (services.length > 0 && (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?'))) {
+    // A publish needs no catch-up: its conditional writes find another writer's change and resync
+    // then. Checking first would also read this process's own flush in progress as someone else's.
+    if ((url === '/api' || url.startsWith('/api/') || url.startsWith('/api?')) && !isPublish(req.method, url)) {
       caughtUp().then(
         () => handler(req, res),
         (err: unknown) => {
-          logger.error({ err: (err as Error).message }, 'could not catch up with the other workers; answering from what this one knows');
+          logger.error({ err: (err as Error).message }, 'could not catch up with the other writers; answering from what this process knows');
           handler(req, res);
         },
       );
@@ -332,4 +348,11 @@ export function workerHandler(handler: (req: IncomingMessage, res: ServerRespons
     }
     handler(req, res);
   };
+}
+
+/** POST /api/publish or POST /api/[repos/R/]packages/NAME/releases. */
+function isPublish(method: string | undefined, url: string): boolean {
+  if (method !== 'POST') return false;
+  const path = url.split('?', 1)[0]!;
+  return path.endsWith('/publish') || /\/packages\/[^/]+\/releases$/.test(path);
 }

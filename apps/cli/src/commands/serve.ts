@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Access, createHostHandler, createLogger, listen, type HostedRepository } from '@hexrepo/http';
 import { formatError } from '@hexrepo/core';
 import { listPolicies, OAuthStore, openCredentials, policySetupLine } from '@hexrepo/repo';
-import { isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
+import { apiCatchUp, isServeWorker, joinPrimary, startWorkers, workerHandler, workerId, WorkerMetrics } from '../cluster.js';
 import type { Command } from '../command.js';
 import { migrationNote, openStateStore } from '../credentials.js';
 import { openHost, proxyFromEnv } from '../host.js';
@@ -191,7 +191,7 @@ ${Object.entries(SERVE_ENV)
       if ('failed' in started) return started.failed;
       server = started;
     } else {
-      server = await listen(metrics ? workerHandler(handler, { services, metrics, logger }) : handler, { host: config.host, port: config.port });
+      server = await listen(metrics ? workerHandler(handler, { services, metrics, logger }) : apiCatchUp(handler, { services, logger }), { host: config.host, port: config.port });
     }
     // What the primary opened only to bring the registries up to date; its workers write.
     const writes = clustered && !isServeWorker ? null : opened;
