@@ -29,6 +29,16 @@ export function percentile(xs, p) {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 }
 
+/** Peak resident set of a live process in MB (VmHWM), or 0 once it is gone. */
+export function peakRssMb(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export const log = (m) => process.stderr.write(`${m}\n`);
 
 /** The synthetic package names every benchmark uses (and the build corpus holds). */

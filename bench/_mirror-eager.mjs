@@ -9,18 +9,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, log } from './_lib.mjs';
+import { CLI, log, peakRssMb } from './_lib.mjs';
 import { startSyntheticUpstream } from './_mirror-upstream.mjs';
-
-/** Peak resident set of a live process in MB (VmHWM), or 0 once it is gone. */
-function peakRssMb(pid) {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** Run the CLI, polling its peak RSS; resolves with seconds, peak MB and the parsed --json summary. */
 function timedSync(args) {

@@ -12,7 +12,7 @@ import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:cr
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, intArg, log, machine, median, pkgName, requireBuilt, ROOT as root, today } from './_lib.mjs';
+import { CLI, intArg, log, machine, median, peakRssMb, pkgName, requireBuilt, ROOT as root, today } from './_lib.mjs';
 
 const PACKAGES = intArg('packages', 2000);
 const VERSIONS = intArg('versions', 10);
@@ -58,16 +58,6 @@ function freshPublic(corpusDir, label) {
   mkdirSync(join(pub, 'tarballs'), { recursive: true });
   for (const f of readdirSync(corpusDir)) if (f.endsWith('.tar')) linkSync(join(corpusDir, f), join(pub, 'tarballs', f));
   return pub;
-}
-
-/** Peak resident set of a live process in MB (VmHWM), or 0 once it is gone. */
-function peakRssMb(pid) {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 const GNU_TIME = '/usr/bin/time';
