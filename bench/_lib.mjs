@@ -1,6 +1,6 @@
 // What every benchmark shares: paths, options, the built CLI, and starting/stopping `hexrepo serve`.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
 // (every registry file revalidated with If-None-Match: 304s). Time, requests/s and the sync process's
 // peak RSS (VmHWM from /proc, polled). Target: under 2 minutes and 300 MB.
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
