@@ -387,10 +387,13 @@ export function createAccount(deps: AccountDeps): Account {
       auth: 'authenticated',
       handle: async (ctx) => {
         const id = ctx.state.identity!;
-        const username = id.kind === 'user' ? id.username : id.token.label;
+        // The user a key or an OAuth token acts for (`mix hex.user whoami` prints `username`; a
+        // key's label names the key, not the caller); a token of no user has only its label.
+        const user = id.kind === 'user' ? id.username : (id.token.user ?? null);
+        const username = user ?? (id.kind === 'token' ? id.token.label : '');
         // `mix hex.owner packages` prints each of `packages` (and fails on a missing list): the
-        // packages of this repository the caller's user owns and may read.
-        const user = userOf(id);
+        // packages of this repository the caller's user owns and may read. Listing them is a read,
+        // so an OAuth token (Hex ≥ 2.4 logs in only that way) lists its user's, within its grants.
         const store = ctx.repo.service?.store;
         const owned = user !== null && store ? (await ownedPackages(store, user)).filter((p) => access.authorize(id, 'read', p.name, ctx.repo.name).ok) : [];
         const packages = owned.map((p) => ({
