@@ -2,7 +2,7 @@
  * What Mix's Hex client (hexpm/hex 2.x) reads from the API, task by task, over a real host: the
  * requests are shaped as hex_core sends them (ETF bodies and Accept, raw keys, Basic for the
  * password, Bearer for OAuth tokens) and each assertion is on the key the task's source reads
- * (`lib/mix/tasks/hex.user.ex`, `hex.owner.ex`, `lib/mix/tasks/hex.ex`).
+ * (`lib/mix/tasks/hex.user.ex`, `hex.owner.ex`, `hex.organization.ex`, `lib/mix/tasks/hex.ex`).
  * Every ETF answer is also decoded by Erlang's binary_to_term(_, [safe]).
  */
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -110,6 +110,34 @@ describe('mix hex.user auth (Hex 2.0–2.3: keys) and mix hex.user whoami', () =
   });
 });
 
+describe('mix hex.organization: hexrepo has no organizations', () => {
+  // hex_core's hex_api_key under an organization: {api}/orgs/ORG/keys (key generate, list, revoke).
+  const calls: [string, string][] = [
+    ['POST', '/api/orgs/acme/keys'],
+    ['GET', '/api/orgs/acme/keys'],
+    ['DELETE', '/api/orgs/acme/keys'],
+    ['DELETE', '/api/orgs/acme/keys/laptop'],
+    ['POST', '/api/repos/acme/orgs/acme/keys'],
+    ['GET', '/api/repos/pub/orgs/acme/keys'],
+  ];
+  it('key generate/list/revoke get a 404 whose message (printed by Mix) says so and what to use instead', async () => {
+    for (const [method, path] of calls) {
+      const res = await call(method, path, { auth: ALICE, ...(method === 'POST' ? { body: { name: 'k', permissions: [{ domain: 'repository', resource: 'acme' }] } } : {}), label: 'error' });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(asMap(res.term).status).toBe(404);
+      expect(String(asMap(res.term).message), `${method} ${path}`).toMatch(/no organizations.*repository:NAME/);
+    }
+  });
+
+  it('organization auth ORG asks POST /keys for repository:ORG: a repository of the host works, another is refused with a message', async () => {
+    const ok = await call('POST', '/api/repos/acme/keys', { auth: ALICE, body: { name: 'laptop-repository-acme', permissions: [{ domain: 'repository', resource: 'acme' }] } });
+    expect([ok.status, typeof asMap(ok.term).secret]).toEqual([201, 'string']);
+    const other = await call('POST', '/api/repos/acme/keys', { auth: ALICE, body: { name: 'laptop-repository-elsewhere', permissions: [{ domain: 'repository', resource: 'elsewhere' }] }, label: 'error' });
+    expect(other.status).toBe(403);
+    expect(typeof asMap(other.term).message).toBe('string');
+  });
+});
+
 const unavailable = erlangUnavailable();
 describe.skipIf(unavailable)("the answers through Erlang's binary_to_term(_, [safe])", () => {
   it('decode, with the keys the tasks read', () => {
@@ -122,8 +150,8 @@ describe.skipIf(unavailable)("the answers through Erlang's binary_to_term(_, [sa
             : `#{<<"username">> := <<"alice">>, <<"organizations">> := [], <<"packages">> := [#{<<"name">> := <<"alpha">>, <<"repository">> := <<"acme">>, <<"html_url">> := H}]} = T, true = is_binary(H)`;
       return `fun() -> T = binary_to_term(${erlBinary(body)}, [safe]), ${check}, <<${JSON.stringify(label)}>> end()`;
     });
-    expect(bodies.length).toBe(2);
+    expect(bodies.length).toBe(9);
     const out = runErlang(`[${checks.join(',\n')}]`);
-    for (const label of ['key', 'users/me']) expect(out).toContain(`<<"${label}">>`);
+    for (const label of ['error', 'key', 'users/me']) expect(out).toContain(`<<"${label}">>`);
   });
 });
