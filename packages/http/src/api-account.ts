@@ -58,13 +58,21 @@ export function actorOf(id: Identity | null): string | null {
 }
 
 /**
- * The host user an identity manages keys and ownership as (a user, or a key created by one); null
- * for a token of no user, and for an OAuth token: it acts as its user in logs only, it does not
- * manage the user's keys or packages.
+ * The host user an identity manages keys as (a user, or a key created by one); null for a token
+ * of no user, and for an OAuth token: it does not manage the user's keys.
  */
 function userOf(id: Identity): string | null {
   if (id.kind === 'user') return id.username;
   return id.token.id.startsWith('oauth:') ? null : (id.token.user ?? null);
+}
+
+/**
+ * The host user an identity acts as on packages (ownership, `GET /users/me`): a user, a key created
+ * by one, or an OAuth token of one, as hex.pm's api:write token acts as its user (Hex ≥ 2.4 logs
+ * in only that way). What it may write is still decided by its own grants.
+ */
+function ownerUserOf(id: Identity): string | null {
+  return id.kind === 'user' ? id.username : (id.token.user ?? null);
 }
 
 function grantsOf(id: Identity): TokenInfo['grants'] {
@@ -127,7 +135,7 @@ export function createAccount(deps: AccountDeps): Account {
   const requireOwnerAdmin = async (ctx: Ctx): Promise<void> => {
     const id = ctx.state.identity!;
     if (access.authorize(id, 'admin', ctx.name, ctx.repo.name).ok) return;
-    const user = userOf(id);
+    const user = ownerUserOf(id);
     const full = user !== null && (await readOwners(deps.service(ctx).store, ctx.name)).some((o) => o.username === user && o.level === 'full');
     if (full && access.authorize(id, 'write', ctx.name, ctx.repo.name).ok) return;
     throw new ApiError(403, `only a full owner of ${ctx.name} (with write access) or an admin of repository ${ctx.repo.name} can change its owners`);
@@ -389,11 +397,10 @@ export function createAccount(deps: AccountDeps): Account {
         const id = ctx.state.identity!;
         // The user a key or an OAuth token acts for (`mix hex.user whoami` prints `username`; a
         // key's label names the key, not the caller); a token of no user has only its label.
-        const user = id.kind === 'user' ? id.username : (id.token.user ?? null);
+        const user = ownerUserOf(id);
         const username = user ?? (id.kind === 'token' ? id.token.label : '');
         // `mix hex.owner packages` prints each of `packages` (and fails on a missing list): the
-        // packages of this repository the caller's user owns and may read. Listing them is a read,
-        // so an OAuth token (Hex ≥ 2.4 logs in only that way) lists its user's, within its grants.
+        // packages of this repository the caller's user owns and the credential may read.
         const store = ctx.repo.service?.store;
         const owned = user !== null && store ? (await ownedPackages(store, user)).filter((p) => access.authorize(id, 'read', p.name, ctx.repo.name).ok) : [];
         const packages = owned.map((p) => ({
@@ -444,7 +451,7 @@ export function createAccount(deps: AccountDeps): Account {
 
   const ownersList = async (ctx: Ctx, name: string): Promise<Etf[]> => (await readOwners(deps.service(ctx).store, name)).map((o) => ({ username: o.username, email: o.username, url: userUrl(ctx, o.username) }));
   const claimNewPackage = async (ctx: Ctx, name: string): Promise<void> => {
-    const user = ctx.state.identity ? userOf(ctx.state.identity) : null;
+    const user = ctx.state.identity ? ownerUserOf(ctx.state.identity) : null;
     if (user === null) return;
     const store = deps.service(ctx).store;
     if ((await readOwners(store, name)).length === 0) await addOwner(store, name, user, 'full');

@@ -57,6 +57,7 @@ beforeAll(async () => {
   const acme = await open('acme');
   const pub = await open('pub');
   await tokens.addUser({ username: 'alice', password: 'alice-password-1', grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: [] }] });
+  await tokens.addUser({ username: 'bob', password: 'bob-password-123', grants: [{ repository: 'acme', scopes: ['read', 'write'], packages: [] }] });
   ci = (await tokens.create({ label: 'ci', grants: [{ repository: '*', scopes: ['read', 'write'], packages: [] }] })).token;
   // No root repository: `/api/…` outside `/api/repos/NAME` is answered by the host itself.
   server = await listen(
@@ -110,6 +111,42 @@ describe('mix hex.user auth (Hex 2.0–2.3: keys) and mix hex.user whoami', () =
   });
 });
 
+describe('Hex ≥ 2.4 (logged in through OAuth): mix hex.publish of a new package, then mix hex.owner', () => {
+  /** Mix's two tokens (lib/mix/tasks/hex.ex, exchange_and_store_tokens): write is api:write, read is api:read repositories. */
+  const oauthToken = async (apiKey: string, scope: string): Promise<string> => {
+    const grant = await call('POST', '/api/repos/acme/oauth/token', { body: { grant_type: 'client_credentials', client_id: '78ea6566-89fd-481e-a1d6-7d9d78eacca8', client_secret: apiKey, scope } });
+    expect(grant.status).toBe(200);
+    return `Bearer ${String(asMap(grant.term).access_token)}`;
+  };
+  let write: string;
+  let read: string;
+  beforeAll(async () => {
+    const k = await call('POST', '/api/repos/acme/keys', { auth: ALICE, body: { name: 'desk-api', permissions: [{ domain: 'api' }] } });
+    write = await oauthToken(String(asMap(k.term).secret), 'api:write');
+    read = await oauthToken(String(asMap(k.term).secret), 'api:read repositories');
+  });
+
+  it('the user who publishes a new package with the write token becomes its full owner, and hex.owner packages lists it', async () => {
+    const res = await fetch(`${server.url}/api/repos/acme/packages/omega/releases`, { method: 'POST', headers: { authorization: write, accept: ETF, 'content-type': 'application/octet-stream', 'user-agent': UA }, body: tarball('omega', '1.0.0') });
+    expect(res.status).toBe(201);
+    const owners = await call('GET', '/api/repos/acme/packages/omega/owners', { auth: read });
+    expect((owners.term as Record<string, Etf>[]).map((o) => [o.email, o.level])).toEqual([['alice', 'full']]);
+    const me = asMap((await call('GET', '/api/repos/acme/users/me', { auth: read })).term);
+    expect((me.packages as Record<string, Etf>[]).map((p) => p.name)).toEqual(['alpha', 'omega']);
+  });
+
+  it('hex.owner add, transfer and remove with the write token of a full owner succeed (2xx); the read token may not', async () => {
+    expect((await call('PUT', '/api/repos/acme/packages/alpha/owners/bob', { auth: read, body: { level: 'maintainer', transfer: false }, label: 'error' })).status).toBe(403);
+    expect((await call('PUT', '/api/repos/acme/packages/alpha/owners/bob', { auth: write, body: { level: 'maintainer', transfer: false } })).status).toBe(204);
+    expect((await call('DELETE', '/api/repos/acme/packages/alpha/owners/bob', { auth: write })).status).toBe(204);
+    expect((await call('PUT', '/api/repos/acme/packages/omega/owners/bob', { auth: write, body: { level: 'full', transfer: true } })).status).toBe(204);
+    const owners = await call('GET', '/api/repos/acme/packages/omega/owners', { auth: read });
+    expect((owners.term as Record<string, Etf>[]).map((o) => [o.email, o.level])).toEqual([['bob', 'full']]);
+    // alice is no owner of omega any more: her token can no longer change its owners.
+    expect((await call('PUT', '/api/repos/acme/packages/omega/owners/alice', { auth: write, body: { level: 'full', transfer: false } })).status).toBe(403);
+  });
+});
+
 describe('mix hex.organization: hexrepo has no organizations', () => {
   // hex_core's hex_api_key under an organization: {api}/orgs/ORG/keys (key generate, list, revoke).
   const calls: [string, string][] = [
@@ -150,7 +187,7 @@ describe.skipIf(unavailable)("the answers through Erlang's binary_to_term(_, [sa
             : `#{<<"username">> := <<"alice">>, <<"organizations">> := [], <<"packages">> := [#{<<"name">> := <<"alpha">>, <<"repository">> := <<"acme">>, <<"html_url">> := H}]} = T, true = is_binary(H)`;
       return `fun() -> T = binary_to_term(${erlBinary(body)}, [safe]), ${check}, <<${JSON.stringify(label)}>> end()`;
     });
-    expect(bodies.length).toBe(9);
+    expect(bodies.length).toBe(10);
     const out = runErlang(`[${checks.join(',\n')}]`);
     for (const label of ['error', 'key', 'users/me']) expect(out).toContain(`<<"${label}">>`);
   });
