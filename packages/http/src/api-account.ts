@@ -257,7 +257,11 @@ export function createAccount(deps: AccountDeps): Account {
     return k;
   };
   const requireUser = (ctx: Ctx): string => {
-    const user = userOf(ctx.state.identity!);
+    const id = ctx.state.identity!;
+    const user = userOf(id);
+    // Mix ≥ 2.4 sends its OAuth token here (mix hex.organization auth): say why that cannot work.
+    if (user === null && id.kind === 'token' && id.token.id.startsWith('oauth:'))
+      throw new ApiError(403, 'an OAuth token cannot create or revoke API keys: use your password (user:password, Basic auth) or an API key of yours, or ask an admin for a token ("hexrepo token create")');
     if (user === null) throw new ApiError(403, 'API keys belong to host users and this token belongs to none: authenticate as a user (user:password), or manage tokens with "hexrepo token"');
     return user;
   };

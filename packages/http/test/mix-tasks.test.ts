@@ -145,6 +145,13 @@ describe('Hex ≥ 2.4 (logged in through OAuth): mix hex.publish of a new packag
     // alice is no owner of omega any more: her token can no longer change its owners.
     expect((await call('PUT', '/api/repos/acme/packages/omega/owners/alice', { auth: write, body: { level: 'full', transfer: false } })).status).toBe(403);
   });
+
+  it('hex.organization auth NAME (POST /keys) with the write token: 403, and the message Mix prints says why and what to use', async () => {
+    const res = await call('POST', '/api/repos/acme/keys', { auth: write, body: { name: 'laptop-repository-acme', permissions: [{ domain: 'repository', resource: 'acme' }] }, label: 'error' });
+    expect(res.status).toBe(403);
+    expect(String(asMap(res.term).message)).toMatch(/OAuth token cannot create or revoke API keys.*password/);
+    expect((await call('DELETE', '/api/repos/acme/keys/desk-api', { auth: write })).status).toBe(403);
+  });
 });
 
 describe('mix hex.organization: hexrepo has no organizations', () => {
@@ -187,7 +194,7 @@ describe.skipIf(unavailable)("the answers through Erlang's binary_to_term(_, [sa
             : `#{<<"username">> := <<"alice">>, <<"organizations">> := [], <<"packages">> := [#{<<"name">> := <<"alpha">>, <<"repository">> := <<"acme">>, <<"html_url">> := H}]} = T, true = is_binary(H)`;
       return `fun() -> T = binary_to_term(${erlBinary(body)}, [safe]), ${check}, <<${JSON.stringify(label)}>> end()`;
     });
-    expect(bodies.length).toBe(10);
+    expect(bodies.length).toBe(11);
     const out = runErlang(`[${checks.join(',\n')}]`);
     for (const label of ['error', 'key', 'users/me']) expect(out).toContain(`<<"${label}">>`);
   });
