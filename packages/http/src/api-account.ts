@@ -75,6 +75,17 @@ function ownerUserOf(id: Identity): string | null {
   return id.kind === 'user' ? id.username : (id.token.user ?? null);
 }
 
+/** hex.pm's `Key.unique_name`: NAME while it is free, else NAME-N, N one past the largest in use (at least 2). */
+function uniqueKeyName(name: string, taken: readonly string[]): string {
+  if (!taken.includes(name)) return name;
+  let max = 1;
+  for (const t of taken) {
+    const rest = t.startsWith(`${name}-`) ? t.slice(name.length + 1) : '';
+    if (/^[0-9]{1,9}$/.test(rest)) max = Math.max(max, Number(rest));
+  }
+  return `${name}-${max + 1}`;
+}
+
 function grantsOf(id: Identity): TokenInfo['grants'] {
   return id.kind === 'user' ? id.grants : id.token.grants;
 }
@@ -311,7 +322,6 @@ export function createAccount(deps: AccountDeps): Account {
         requireKeyWrite(id, 'creating');
         const body = await readTermBody(ctx);
         if (typeof body.name !== 'string' || !KEY_NAME_RE.test(body.name)) throw new ApiError(422, 'name must be 1 to 100 characters, without "/" or control characters', { name: "can't be blank" });
-        const name = body.name;
         const permissions = permissionsFrom(body.permissions);
         let revokeAt: Date | undefined;
         if (body.revoke_at !== undefined && body.revoke_at !== null) {
@@ -321,13 +331,16 @@ export function createAccount(deps: AccountDeps): Account {
         // A key made by a short-lived key is revoked with it at the latest: no credential outlives its maker.
         const makerExpires = id.kind === 'token' && id.token.expiresAt !== undefined ? new Date(id.token.expiresAt) : undefined;
         if (makerExpires && (revokeAt === undefined || revokeAt > makerExpires)) revokeAt = makerExpires;
-        if (name === SESSION_LABEL) throw new ApiError(422, `"${SESSION_LABEL}" names the web UI's login sessions: pick another key name`, { name: 'is reserved' });
-        if (
+        if (body.name === SESSION_LABEL) throw new ApiError(422, `"${SESSION_LABEL}" names the web UI's login sessions: pick another key name`, { name: 'is reserved' });
+        // A taken name gets hex.pm's next free "-N": `mix hex.user auth` run again (deauth leaves
+        // the keys on the server) asks for the same names and must not be refused.
+        const name = uniqueKeyName(
+          body.name,
           tokens()
             .list()
-            .some((t) => t.user === user && t.label === name)
-        )
-          throw new ApiError(422, `you already have a key named ${name}: revoke it first or pick another name`, { name: 'has already been taken' });
+            .filter((t) => t.user === user)
+            .map((t) => t.label),
+        );
         if (keysOf(id).length >= MAX_KEYS_PER_USER)
           throw new ApiError(422, `you have ${MAX_KEYS_PER_USER} API keys, the most a user may hold: revoke unused ones first (DELETE /keys/NAME)`, { name: `you have ${MAX_KEYS_PER_USER} keys already` });
         let grants;

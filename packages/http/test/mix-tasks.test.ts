@@ -90,6 +90,20 @@ describe('mix hex.user auth (Hex 2.0–2.3: keys) and mix hex.user whoami', () =
     expect([read.status, typeof asMap(read.term).secret, repos.status, typeof asMap(repos.term).secret]).toEqual([201, 'string', 201, 'string']);
   });
 
+  it('a second mix hex.user auth (deauth leaves the keys on the server) gets the same names with hex.pm’s -N suffix, 201 each', async () => {
+    const again = await call('POST', '/api/repos/acme/keys', { auth: ALICE, body: { name: 'laptop-api', permissions: [{ domain: 'api' }] }, label: 'key' });
+    expect([again.status, asMap(again.term).name]).toEqual([201, 'laptop-api-2']);
+    const next = String(asMap(again.term).secret);
+    const read = await call('POST', '/api/repos/acme/keys', { auth: next, body: { name: 'laptop-api-read', permissions: [{ domain: 'api', resource: 'read' }] } });
+    expect([read.status, asMap(read.term).name]).toEqual([201, 'laptop-api-read-2']);
+    const third = await call('POST', '/api/repos/acme/keys', { auth: next, body: { name: 'laptop-api', permissions: [{ domain: 'api' }] } });
+    expect([third.status, asMap(third.term).name]).toEqual([201, 'laptop-api-3']);
+    // The key list (hex.user key --list) shows them apart; each is revoked by its own name.
+    const names = ((await call('GET', '/api/repos/acme/keys', { auth: next })).term as Record<string, Etf>[]).map((k) => k.name);
+    expect(names.filter((n) => String(n).startsWith('laptop-api'))).toEqual(['laptop-api', 'laptop-api-read', 'laptop-api-2', 'laptop-api-read-2', 'laptop-api-3']);
+    for (const name of ['laptop-api-read-2', 'laptop-api-3']) expect((await call('DELETE', `/api/repos/acme/keys/${name}`, { auth: next })).status).toBe(200);
+  });
+
   it('whoami prints body["username"]: the user the key belongs to, not the key’s name', async () => {
     const me = await call('GET', '/api/repos/acme/users/me', { auth: writeKey, label: 'users/me' });
     expect(me.status).toBe(200);
@@ -194,7 +208,7 @@ describe.skipIf(unavailable)("the answers through Erlang's binary_to_term(_, [sa
             : `#{<<"username">> := <<"alice">>, <<"organizations">> := [], <<"packages">> := [#{<<"name">> := <<"alpha">>, <<"repository">> := <<"acme">>, <<"html_url">> := H}]} = T, true = is_binary(H)`;
       return `fun() -> T = binary_to_term(${erlBinary(body)}, [safe]), ${check}, <<${JSON.stringify(label)}>> end()`;
     });
-    expect(bodies.length).toBe(11);
+    expect(bodies.length).toBe(12);
     const out = runErlang(`[${checks.join(',\n')}]`);
     for (const label of ['error', 'key', 'users/me']) expect(out).toContain(`<<"${label}">>`);
   });
