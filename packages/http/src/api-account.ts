@@ -58,13 +58,32 @@ export function actorOf(id: Identity | null): string | null {
 }
 
 /**
- * The host user an identity manages keys and ownership as (a user, or a key created by one); null
- * for a token of no user, and for an OAuth token: it acts as its user in logs only, it does not
- * manage the user's keys or packages.
+ * The host user an identity manages keys as (a user, or a key created by one); null for a token
+ * of no user, and for an OAuth token: it does not manage the user's keys.
  */
 function userOf(id: Identity): string | null {
   if (id.kind === 'user') return id.username;
   return id.token.id.startsWith('oauth:') ? null : (id.token.user ?? null);
+}
+
+/**
+ * The host user an identity acts as on packages (ownership, `GET /users/me`): a user, a key created
+ * by one, or an OAuth token of one, as hex.pm's api:write token acts as its user (Hex ≥ 2.4 logs
+ * in only that way). What it may write is still decided by its own grants.
+ */
+function ownerUserOf(id: Identity): string | null {
+  return id.kind === 'user' ? id.username : (id.token.user ?? null);
+}
+
+/** hex.pm's `Key.unique_name`: NAME while it is free, else NAME-N, N one past the largest in use (at least 2). */
+function uniqueKeyName(name: string, taken: readonly string[]): string {
+  if (!taken.includes(name)) return name;
+  let max = 1;
+  for (const t of taken) {
+    const rest = t.startsWith(`${name}-`) ? t.slice(name.length + 1) : '';
+    if (/^[0-9]{1,9}$/.test(rest)) max = Math.max(max, Number(rest));
+  }
+  return `${name}-${max + 1}`;
 }
 
 function grantsOf(id: Identity): TokenInfo['grants'] {
@@ -127,7 +146,7 @@ export function createAccount(deps: AccountDeps): Account {
   const requireOwnerAdmin = async (ctx: Ctx): Promise<void> => {
     const id = ctx.state.identity!;
     if (access.authorize(id, 'admin', ctx.name, ctx.repo.name).ok) return;
-    const user = userOf(id);
+    const user = ownerUserOf(id);
     const full = user !== null && (await readOwners(deps.service(ctx).store, ctx.name)).some((o) => o.username === user && o.level === 'full');
     if (full && access.authorize(id, 'write', ctx.name, ctx.repo.name).ok) return;
     throw new ApiError(403, `only a full owner of ${ctx.name} (with write access) or an admin of repository ${ctx.repo.name} can change its owners`);
@@ -249,7 +268,11 @@ export function createAccount(deps: AccountDeps): Account {
     return k;
   };
   const requireUser = (ctx: Ctx): string => {
-    const user = userOf(ctx.state.identity!);
+    const id = ctx.state.identity!;
+    const user = userOf(id);
+    // Mix ≥ 2.4 sends its OAuth token here (mix hex.organization auth): say why that cannot work.
+    if (user === null && id.kind === 'token' && id.token.id.startsWith('oauth:'))
+      throw new ApiError(403, 'an OAuth token cannot create or revoke API keys: use your password (user:password, Basic auth) or an API key of yours, or ask an admin for a token ("hexrepo token create")');
     if (user === null) throw new ApiError(403, 'API keys belong to host users and this token belongs to none: authenticate as a user (user:password), or manage tokens with "hexrepo token"');
     return user;
   };
@@ -299,7 +322,6 @@ export function createAccount(deps: AccountDeps): Account {
         requireKeyWrite(id, 'creating');
         const body = await readTermBody(ctx);
         if (typeof body.name !== 'string' || !KEY_NAME_RE.test(body.name)) throw new ApiError(422, 'name must be 1 to 100 characters, without "/" or control characters', { name: "can't be blank" });
-        const name = body.name;
         const permissions = permissionsFrom(body.permissions);
         let revokeAt: Date | undefined;
         if (body.revoke_at !== undefined && body.revoke_at !== null) {
@@ -309,13 +331,16 @@ export function createAccount(deps: AccountDeps): Account {
         // A key made by a short-lived key is revoked with it at the latest: no credential outlives its maker.
         const makerExpires = id.kind === 'token' && id.token.expiresAt !== undefined ? new Date(id.token.expiresAt) : undefined;
         if (makerExpires && (revokeAt === undefined || revokeAt > makerExpires)) revokeAt = makerExpires;
-        if (name === SESSION_LABEL) throw new ApiError(422, `"${SESSION_LABEL}" names the web UI's login sessions: pick another key name`, { name: 'is reserved' });
-        if (
+        if (body.name === SESSION_LABEL) throw new ApiError(422, `"${SESSION_LABEL}" names the web UI's login sessions: pick another key name`, { name: 'is reserved' });
+        // A taken name gets hex.pm's next free "-N": `mix hex.user auth` run again (deauth leaves
+        // the keys on the server) asks for the same names and must not be refused.
+        const name = uniqueKeyName(
+          body.name,
           tokens()
             .list()
-            .some((t) => t.user === user && t.label === name)
-        )
-          throw new ApiError(422, `you already have a key named ${name}: revoke it first or pick another name`, { name: 'has already been taken' });
+            .filter((t) => t.user === user)
+            .map((t) => t.label),
+        );
         if (keysOf(id).length >= MAX_KEYS_PER_USER)
           throw new ApiError(422, `you have ${MAX_KEYS_PER_USER} API keys, the most a user may hold: revoke unused ones first (DELETE /keys/NAME)`, { name: `you have ${MAX_KEYS_PER_USER} keys already` });
         let grants;
@@ -387,10 +412,12 @@ export function createAccount(deps: AccountDeps): Account {
       auth: 'authenticated',
       handle: async (ctx) => {
         const id = ctx.state.identity!;
-        const username = id.kind === 'user' ? id.username : id.token.label;
+        // The user a key or an OAuth token acts for (`mix hex.user whoami` prints `username`; a
+        // key's label names the key, not the caller); a token of no user has only its label.
+        const user = ownerUserOf(id);
+        const username = user ?? (id.kind === 'token' ? id.token.label : '');
         // `mix hex.owner packages` prints each of `packages` (and fails on a missing list): the
-        // packages of this repository the caller's user owns and may read.
-        const user = userOf(id);
+        // packages of this repository the caller's user owns and the credential may read.
         const store = ctx.repo.service?.store;
         const owned = user !== null && store ? (await ownedPackages(store, user)).filter((p) => access.authorize(id, 'read', p.name, ctx.repo.name).ok) : [];
         const packages = owned.map((p) => ({
@@ -441,7 +468,7 @@ export function createAccount(deps: AccountDeps): Account {
 
   const ownersList = async (ctx: Ctx, name: string): Promise<Etf[]> => (await readOwners(deps.service(ctx).store, name)).map((o) => ({ username: o.username, email: o.username, url: userUrl(ctx, o.username) }));
   const claimNewPackage = async (ctx: Ctx, name: string): Promise<void> => {
-    const user = ctx.state.identity ? userOf(ctx.state.identity) : null;
+    const user = ctx.state.identity ? ownerUserOf(ctx.state.identity) : null;
     if (user === null) return;
     const store = deps.service(ctx).store;
     if ((await readOwners(store, name)).length === 0) await addOwner(store, name, user, 'full');

@@ -280,6 +280,17 @@ export function replyCached(ctx: Pick<Ctx, 'req' | 'res'>, body: Etf, visibility
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
+/**
+ * The message of the 404 for an API path nothing serves, below `/api` or a repository's API root.
+ * hex.pm's organization routes (`/orgs/ORG/keys`: `mix hex.organization key ORG generate|list|revoke`)
+ * get one that says why, since Mix prints it after "Generation of key failed".
+ */
+export function unknownApiPathMessage(path: string): string {
+  if (/^\/orgs(\/|$)/.test(path))
+    return 'this server has no organizations: each repository of the host is its own (the /orgs API of hex.pm is not served here); make a key for one with POST /keys and the permission repository:NAME (mix hex.organization auth NAME, or hexrepo token create)';
+  return 'no such API endpoint';
+}
+
 export function replyApiError(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
   reply({ req, res }, status, { status, message });
 }
@@ -590,7 +601,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
         const allowed = METHODS.filter((m) => find(m, target.path) !== null);
         state.route = allowed.length > 0 ? `/api${find(allowed[0]!, target.path)!.route.path}` : '/api/other';
         if (allowed.length > 0) throw new ApiError(405, `${req.method} is not allowed here`, undefined, { allow: allowed.join(', ') });
-        throw new ApiError(404, 'no such API endpoint');
+        throw new ApiError(404, unknownApiPathMessage(target.path));
       }
       const { route, params } = found;
       ctx.params = params;

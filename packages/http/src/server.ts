@@ -12,7 +12,7 @@ import { DEFAULT_LIMITS, formatError } from '@hexrepo/core';
 import { looksLikePrivateKey, type BlobStore, type StoredObject } from '@hexrepo/storage';
 import type { Logger } from 'pino';
 import type { RepoService } from '@hexrepo/repo';
-import { createApiHandler, replyApiError, type ApiRequestContext } from './api.js';
+import { createApiHandler, replyApiError, unknownApiPathMessage, type ApiRequestContext } from './api.js';
 import { bodyUnread, etagMatches, logPath, requestOrigin } from './request.js';
 
 export { etagMatches };
@@ -354,7 +354,7 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
     }
     if (!mount && (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?'))) {
       state.route = '/api/other';
-      return replyApiError(req, res, 404, 'no such API endpoint');
+      return replyApiError(req, res, 404, unknownApiPathMessage(pathOnly.slice('/api'.length)));
     }
     if (mount?.kind === 'api' && mount.repo.mirror) {
       state.route = '/api';

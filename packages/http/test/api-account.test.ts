@@ -217,9 +217,10 @@ describe('keys', () => {
     expect(asList((await call('GET', '/api/packages/beta/owners', { auth: reader })).term).map((o) => o.username)).toEqual(['alice']);
   });
 
-  it('refuses a duplicate name (422), a permission the caller lacks (403), an unknown domain or a past revoke_at (422), a token of no user (403)', async () => {
+  it('renames a duplicate name as hex.pm does (NAME-2); refuses a permission the caller lacks (403), an unknown domain or a past revoke_at (422), a token of no user (403)', async () => {
     const dup = await call('POST', '/api/keys', { auth: ALICE, body: { name: 'laptop', permissions: [{ domain: 'api' }] } });
-    expect([dup.status, asMap(dup.term).errors]).toEqual([422, { name: 'has already been taken' }]);
+    expect([dup.status, asMap(dup.term).name]).toEqual([201, 'laptop-2']);
+    expect((await call('DELETE', '/api/keys/laptop-2', { auth: ALICE })).status).toBe(200);
     expect((await call('POST', '/api/keys', { auth: ALICE, body: { name: 'x', permissions: [{ domain: 'repository', resource: 'pub' }] } })).status).toBe(403);
     expect((await call('POST', '/api/keys', { auth: CAROL, body: { name: 'x', permissions: [{ domain: 'api', resource: 'write' }] } })).status).toBe(403);
     expect((await call('POST', '/api/keys', { auth: ALICE, body: { name: 'x', permissions: [{ domain: 'docs', resource: 'acme' }] } })).status).toBe(422);
