@@ -70,7 +70,11 @@ beforeAll(async () => {
     }),
     { host: '127.0.0.1', port: 0 },
   );
-  const published = await fetch(`${server.url}/api/repos/acme/packages/alpha/releases`, { method: 'POST', headers: { authorization: ALICE, accept: ETF, 'content-type': 'application/octet-stream', 'user-agent': UA }, body: tarball('alpha', '1.0.0') });
+  const published = await fetch(`${server.url}/api/repos/acme/packages/alpha/releases`, {
+    method: 'POST',
+    headers: { authorization: ALICE, accept: ETF, 'content-type': 'application/octet-stream', 'user-agent': UA },
+    body: tarball('alpha', '1.0.0'),
+  });
   expect(published.status).toBe(201);
 });
 
@@ -141,7 +145,11 @@ describe('Hex ≥ 2.4 (logged in through OAuth): mix hex.publish of a new packag
   });
 
   it('the user who publishes a new package with the write token becomes its full owner, and hex.owner packages lists it', async () => {
-    const res = await fetch(`${server.url}/api/repos/acme/packages/omega/releases`, { method: 'POST', headers: { authorization: write, accept: ETF, 'content-type': 'application/octet-stream', 'user-agent': UA }, body: tarball('omega', '1.0.0') });
+    const res = await fetch(`${server.url}/api/repos/acme/packages/omega/releases`, {
+      method: 'POST',
+      headers: { authorization: write, accept: ETF, 'content-type': 'application/octet-stream', 'user-agent': UA },
+      body: tarball('omega', '1.0.0'),
+    });
     expect(res.status).toBe(201);
     const owners = await call('GET', '/api/repos/acme/packages/omega/owners', { auth: read });
     expect((owners.term as Record<string, Etf>[]).map((o) => [o.email, o.level])).toEqual([['alice', 'full']]);
