@@ -129,14 +129,14 @@ export class FsStore implements BlobStore {
 
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<PutResult> {
     const path = this.pathOf(key);
-    const temp = await this.#stage(path, key, body);
+    const { temp, made } = await this.#stage(path, key, body);
     let placed = false;
     try {
       placed = await this.#place(temp, path, key, opts);
     } finally {
       if (!placed) await rm(temp, { force: true });
     }
-    return this.#placed(path, body);
+    return this.#placed(path, body, made);
   }
 
   /**
@@ -152,7 +152,8 @@ export class FsStore implements BlobStore {
   async putMany(entries: readonly BatchEntry[]): Promise<PutResult[]> {
     const paths = entries.map((e) => this.pathOf(e.key));
     const staged = await Promise.allSettled(entries.map((e, i) => this.#stage(paths[i]!, e.key, e.body)));
-    const temps = staged.map((r) => (r.status === 'fulfilled' ? r.value : null));
+    const temps = staged.map((r) => (r.status === 'fulfilled' ? r.value.temp : null));
+    const made = staged.map((r) => (r.status === 'fulfilled' ? r.value.made : ''));
     const placed = temps.map(() => false);
     // Entries from here on are written one by one (the disk is full), else the failure is thrown.
     let alone = entries.length;
@@ -173,7 +174,7 @@ export class FsStore implements BlobStore {
     } finally {
       await Promise.all(temps.map((t, i) => (t && !placed[i] ? rm(t, { force: true }) : undefined)));
     }
-    const results = await Promise.all(entries.slice(0, alone).map((e, i) => this.#placed(paths[i]!, e.body)));
+    const results = await Promise.all(entries.slice(0, alone).map((e, i) => this.#placed(paths[i]!, e.body, made[i]!)));
     for (const e of entries.slice(alone)) results.push(await this.put(e.key, e.body, e.opts));
     await this.#syncDirs(paths);
     return results;
@@ -184,8 +185,8 @@ export class FsStore implements BlobStore {
     if (this.#durable) await Promise.all([...new Set(paths.map((p) => dirname(p)))].map((dir) => syncDir(dir, relative(this.root, dir) || '.')));
   }
 
-  /** Write `body` to a fresh temp file next to `path` (fsync'ed when durable); returns its path. */
-  async #stage(path: string, key: string, body: Uint8Array): Promise<string> {
+  /** Write `body` to a fresh temp file next to `path` (fsync'ed when durable); returns its path and identity (madeBy). */
+  async #stage(path: string, key: string, body: Uint8Array): Promise<{ temp: string; made: string }> {
     const dir = dirname(path);
     if (!this.#dirs.has(dir)) {
       await mkdir(dir, { recursive: true });
@@ -193,14 +194,13 @@ export class FsStore implements BlobStore {
     }
     const temp = join(dir, tempName(path.slice(dir.length + 1)));
     try {
-      await this.#writeTemp(temp, body, key);
+      return { temp, made: await this.#writeTemp(temp, body, key) };
     } catch (err) {
       // The folder went away behind this store's back: create it again, once.
       if ((err as HexrepoError).details?.errno !== 'ENOENT') throw err;
       await mkdir(dir, { recursive: true });
-      await this.#writeTemp(temp, body, key);
+      return { temp, made: await this.#writeTemp(temp, body, key) };
     }
-    return temp;
   }
 
   /**
@@ -230,12 +230,21 @@ export class FsStore implements BlobStore {
     return true;
   }
 
-  /** What a write reports, and the etag memo of the file just placed. */
-  async #placed(path: string, body: Uint8Array): Promise<PutResult> {
+  /**
+   * What a write reports, and the etag memo of the file just placed. The stat comes after the lock
+   * is released: another writer may have put its own file there meanwhile, which must not be
+   * memoised with this write's etag (a later ifMatch on this etag would pass over its content).
+   * `made`: the identity of the file this write staged (madeBy), which rename and link keep.
+   */
+  async #placed(path: string, body: Uint8Array, made: string): Promise<PutResult> {
     const etag = contentEtag(body);
     const st = await stat(path).catch(() => null);
-    if (st) this.#etags.set(path, { stamp: stampOf(st), etag });
-    return st ? { etag, mtime: mtimeOf(st) } : { etag };
+    if (!st || madeBy(st) !== made) {
+      this.#etags.delete(path);
+      return { etag };
+    }
+    this.#etags.set(path, { stamp: stampOf(st), etag });
+    return { etag, mtime: mtimeOf(st) };
   }
 
   async delete(key: string): Promise<void> {
@@ -308,11 +317,12 @@ export class FsStore implements BlobStore {
     }
   }
 
-  async #writeTemp(temp: string, body: Uint8Array, key: string): Promise<void> {
+  async #writeTemp(temp: string, body: Uint8Array, key: string): Promise<string> {
     const fh = await open(temp, 'wx', 0o644).catch((err: unknown) => Promise.reject(ioError('write', key, err)));
     try {
       await fh.writeFile(body);
       if (this.#durable) await fh.datasync();
+      return madeBy(await fh.stat({ bigint: true }));
     } catch (err) {
       await rm(temp, { force: true });
       throw ioError('write', key, err);
@@ -685,6 +695,11 @@ export function readFileInside(root: string, key: string): { body: Uint8Array; s
   } finally {
     closeSync(fd);
   }
+}
+
+/** A staged file's identity, which renaming or linking it into place keeps (unlike its ctime). */
+function madeBy(st: BigIntStats): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
 function stampOf(st: BigIntStats): string {
