@@ -188,7 +188,10 @@ describe('FsStore locks of dead writers', () => {
       const bodies = [new TextEncoder().encode(`a ${round}`), new TextEncoder().encode(`bb ${round}`)];
       const [pa, pb] = await Promise.all([a.put('log.json', bodies[0]!), b.put('log.json', bodies[1]!)]);
       const onDisk = contentEtag(readFileSync(join(dir, 'log.json')));
-      for (const [store, put] of [[a, pa], [b, pb]] as const) {
+      for (const [store, put] of [
+        [a, pa],
+        [b, pb],
+      ] as const) {
         expect((await store.head('log.json'))?.etag).toBe(onDisk);
         if (put.etag === onDisk) continue;
         overtaken++;

@@ -105,11 +105,10 @@ function gunzipContents(gz: Uint8Array, limit: number): Uint8Array {
 export function checkTarballSize(size: number, limits?: Partial<TarballLimits>): void {
   const max = resolveLimits(limits).maxTarballSize;
   if (size > max) {
-    throw new HexrepoError(
-      'TAR_TOO_BIG',
-      `the tarball is ${size} bytes, more than the limit of ${max} bytes; make the package smaller or raise maxTarballSize (clients older than Hex 2.1 / rebar3 3.24 refuse packages over 8 MiB)`,
-      { size, limit: max },
-    );
+    throw new HexrepoError('TAR_TOO_BIG', `the tarball is ${size} bytes, more than the limit of ${max} bytes; make the package smaller or raise maxTarballSize (clients older than Hex 2.1 / rebar3 3.24 refuse packages over 8 MiB)`, {
+      size,
+      limit: max,
+    });
   }
 }
 
