@@ -4,6 +4,7 @@ import {
   type Dir,
   type Dirent,
   closeSync,
+  constants as fsConstants,
   fstatSync,
   openSync,
   opendirSync,
@@ -15,6 +16,7 @@ import {
   open as openCb,
   read as readCb,
   readFileSync,
+  readlinkSync,
   realpath as realpathCb,
   stat as statCb,
 } from 'node:fs';
@@ -662,24 +664,28 @@ const realRoots = new Map<string, string>();
  */
 export function readFileInside(root: string, key: string): { body: Uint8Array; size: number; mtime: Date } | null {
   const path = join(root, ...assertSafeKey(key).split('/'));
+  let realRoot: string | undefined;
+  let real: string;
   try {
-    let realRoot = realRoots.get(root);
+    realRoot = realRoots.get(root);
     if (realRoot === undefined) realRoots.set(root, (realRoot = realpathSync.native(root)));
-    if (!resolvesInside(realRoot, key, realpathSync.native(path))) return null;
+    real = realpathSync.native(path);
+    if (!resolvesInside(realRoot, key, real)) return null;
   } catch (err) {
     if (notThere(err)) return null;
     throw ioError('stat', key, err);
   }
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking: a FIFO put in place of the file would otherwise block this thread forever.
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (err) {
     if (notThere(err)) return null;
     throw ioError('read', key, err);
   }
   try {
     const st = fstatSync(fd, { bigint: true });
-    if (!st.isFile()) return null;
+    if (!st.isFile() || !openedInside(fd, st, realRoot, key, real)) return null;
     const body = Buffer.allocUnsafeSlow(Number(st.size));
     let at = 0;
     while (at < body.length) {
@@ -695,6 +701,24 @@ export function readFileInside(root: string, key: string): { body: Uint8Array; s
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether the file open as `fd` is the one checked inside the folder: the path may have been
+ * swapped for a link out of it between that check and the open. Where the system names an open
+ * file (/proc/self/fd on Linux), that name is checked; elsewhere the file must still be the one at
+ * the checked path.
+ */
+function openedInside(fd: number, st: BigIntStats, realRoot: string, key: string, real: string): boolean {
+  let name: string | null = null;
+  try {
+    name = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    // No /proc: compare with the checked path below.
+  }
+  if (name !== null) return resolvesInside(realRoot, key, name);
+  const now = statSync(real, { bigint: true, throwIfNoEntry: false });
+  return now !== undefined && now.ino === st.ino && now.dev === st.dev;
 }
 
 /** A staged file's identity, which renaming or linking it into place keeps (unlike its ctime). */
