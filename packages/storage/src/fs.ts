@@ -96,13 +96,14 @@ export class FsStore implements BlobStore {
   }
 
   async get(key: string): Promise<StoredObject | null> {
-    const path = await this.#insidePath(key);
-    if (!path) return null;
+    const inside = await this.#inside(key);
+    if (!inside) return null;
+    const { path, real } = inside;
     // One open file for both the stat and the bytes, so they describe the same file even when a
     // writer renames a new version into place meanwhile; the etag memo then spares re-hashing.
     let read: { body: Buffer; st: BigIntStats } | null;
     try {
-      read = await readWithStat(path);
+      read = await readWithStat(path, (fd, st) => openedInside(fd, st, this.#realRoot!, key, real));
     } catch (err) {
       if (notThere(err)) return null;
       throw ioError('read', key, err);
@@ -309,10 +310,16 @@ export class FsStore implements BlobStore {
    * hidden file inside (`.env`) is no better than the file.
    */
   async #insidePath(key: string): Promise<string | null> {
+    return (await this.#inside(key))?.path ?? null;
+  }
+
+  /** #insidePath with the resolved path it was checked by. */
+  async #inside(key: string): Promise<{ path: string; real: string } | null> {
     const path = this.pathOf(key);
     try {
       this.#realRoot ??= await realpathNative(this.root);
-      return resolvesInside(this.#realRoot, key, await realpathNative(path)) ? path : null;
+      const real = await realpathNative(path);
+      return resolvesInside(this.#realRoot, key, real) ? { path, real } : null;
     } catch (err) {
       if (notThere(err)) return null;
       throw ioError('stat', key, err);
@@ -611,7 +618,7 @@ function listStat(path: string): { size: number; mtime: Date } | null {
     return null;
   }
 }
-const openFd = promisify(openCb) as (path: string, flags: string) => Promise<number>;
+const openFd = promisify(openCb) as (path: string, flags: string | number) => Promise<number>;
 const fstatBig = promisify(fstatCb) as (fd: number, opts: { bigint: true }) => Promise<BigIntStats>;
 const fstat = (fd: number): Promise<BigIntStats> => fstatBig(fd, { bigint: true });
 const closeFd = promisify(closeCb);
@@ -621,11 +628,16 @@ function readFd(fd: number, buffer: Buffer, offset: number, position: number): P
 }
 
 /** The bytes and the stat of one regular file, read through one descriptor; null for a non-file. */
-async function readWithStat(path: string): Promise<{ body: Buffer; st: BigIntStats } | null> {
-  const fd = await openFd(path, 'r');
+/**
+ * The bytes and stat of the file at `path`, through one descriptor; null when it is not a file or
+ * `opened` refuses it. Opened non-blocking: a FIFO in place of a file would otherwise hold one of
+ * libuv's few threads forever.
+ */
+async function readWithStat(path: string, opened: (fd: number, st: BigIntStats) => boolean): Promise<{ body: Buffer; st: BigIntStats } | null> {
+  const fd = await openFd(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   try {
     const st = await fstat(fd);
-    if (!st.isFile()) return null;
+    if (!st.isFile() || !opened(fd, st)) return null;
     const body = Buffer.allocUnsafe(Number(st.size));
     let at = 0;
     while (at < body.length) {
