@@ -175,6 +175,7 @@ async function buildWith(
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     ...(opts.onProgress ? { onProgress: (done: number, total: number) => opts.onProgress?.({ phase: 'read', done, total }) } : {}),
     ...(pool ? { pool } : {}),
+    sizes: current,
   });
   const reading = new Set(toRead);
   const records = new Map<string, ReleaseRecord>();

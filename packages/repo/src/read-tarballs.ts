@@ -1,6 +1,6 @@
 import { HexrepoError, isHexrepoError, type ReleaseFacts, type TarballLimits } from '@hexrepo/core';
 import { type BlobStore, FsStore, readFileInside } from '@hexrepo/storage';
-import { parseTarball } from '@hexrepo/tarball';
+import { checkTarballSize, parseTarball } from '@hexrepo/tarball';
 import { TARBALLS_PREFIX } from './layout.js';
 import type { BuildPool } from './pool.js';
 import type { ReadOutcome } from './pool-protocol.js';
@@ -59,10 +59,31 @@ export function readTarballFile(root: string, file: string, limits?: Partial<Tar
 export async function readTarballs(
   store: BlobStore,
   files: string[],
-  opts: { limits?: Partial<TarballLimits>; concurrency?: number; onProgress?: (done: number, total: number) => void; pool?: BuildPool },
+  opts: { limits?: Partial<TarballLimits>; concurrency?: number; onProgress?: (done: number, total: number) => void; pool?: BuildPool; sizes?: ReadonlyMap<string, { size: number }> },
 ): Promise<{ facts: Map<string, { facts: ReleaseFacts; size: number; mtimeMs: number }>; problems: Problem[] }> {
   const facts = new Map<string, { facts: ReleaseFacts; size: number; mtimeMs: number }>();
   const problems: Problem[] = [];
+  // A file listed larger than the limit is refused unread: reading it whole first would hold
+  // gigabytes in memory (one buffer per thread), or fail as an I/O error past what a buffer holds.
+  if (opts.sizes) {
+    const { sizes } = opts;
+    const fitting: string[] = [];
+    for (const file of files) {
+      try {
+        checkTarballSize(sizes.get(file)?.size ?? 0, opts.limits);
+        fitting.push(file);
+      } catch (err) {
+        if (!isHexrepoError(err)) throw err;
+        problems.push({ file, code: err.code, message: err.message });
+      }
+    }
+    if (problems.length > 0) {
+      const { sizes: _listed, onProgress, ...others } = opts;
+      const refused = problems.length;
+      const rest = await readTarballs(store, fitting, { ...others, ...(onProgress ? { onProgress: (done: number) => onProgress(refused + done, files.length) } : {}) });
+      return { facts: rest.facts, problems: [...problems, ...rest.problems].sort((a, b) => a.file.localeCompare(b.file)) };
+    }
+  }
   let next = 0;
   let done = 0;
   if (opts.pool && store instanceof FsStore) {

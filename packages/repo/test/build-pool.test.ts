@@ -3,7 +3,7 @@
  * errors, nothing written when a tarball is bad, and no thread left behind. The pool runs the
  * compiled worker (packages/repo/dist/build-worker.js): `pnpm build` first.
  */
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -203,6 +203,23 @@ describe.skipIf(process.platform !== 'linux')('build on worker threads', () => {
     const err = await buildRegistry({ store: new FailingStore(pub), repository: 'acme', privateKey: key, threads: 2 }).catch((e: unknown) => e);
     expect(isHexrepoError(err, 'STORAGE_IO')).toBe(true);
     expect(await threadsAfterPool(baseline)).toBe(baseline);
+  });
+
+  it('a file in tarballs/ larger than a buffer can hold is reported as too big on threads as on one thread, not read', async () => {
+    // Sparse: 5 GiB listed, no disk used. A worker thread sized its buffer by the file, which threw
+    // a RangeError (a crash of the whole build) and, under 4 GiB, read every byte before the limit.
+    const pub = await copyOf(await generatedPublic());
+    const huge = join(pub, 'tarballs', 'huge-1.0.0.tar');
+    writeFileSync(huge, '');
+    truncateSync(huge, 5 * 1024 ** 3);
+    const outcomes: BuildSummary['skipped'][] = [];
+    for (const threads of [1, 2]) {
+      const { summary } = await build(pub, threads, { skipInvalid: true });
+      outcomes.push(summary.skipped);
+      expect(summary.releases).toBe(PACKAGES * VERSIONS);
+    }
+    expect(outcomes[1]!.map((p) => [p.file, p.code])).toEqual([['huge-1.0.0.tar', 'TAR_TOO_BIG']]);
+    expect(outcomes[1]).toEqual(outcomes[0]);
   });
 
   it('refuses a thread count that is not a whole number of at least 1', async () => {

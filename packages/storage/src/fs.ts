@@ -4,6 +4,7 @@ import {
   type Dir,
   type Dirent,
   closeSync,
+  constants as fsConstants,
   fstatSync,
   openSync,
   opendirSync,
@@ -15,6 +16,7 @@ import {
   open as openCb,
   read as readCb,
   readFileSync,
+  readlinkSync,
   realpath as realpathCb,
   stat as statCb,
 } from 'node:fs';
@@ -94,13 +96,14 @@ export class FsStore implements BlobStore {
   }
 
   async get(key: string): Promise<StoredObject | null> {
-    const path = await this.#insidePath(key);
-    if (!path) return null;
+    const inside = await this.#inside(key);
+    if (!inside) return null;
+    const { path, real } = inside;
     // One open file for both the stat and the bytes, so they describe the same file even when a
     // writer renames a new version into place meanwhile; the etag memo then spares re-hashing.
     let read: { body: Buffer; st: BigIntStats } | null;
     try {
-      read = await readWithStat(path);
+      read = await readWithStat(path, (fd, st) => openedInside(fd, st, this.#realRoot!, key, real));
     } catch (err) {
       if (notThere(err)) return null;
       throw ioError('read', key, err);
@@ -129,14 +132,14 @@ export class FsStore implements BlobStore {
 
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<PutResult> {
     const path = this.pathOf(key);
-    const temp = await this.#stage(path, key, body);
+    const { temp, made } = await this.#stage(path, key, body);
     let placed = false;
     try {
       placed = await this.#place(temp, path, key, opts);
     } finally {
       if (!placed) await rm(temp, { force: true });
     }
-    return this.#placed(path, body);
+    return this.#placed(path, body, made);
   }
 
   /**
@@ -152,7 +155,8 @@ export class FsStore implements BlobStore {
   async putMany(entries: readonly BatchEntry[]): Promise<PutResult[]> {
     const paths = entries.map((e) => this.pathOf(e.key));
     const staged = await Promise.allSettled(entries.map((e, i) => this.#stage(paths[i]!, e.key, e.body)));
-    const temps = staged.map((r) => (r.status === 'fulfilled' ? r.value : null));
+    const temps = staged.map((r) => (r.status === 'fulfilled' ? r.value.temp : null));
+    const made = staged.map((r) => (r.status === 'fulfilled' ? r.value.made : ''));
     const placed = temps.map(() => false);
     // Entries from here on are written one by one (the disk is full), else the failure is thrown.
     let alone = entries.length;
@@ -173,7 +177,7 @@ export class FsStore implements BlobStore {
     } finally {
       await Promise.all(temps.map((t, i) => (t && !placed[i] ? rm(t, { force: true }) : undefined)));
     }
-    const results = await Promise.all(entries.slice(0, alone).map((e, i) => this.#placed(paths[i]!, e.body)));
+    const results = await Promise.all(entries.slice(0, alone).map((e, i) => this.#placed(paths[i]!, e.body, made[i]!)));
     for (const e of entries.slice(alone)) results.push(await this.put(e.key, e.body, e.opts));
     await this.#syncDirs(paths);
     return results;
@@ -184,8 +188,8 @@ export class FsStore implements BlobStore {
     if (this.#durable) await Promise.all([...new Set(paths.map((p) => dirname(p)))].map((dir) => syncDir(dir, relative(this.root, dir) || '.')));
   }
 
-  /** Write `body` to a fresh temp file next to `path` (fsync'ed when durable); returns its path. */
-  async #stage(path: string, key: string, body: Uint8Array): Promise<string> {
+  /** Write `body` to a fresh temp file next to `path` (fsync'ed when durable); returns its path and identity (madeBy). */
+  async #stage(path: string, key: string, body: Uint8Array): Promise<{ temp: string; made: string }> {
     const dir = dirname(path);
     if (!this.#dirs.has(dir)) {
       await mkdir(dir, { recursive: true });
@@ -193,14 +197,13 @@ export class FsStore implements BlobStore {
     }
     const temp = join(dir, tempName(path.slice(dir.length + 1)));
     try {
-      await this.#writeTemp(temp, body, key);
+      return { temp, made: await this.#writeTemp(temp, body, key) };
     } catch (err) {
       // The folder went away behind this store's back: create it again, once.
       if ((err as HexrepoError).details?.errno !== 'ENOENT') throw err;
       await mkdir(dir, { recursive: true });
-      await this.#writeTemp(temp, body, key);
+      return { temp, made: await this.#writeTemp(temp, body, key) };
     }
-    return temp;
   }
 
   /**
@@ -230,12 +233,21 @@ export class FsStore implements BlobStore {
     return true;
   }
 
-  /** What a write reports, and the etag memo of the file just placed. */
-  async #placed(path: string, body: Uint8Array): Promise<PutResult> {
+  /**
+   * What a write reports, and the etag memo of the file just placed. The stat comes after the lock
+   * is released: another writer may have put its own file there meanwhile, which must not be
+   * memoised with this write's etag (a later ifMatch on this etag would pass over its content).
+   * `made`: the identity of the file this write staged (madeBy), which rename and link keep.
+   */
+  async #placed(path: string, body: Uint8Array, made: string): Promise<PutResult> {
     const etag = contentEtag(body);
     const st = await stat(path).catch(() => null);
-    if (st) this.#etags.set(path, { stamp: stampOf(st), etag });
-    return st ? { etag, mtime: mtimeOf(st) } : { etag };
+    if (!st || madeBy(st) !== made) {
+      this.#etags.delete(path);
+      return { etag };
+    }
+    this.#etags.set(path, { stamp: stampOf(st), etag });
+    return { etag, mtime: mtimeOf(st) };
   }
 
   async delete(key: string): Promise<void> {
@@ -298,21 +310,28 @@ export class FsStore implements BlobStore {
    * hidden file inside (`.env`) is no better than the file.
    */
   async #insidePath(key: string): Promise<string | null> {
+    return (await this.#inside(key))?.path ?? null;
+  }
+
+  /** #insidePath with the resolved path it was checked by. */
+  async #inside(key: string): Promise<{ path: string; real: string } | null> {
     const path = this.pathOf(key);
     try {
       this.#realRoot ??= await realpathNative(this.root);
-      return resolvesInside(this.#realRoot, key, await realpathNative(path)) ? path : null;
+      const real = await realpathNative(path);
+      return resolvesInside(this.#realRoot, key, real) ? { path, real } : null;
     } catch (err) {
       if (notThere(err)) return null;
       throw ioError('stat', key, err);
     }
   }
 
-  async #writeTemp(temp: string, body: Uint8Array, key: string): Promise<void> {
+  async #writeTemp(temp: string, body: Uint8Array, key: string): Promise<string> {
     const fh = await open(temp, 'wx', 0o644).catch((err: unknown) => Promise.reject(ioError('write', key, err)));
     try {
       await fh.writeFile(body);
       if (this.#durable) await fh.datasync();
+      return madeBy(await fh.stat({ bigint: true }));
     } catch (err) {
       await rm(temp, { force: true });
       throw ioError('write', key, err);
@@ -599,7 +618,7 @@ function listStat(path: string): { size: number; mtime: Date } | null {
     return null;
   }
 }
-const openFd = promisify(openCb) as (path: string, flags: string) => Promise<number>;
+const openFd = promisify(openCb) as (path: string, flags: string | number) => Promise<number>;
 const fstatBig = promisify(fstatCb) as (fd: number, opts: { bigint: true }) => Promise<BigIntStats>;
 const fstat = (fd: number): Promise<BigIntStats> => fstatBig(fd, { bigint: true });
 const closeFd = promisify(closeCb);
@@ -609,11 +628,16 @@ function readFd(fd: number, buffer: Buffer, offset: number, position: number): P
 }
 
 /** The bytes and the stat of one regular file, read through one descriptor; null for a non-file. */
-async function readWithStat(path: string): Promise<{ body: Buffer; st: BigIntStats } | null> {
-  const fd = await openFd(path, 'r');
+/**
+ * The bytes and stat of the file at `path`, through one descriptor; null when it is not a file or
+ * `opened` refuses it. Opened non-blocking: a FIFO in place of a file would otherwise hold one of
+ * libuv's few threads forever.
+ */
+async function readWithStat(path: string, opened: (fd: number, st: BigIntStats) => boolean): Promise<{ body: Buffer; st: BigIntStats } | null> {
+  const fd = await openFd(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   try {
     const st = await fstat(fd);
-    if (!st.isFile()) return null;
+    if (!st.isFile() || !opened(fd, st)) return null;
     const body = Buffer.allocUnsafe(Number(st.size));
     let at = 0;
     while (at < body.length) {
@@ -652,24 +676,28 @@ const realRoots = new Map<string, string>();
  */
 export function readFileInside(root: string, key: string): { body: Uint8Array; size: number; mtime: Date } | null {
   const path = join(root, ...assertSafeKey(key).split('/'));
+  let realRoot: string | undefined;
+  let real: string;
   try {
-    let realRoot = realRoots.get(root);
+    realRoot = realRoots.get(root);
     if (realRoot === undefined) realRoots.set(root, (realRoot = realpathSync.native(root)));
-    if (!resolvesInside(realRoot, key, realpathSync.native(path))) return null;
+    real = realpathSync.native(path);
+    if (!resolvesInside(realRoot, key, real)) return null;
   } catch (err) {
     if (notThere(err)) return null;
     throw ioError('stat', key, err);
   }
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking: a FIFO put in place of the file would otherwise block this thread forever.
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (err) {
     if (notThere(err)) return null;
     throw ioError('read', key, err);
   }
   try {
     const st = fstatSync(fd, { bigint: true });
-    if (!st.isFile()) return null;
+    if (!st.isFile() || !openedInside(fd, st, realRoot, key, real)) return null;
     const body = Buffer.allocUnsafeSlow(Number(st.size));
     let at = 0;
     while (at < body.length) {
@@ -685,6 +713,29 @@ export function readFileInside(root: string, key: string): { body: Uint8Array; s
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether the file open as `fd` is the one checked inside the folder: the path may have been
+ * swapped for a link out of it between that check and the open. Where the system names an open
+ * file (/proc/self/fd on Linux), that name is checked; elsewhere the file must still be the one at
+ * the checked path.
+ */
+function openedInside(fd: number, st: BigIntStats, realRoot: string, key: string, real: string): boolean {
+  let name: string | null = null;
+  try {
+    name = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    // No /proc: compare with the checked path below.
+  }
+  if (name !== null) return resolvesInside(realRoot, key, name);
+  const now = statSync(real, { bigint: true, throwIfNoEntry: false });
+  return now !== undefined && now.ino === st.ino && now.dev === st.dev;
+}
+
+/** A staged file's identity, which renaming or linking it into place keeps (unlike its ctime). */
+function madeBy(st: BigIntStats): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
 function stampOf(st: BigIntStats): string {

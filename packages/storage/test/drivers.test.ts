@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,65 @@ describe('FsStore specifics', () => {
     expect(readFileInside(store.root, 'tarballs/inside-1.0.0.tar')?.size).toBe(3);
     expect(readFileInside(store.root, 'tarballs/key-1.0.0.tar')).toBeNull();
     expect(() => readFileInside(store.root, '../outside')).toThrow();
+  });
+
+  it('readFileInside and get read no file outside the folder when a link out is swapped in between their check and their read', async () => {
+    // Another process swaps tarballs/x.tar between a link to a file inside and one to a file
+    // outside, as fast as it can. The check resolved the path, then the read opened it again: one
+    // read in twenty returned the outside file.
+    const base = await tempDir();
+    const root = join(base, 'repo');
+    await mkdir(join(root, 'tarballs'), { recursive: true });
+    await writeFile(join(root, 'tarballs', 'inside.dat'), 'inside');
+    await writeFile(join(base, 'outside.dat'), 'OUTSIDE');
+    await symlink('inside.dat', join(root, 'tarballs', 'x.tar'));
+    const swapper = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs'); const d = process.argv[1]; let i = 0;
+         for (;;) { const t = d + '/.l' + i++; fs.symlinkSync(i % 2 ? '../../outside.dat' : 'inside.dat', t); fs.renameSync(t, d + '/x.tar'); if (i === 2) console.log('swapping'); }`,
+        join(root, 'tarballs'),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise((resolve) => swapper.stdout.once('data', resolve));
+      const seen = { inside: 0, outside: 0, none: 0 };
+      const count = (read: { body: Uint8Array } | null): void => {
+        const text = read ? Buffer.from(read.body).toString() : null;
+        if (text === 'inside') seen.inside++;
+        else if (text === null) seen.none++;
+        else seen.outside++;
+      };
+      for (let i = 0; i < 100_000; i++) count(readFileInside(root, 'tarballs/x.tar'));
+      expect(seen.outside).toBe(0);
+      expect(seen.inside).toBeGreaterThan(0);
+      // And FsStore.get, which a server's reads go through (its check and its open are further apart).
+      const store = new FsStore(root);
+      const before = seen.inside;
+      for (let i = 0; i < 5_000; i++) count(await store.get('tarballs/x.tar'));
+      expect(seen.outside).toBe(0);
+      expect(seen.inside).toBeGreaterThan(before);
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+  });
+
+  it.skipIf(process.platform === 'win32')('readFileInside and get read a FIFO in place of a tarball as missing instead of blocking a thread forever', async () => {
+    // In a child process (the compiled store, `pnpm build` first): opening a FIFO for reading
+    // waits for a writer, and a blocked thread can be stopped by nothing else.
+    const root = await tempDir();
+    await mkdir(join(root, 'tarballs'));
+    execFileSync('mkfifo', [join(root, 'tarballs', 'pipe-1.0.0.tar')]);
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const script = `import(${JSON.stringify(dist)}).then(async (s) => {
+      const key = 'tarballs/pipe-1.0.0.tar';
+      console.log(JSON.stringify([s.readFileInside(process.argv[1], key), await new s.FsStore(process.argv[1]).get(key)]));
+    })`;
+    const run = spawnSync(process.execPath, ['-e', script, root], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.signal, 'a read blocked until the child was killed').toBeNull();
+    expect(run.stdout.trim()).toBe('[null,null]');
   });
 
   it('leaves no temp or lock files behind', async () => {

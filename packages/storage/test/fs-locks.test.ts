@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HexrepoError } from '@hexrepo/core';
-import { FsStore } from '../src/index.js';
+import { contentEtag, FsStore } from '../src/index.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/lock-worker.mjs', import.meta.url));
 const dirs: string[] = [];
@@ -173,5 +173,32 @@ describe('FsStore locks of dead writers', () => {
     expect(Number(new TextDecoder().decode((await new FsStore(root).get('counter'))!.body))).toBe(base + 100);
     // No lock and no removal marker stays behind (a temp file of the killed one is the sweep's).
     expect((await readdir(root)).filter((f) => f.startsWith('.lock-'))).toEqual([]);
+  });
+
+  it('a write another writer overtook at once is not taken for its own: a conditional write over it conflicts', async () => {
+    // Two stores on one folder (two servers) write the same key at the same time, then the one whose
+    // file was overtaken writes on the condition that its own version is still there (as the audit
+    // log and the release state do). It stat'ed the file after the race and memoised the other's
+    // file under its own etag, so the condition passed and the other's version was lost.
+    const dir = await tempDir();
+    let overtaken = 0;
+    for (let round = 0; round < 100; round++) {
+      const a = new FsStore(dir);
+      const b = new FsStore(dir);
+      const bodies = [new TextEncoder().encode(`a ${round}`), new TextEncoder().encode(`bb ${round}`)];
+      const [pa, pb] = await Promise.all([a.put('log.json', bodies[0]!), b.put('log.json', bodies[1]!)]);
+      const onDisk = contentEtag(readFileSync(join(dir, 'log.json')));
+      for (const [store, put] of [
+        [a, pa],
+        [b, pb],
+      ] as const) {
+        expect((await store.head('log.json'))?.etag).toBe(onDisk);
+        if (put.etag === onDisk) continue;
+        overtaken++;
+        const err = await store.put('log.json', new TextEncoder().encode('over'), { ifMatch: put.etag }).catch((e: unknown) => e);
+        expect(err instanceof HexrepoError && err.code === 'STORAGE_CONFLICT').toBe(true);
+      }
+    }
+    expect(overtaken).toBe(100);
   });
 });

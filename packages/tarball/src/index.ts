@@ -5,5 +5,5 @@ export { readRequirements, requirementsTerm, type DependencyInput } from './requ
 export { guessBuildTools, metadataFromTerms, metadataToTerms, parseMetadata, type Metadata, type MetadataInput } from './metadata.js';
 export { readTar, TAR_MTIME, writeTar, type TarEntry, type TarEntryType, type TarWriteEntry } from './tar.js';
 export { checkContents, safeEntryPath, type ContentFile } from './paths.js';
-export { parseTarball, resolveLimits, TARBALL_MEMBERS, type ParsedTarball, type ParseTarballOptions } from './tarball.js';
+export { checkTarballSize, parseTarball, resolveLimits, TARBALL_MEMBERS, type ParsedTarball, type ParseTarballOptions } from './tarball.js';
 export { createTarball, type CreatedTarball, type CreateTarballOptions, type TarballFileInput } from './create.js';

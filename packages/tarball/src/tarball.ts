@@ -101,6 +101,17 @@ function gunzipContents(gz: Uint8Array, limit: number): Uint8Array {
   }
 }
 
+/** Throws TAR_TOO_BIG when a tarball of `size` bytes exceeds the limit: parseTarball's first check, for a size known before reading. */
+export function checkTarballSize(size: number, limits?: Partial<TarballLimits>): void {
+  const max = resolveLimits(limits).maxTarballSize;
+  if (size > max) {
+    throw new HexrepoError('TAR_TOO_BIG', `the tarball is ${size} bytes, more than the limit of ${max} bytes; make the package smaller or raise maxTarballSize (clients older than Hex 2.1 / rebar3 3.24 refuse packages over 8 MiB)`, {
+      size,
+      limit: max,
+    });
+  }
+}
+
 /**
  * Parse and fully validate a package tarball, in this order: total size (TAR_TOO_BIG), outer tar
  * (TAR_CORRUPT), the four members (TAR_MISSING/EXTRA/DUPLICATE_MEMBER), VERSION "3"
@@ -110,13 +121,7 @@ function gunzipContents(gz: Uint8Array, limit: number): Uint8Array {
  */
 export function parseTarball(bytes: Uint8Array, opts: ParseTarballOptions = {}): ParsedTarball {
   const limits = resolveLimits(opts.limits);
-  if (bytes.byteLength > limits.maxTarballSize) {
-    throw new HexrepoError(
-      'TAR_TOO_BIG',
-      `the tarball is ${bytes.byteLength} bytes, more than the limit of ${limits.maxTarballSize} bytes; make the package smaller or raise maxTarballSize (clients older than Hex 2.1 / rebar3 3.24 refuse packages over 8 MiB)`,
-      { size: bytes.byteLength, limit: limits.maxTarballSize },
-    );
-  }
+  checkTarballSize(bytes.byteLength, limits);
   const members = pickMembers(readTar(bytes));
   const version = members.VERSION;
   if (version.byteLength !== 1 || version[0] !== 0x33) {

@@ -18,6 +18,8 @@ export const build: Command = {
 Does what "mix hex.registry build" does, with the same inputs and output tree, but incrementally
 (only new or changed tarballs are read, only their packages re-signed), atomically (temp file +
 rename), and only after every tarball validated: a bad tarball is reported and nothing is written.
+A change is a new size or mtime (of a tarball, or of a registry file): after replacing a file by
+one of the same size with its mtime restored (touch -r, rsync -t), pass --no-cache.
 DIR is a folder made by "hexrepo init" (its hexrepo.json gives PUBLIC, --name and --private-key);
 PUBLIC is the served folder itself. With neither, ./hexrepo.json is used. Flags always win.
 
