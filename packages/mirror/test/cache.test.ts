@@ -133,7 +133,9 @@ describe('MirrorCache', () => {
       { op: 'get', keys: [metaKey('packages/foo')], upstream: 0 },
       { op: 'putMany', keys: ['packages/foo', metaKey('packages/foo')], upstream: 1 },
     ]);
-    // What the batch stored is what is served next, from the store.
+    // What the batch stored is what is served next, from the store (once written: the writes run
+    // behind the answers).
+    await cache.flushed();
     log.length = 0;
     const hit = await cache.get('tarballs/bar-1.0.0.tar');
     expect(hit?.outcome).toBe('hit');
