@@ -45,20 +45,35 @@ export async function readOwners(store: BlobStore, name: string): Promise<Owner[
   return parseOwners(key, (await readJsonState(store, key))?.value);
 }
 
+/** Per store: each package's owners as last read, with the size and mtime of the file read. */
+const ownersRead = new WeakMap<BlobStore, Map<string, { size: number; mtimeMs: number; owners: Owner[] }>>();
+
 /**
  * The packages `username` owns in this store, by name, with the level (`mix hex.owner packages`
- * lists them from GET /users/me). Reads every owners file: a listing is rare and small next to a
- * package's other files.
+ * lists them from GET /users/me). Mix asks for /users/me before every publish, so an owners file
+ * is read again only when the listing shows it changed (another size or mtime); the listing itself
+ * is one walk of `_hexrepo/owners/`.
  */
 export async function ownedPackages(store: BlobStore, username: string): Promise<{ name: string; level: OwnerLevel }[]> {
+  let known = ownersRead.get(store);
+  if (!known) ownersRead.set(store, (known = new Map()));
+  const listed = new Set<string>();
   const owned: { name: string; level: OwnerLevel }[] = [];
   for await (const o of store.list(OWNERS_PREFIX)) {
     if (!o.key.endsWith('.json')) continue;
     const name = o.key.slice(OWNERS_PREFIX.length, -'.json'.length);
     if (name.includes('/')) continue;
-    const mine = (await readOwners(store, name)).find((owner) => owner.username === username);
+    listed.add(name);
+    let entry = known.get(name);
+    if (!entry || entry.size !== o.size || entry.mtimeMs !== o.mtime.getTime()) {
+      // Changed after the listing: the next call sees another stat and reads it again.
+      entry = { size: o.size, mtimeMs: o.mtime.getTime(), owners: await readOwners(store, name) };
+      known.set(name, entry);
+    }
+    const mine = entry.owners.find((owner) => owner.username === username);
     if (mine) owned.push({ name, level: mine.level });
   }
+  for (const name of [...known.keys()]) if (!listed.has(name)) known.delete(name);
   return owned.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 

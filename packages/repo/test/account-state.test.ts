@@ -8,11 +8,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HexrepoError } from '@hexrepo/core';
-import { FsStore, type StoredObject } from '@hexrepo/storage';
+import { FsStore, type BlobStore, type StoredObject } from '@hexrepo/storage';
 import { createTarball } from '@hexrepo/tarball';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addOwner, AuditLog, grantsForPermissions, packageAuditKey, permissionsOfGrants, readOwners, removeOwner, RepoService, TokenStore, type AuditEntry, type Grant } from '../src/index.js';
+import { addOwner, AuditLog, grantsForPermissions, ownedPackages, ownersKey, packageAuditKey, permissionsOfGrants, readOwners, removeOwner, RepoService, TokenStore, type AuditEntry, type Grant } from '../src/index.js';
 
 const folder = async (): Promise<string> => mkdtemp(join(tmpdir(), 'hexrepo-account-state-'));
 const entry = (n: number): AuditEntry => ({ action: 'release.publish', params: { n }, user_agent: null, inserted_at: new Date(n * 1000).toISOString(), user: 'alice' });
@@ -98,6 +98,40 @@ describe('owners', () => {
     const dir = await folder();
     await Promise.all(Array.from({ length: 20 }, (_, i) => addOwner(new FsStore(dir), 'foo', `user${i}`, 'maintainer')));
     expect((await readOwners(new FsStore(dir), 'foo')).length).toBe(20);
+  });
+
+  it('ownedPackages reads an owners file again only when it changed, and follows every change', async () => {
+    const inner = new FsStore(await folder());
+    const reads: string[] = [];
+    // The same folder, with each read written down (another process's writes go through `inner`).
+    const store: BlobStore = {
+      url: inner.url,
+      get: (k) => (reads.push(k), inner.get(k)),
+      head: (k) => inner.head(k),
+      put: (k, b, o) => inner.put(k, b, o),
+      putMany: (e) => inner.putMany(e),
+      delete: (k) => inner.delete(k),
+      list: (p) => inner.list(p),
+    };
+    for (const name of ['a', 'b', 'c']) await addOwner(inner, name, 'alice', 'full');
+    await addOwner(inner, 'b', 'bob', 'full', { transfer: true });
+    expect(await ownedPackages(store, 'alice')).toEqual([
+      { name: 'a', level: 'full' },
+      { name: 'c', level: 'full' },
+    ]);
+    expect(reads.length).toBe(3);
+    reads.length = 0;
+    expect((await ownedPackages(store, 'bob')).map((p) => p.name)).toEqual(['b']);
+    expect(reads).toEqual([]);
+    // Changed, added and removed files are seen at once; only the changed and new ones are read.
+    await addOwner(inner, 'a', 'bob', 'maintainer');
+    await addOwner(inner, 'd', 'bob', 'full');
+    await inner.delete(ownersKey('b'));
+    expect(await ownedPackages(store, 'bob')).toEqual([
+      { name: 'a', level: 'maintainer' },
+      { name: 'd', level: 'full' },
+    ]);
+    expect(reads.sort()).toEqual([ownersKey('a'), ownersKey('d')]);
   });
 });
 
