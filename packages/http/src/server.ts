@@ -23,7 +23,7 @@ import { Metrics } from './metrics.js';
 import { DEVICE_PAGE_PATH, handleOAuth, matchOAuthPath } from './oauth.js';
 import { readVisibility } from './policy-route.js';
 import { mirrorApiRefusal, mirrorMetricLines, mirrorRouteLabel, serveMirror } from './mirror-route.js';
-import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource, type RouteResult } from './routes.js';
+import { CONTENT_TYPES, cacheControl, routeLabel, routeRepository, type Resource } from './routes.js';
 import { createWebHandler } from './web/pages.js';
 
 export interface RepositoryServerOptions {
@@ -67,20 +67,26 @@ export function clientKind(userAgent: string | undefined): 'mix' | 'rebar3' | 'c
   return 'other';
 }
 
-const clientKinds = new Map<string, ReturnType<typeof clientKind>>();
+/**
+ * `compute`, remembered per key for keys a client chooses (a header, a path): bounded in entries
+ * (all dropped once full) and in bytes (long keys are computed every time).
+ */
+function boundedMemo<V>(compute: (key: string) => V, maxEntries: number, maxKeyLength: number): (key: string) => V {
+  const memo = new Map<string, V>();
+  return (key) => {
+    let v = memo.get(key);
+    if (v === undefined) {
+      v = compute(key);
+      if (memo.size >= maxEntries) memo.clear();
+      if (key.length <= maxKeyLength) memo.set(key, v);
+    }
+    return v;
+  };
+}
 
 /** clientKind, remembered per User-Agent (a client sends the same one on every request). */
-function clientKindOf(userAgent: string | undefined): ReturnType<typeof clientKind> {
-  if (userAgent === undefined) return 'other';
-  let kind = clientKinds.get(userAgent);
-  if (kind === undefined) {
-    kind = clientKind(userAgent);
-    // Bounded, in entries and in bytes: the header is the client's to choose.
-    if (clientKinds.size >= 1000) clientKinds.clear();
-    if (userAgent.length <= 256) clientKinds.set(userAgent, kind);
-  }
-  return kind;
-}
+const clientKindMemo = boundedMemo(clientKind, 1000, 256);
+const clientKindOf = (userAgent: string | undefined): ReturnType<typeof clientKind> => (userAgent === undefined ? 'other' : clientKindMemo(userAgent));
 
 /** What the access log reads when a response is finished. */
 type RequestState = ApiRequestContext & {
@@ -199,17 +205,7 @@ export function createHostHandler(opts: HostServerOptions): ((req: IncomingMessa
   const accessLog = opts.logger?.child({}, { redact: [] });
 
   // Routes of the paths asked lately: clients ask for the same few files over and over.
-  const routed = new Map<string, RouteResult>();
-  const routeOf = (rest: string): RouteResult => {
-    let r = routed.get(rest);
-    if (r === undefined) {
-      r = routeRepository(rest);
-      // Bounded, in entries and in bytes: the path is the client's to choose.
-      if (routed.size >= 4096) routed.clear();
-      if (rest.length <= 512) routed.set(rest, r);
-    }
-    return r;
-  };
+  const routeOf = boundedMemo(routeRepository, 4096, 512);
 
   // Defence in depth for every store: whatever put a private key under a repository path (a link,
   // a copy, a sync), its bytes never leave the server.
