@@ -308,14 +308,19 @@ export function apiCatchUp(handler: (req: IncomingMessage, res: ServerResponse) 
   // after it arrived and so sees every change its client could know of (group commit, as writes).
   let running: Promise<void> | null = null;
   let next: Promise<void> | null = null;
-  const checkOne = async (service: RepoService): Promise<void> => {
+  const changedBehindUs = async (service: RepoService): Promise<boolean> => {
     for (const key of [VERSIONS_KEY, NAMES_KEY]) {
       const head = await service.store.head(key);
-      if ((head?.etag ?? null) !== (service.cache.outputs.get(key)?.etag ?? null)) {
-        await service.resync();
-        return;
-      }
+      if ((head?.etag ?? null) !== (service.cache.outputs.get(key)?.etag ?? null)) return true;
     }
+    return false;
+  };
+  const checkOne = async (service: RepoService): Promise<void> => {
+    if (!(await changedBehindUs(service))) return;
+    // This process's own flush may be what changed the files (renamed, not yet recorded): let it
+    // finish before taking the difference for another writer's, which costs a full resync.
+    await service.flushed();
+    if (await changedBehindUs(service)) await service.resync();
   };
   const check = async (): Promise<void> => {
     await Promise.all(services.map(checkOne));
